@@ -1,0 +1,71 @@
+//! # tse: the task scheduler engine
+//!
+//! The core of rdaos, modelled on DAOS's TSE (`src/common/tse.c`): every
+//! step of the write path (`dfs_write` -> `dc_array_io` -> `dc_obj_update`
+//! -> `dc_obj_shard_rw` -> `ds_obj_rw_handler` -> `vos_update_begin` ->
+//! `bio_iod_post` -> `nvme_rw`) is a [`Task`] with registered dependencies
+//! and completion callbacks, and the completions unwind the same stack.
+//!
+//! ## How work flows
+//!
+//! * A [`Sched`] is single-threaded and owned by one thread (a client
+//!   thread or an engine target). It is driven by [`SchedHandle::progress`],
+//!   which runs what is ready and polls the registered [`Poller`]s (io_uring
+//!   rings, transports); it never blocks. [`SchedHandle::progress_until`]
+//!   and [`SchedHandle::block_on`] wait for one task or future, parking the
+//!   thread when there is nothing to do.
+//! * A task is created with a body ([`SchedHandle::create`]) and scheduled
+//!   ([`Task::schedule`]). It runs once every dependency
+//!   ([`Task::register_deps`]) completed: prep callbacks first-registered
+//!   first, then the body. The body completes it ([`Task::complete`]),
+//!   leaves that to someone else (an RPC reply, a CQE), or registers
+//!   dependencies on its own task, which then completes with the last of
+//!   them. Completion callbacks run last-registered first and may
+//!   re-initialise the task to run again ([`Task::reinit`]: DAOS's retry).
+//!   The first error wins and propagates to dependents unless they
+//!   [`Task::disable_propagate`].
+//! * The task table is a slab of reused slots; handles are reference
+//!   counts. The ready queue, the dependents lists and the completion work
+//!   list make every step O(1) per task whatever the graph's shape.
+//! * Futures run on the same engine: a task handle is a `Future` of its
+//!   result, and [`SchedHandle::spawn`] makes a future a task that others
+//!   may depend on. An async task may await callback tasks and callback
+//!   tasks may depend on async tasks.
+//! * Other threads reach a scheduler through [`RemoteSched`] and
+//!   [`RemoteTask`] (`Send + Sync`): their completions, dependency
+//!   registrations and wake-ups go through a message inbox the owner drains
+//!   in `progress()`, so tasks of different schedulers may depend on each
+//!   other across threads.
+//! * [`Eq`] is the event-queue style: launch many tasks, poll for finished
+//!   events, no async needed.
+//! * Dropping a `Sched` cancels what has not run: every task not yet
+//!   complete (sleeping ones included) completes with `-DER_CANCELED`
+//!   without running its body.
+//!
+//! ## Differences from DAOS, on purpose
+//!
+//! * A dependency that is already complete still propagates its error (DAOS
+//!   ignores it); a bounded stack overflow is an error value, not an assert.
+//! * The argument stack holds typed values ([`Task::stack_push`]); it keeps
+//!   its values across a reinit, as DAOS's bytes survive one.
+//! * The last handle of a never-scheduled task cancels it, so its dependents
+//!   are released instead of waiting forever.
+
+mod error;
+mod eq;
+mod future;
+mod list;
+mod poller;
+mod remote;
+mod sched;
+mod slot;
+mod task;
+
+pub use error::{der, rc_to_result, Error};
+pub use eq::{Eq, EqEvent};
+pub use future::JoinHandle;
+pub use list::{depend_list, list_abort, list_depend, list_sched, list_traverse};
+pub use poller::{OpTable, Poller, PollerId};
+pub use remote::{RemoteSched, RemoteTask};
+pub use sched::{Sched, SchedHandle};
+pub use task::{Task, TASK_STACK_SIZE};

@@ -1,0 +1,324 @@
+//! The task handle and its API (DAOS's `tse_task_*`).
+
+use std::any::Any;
+use std::rc::Rc;
+use std::time::Duration;
+
+use crate::error::{rc_to_result, Error};
+use crate::remote::RemoteTask;
+use crate::sched::{Inner, SchedHandle};
+use crate::slot::{Body, State};
+
+/// Bytes available to [`Task::stack_push`], as DAOS's task argument buffer.
+pub const TASK_STACK_SIZE: usize = 880;
+
+/// A handle to a task of a [`crate::Sched`].
+///
+/// Cheap to clone (a reference count); every handle keeps the task alive.
+/// Handles are not `Send`: use [`Task::remote`] to reach the task from
+/// another thread. A task handle is also a future of the task's result.
+pub struct Task {
+    pub(crate) inner: Rc<Inner>,
+    pub(crate) key: u32,
+}
+
+impl Task {
+    /// A stable id for the task's life.
+    pub fn id(&self) -> u64 {
+        self.inner.core.borrow_mut().slot(self.key).id
+    }
+
+    /// The name given at creation ("" if none).
+    pub fn name(&self) -> &'static str {
+        self.inner.core.borrow_mut().slot(self.key).name
+    }
+
+    /// The task's scheduler.
+    pub fn sched(&self) -> SchedHandle {
+        SchedHandle { inner: self.inner.clone() }
+    }
+
+    /// Schedules the task (`tse_task_schedule`). With `instant`, the body
+    /// runs inline now if the task is ready (no pending dependency and no
+    /// prep callback); otherwise it runs at a later `progress()` once its
+    /// dependencies are done.
+    pub fn schedule(&self, instant: bool) -> Result<(), Error> {
+        self.inner.schedule(self.key, instant, None)
+    }
+
+    /// Schedules the task to become ready after `delay`.
+    pub fn schedule_delayed(&self, delay: Duration) -> Result<(), Error> {
+        self.inner.schedule(self.key, false, Some(delay))
+    }
+
+    /// Completes the task with `rc` (`tse_task_complete`): `0` for success,
+    /// `-DER_*` for failure. The first non-zero result wins. Completion
+    /// callbacks run now, last registered first; then dependents are
+    /// released (and get the error unless they disabled propagation).
+    /// A no-op on a completed task.
+    pub fn complete(&self, rc: i32) {
+        self.inner.complete(self.key, rc)
+    }
+
+    /// The current result (0 until something sets it).
+    pub fn result(&self) -> i32 {
+        self.inner.core.borrow_mut().slot(self.key).result
+    }
+
+    /// The result once completed.
+    pub fn try_result(&self) -> Option<i32> {
+        let mut core = self.inner.core.borrow_mut();
+        let s = core.slot(self.key);
+        (s.state == State::Completed).then_some(s.result)
+    }
+
+    /// True once the task has completed (and until a reinit/reset).
+    pub fn is_completed(&self) -> bool {
+        self.inner.core.borrow_mut().slot(self.key).state == State::Completed
+    }
+
+    /// The result as a `Result`, or `None` if not completed yet.
+    pub fn status(&self) -> Option<Result<(), Error>> {
+        self.try_result().map(rc_to_result)
+    }
+
+    /// Makes this task depend on `deps` (`tse_task_register_deps`): it will
+    /// not run before each of them completed. Deps may belong to other
+    /// schedulers. An already completed dep adds nothing but its error.
+    /// Register deps on children before scheduling them. A running body may
+    /// register deps on its own task: the task then completes by itself when
+    /// the last of them completes.
+    pub fn register_deps(&self, deps: &[Task]) -> Result<(), Error> {
+        self.inner.register_deps(self.key, deps)
+    }
+
+    /// Like [`register_deps`](Self::register_deps) for tasks of schedulers
+    /// driven by other threads.
+    pub fn register_remote_deps(&self, deps: &[RemoteTask]) -> Result<(), Error> {
+        for d in deps {
+            self.inner.register_remote_dep(self.key, d)?;
+        }
+        Ok(())
+    }
+
+    /// Registers a completion callback. Callbacks run last-registered first;
+    /// each runs once; a non-zero return sets the result if it is still 0.
+    /// A callback may re-initialise the task ([`reinit`](Self::reinit)) or
+    /// register new deps on it; completion then stops there and the
+    /// callbacks not yet run stay attached.
+    pub fn register_comp_cb(&self, cb: impl FnOnce(&Task) -> i32 + 'static) -> Result<(), Error> {
+        let mut core = self.inner.core.borrow_mut();
+        let s = core.slot(self.key);
+        if s.state == State::Completed {
+            return Err(Error::NoPerm("task already completed"));
+        }
+        s.comp_cbs.push(Box::new(cb));
+        Ok(())
+    }
+
+    /// Registers a completion callback that runs after every callback
+    /// registered so far and later (the bottom of the stack), as the event
+    /// callback of `dc_task_create` does.
+    pub fn register_comp_cb_last(
+        &self,
+        cb: impl FnOnce(&Task) -> i32 + 'static,
+    ) -> Result<(), Error> {
+        let mut core = self.inner.core.borrow_mut();
+        let s = core.slot(self.key);
+        if s.state == State::Completed {
+            return Err(Error::NoPerm("task already completed"));
+        }
+        s.comp_cbs.insert(0, Box::new(cb));
+        Ok(())
+    }
+
+    /// Registers a prep callback: prep callbacks run first-registered first,
+    /// just before the body; one that completes or re-initialises the task
+    /// stops the rest and the body.
+    pub fn register_prep_cb(&self, cb: impl FnOnce(&Task) -> i32 + 'static) -> Result<(), Error> {
+        let mut core = self.inner.core.borrow_mut();
+        let s = core.slot(self.key);
+        if s.state == State::Completed {
+            return Err(Error::NoPerm("task already completed"));
+        }
+        s.extra().prep_cbs.push_back(Box::new(cb));
+        Ok(())
+    }
+
+    /// Re-initialises a running or completed task so its body runs again
+    /// (`tse_task_reinit`, DAOS's retry). Clears the result; the argument
+    /// stack keeps its values. Register callbacks and dependencies first.
+    pub fn reinit(&self) -> Result<(), Error> {
+        self.inner.reinit(self.key, None)
+    }
+
+    /// [`reinit`](Self::reinit) with the re-run delayed by `delay` (retry
+    /// with back-off).
+    pub fn reinit_delayed(&self, delay: Duration) -> Result<(), Error> {
+        self.inner.reinit(self.key, Some(delay))
+    }
+
+    /// Registers `cb` and re-initialises the task (with an optional delay)
+    /// as one step; if the reinit is refused the callback is removed again
+    /// (`tse_task_register_comp_cb_and_reinit`).
+    pub fn register_comp_cb_and_reinit(
+        &self,
+        cb: impl FnOnce(&Task) -> i32 + 'static,
+        delay: Option<Duration>,
+    ) -> Result<(), Error> {
+        self.register_comp_cb(cb)?;
+        let r = match delay {
+            Some(d) => self.reinit_delayed(d),
+            None => self.reinit(),
+        };
+        if r.is_err() {
+            let cb = self.inner.core.borrow_mut().slot(self.key).comp_cbs.pop();
+            drop(cb);
+        }
+        r
+    }
+
+    /// Reuses a completed task with a new body (`tse_task_reset`). It must
+    /// have no callback or dependent left.
+    pub fn reset(&self, body: impl FnMut(&Task) + 'static) -> Result<(), Error> {
+        let old = {
+            let mut core = self.inner.core.borrow_mut();
+            if core.closed {
+                return Err(Error::NoPerm("scheduler is shutting down"));
+            }
+            let s = core.slot(self.key);
+            if s.state != State::Completed {
+                return Err(Error::NoPerm("only a completed task can be reset"));
+            }
+            if !s.comp_cbs.is_empty() || !s.dependents.is_empty() || s.has_prep() {
+                return Err(Error::NoPerm("task still has callbacks or dependents"));
+            }
+            s.state = State::Created;
+            s.result = 0;
+            s.dep_cnt = 0;
+            s.epoch = s.epoch.wrapping_add(1);
+            std::mem::replace(&mut s.body, Body::Fn(Box::new(body)))
+        };
+        drop(old);
+        Ok(())
+    }
+
+    /// Dependencies' errors no longer propagate to this task's result.
+    pub fn disable_propagate(&self) {
+        self.inner.core.borrow_mut().slot(self.key).no_propagate = true;
+    }
+
+    /// Pushes a typed value on the task's argument stack (for layers that
+    /// stack per-layer state on one task, as `dc_obj_update` does). The
+    /// stack holds [`TASK_STACK_SIZE`] bytes (sizes rounded up to 8).
+    pub fn stack_push<T: Any>(&self, v: T) -> Result<(), Error> {
+        let need = std::mem::size_of::<T>().div_ceil(8).max(1) * 8;
+        let mut core = self.inner.core.borrow_mut();
+        let x = core.slot(self.key).extra();
+        let free = TASK_STACK_SIZE - x.stack_used;
+        if need > free {
+            return Err(Error::StackFull { need, free, cap: TASK_STACK_SIZE });
+        }
+        x.stack_used += need;
+        x.stack.push((Box::new(v), need));
+        Ok(())
+    }
+
+    /// Pops the value on top of the argument stack. If the top holds
+    /// another type it is left in place and [`Error::StackType`] returned.
+    pub fn stack_pop<T: Any>(&self) -> Result<T, Error> {
+        let mut core = self.inner.core.borrow_mut();
+        let x = core.slot(self.key).extra();
+        match x.stack.last() {
+            None => return Err(Error::StackEmpty),
+            Some((v, _)) if !v.is::<T>() => return Err(Error::StackType),
+            Some(_) => {}
+        }
+        let (v, need) = x.stack.pop().ok_or(Error::StackEmpty)?;
+        x.stack_used -= need;
+        v.downcast::<T>().map(|b| *b).map_err(|_| Error::StackType)
+    }
+
+    /// Calls `f` with the value on top of the argument stack, in place.
+    pub fn stack_with_top<T: Any, R>(&self, f: impl FnOnce(&mut T) -> R) -> Result<R, Error> {
+        let mut v: T = self.stack_pop()?;
+        let r = f(&mut v);
+        self.stack_push(v)?;
+        Ok(r)
+    }
+
+    /// Bytes used on the argument stack.
+    pub fn stack_used(&self) -> usize {
+        let mut core = self.inner.core.borrow_mut();
+        core.slot(self.key).extra.as_ref().map_or(0, |x| x.stack_used)
+    }
+
+    /// Sets the task's private argument (`tse_task_set_priv`); returns the
+    /// previous one.
+    pub fn set_priv<T: Any>(&self, v: T) -> Option<Box<dyn Any>> {
+        let mut core = self.inner.core.borrow_mut();
+        core.slot(self.key).extra().private.replace(Box::new(v))
+    }
+
+    /// Takes the private argument out if it is a `T`.
+    pub fn take_priv<T: Any>(&self) -> Option<T> {
+        let mut core = self.inner.core.borrow_mut();
+        let x = core.slot(self.key).extra();
+        match x.private.take()?.downcast::<T>() {
+            Ok(b) => Some(*b),
+            Err(other) => {
+                x.private = Some(other);
+                None
+            }
+        }
+    }
+
+    /// Calls `f` on the private argument if it is a `T`.
+    pub fn with_priv<T: Any, R>(&self, f: impl FnOnce(&mut T) -> R) -> Option<R> {
+        let mut v: T = self.take_priv()?;
+        let r = f(&mut v);
+        let displaced = self.set_priv(v);
+        drop(displaced);
+        Some(r)
+    }
+
+    /// A `Send + Sync` handle to this task for other threads.
+    pub fn remote(&self) -> RemoteTask {
+        self.inner.incref(self.key);
+        RemoteTask { shared: self.inner.shared.clone(), key: self.key }
+    }
+
+    /// True if both handles are for the same task.
+    pub fn same(&self, other: &Task) -> bool {
+        Rc::ptr_eq(&self.inner, &other.inner) && self.key == other.key
+    }
+}
+
+impl Clone for Task {
+    #[inline]
+    fn clone(&self) -> Self {
+        self.inner.incref(self.key);
+        Task { inner: self.inner.clone(), key: self.key }
+    }
+}
+
+impl Drop for Task {
+    #[inline]
+    fn drop(&mut self) {
+        self.inner.decref(self.key);
+    }
+}
+
+impl std::fmt::Debug for Task {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut core = self.inner.core.borrow_mut();
+        let s = core.slot(self.key);
+        f.debug_struct("Task")
+            .field("id", &s.id)
+            .field("name", &s.name)
+            .field("state", &s.state)
+            .field("result", &s.result)
+            .field("dep_cnt", &s.dep_cnt)
+            .finish()
+    }
+}
