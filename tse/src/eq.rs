@@ -39,7 +39,10 @@ pub struct Eq {
 impl Eq {
     /// A new event queue driven through `sched`.
     pub fn new(sched: &SchedHandle) -> Eq {
-        Eq { sched: sched.clone(), state: Rc::default() }
+        Eq {
+            sched: sched.clone(),
+            state: Rc::default(),
+        }
     }
 
     /// Attaches an event tagged `user_data` to `task` and schedules it
@@ -50,7 +53,10 @@ impl Eq {
         task.register_comp_cb_last(move |t| {
             let mut st = state.borrow_mut();
             st.inflight -= 1;
-            st.done.push_back(EqEvent { user_data, rc: t.result() });
+            st.done.push_back(EqEvent {
+                user_data,
+                rc: t.result(),
+            });
             0
         })?;
         self.state.borrow_mut().inflight += 1;
@@ -72,7 +78,12 @@ impl Eq {
 
     /// [`poll`](Self::poll) into a caller's vector (no allocation once it
     /// has capacity); returns how many were appended.
-    pub fn poll_into(&self, out: &mut Vec<EqEvent>, max: usize, timeout: Option<Duration>) -> usize {
+    pub fn poll_into(
+        &self,
+        out: &mut Vec<EqEvent>,
+        max: usize,
+        timeout: Option<Duration>,
+    ) -> usize {
         let deadline = timeout.map(|t| Instant::now() + t);
         loop {
             let n = self.sched.progress();

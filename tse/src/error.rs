@@ -112,7 +112,11 @@ mod tests {
         assert_eq!(rc_to_result(-der::DER_CANCELED), Err(Error::Canceled));
         assert_eq!(Error::Canceled.rc(), -der::DER_CANCELED);
         assert_eq!(rc_to_result(-der::DER_IO).unwrap_err().rc(), -der::DER_IO);
-        let full = Error::StackFull { need: 16, free: 8, cap: 880 };
+        let full = Error::StackFull {
+            need: 16,
+            free: 8,
+            cap: 880,
+        };
         assert_eq!(full.rc(), -der::DER_NOMEM);
         assert!(full.to_string().contains("16 bytes needed"));
     }

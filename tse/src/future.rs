@@ -97,15 +97,17 @@ where
         out
     };
     let shared = sched.inner.shared.clone();
-    let (runnable, handle) =
-        async_task::spawn_local(wrapped, move |r| shared.schedule_runnable(r));
+    let (runnable, handle) = async_task::spawn_local(wrapped, move |r| shared.schedule_runnable(r));
     sched.inner.core.borrow_mut().slot(task.key).body = Body::Future(runnable);
     if let Err(e) = task.schedule(false) {
         // Torn-down scheduler: the future never runs.
         sched.inner.core.borrow_mut().slot(task.key).body = Body::None;
         task.complete(e.rc());
     }
-    JoinHandle { task, fut: Some(handle.fallible()) }
+    JoinHandle {
+        task,
+        fut: Some(handle.fallible()),
+    }
 }
 
 struct BlockOnWaker {

@@ -51,8 +51,8 @@
 //! * The last handle of a never-scheduled task cancels it, so its dependents
 //!   are released instead of waiting forever.
 
-mod error;
 mod eq;
+mod error;
 mod future;
 mod list;
 mod poller;
@@ -61,8 +61,8 @@ mod sched;
 mod slot;
 mod task;
 
-pub use error::{der, rc_to_result, Error};
 pub use eq::{Eq, EqEvent};
+pub use error::{der, rc_to_result, Error};
 pub use future::JoinHandle;
 pub use list::{depend_list, list_abort, list_depend, list_sched, list_traverse};
 pub use poller::{OpTable, Poller, PollerId};

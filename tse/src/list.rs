@@ -23,7 +23,8 @@ pub fn list_abort(list: &[Task], rc: i32) {
 
 /// Makes every task of `list` depend on `task` (`tse_task_list_depend`).
 pub fn list_depend(list: &[Task], task: &Task) -> Result<(), Error> {
-    list.iter().try_for_each(|t| t.register_deps(std::slice::from_ref(task)))
+    list.iter()
+        .try_for_each(|t| t.register_deps(std::slice::from_ref(task)))
 }
 
 /// Makes `task` depend on every task of `list` (`tse_task_depend_list`).

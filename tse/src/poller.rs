@@ -37,7 +37,10 @@ pub struct OpTable<T> {
 impl<T> OpTable<T> {
     /// An empty table with room for `cap` operations before it grows.
     pub fn with_capacity(cap: usize) -> Self {
-        OpTable { slab: slab::Slab::with_capacity(cap), generation: 0 }
+        OpTable {
+            slab: slab::Slab::with_capacity(cap),
+            generation: 0,
+        }
     }
 
     /// Stores `op`; returns the `user_data` to put in its SQE.

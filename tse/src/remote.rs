@@ -70,7 +70,10 @@ pub(crate) struct Shared {
 impl Shared {
     pub(crate) fn new() -> Arc<Shared> {
         Arc::new(Shared {
-            inbox: Mutex::new(Inbox { msgs: Vec::new(), closed: false }),
+            inbox: Mutex::new(Inbox {
+                msgs: Vec::new(),
+                closed: false,
+            }),
             pending: AtomicBool::new(false),
             kicked: AtomicBool::new(false),
             parked: AtomicBool::new(false),
@@ -235,7 +238,9 @@ impl RemoteTask {
 
     /// The task's scheduler.
     pub fn sched(&self) -> RemoteSched {
-        RemoteSched { shared: self.shared.clone() }
+        RemoteSched {
+            shared: self.shared.clone(),
+        }
     }
 }
 
@@ -244,7 +249,10 @@ impl Clone for RemoteTask {
         // The increment is queued before the clone exists, so it is applied
         // before any decrement of the clone: the count cannot reach zero early.
         let _ = self.shared.send(Msg::Incref { key: self.key });
-        RemoteTask { shared: self.shared.clone(), key: self.key }
+        RemoteTask {
+            shared: self.shared.clone(),
+            key: self.key,
+        }
     }
 }
 
@@ -256,6 +264,8 @@ impl Drop for RemoteTask {
 
 impl std::fmt::Debug for RemoteTask {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RemoteTask").field("key", &self.key).finish()
+        f.debug_struct("RemoteTask")
+            .field("key", &self.key)
+            .finish()
     }
 }

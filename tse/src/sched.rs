@@ -127,7 +127,11 @@ impl Core {
         s.in_flight = false;
         s.name = "";
         let body = std::mem::replace(&mut s.body, Body::None);
-        let cbs = if s.comp_cbs.is_empty() { Vec::new() } else { std::mem::take(&mut s.comp_cbs) };
+        let cbs = if s.comp_cbs.is_empty() {
+            Vec::new()
+        } else {
+            std::mem::take(&mut s.comp_cbs)
+        };
         let extra = if s.extra.as_ref().is_some_and(|x| !x.is_clear()) {
             s.extra.take()
         } else {
@@ -135,7 +139,11 @@ impl Core {
         };
         debug_assert!(s.dependents.is_empty());
         self.free.push(key);
-        Garbage { body: Some(body), cbs, extra }
+        Garbage {
+            body: Some(body),
+            cbs,
+            extra,
+        }
     }
 
     /// A dependency of `key` finished with `rc`: propagate, count down, and
@@ -204,13 +212,19 @@ impl Inner {
 
     pub(crate) fn create(self: &Rc<Self>, name: &'static str, body: Body) -> Task {
         let key = self.core.borrow_mut().alloc(name, body);
-        Task { inner: self.clone(), key }
+        Task {
+            inner: self.clone(),
+            key,
+        }
     }
 
     /// A new handle on `key` (one more reference).
     pub(crate) fn handle(self: &Rc<Self>, key: u32) -> Task {
         self.core.borrow_mut().slot(key).refs += 1;
-        Task { inner: self.clone(), key }
+        Task {
+            inner: self.clone(),
+            key,
+        }
     }
 
     pub(crate) fn incref(&self, key: u32) {
@@ -245,7 +259,9 @@ impl Inner {
 
     fn drain_deferred(self: &Rc<Self>) {
         loop {
-            let Some(key) = self.deferred.borrow_mut().pop() else { return };
+            let Some(key) = self.deferred.borrow_mut().pop() else {
+                return;
+            };
             let release = self.core.borrow_mut().release(key);
             self.after_release(key, release);
         }
@@ -278,7 +294,8 @@ impl Inner {
             s.state = State::Sleeping;
             let epoch = s.epoch;
             core.inflight += 1;
-            core.sleeping.push(Reverse((Instant::now() + d, key, epoch)));
+            core.sleeping
+                .push(Reverse((Instant::now() + d, key, epoch)));
             return Ok(());
         }
         let ready = s.dep_cnt == 0 && !s.has_prep();
@@ -306,7 +323,9 @@ impl Inner {
         }
         let s = core.slot(key);
         if matches!(s.body, Body::None | Body::Future(_)) {
-            return Err(Error::Inval("only a task with a callback body can be re-initialised"));
+            return Err(Error::Inval(
+                "only a task with a callback body can be re-initialised",
+            ));
         }
         let was_completed = match s.state {
             State::Running => false,
@@ -322,7 +341,8 @@ impl Inner {
         let (epoch, dep_cnt) = (s.epoch, s.dep_cnt);
         if let Some(d) = delay {
             s.state = State::Sleeping;
-            core.sleeping.push(Reverse((Instant::now() + d, key, epoch)));
+            core.sleeping
+                .push(Reverse((Instant::now() + d, key, epoch)));
         } else {
             s.state = State::Queued;
             if dep_cnt == 0 {
@@ -380,8 +400,14 @@ impl Inner {
             s.refs += 1;
             s.epoch = s.epoch.wrapping_add(1);
         }
-        let parent = RemoteParent { shared: self.shared.clone(), key };
-        dep.shared.send_or_bounce(Msg::AddDependent { key: dep.key, parent });
+        let parent = RemoteParent {
+            shared: self.shared.clone(),
+            key,
+        };
+        dep.shared.send_or_bounce(Msg::AddDependent {
+            key: dep.key,
+            parent,
+        });
         Ok(())
     }
 
@@ -467,6 +493,28 @@ impl Inner {
             if s.completing {
                 return;
             }
+            let quiet = s.comp_cbs.is_empty()
+                && s.dependents.is_empty()
+                && s.extra.as_ref().is_none_or(|x| x.wakers.is_empty());
+            if quiet {
+                // Fast path: nothing to call back or release.
+                s.state = State::Completed;
+                s.epoch = s.epoch.wrapping_add(1);
+                let result = s.result;
+                let release_sched = std::mem::replace(&mut s.in_flight, false);
+                if result != 0 && core.first_error == 0 {
+                    core.first_error = result;
+                }
+                if release_sched {
+                    core.inflight -= 1;
+                    let release = core.release(key);
+                    drop(core);
+                    if !matches!(release, Release::Kept) {
+                        self.after_release(key, release);
+                    }
+                }
+                return;
+            }
         }
         let mut work = std::mem::take(&mut *self.work.borrow_mut());
         work.push(key);
@@ -492,7 +540,13 @@ impl Inner {
             }
             s.completing = true;
             s.refs += 1;
-            (Task { inner: self.clone(), key }, s.state)
+            (
+                Task {
+                    inner: self.clone(),
+                    key,
+                },
+                s.state,
+            )
         };
         loop {
             let (cb, epoch) = {
@@ -589,14 +643,22 @@ impl Inner {
         loop {
             let (task, prep) = {
                 let mut core = self.core.borrow_mut();
-                let Some((key, epoch)) = core.ready.pop_front() else { break };
+                let Some((key, epoch)) = core.ready.pop_front() else {
+                    break;
+                };
                 let s = core.slot(key);
                 if s.epoch != epoch || s.state != State::Queued || s.dep_cnt != 0 {
                     continue;
                 }
                 s.state = State::Running;
                 s.refs += 1;
-                (Task { inner: self.clone(), key }, s.has_prep())
+                (
+                    Task {
+                        inner: self.clone(),
+                        key,
+                    },
+                    s.has_prep(),
+                )
             };
             if prep {
                 self.run_started(&task);
@@ -672,7 +734,9 @@ impl Inner {
                 }
             }
             Msg::DepDone { key, rc } => self.remote_dep_done(key, rc),
-            Msg::Run(f) => f(&SchedHandle { inner: self.clone() }),
+            Msg::Run(f) => f(&SchedHandle {
+                inner: self.clone(),
+            }),
         }
     }
 
@@ -680,7 +744,11 @@ impl Inner {
         let count = self.pollers.borrow().len();
         let mut n = 0;
         for i in 0..count {
-            let Some(mut p) = self.pollers.borrow_mut().get_mut(i).and_then(|e| e.poller.take())
+            let Some(mut p) = self
+                .pollers
+                .borrow_mut()
+                .get_mut(i)
+                .and_then(|e| e.poller.take())
             else {
                 continue;
             };
@@ -698,7 +766,10 @@ impl Inner {
     }
 
     fn pollers_busy(&self) -> bool {
-        self.pollers.borrow().iter().any(|e| e.poller.as_ref().is_some_and(|p| p.busy()))
+        self.pollers
+            .borrow()
+            .iter()
+            .any(|e| e.poller.as_ref().is_some_and(|p| p.busy()))
     }
 
     pub(crate) fn progress(self: &Rc<Self>) -> usize {
@@ -733,7 +804,9 @@ impl Inner {
             if core.closed {
                 return;
             }
-            core.sleeping.peek().map(|Reverse((at, _, _))| at.saturating_duration_since(Instant::now()))
+            core.sleeping
+                .peek()
+                .map(|Reverse((at, _, _))| at.saturating_duration_since(Instant::now()))
         };
         let timeout = match (next, limit) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -814,7 +887,11 @@ impl Inner {
     pub(crate) fn register_poller(&self, p: Box<dyn Poller>) -> PollerId {
         let id = self.next_poller.get() + 1;
         self.next_poller.set(id);
-        self.pollers.borrow_mut().push(PollerEntry { id, poller: Some(p), removed: false });
+        self.pollers.borrow_mut().push(PollerEntry {
+            id,
+            poller: Some(p),
+            removed: false,
+        });
         PollerId(id)
     }
 
@@ -949,7 +1026,9 @@ impl SchedHandle {
 
     /// A `Send + Sync` handle for other threads.
     pub fn remote(&self) -> RemoteSched {
-        RemoteSched { shared: self.inner.shared.clone() }
+        RemoteSched {
+            shared: self.inner.shared.clone(),
+        }
     }
 
     /// Runs `fut` to completion on this thread, progressing the scheduler
@@ -1000,7 +1079,11 @@ pub struct Sched {
 impl Sched {
     /// A new scheduler owned by the calling thread.
     pub fn new() -> Sched {
-        Sched { handle: SchedHandle { inner: Inner::new() } }
+        Sched {
+            handle: SchedHandle {
+                inner: Inner::new(),
+            },
+        }
     }
 
     /// A clonable handle (for bodies and callbacks that create tasks).

@@ -131,3 +131,12 @@ impl Slot {
         self.extra.as_ref().is_some_and(|x| !x.prep_cbs.is_empty())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// The slot is touched for every task; keep it within two cache lines.
+    #[test]
+    fn slot_fits_two_cache_lines() {
+        assert!(std::mem::size_of::<super::Slot>() <= 128);
+    }
+}

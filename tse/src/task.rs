@@ -35,7 +35,9 @@ impl Task {
 
     /// The task's scheduler.
     pub fn sched(&self) -> SchedHandle {
-        SchedHandle { inner: self.inner.clone() }
+        SchedHandle {
+            inner: self.inner.clone(),
+        }
     }
 
     /// Schedules the task (`tse_task_schedule`). With `instant`, the body
@@ -90,6 +92,12 @@ impl Task {
     /// the last of them completes.
     pub fn register_deps(&self, deps: &[Task]) -> Result<(), Error> {
         self.inner.register_deps(self.key, deps)
+    }
+
+    /// [`register_deps`](Self::register_deps) with one dependency.
+    pub fn register_dep(&self, dep: &Task) -> Result<(), Error> {
+        self.inner
+            .register_deps(self.key, std::slice::from_ref(dep))
     }
 
     /// Like [`register_deps`](Self::register_deps) for tasks of schedulers
@@ -217,7 +225,11 @@ impl Task {
         let x = core.slot(self.key).extra();
         let free = TASK_STACK_SIZE - x.stack_used;
         if need > free {
-            return Err(Error::StackFull { need, free, cap: TASK_STACK_SIZE });
+            return Err(Error::StackFull {
+                need,
+                free,
+                cap: TASK_STACK_SIZE,
+            });
         }
         x.stack_used += need;
         x.stack.push((Box::new(v), need));
@@ -250,7 +262,10 @@ impl Task {
     /// Bytes used on the argument stack.
     pub fn stack_used(&self) -> usize {
         let mut core = self.inner.core.borrow_mut();
-        core.slot(self.key).extra.as_ref().map_or(0, |x| x.stack_used)
+        core.slot(self.key)
+            .extra
+            .as_ref()
+            .map_or(0, |x| x.stack_used)
     }
 
     /// Sets the task's private argument (`tse_task_set_priv`); returns the
@@ -285,7 +300,10 @@ impl Task {
     /// A `Send + Sync` handle to this task for other threads.
     pub fn remote(&self) -> RemoteTask {
         self.inner.incref(self.key);
-        RemoteTask { shared: self.inner.shared.clone(), key: self.key }
+        RemoteTask {
+            shared: self.inner.shared.clone(),
+            key: self.key,
+        }
     }
 
     /// True if both handles are for the same task.
@@ -298,7 +316,10 @@ impl Clone for Task {
     #[inline]
     fn clone(&self) -> Self {
         self.inner.incref(self.key);
-        Task { inner: self.inner.clone(), key: self.key }
+        Task {
+            inner: self.inner.clone(),
+            key: self.key,
+        }
     }
 }
 

@@ -31,8 +31,8 @@ fn deps_order() {
     let b = leaf(&s, &l, "b", 0);
     let c = leaf(&s, &l, "c", 0);
     // c depends on b, b depends on a; schedule in reverse order.
-    c.register_deps(&[b.clone()]).unwrap();
-    b.register_deps(&[a.clone()]).unwrap();
+    c.register_dep(&b).unwrap();
+    b.register_dep(&a).unwrap();
     c.schedule(false).unwrap();
     b.schedule(false).unwrap();
     assert_eq!(s.progress(), 0, "nothing ready before a is scheduled");
@@ -53,7 +53,7 @@ fn already_complete_deps() {
     bad.schedule(true).unwrap();
     assert!(ok.is_completed() && bad.is_completed());
     let p = leaf(&s, &l, "p", 0);
-    p.register_deps(&[ok.clone()]).unwrap();
+    p.register_dep(&ok).unwrap();
     // Ready at once: an instant schedule runs the body inline.
     p.schedule(true).unwrap();
     assert_eq!(p.try_result(), Some(0));
@@ -89,7 +89,7 @@ fn failed_dep_propagates() {
     let d3 = leaf(&s, &l, "d3", -der::DER_IO);
     let q = leaf(&s, &l, "q", 0);
     q.disable_propagate();
-    q.register_deps(&[d3.clone()]).unwrap();
+    q.register_dep(&d3).unwrap();
     q.schedule(false).unwrap();
     d3.schedule(false).unwrap();
     assert_eq!(s.progress_until(&q), 0);
@@ -186,7 +186,8 @@ fn reinit_reruns_body() {
         if t.result() == -der::DER_AGAIN && left.get() > 0 {
             left.set(left.get() - 1);
             let l = left.clone();
-            t.register_comp_cb_and_reinit(move |t| retry(t, l), None).unwrap();
+            t.register_comp_cb_and_reinit(move |t| retry(t, l), None)
+                .unwrap();
         }
         0
     }
@@ -238,12 +239,22 @@ fn stack_push_pop_and_overflow() {
         map_ver: u64,
     }
     t.stack_push(7u8).unwrap();
-    t.stack_push(ObjAuxi { retry: 1, map_ver: 9 }).unwrap();
+    t.stack_push(ObjAuxi {
+        retry: 1,
+        map_ver: 9,
+    })
+    .unwrap();
     assert_eq!(t.stack_used(), 8 + 16);
     // Wrong type on top: an error, and the value stays.
     assert_eq!(t.stack_pop::<u8>(), Err(Error::StackType));
     t.stack_with_top(|a: &mut ObjAuxi| a.retry += 1).unwrap();
-    assert_eq!(t.stack_pop::<ObjAuxi>(), Ok(ObjAuxi { retry: 2, map_ver: 9 }));
+    assert_eq!(
+        t.stack_pop::<ObjAuxi>(),
+        Ok(ObjAuxi {
+            retry: 2,
+            map_ver: 9
+        })
+    );
     assert_eq!(t.stack_pop::<u8>(), Ok(7));
     assert_eq!(t.stack_pop::<u8>(), Err(Error::StackEmpty));
     // Bounded: 880 bytes, then an error value (not an assert).
@@ -251,7 +262,17 @@ fn stack_push_pop_and_overflow() {
         t.stack_push([0u8; 64]).unwrap();
     }
     let err = t.stack_push([0u8; 64]).unwrap_err();
-    assert!(matches!(err, Error::StackFull { need: 64, free: 48, cap: 880 }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            Error::StackFull {
+                need: 64,
+                free: 48,
+                cap: 880
+            }
+        ),
+        "{err:?}"
+    );
     assert_eq!(err.rc(), -der::DER_NOMEM);
 }
 
@@ -283,11 +304,16 @@ fn stack_survives_reinit() {
 fn private_args() {
     let s = Sched::new();
     let t = s.create(|t| {
-        let sum = t.with_priv(|v: &mut Vec<u32>| v.iter().sum::<u32>()).unwrap();
+        let sum = t
+            .with_priv(|v: &mut Vec<u32>| v.iter().sum::<u32>())
+            .unwrap();
         t.complete(-(sum as i32));
     });
     assert!(t.set_priv(vec![1u32, 2, 3]).is_none());
-    assert!(t.take_priv::<String>().is_none(), "wrong type leaves it in place");
+    assert!(
+        t.take_priv::<String>().is_none(),
+        "wrong type leaves it in place"
+    );
     t.schedule(true).unwrap();
     assert_eq!(t.try_result(), Some(-6));
     assert_eq!(t.take_priv::<Vec<u32>>(), Some(vec![1, 2, 3]));
@@ -326,7 +352,17 @@ fn list_sched_fanout() {
     parent.schedule(true).unwrap();
     // Everything ran inline: children, then the parent's auto-completion.
     assert_eq!(parent.try_result(), Some(-der::DER_IO));
-    assert_eq!(*order.borrow(), ["child", "child", "child", "child", "parent done", "body returns"]);
+    assert_eq!(
+        *order.borrow(),
+        [
+            "child",
+            "child",
+            "child",
+            "child",
+            "parent done",
+            "body returns"
+        ]
+    );
 
     // list_abort completes tasks that never ran; list_depend/traverse.
     let root = s.create(|t| t.complete(0));
@@ -377,7 +413,7 @@ fn instant_vs_deferred() {
     // instant is ignored while a dependency is pending.
     let dep = s.create_empty("dep");
     let c = mk(&ran);
-    c.register_deps(&[dep.clone()]).unwrap();
+    c.register_dep(&dep).unwrap();
     c.schedule(true).unwrap();
     assert_eq!(ran.get(), 2);
     dep.complete(0);
@@ -385,7 +421,10 @@ fn instant_vs_deferred() {
     assert_eq!(ran.get(), 3);
     // Scheduling twice is refused.
     assert!(matches!(c.schedule(false), Err(Error::NoPerm(_))));
-    assert!(matches!(s.create(|_| {}).schedule_delayed(Duration::ZERO), Ok(())));
+    assert!(matches!(
+        s.create(|_| {}).schedule_delayed(Duration::ZERO),
+        Ok(())
+    ));
 }
 
 #[test]
@@ -451,10 +490,12 @@ fn cancel_at_teardown() {
             t
         };
         let sleeping = mk("sleeping");
-        sleeping.schedule_delayed(Duration::from_secs(3600)).unwrap();
+        sleeping
+            .schedule_delayed(Duration::from_secs(3600))
+            .unwrap();
         let blocker = s.create_empty("blocker");
         let blocked = mk("blocked");
-        blocked.register_deps(&[blocker.clone()]).unwrap();
+        blocked.register_dep(&blocker).unwrap();
         blocked.schedule(false).unwrap();
         // A task that ran and waits for an external completion, and holds a
         // handle to itself (a cycle teardown must break).
@@ -498,7 +539,11 @@ fn cancel_at_teardown() {
         ]
     );
     // 3 tasks x (body + callback) + waiting's callback + the future.
-    assert_eq!(drops.get(), 3 * 2 + 1 + 1, "everything the tasks owned was dropped");
+    assert_eq!(
+        drops.get(),
+        3 * 2 + 1 + 1,
+        "everything the tasks owned was dropped"
+    );
     // Handles outliving the scheduler see it closed.
     assert!(matches!(queued.reinit(), Err(Error::NoPerm(_))));
     let late = queued.sched().create(|_| {});
@@ -597,12 +642,21 @@ fn cross_sched_deps() {
     });
     let remote = rx.recv().unwrap();
     let parent = client.create_named("dc_obj_shard_rw", |t| t.complete(0));
-    parent.register_remote_deps(&[remote.clone()]).unwrap();
+    parent
+        .register_remote_deps(std::slice::from_ref(&remote))
+        .unwrap();
     parent.schedule(false).unwrap();
     drop(remote);
     done_tx.send(()).unwrap();
-    assert_eq!(client.progress_until(&parent), -der::DER_IO, "error crossed threads");
-    assert!(client.drain(Duration::from_secs(5)), "client scheduler drains");
+    assert_eq!(
+        client.progress_until(&parent),
+        -der::DER_IO,
+        "error crossed threads"
+    );
+    assert!(
+        client.drain(Duration::from_secs(5)),
+        "client scheduler drains"
+    );
     engine.join().unwrap();
 }
 
@@ -641,7 +695,10 @@ fn event_queue_poll() {
         eq.launch(t, i as u64).unwrap();
     }
     assert_eq!(eq.inflight(), 32);
-    assert!(eq.poll(8, Some(Duration::from_millis(10))).is_empty(), "times out");
+    assert!(
+        eq.poll(8, Some(Duration::from_millis(10))).is_empty(),
+        "times out"
+    );
     for (i, t) in tasks.iter().enumerate().rev() {
         t.complete(if i % 2 == 0 { 0 } else { -der::DER_IO });
     }
@@ -662,7 +719,7 @@ fn dropped_unscheduled_task_releases_dependents() {
     let s = Sched::new();
     let dep = s.create(|t| t.complete(0));
     let parent = s.create(|t| t.complete(0));
-    parent.register_deps(&[dep.clone()]).unwrap();
+    parent.register_dep(&dep).unwrap();
     parent.schedule(false).unwrap();
     drop(dep); // never scheduled: canceled, and the parent learns it
     assert_eq!(s.progress_until(&parent), -der::DER_CANCELED);
@@ -672,5 +729,5 @@ fn dropped_unscheduled_task_releases_dependents() {
 fn self_dependency_is_an_error() {
     let s = Sched::new();
     let t = s.create(|t| t.complete(0));
-    assert!(matches!(t.register_deps(&[t.clone()]), Err(Error::Inval(_))));
+    assert!(matches!(t.register_dep(&t), Err(Error::Inval(_))));
 }
