@@ -1,14 +1,34 @@
-//! # vos: the versioned object store (placeholder until its issue lands)
+//! # vos: the versioned object store
 //!
-//! This crate will hold the engine-side store that `obj_local_rw` writes into:
-//! `vos_update_begin` reserves data space and starts the data write through
-//! [`bio`], `vos_update_end` appends the WAL record that publishes the index
-//! change, and `fetch` reads the newest version at or below an epoch.
-//! Data model: object -> dkey -> akey -> single value or array extents, each
-//! version tagged with an epoch. The index lives in memory and is made durable
-//! by the WAL plus periodic checkpoints (DAOS's metadata-on-SSD model).
+//! The engine-side store that `obj_local_rw` writes into. Data model
+//! (DAOS's): object -> dkey -> akey -> a single value or an array of
+//! fixed-size records, every version tagged with an epoch. A fetch at
+//! epoch E sees, per key and per record, the newest version at or below E
+//! that no punch at or below E hides; records never written read as holes.
 //!
-//! Nothing is implemented yet; the crate exists so the workspace has its final
-//! shape and the dependency direction `dfs -> obj -> vos -> bio -> tse` is fixed.
+//! How a write flows (DAOS's metadata-on-SSD model): `vos_update_begin`
+//! reserves space in the target's data region ([`ExtentAlloc`]) and starts
+//! the data write through `bio`; `vos_update_end` logs the index change
+//! (an [`IndexOp`]) to the WAL and, once it is durable, applies it to the
+//! in-memory [`Index`]. Replay re-applies the logged ops after the last
+//! checkpoint. Aggregation drops versions no reader can still see and
+//! frees their space.
+//!
+//! This crate currently holds the index, its version rules and the space
+//! allocator; the pool layout, WAL and checkpoint arrive with bio's WAL.
+
+mod alloc;
+mod error;
+mod extent;
+mod ilog;
+mod tree;
+mod types;
+
+pub use alloc::ExtentAlloc;
+pub use error::VosError;
+pub use extent::{ExtentTree, Segment};
+pub use ilog::Ilog;
+pub use tree::{Index, IndexOp, Value};
+pub use types::{DataAddr, Epoch, ObjId, Recx, Version, EPOCH_MAX};
 
 pub use bio;

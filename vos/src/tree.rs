@@ -1,0 +1,565 @@
+//! The in-memory index of a target: object -> dkey -> akey -> value.
+//!
+//! Every change is an [`IndexOp`] carrying its [`Version`]; the same ops
+//! are what the WAL records and what replay re-applies, so the index after
+//! a replay is the index before the crash. A read at epoch E sees, per key
+//! and per record, the newest version at or below E that no punch at or
+//! below E hides.
+
+use std::collections::BTreeMap;
+
+use crate::error::VosError;
+use crate::extent::{ExtentTree, Segment};
+use crate::ilog::Ilog;
+use crate::types::{DataAddr, Epoch, ObjId, Recx, Version, EPOCH_MAX};
+
+/// One change to the index (and one WAL record's payload).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IndexOp {
+    /// Records `recx` of an array akey: data at `data`, or a hole (range
+    /// punch) when `data` is `None`.
+    UpdateArray {
+        /// Object.
+        oid: ObjId,
+        /// Distribution key.
+        dkey: Vec<u8>,
+        /// Attribute key.
+        akey: Vec<u8>,
+        /// Version of the update.
+        v: Version,
+        /// Records written.
+        recx: Recx,
+        /// Record size in bytes.
+        rsize: u64,
+        /// The bytes, or `None` for a hole.
+        data: Option<DataAddr>,
+    },
+    /// A single value: its bytes, or `None` to punch it.
+    UpdateSingle {
+        /// Object.
+        oid: ObjId,
+        /// Distribution key.
+        dkey: Vec<u8>,
+        /// Attribute key.
+        akey: Vec<u8>,
+        /// Version of the update.
+        v: Version,
+        /// The bytes, or `None` for a punch.
+        data: Option<DataAddr>,
+    },
+    /// Punch a whole object.
+    PunchObj {
+        /// Object.
+        oid: ObjId,
+        /// Version of the punch.
+        v: Version,
+    },
+    /// Punch a dkey and everything below it.
+    PunchDkey {
+        /// Object.
+        oid: ObjId,
+        /// Distribution key.
+        dkey: Vec<u8>,
+        /// Version of the punch.
+        v: Version,
+    },
+    /// Punch an akey.
+    PunchAkey {
+        /// Object.
+        oid: ObjId,
+        /// Distribution key.
+        dkey: Vec<u8>,
+        /// Attribute key.
+        akey: Vec<u8>,
+        /// Version of the punch.
+        v: Version,
+    },
+}
+
+impl IndexOp {
+    /// The op's version.
+    pub fn version(&self) -> Version {
+        match self {
+            IndexOp::UpdateArray { v, .. }
+            | IndexOp::UpdateSingle { v, .. }
+            | IndexOp::PunchObj { v, .. }
+            | IndexOp::PunchDkey { v, .. }
+            | IndexOp::PunchAkey { v, .. } => *v,
+        }
+    }
+}
+
+/// The value an akey holds.
+#[derive(Debug, Clone)]
+pub enum Value {
+    /// Nothing written yet (an akey known only from a punch).
+    Empty,
+    /// A single value's versions (`None`: punched).
+    Single(BTreeMap<Version, Option<DataAddr>>),
+    /// An array of fixed-size records.
+    Array {
+        /// Record size in bytes.
+        rsize: u64,
+        /// The extents.
+        tree: ExtentTree,
+    },
+}
+
+impl Value {
+    fn describe(&self) -> String {
+        match self {
+            Value::Empty => "nothing".into(),
+            Value::Single(_) => "a single value".into(),
+            Value::Array { rsize, .. } => format!("an array of {rsize}-byte records"),
+        }
+    }
+
+    /// The newest version stored (data, hole or punch).
+    fn newest(&self) -> Option<Version> {
+        match self {
+            Value::Empty => None,
+            Value::Single(m) => m.keys().next_back().copied(),
+            Value::Array { tree, .. } => tree.iter().map(|x| x.1).max(),
+        }
+    }
+
+    fn clear(&mut self) -> Vec<DataAddr> {
+        match self {
+            Value::Empty => vec![],
+            Value::Single(m) => {
+                let freed = m.values().filter_map(|d| *d).collect();
+                m.clear();
+                freed
+            }
+            Value::Array { tree, .. } => tree.clear(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Akey {
+    ilog: Ilog,
+    value: Value,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Dkey {
+    ilog: Ilog,
+    akeys: BTreeMap<Vec<u8>, Akey>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Obj {
+    ilog: Ilog,
+    dkeys: BTreeMap<Vec<u8>, Dkey>,
+}
+
+fn max_floor(a: Option<Version>, b: Option<Version>) -> Option<Version> {
+    a.max(b)
+}
+
+/// The versioned index of one target.
+#[derive(Debug, Clone, Default)]
+pub struct Index {
+    objs: BTreeMap<ObjId, Obj>,
+    seq: u64,
+}
+
+impl Index {
+    /// An empty index.
+    pub fn new() -> Index {
+        Index::default()
+    }
+
+    /// The version for a new update at `epoch` (the next minor sequence).
+    pub fn next_version(&mut self, epoch: Epoch) -> Result<Version, VosError> {
+        if epoch == 0 || epoch == EPOCH_MAX {
+            return Err(VosError::BadEpoch(epoch));
+        }
+        self.seq += 1;
+        Ok(Version {
+            epoch,
+            seq: self.seq,
+        })
+    }
+
+    /// The last sequence handed out (saved in checkpoints).
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// Checks that `op` can be applied (so it is refused before anything
+    /// is logged, and replay never fails on it).
+    pub fn check(&self, op: &IndexOp) -> Result<(), VosError> {
+        let v = op.version();
+        if v.epoch == 0 || v.epoch == EPOCH_MAX {
+            return Err(VosError::BadEpoch(v.epoch));
+        }
+        let (oid, dkey, akey, want) = match op {
+            IndexOp::UpdateArray {
+                oid,
+                dkey,
+                akey,
+                recx,
+                rsize,
+                data,
+                ..
+            } => {
+                if *rsize == 0 || recx.nr == 0 {
+                    return Err(VosError::Inval("empty extent or zero record size"));
+                }
+                if recx.idx.checked_add(recx.nr).is_none() {
+                    return Err(VosError::Inval("extent overflows the index space"));
+                }
+                if let Some(d) = data {
+                    if d.len != recx.nr * rsize {
+                        return Err(VosError::Inval("data length does not match the extent"));
+                    }
+                }
+                (oid, dkey, akey, Some(*rsize))
+            }
+            IndexOp::UpdateSingle {
+                oid, dkey, akey, ..
+            } => (oid, dkey, akey, None),
+            IndexOp::PunchObj { .. } => return Ok(()),
+            IndexOp::PunchDkey { dkey, .. } => {
+                return if dkey.is_empty() {
+                    Err(VosError::Inval("empty dkey"))
+                } else {
+                    Ok(())
+                }
+            }
+            IndexOp::PunchAkey { dkey, akey, .. } => {
+                return if dkey.is_empty() || akey.is_empty() {
+                    Err(VosError::Inval("empty key"))
+                } else {
+                    Ok(())
+                };
+            }
+        };
+        if dkey.is_empty() || akey.is_empty() {
+            return Err(VosError::Inval("empty key"));
+        }
+        let have = self
+            .objs
+            .get(oid)
+            .and_then(|o| o.dkeys.get(dkey))
+            .and_then(|d| d.akeys.get(akey))
+            .map(|a| &a.value);
+        match (have, want) {
+            (None | Some(Value::Empty), _) => Ok(()),
+            (Some(Value::Single(_)), None) => Ok(()),
+            (Some(Value::Array { rsize, .. }), Some(w)) if *rsize == w => Ok(()),
+            (Some(h), w) => Err(VosError::TypeMismatch {
+                have: h.describe(),
+                want: match w {
+                    None => "a single value".into(),
+                    Some(r) => format!("an array of {r}-byte records"),
+                },
+            }),
+        }
+    }
+
+    /// Applies `op` (after [`check`](Self::check)).
+    pub fn apply(&mut self, op: &IndexOp) -> Result<(), VosError> {
+        self.check(op)?;
+        let v = op.version();
+        self.seq = self.seq.max(v.seq);
+        match op {
+            IndexOp::UpdateArray {
+                oid,
+                dkey,
+                akey,
+                recx,
+                rsize,
+                data,
+                ..
+            } => {
+                let a = self.akey_mut(*oid, dkey, akey, data.is_some(), v, || Value::Array {
+                    rsize: *rsize,
+                    tree: ExtentTree::default(),
+                });
+                if let Value::Array { tree, .. } = &mut a.value {
+                    tree.insert(*recx, v, *data);
+                }
+            }
+            IndexOp::UpdateSingle {
+                oid,
+                dkey,
+                akey,
+                data,
+                ..
+            } => {
+                let a = self.akey_mut(*oid, dkey, akey, data.is_some(), v, || {
+                    Value::Single(BTreeMap::new())
+                });
+                if data.is_none() {
+                    a.ilog.punch(v);
+                }
+                if let Value::Single(m) = &mut a.value {
+                    m.insert(v, *data);
+                }
+            }
+            IndexOp::PunchObj { oid, .. } => self.objs.entry(*oid).or_default().ilog.punch(v),
+            IndexOp::PunchDkey { oid, dkey, .. } => self
+                .objs
+                .entry(*oid)
+                .or_default()
+                .dkeys
+                .entry(dkey.clone())
+                .or_default()
+                .ilog
+                .punch(v),
+            IndexOp::PunchAkey {
+                oid, dkey, akey, ..
+            } => {
+                let d = self
+                    .objs
+                    .entry(*oid)
+                    .or_default()
+                    .dkeys
+                    .entry(dkey.clone())
+                    .or_default();
+                match d.akeys.get_mut(akey) {
+                    Some(a) => a.ilog.punch(v),
+                    None => {
+                        // Remember the punch even for an akey not seen yet
+                        // (an older update may still be replayed below it).
+                        let mut ilog = Ilog::default();
+                        ilog.punch(v);
+                        d.akeys.insert(
+                            akey.clone(),
+                            Akey {
+                                ilog,
+                                value: Value::Empty,
+                            },
+                        );
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn akey_mut(
+        &mut self,
+        oid: ObjId,
+        dkey: &[u8],
+        akey: &[u8],
+        create: bool,
+        v: Version,
+        value: impl FnOnce() -> Value,
+    ) -> &mut Akey {
+        let o = self.objs.entry(oid).or_default();
+        if create {
+            o.ilog.create(v);
+        }
+        let d = o.dkeys.entry(dkey.to_vec()).or_default();
+        if create {
+            d.ilog.create(v);
+        }
+        let a = d.akeys.entry(akey.to_vec()).or_insert_with(|| Akey {
+            ilog: Ilog::default(),
+            value: Value::Empty,
+        });
+        if matches!(a.value, Value::Empty) {
+            a.value = value();
+        }
+        if create {
+            a.ilog.create(v);
+        }
+        a
+    }
+
+    fn floors(&self, oid: ObjId, dkey: &[u8], akey: &[u8], epoch: Epoch) -> Option<Version> {
+        let o = self.objs.get(&oid)?;
+        let mut f = o.ilog.punch_floor(epoch);
+        if let Some(d) = o.dkeys.get(dkey) {
+            f = max_floor(f, d.ilog.punch_floor(epoch));
+            if let Some(a) = d.akeys.get(akey) {
+                f = max_floor(f, a.ilog.punch_floor(epoch));
+            }
+        }
+        f
+    }
+
+    fn akey(&self, oid: ObjId, dkey: &[u8], akey: &[u8]) -> Option<&Akey> {
+        self.objs.get(&oid)?.dkeys.get(dkey)?.akeys.get(akey)
+    }
+
+    /// Reads records `recx` of an array akey at `epoch`: segments in record
+    /// order covering `recx` exactly, each data or hole.
+    pub fn fetch_array(
+        &self,
+        oid: ObjId,
+        dkey: &[u8],
+        akey: &[u8],
+        epoch: Epoch,
+        recx: Recx,
+    ) -> Result<Vec<Segment>, VosError> {
+        let hole = vec![Segment { recx, src: None }];
+        let Some(a) = self.akey(oid, dkey, akey) else {
+            return Ok(hole);
+        };
+        match &a.value {
+            Value::Array { rsize, tree } => {
+                let floor = self.floors(oid, dkey, akey, epoch);
+                Ok(tree.fetch(recx, floor, Version::read_bound(epoch), *rsize))
+            }
+            Value::Empty => Ok(hole),
+            v => Err(VosError::TypeMismatch {
+                have: v.describe(),
+                want: "an array".into(),
+            }),
+        }
+    }
+
+    /// The record size of an array akey, if it is one.
+    pub fn array_rsize(&self, oid: ObjId, dkey: &[u8], akey: &[u8]) -> Option<u64> {
+        match self.akey(oid, dkey, akey)?.value {
+            Value::Array { rsize, .. } => Some(rsize),
+            Value::Single(_) | Value::Empty => None,
+        }
+    }
+
+    /// Reads a single value at `epoch`: where its bytes are, or `None`.
+    pub fn fetch_single(
+        &self,
+        oid: ObjId,
+        dkey: &[u8],
+        akey: &[u8],
+        epoch: Epoch,
+    ) -> Result<Option<DataAddr>, VosError> {
+        let Some(a) = self.akey(oid, dkey, akey) else {
+            return Ok(None);
+        };
+        match &a.value {
+            Value::Single(m) => {
+                let floor = self.floors(oid, dkey, akey, epoch);
+                Ok(m.range(..=Version::read_bound(epoch))
+                    .next_back()
+                    .filter(|(v, _)| floor.is_none_or(|f| **v > f))
+                    .and_then(|(_, d)| *d))
+            }
+            Value::Empty => Ok(None),
+            v => Err(VosError::TypeMismatch {
+                have: v.describe(),
+                want: "a single value".into(),
+            }),
+        }
+    }
+
+    /// The dkeys of `oid` that exist at `epoch`, in key order.
+    pub fn list_dkeys(&self, oid: ObjId, epoch: Epoch) -> Vec<Vec<u8>> {
+        let Some(o) = self.objs.get(&oid) else {
+            return vec![];
+        };
+        let of = o.ilog.punch_floor(epoch);
+        o.dkeys
+            .iter()
+            .filter(|(_, d)| d.ilog.visible(epoch, of).is_some())
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
+    /// The akeys of `dkey` that exist at `epoch`, in key order.
+    pub fn list_akeys(&self, oid: ObjId, dkey: &[u8], epoch: Epoch) -> Vec<Vec<u8>> {
+        let Some(o) = self.objs.get(&oid) else {
+            return vec![];
+        };
+        let Some(d) = o.dkeys.get(dkey) else {
+            return vec![];
+        };
+        let f = max_floor(o.ilog.punch_floor(epoch), d.ilog.punch_floor(epoch));
+        if d.ilog.visible(epoch, o.ilog.punch_floor(epoch)).is_none() {
+            return vec![];
+        }
+        d.akeys
+            .iter()
+            .filter(|(_, a)| a.ilog.visible(epoch, f).is_some())
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
+    /// `query_key_max`: the highest dkey (in key order; array dkeys are
+    /// big-endian integers, so this is the highest index) whose array akey
+    /// `akey` holds data at `epoch`, with one past its highest data record.
+    pub fn query_key_max(&self, oid: ObjId, akey: &[u8], epoch: Epoch) -> Option<(Vec<u8>, u64)> {
+        let o = self.objs.get(&oid)?;
+        let of = o.ilog.punch_floor(epoch);
+        for (dk, d) in o.dkeys.iter().rev() {
+            let df = max_floor(of, d.ilog.punch_floor(epoch));
+            let Some(a) = d.akeys.get(akey) else { continue };
+            let f = max_floor(df, a.ilog.punch_floor(epoch));
+            if let Value::Array { tree, .. } = &a.value {
+                if let Some(end) = tree.max_end(f, Version::read_bound(epoch)) {
+                    return Some((dk.clone(), end));
+                }
+            }
+        }
+        None
+    }
+
+    /// Aggregation: drops what no reader at or above `horizon` can see and
+    /// returns the data extents that became free.
+    pub fn aggregate(&mut self, horizon: Epoch) -> Vec<DataAddr> {
+        let bound = Version::read_bound(horizon);
+        let mut freed = Vec::new();
+        self.objs.retain(|_, o| {
+            let of = o.ilog.punch_floor(horizon);
+            o.dkeys.retain(|_, d| {
+                let df = max_floor(of, d.ilog.punch_floor(horizon));
+                d.akeys.retain(|_, a| {
+                    let f = max_floor(df, a.ilog.punch_floor(horizon));
+                    match &mut a.value {
+                        Value::Empty => {}
+                        Value::Array { tree, .. } => freed.extend(tree.aggregate(f, bound)),
+                        Value::Single(m) => {
+                            let newest = m.range(..=bound).next_back().map(|(v, _)| *v);
+                            let dead: Vec<Version> = m
+                                .range(..=bound)
+                                .map(|(v, _)| *v)
+                                .filter(|v| Some(*v) != newest || f.is_some_and(|f| *v <= f))
+                                .collect();
+                            for v in dead {
+                                freed.extend(m.remove(&v).flatten());
+                            }
+                        }
+                    }
+                    a.ilog.aggregate(horizon);
+                    // Gone for every reader at or above the horizon, and
+                    // nothing (not even a hole) recorded above it.
+                    let dead = a.ilog.dead_at(horizon)
+                        && a.value.newest().is_none_or(|v| v.epoch <= horizon);
+                    if dead {
+                        freed.extend(a.value.clear());
+                    }
+                    !dead
+                });
+                d.ilog.aggregate(horizon);
+                let dead = d.ilog.dead_at(horizon) && d.akeys.is_empty();
+                !dead
+            });
+            o.ilog.aggregate(horizon);
+            !(o.ilog.dead_at(horizon) && o.dkeys.is_empty())
+        });
+        freed
+    }
+
+    /// Every data extent the index points at (to rebuild the allocator).
+    pub fn data_extents(&self) -> Vec<DataAddr> {
+        let mut out = Vec::new();
+        for o in self.objs.values() {
+            for d in o.dkeys.values() {
+                for a in d.akeys.values() {
+                    match &a.value {
+                        Value::Empty => {}
+                        Value::Single(m) => out.extend(m.values().filter_map(|d| *d)),
+                        Value::Array { tree, .. } => out.extend(tree.iter().filter_map(|x| x.2)),
+                    }
+                }
+            }
+        }
+        out
+    }
+}
