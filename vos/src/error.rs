@@ -28,6 +28,43 @@ pub enum VosError {
         /// Bytes free (possibly fragmented).
         free: u64,
     },
+    /// Bytes read back from the device do not form a valid structure.
+    #[error("corrupt: {0}")]
+    Corrupt(String),
+    /// The device does not hold an rdaos pool (or not at this offset).
+    #[error("not an rdaos pool: bad magic {found:#018x}")]
+    BadMagic {
+        /// What was found where the magic belongs.
+        found: u64,
+    },
+    /// The pool was written by a newer rdaos.
+    #[error("pool format version {found} is newer than this build supports ({supported})")]
+    NewerFormat {
+        /// Version on the device.
+        found: u32,
+        /// Newest version this build reads.
+        supported: u32,
+    },
+    /// A checksummed structure does not match its checksum.
+    #[error("{what} checksum mismatch (stored {stored:#010x}, computed {computed:#010x})")]
+    BadChecksum {
+        /// Which structure.
+        what: &'static str,
+        /// Checksum stored on the device.
+        stored: u32,
+        /// Checksum of the bytes read.
+        computed: u32,
+    },
+    /// A region is too small for the layout.
+    #[error("{what} too small: {have} bytes, need at least {need}")]
+    TooSmall {
+        /// Which region.
+        what: &'static str,
+        /// Bytes available.
+        have: u64,
+        /// Bytes needed.
+        need: u64,
+    },
     /// A freed extent was not allocated (double free or corruption).
     #[error("extent {off}+{len} was not allocated")]
     BadFree {

@@ -81,7 +81,7 @@ impl ExtentTree {
     ) -> Vec<Segment> {
         let mut cands: Vec<(u64, Version, Extent)> = self.overlapping(recx, floor, bound).collect();
         cands.sort_by_key(|c| std::cmp::Reverse(c.1)); // newest first
-                                             // Paint newest first into the still-uncovered gaps.
+                                                       // Paint newest first into the still-uncovered gaps.
         let mut gaps: Vec<(u64, u64)> = vec![(recx.idx, recx.end())];
         let mut out: Vec<Segment> = Vec::new();
         for (start, _v, e) in cands {

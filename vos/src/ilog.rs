@@ -28,6 +28,23 @@ impl Ilog {
         self.entries.insert(pos, (v, e));
     }
 
+    /// Entries as `(version, is_punch)`, for checkpoints.
+    pub(crate) fn entries(&self) -> impl Iterator<Item = (Version, bool)> + '_ {
+        self.entries.iter().map(|(v, e)| (*v, *e == Entry::Punch))
+    }
+
+    /// Rebuilds a log from checkpointed entries (must be sorted).
+    pub(crate) fn from_entries(list: Vec<(Version, bool)>) -> Option<Ilog> {
+        if list.windows(2).any(|w| w[0].0 > w[1].0) {
+            return None;
+        }
+        let entries = list
+            .into_iter()
+            .map(|(v, p)| (v, if p { Entry::Punch } else { Entry::Create }))
+            .collect();
+        Some(Ilog { entries })
+    }
+
     /// Records that the key was written at `v`.
     pub fn create(&mut self, v: Version) {
         self.insert(v, Entry::Create)

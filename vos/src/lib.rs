@@ -14,20 +14,28 @@
 //! checkpoint. Aggregation drops versions no reader can still see and
 //! frees their space.
 //!
-//! This crate currently holds the index, its version rules and the space
-//! allocator; the pool layout, WAL and checkpoint arrive with bio's WAL.
+//! This crate currently holds the index and its version rules, the space
+//! allocator, the byte forms of WAL records and checkpoints, and the
+//! on-device layout with its superblock; opening a pool on a device,
+//! logging through bio's WAL and checkpointing come next.
 
 mod alloc;
+mod codec;
 mod error;
 mod extent;
 mod ilog;
+mod layout;
+mod record;
 mod tree;
 mod types;
 
 pub use alloc::ExtentAlloc;
+pub use codec::{Dec, Enc};
 pub use error::VosError;
 pub use extent::{ExtentTree, Segment};
 pub use ilog::Ilog;
+pub use layout::{Geometry, Superblock, FORMAT_VERSION, MIN_REGION, SB_MAGIC};
+pub use record::MAX_KEY_LEN;
 pub use tree::{Index, IndexOp, Value};
 pub use types::{DataAddr, Epoch, ObjId, Recx, Version, EPOCH_MAX};
 

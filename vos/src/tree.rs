@@ -137,21 +137,33 @@ impl Value {
 }
 
 #[derive(Debug, Clone)]
-struct Akey {
-    ilog: Ilog,
-    value: Value,
+pub(crate) struct Akey {
+    pub(crate) ilog: Ilog,
+    pub(crate) value: Value,
 }
 
 #[derive(Debug, Clone, Default)]
-struct Dkey {
-    ilog: Ilog,
-    akeys: BTreeMap<Vec<u8>, Akey>,
+pub(crate) struct Dkey {
+    pub(crate) ilog: Ilog,
+    pub(crate) akeys: BTreeMap<Vec<u8>, Akey>,
 }
 
 #[derive(Debug, Clone, Default)]
-struct Obj {
-    ilog: Ilog,
-    dkeys: BTreeMap<Vec<u8>, Dkey>,
+pub(crate) struct Obj {
+    pub(crate) ilog: Ilog,
+    pub(crate) dkeys: BTreeMap<Vec<u8>, Dkey>,
+}
+
+fn check_keys(keys: &[&Vec<u8>]) -> Result<(), VosError> {
+    for k in keys {
+        if k.is_empty() {
+            return Err(VosError::Inval("empty key"));
+        }
+        if k.len() > crate::record::MAX_KEY_LEN {
+            return Err(VosError::Inval("key longer than MAX_KEY_LEN"));
+        }
+    }
+    Ok(())
 }
 
 fn max_floor(a: Option<Version>, b: Option<Version>) -> Option<Version> {
@@ -161,8 +173,8 @@ fn max_floor(a: Option<Version>, b: Option<Version>) -> Option<Version> {
 /// The versioned index of one target.
 #[derive(Debug, Clone, Default)]
 pub struct Index {
-    objs: BTreeMap<ObjId, Obj>,
-    seq: u64,
+    pub(crate) objs: BTreeMap<ObjId, Obj>,
+    pub(crate) seq: u64,
 }
 
 impl Index {
@@ -237,9 +249,7 @@ impl Index {
                 };
             }
         };
-        if dkey.is_empty() || akey.is_empty() {
-            return Err(VosError::Inval("empty key"));
-        }
+        check_keys(&[dkey, akey])?;
         let have = self
             .objs
             .get(oid)
