@@ -7,12 +7,14 @@
 //! on the engine, `ds_obj_rw_handler` (`obj_ioc_begin`, `process_epoch`,
 //! DTX leader, `obj_local_rw`) applies them to [`vos`].
 //!
-//! So far this crate holds object ids and classes ([`oclass`]) and
-//! placement ([`placement`]): which targets hold an object's shards and
-//! which redundancy group and leader a dkey goes to. The client and engine
+//! So far this crate holds object ids and classes ([`oclass`]),
+//! placement ([`placement`]: which targets hold an object's shards, which
+//! redundancy group and leader a dkey goes to) and the hybrid logical
+//! clock that makes epochs ([`hlc`]). The client and engine
 //! tasks, the wire format and the transport come with the obj issue.
 
 mod error;
+pub mod hlc;
 pub mod oclass;
 pub mod placement;
 
