@@ -38,6 +38,9 @@
 //!   other across threads.
 //! * [`Eq`] is the event-queue style: launch many tasks, poll for finished
 //!   events, no async needed.
+//! * With a [`Tracer`] set ([`SchedHandle::set_tracer`]), every named
+//!   task that completes records a [`Span`]: name, parent task, scheduler
+//!   label, start and end. One tracer may serve many threads.
 //! * Dropping a `Sched` cancels what has not run: every task not yet
 //!   complete (sleeping ones included) completes with `-DER_CANCELED`
 //!   without running its body.
@@ -60,6 +63,7 @@ mod remote;
 mod sched;
 mod slot;
 mod task;
+mod trace;
 
 pub use eq::{Eq, EqEvent};
 pub use error::{der, rc_to_result, Error};
@@ -69,3 +73,4 @@ pub use poller::{OpTable, Poller, PollerId};
 pub use remote::{RemoteSched, RemoteTask};
 pub use sched::{Sched, SchedHandle};
 pub use task::{Task, TASK_STACK_SIZE};
+pub use trace::{Span, Tracer};

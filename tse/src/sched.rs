@@ -21,6 +21,7 @@ use crate::poller::{Poller, PollerId};
 use crate::remote::{Msg, RemoteParent, RemoteSched, RemoteTask, Shared};
 use crate::slot::{Body, Cb, Dependent, Extra, Slot, State};
 use crate::task::Task;
+use crate::trace::{Span, Tracer};
 
 /// Things freed from a slot, dropped after the table borrow is released
 /// because they may hold task handles.
@@ -56,7 +57,14 @@ pub(crate) struct Core {
     pub(crate) first_error: i32,
     next_id: u64,
     dep_scratch: Vec<Dependent>,
+    /// The running task's id while tracing (parent of tasks it creates).
+    current: u64,
+    tracing: bool,
 }
+
+/// Schedulers made so far: the high bits of task ids, so ids are unique
+/// across the schedulers of a process.
+static NEXT_SCHED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 impl Core {
     #[inline]
@@ -75,7 +83,13 @@ impl Core {
         self.next_id += 1;
         let id = self.next_id;
         let closed = self.closed;
+        let parent = if self.tracing { self.current } else { 0 };
         let s = self.slot(key);
+        if parent != 0 || s.extra.is_some() {
+            let x = s.extra();
+            x.reset_trace();
+            x.parent = parent;
+        }
         s.refs = 1;
         s.id = id;
         s.name = name;
@@ -184,6 +198,7 @@ pub(crate) struct Inner {
     next_poller: std::cell::Cell<u64>,
     msgs: RefCell<Vec<Msg>>,
     work: RefCell<Vec<u32>>,
+    tracer: RefCell<Option<(Tracer, &'static str)>>,
     pub(crate) shared: Arc<Shared>,
 }
 
@@ -198,9 +213,12 @@ impl Inner {
                 inflight: 0,
                 closed: false,
                 first_error: 0,
-                next_id: 0,
+                next_id: NEXT_SCHED.fetch_add(1, std::sync::atomic::Ordering::Relaxed) << 40,
                 dep_scratch: Vec::new(),
+                current: 0,
+                tracing: false,
             }),
+            tracer: RefCell::new(None),
             deferred: RefCell::new(Vec::new()),
             pollers: RefCell::new(Vec::new()),
             next_poller: std::cell::Cell::new(0),
@@ -229,6 +247,58 @@ impl Inner {
 
     pub(crate) fn incref(&self, key: u32) {
         self.core.borrow_mut().slot(key).refs += 1;
+    }
+
+    /// While tracing: marks `key` as the running task (the parent of tasks
+    /// it creates) and, for a body, notes its start. Returns what to give
+    /// [`leave`](Self::leave).
+    #[inline]
+    fn enter(&self, key: u32, body: bool) -> Option<u64> {
+        let mut core = self.core.borrow_mut();
+        if !core.tracing {
+            return None;
+        }
+        if body {
+            let now = self.tracer.borrow().as_ref().map_or(0, |(t, _)| t.now_ns());
+            core.slot(key).extra().start_ns = now;
+        }
+        let id = core.slot(key).id;
+        Some(std::mem::replace(&mut core.current, id))
+    }
+
+    #[inline]
+    fn leave(&self, prev: Option<u64>) {
+        if let Some(p) = prev {
+            self.core.borrow_mut().current = p;
+        }
+    }
+
+    /// Records the span of a named task that just completed.
+    fn trace_done(&self, core: &mut Core, key: u32) {
+        let tracer = self.tracer.borrow();
+        let Some((tracer, label)) = tracer.as_ref() else {
+            return;
+        };
+        let s = core.slot(key);
+        if s.name.is_empty() {
+            return;
+        }
+        let end = tracer.now_ns();
+        let (parent, start) = s.extra.as_ref().map_or((0, 0), |x| (x.parent, x.start_ns));
+        tracer.record(Span {
+            id: s.id,
+            parent,
+            name: s.name,
+            sched: label,
+            start_ns: if start == 0 { end } else { start },
+            end_ns: end,
+            rc: s.result,
+        });
+    }
+
+    pub(crate) fn set_tracer(&self, label: &'static str, tracer: Option<Tracer>) {
+        self.core.borrow_mut().tracing = tracer.is_some();
+        *self.tracer.borrow_mut() = tracer.map(|t| (t, label));
     }
 
     /// Drops one reference on `key`.
@@ -426,7 +496,9 @@ impl Inner {
                 };
                 (cb, s.epoch)
             };
+            let prev = self.enter(key, false);
             let rc = cb(task);
+            self.leave(prev);
             let mut core = self.core.borrow_mut();
             let s = core.slot(key);
             if rc != 0 && s.result == 0 {
@@ -448,7 +520,9 @@ impl Inner {
         };
         match body {
             Body::Fn(mut f) => {
+                let prev = self.enter(key, true);
                 f(task);
+                self.leave(prev);
                 let spare = {
                     let mut core = self.core.borrow_mut();
                     let s = core.slot(key);
@@ -463,7 +537,9 @@ impl Inner {
             }
             Body::Future(runnable) => {
                 self.core.borrow_mut().slot(key).body = Body::None;
+                let prev = self.enter(key, true);
                 runnable.run();
+                self.leave(prev);
             }
             Body::None => self.core.borrow_mut().slot(key).body = Body::None,
             Body::Taken => {
@@ -493,7 +569,10 @@ impl Inner {
             if s.completing {
                 return;
             }
-            let quiet = s.comp_cbs.is_empty()
+            let tracing = core.tracing;
+            let s = core.slot(key);
+            let quiet = !tracing
+                && s.comp_cbs.is_empty()
                 && s.dependents.is_empty()
                 && s.extra.as_ref().is_none_or(|x| x.wakers.is_empty());
             if quiet {
@@ -555,7 +634,9 @@ impl Inner {
                 let Some(cb) = s.comp_cbs.pop() else { break };
                 (cb, s.epoch)
             };
+            let prev = self.enter(key, false);
             let rc = cb(&task);
+            self.leave(prev);
             let mut core = self.core.borrow_mut();
             let s = core.slot(key);
             if rc != 0 && s.result == 0 {
@@ -593,6 +674,9 @@ impl Inner {
             }
             if result != 0 && core.first_error == 0 {
                 core.first_error = result;
+            }
+            if core.tracing {
+                self.trace_done(core, key);
             }
             for dep in deps.drain(..) {
                 match dep {
@@ -1022,6 +1106,12 @@ impl SchedHandle {
     /// Removes a poller; returns false if it was not registered.
     pub fn unregister_poller(&self, id: PollerId) -> bool {
         self.inner.unregister_poller(id)
+    }
+
+    /// Starts (or with `None` stops) recording a [`Span`] for every named
+    /// task that completes on this scheduler, labelled `label`.
+    pub fn set_tracer(&self, label: &'static str, tracer: Option<Tracer>) {
+        self.inner.set_tracer(label, tracer)
     }
 
     /// A `Send + Sync` handle for other threads.

@@ -66,6 +66,9 @@ pub(crate) struct Extra {
     pub(crate) stack: Vec<(Box<dyn Any>, usize)>,
     pub(crate) stack_used: usize,
     pub(crate) private: Option<Box<dyn Any>>,
+    /// Tracing: the creating task's id and the body's start time.
+    pub(crate) parent: u64,
+    pub(crate) start_ns: u64,
 }
 
 impl Extra {
@@ -74,6 +77,12 @@ impl Extra {
             && self.wakers.is_empty()
             && self.stack.is_empty()
             && self.private.is_none()
+    }
+
+    /// Resets the fields a new task must not inherit.
+    pub(crate) fn reset_trace(&mut self) {
+        self.parent = 0;
+        self.start_ns = 0;
     }
 }
 

@@ -28,6 +28,13 @@ impl Task {
         self.inner.core.borrow_mut().slot(self.key).id
     }
 
+    /// Names `parent` (a task id, possibly of another scheduler) as this
+    /// task's parent in traces; by default it is the task that was running
+    /// when this one was created.
+    pub fn set_parent(&self, parent: u64) {
+        self.inner.core.borrow_mut().slot(self.key).extra().parent = parent;
+    }
+
     /// The name given at creation ("" if none).
     pub fn name(&self) -> &'static str {
         self.inner.core.borrow_mut().slot(self.key).name

@@ -731,3 +731,64 @@ fn self_dependency_is_an_error() {
     let t = s.create(|t| t.complete(0));
     assert!(matches!(t.register_dep(&t), Err(Error::Inval(_))));
 }
+
+#[test]
+fn tracing_records_named_spans_with_parents() {
+    let tracer = tse::Tracer::new();
+    let s = Sched::new();
+    s.set_tracer("client", Some(tracer.clone()));
+    let (tx, rx) = mpsc::channel::<tse::RemoteSched>();
+    let (stop_tx, stop_rx) = mpsc::channel::<()>();
+    let t2 = tracer.clone();
+    let engine = std::thread::spawn(move || {
+        let e = Sched::new();
+        e.set_tracer("tgt0", Some(t2));
+        tx.send(e.remote()).unwrap();
+        while stop_rx.try_recv().is_err() {
+            if e.progress() == 0 {
+                std::thread::yield_now();
+            }
+        }
+    });
+    let target = rx.recv().unwrap();
+    let parent = s.create_named("dc_array_io", move |t| {
+        let upd = t.sched().create_named("dc_obj_update", |_| {});
+        let reply = upd.remote();
+        let parent_id = upd.id();
+        target.post(move |e| {
+            let h = e.create_named("ds_obj_rw_handler", |h| h.complete(0));
+            h.set_parent(parent_id);
+            h.schedule(true).unwrap();
+            reply.complete(0);
+        });
+        t.register_dep(&upd).unwrap();
+        upd.schedule(true).unwrap();
+        // Unnamed tasks are not traced.
+        s_unnamed(t);
+    });
+    fn s_unnamed(t: &Task) {
+        t.sched().create(|u| u.complete(0)).schedule(true).unwrap();
+    }
+    parent.schedule(true).unwrap();
+    assert_eq!(s.progress_until(&parent), 0);
+    stop_tx.send(()).unwrap();
+    engine.join().unwrap();
+    let spans = tracer.spans();
+    let by = |n: &str| spans.iter().find(|x| x.name == n).cloned().unwrap();
+    let (array, update, handler) = (
+        by("dc_array_io"),
+        by("dc_obj_update"),
+        by("ds_obj_rw_handler"),
+    );
+    assert_eq!(spans.len(), 3, "{spans:?}");
+    assert_eq!(update.parent, array.id);
+    assert_eq!(handler.parent, update.id);
+    assert_eq!((array.sched, handler.sched), ("client", "tgt0"));
+    assert!(update.start_ns <= handler.end_ns && handler.end_ns <= update.end_ns);
+    assert!(array.end_ns >= update.end_ns);
+    assert_ne!(
+        array.id >> 40,
+        handler.id >> 40,
+        "ids carry their scheduler"
+    );
+}
