@@ -107,7 +107,6 @@ impl Core {
     /// Drops one reference; frees the slot at zero.
     #[inline]
     fn release(&mut self, key: u32) -> Release {
-        let closed = self.closed;
         let s = self.slot(key);
         debug_assert!(s.refs > 0, "task reference count underflow");
         s.refs -= 1;
@@ -116,13 +115,9 @@ impl Core {
         }
         match s.state {
             State::Completed => Release::Freed(self.free_slot(key)),
-            State::Created if !closed => {
+            State::Created => {
                 s.refs = 1;
                 Release::Cancel
-            }
-            State::Created => {
-                s.state = State::Completed;
-                Release::Freed(self.free_slot(key))
             }
             // In flight tasks hold a reference of the scheduler; unreachable
             // unless the counts are broken, in which case keep the slot.
@@ -311,10 +306,11 @@ impl Inner {
                 return;
             }
         };
-        self.after_release(key, release);
+        if !matches!(release, Release::Kept) {
+            self.after_release(key, release);
+        }
     }
 
-    #[cold]
     fn after_release(self: &Rc<Self>, key: u32, release: Release) {
         match release {
             Release::Kept => {}
