@@ -10,13 +10,15 @@
 //! So far this crate holds object ids and classes ([`oclass`]),
 //! placement ([`placement`]: which targets hold an object's shards, which
 //! redundancy group and leader a dkey goes to) and the hybrid logical
-//! clock that makes epochs ([`hlc`]). The client and engine
+//! clock that makes epochs ([`hlc`]), and the checked, versioned RPC
+//! frame ([`wire`]). The client and engine
 //! tasks, the wire format and the transport come with the obj issue.
 
 mod error;
 pub mod hlc;
 pub mod oclass;
 pub mod placement;
+pub mod wire;
 
 pub use error::ObjError;
 pub use vos;
