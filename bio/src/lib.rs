@@ -1,7 +1,32 @@
-//! # bio: block I/O over io_uring (being built; see issue 3)
+//! # bio: block I/O over io_uring
 //!
-//! The bottom of the seed: `bio_iod_prep`, `bio_iod_post`, `dma_rw`,
-//! `nvme_rw` and their completions, over NVMe passthrough or O_DIRECT
-//! io_uring.
+//! The bottom of the seed. A target's [`BioCtx`] owns its device (an
+//! O_DIRECT file or block device, or an NVMe namespace driven by
+//! passthrough commands), an io_uring ring polled by the target's tse
+//! scheduler, and a pool of registered DMA buffers.
+//!
+//! How an update's bytes flow: [`Iod::prep`] (`bio_iod_prep`) maps the I/O
+//! descriptor onto DMA buffers, waiting in line when the pool is exhausted,
+//! and copies the write data in once; [`Iod::post`] (`bio_iod_post`:
+//! `dma_rw` -> `nvme_rw`) submits one SQE per contiguous run; each CQE is
+//! matched to its operation by `user_data` (a slab key with a generation)
+//! and completes that run's task (`rw_completion`); the post task completes
+//! with the last of them (`iod_dma_completion`). The [`wal`] appends records
+//! with group commit and completes each once it is durable
+//! (`wal_completion`), after the data it describes (`data_completion`).
 
-pub use tse;
+mod ctx;
+mod dev;
+mod dma;
+mod error;
+pub mod nvme;
+mod ring;
+pub mod wal;
+pub mod walfmt;
+
+pub use ctx::{BioConfig, BioCtx, Iod};
+pub use dev::{Backend, DevKind, DevOpts, Device};
+pub use dma::{DmaPool, DmaSeg, DMA_PAGE};
+pub use error::{BioError, Errno};
+pub use ring::RingStats;
+pub use wal::{Wal, WalPos};

@@ -1,0 +1,521 @@
+//! A target's block I/O context: its device, ring and DMA pool, and the
+//! I/O descriptor steps of the seed: `bio_iod_prep` (map an iod onto DMA
+//! buffers, copy write data in once), `bio_iod_post` (`dma_rw` ->
+//! `nvme_rw`: one SQE per contiguous run, each completing a child task
+//! in `rw_completion`; the post task completes when the last one does,
+//! `iod_dma_completion`), and the copy-out of reads.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::path::Path;
+use std::rc::Rc;
+
+use io_uring::{opcode, squeue, types};
+use tse::{der, Poller, PollerId, SchedHandle, Task};
+
+use crate::dev::{Backend, DevOpts, Device};
+use crate::dma::{DmaPool, DmaSeg};
+use crate::error::BioError;
+use crate::nvme::{self, NvmeCmd};
+use crate::ring::{Op, Ring, RingStats};
+
+/// Sizes of a context.
+#[derive(Debug, Clone)]
+pub struct BioConfig {
+    /// DMA chunks (each registered as one fixed buffer).
+    pub dma_chunks: usize,
+    /// Bytes per DMA chunk (the largest single SQE).
+    pub dma_chunk_size: usize,
+    /// Ring entries.
+    pub ring_entries: u32,
+}
+
+impl Default for BioConfig {
+    /// 64 chunks of 1 MiB (64 MiB per target), a 256-entry ring.
+    fn default() -> Self {
+        BioConfig {
+            dma_chunks: 64,
+            dma_chunk_size: 1 << 20,
+            ring_entries: 256,
+        }
+    }
+}
+
+pub(crate) struct Inner {
+    pub(crate) dev: Device,
+    // Field order: the ring is dropped before the DMA pool it points into.
+    ring: RefCell<Ring>,
+    dma: RefCell<DmaPool>,
+    fixed: bool,
+    waiters: RefCell<VecDeque<Task>>,
+    pub(crate) sched: SchedHandle,
+    done: RefCell<Vec<(Task, i32)>>,
+}
+
+impl Inner {
+    fn wake_waiters(&self) {
+        let waiters: Vec<Task> = self.waiters.borrow_mut().drain(..).collect();
+        for w in waiters {
+            // The prep body runs again at the next progress and retries.
+            let _ = w.reinit();
+        }
+    }
+
+    fn free(&self, segs: &[DmaSeg]) {
+        if segs.is_empty() {
+            return;
+        }
+        self.dma.borrow_mut().free(segs);
+        if !self.waiters.borrow().is_empty() {
+            self.wake_waiters();
+        }
+    }
+
+    /// Builds the SQE moving `len` bytes between DMA segment memory at
+    /// `addr` (registered buffer `chunk`) and device offset `off`.
+    fn rw_sqe(
+        &self,
+        write: bool,
+        off: u64,
+        addr: *mut u8,
+        len: u32,
+        chunk: u16,
+        fua: bool,
+    ) -> (squeue::Entry128, bool) {
+        let fd = types::Fd(self.dev.fd());
+        match self.dev.backend() {
+            Backend::File => {
+                let e: squeue::Entry = match (write, self.fixed) {
+                    (true, true) => opcode::WriteFixed::new(fd, addr, len, chunk)
+                        .offset(off)
+                        .build(),
+                    (true, false) => opcode::Write::new(fd, addr, len).offset(off).build(),
+                    (false, true) => opcode::ReadFixed::new(fd, addr, len, chunk)
+                        .offset(off)
+                        .build(),
+                    (false, false) => opcode::Read::new(fd, addr, len).offset(off).build(),
+                };
+                (e.into(), false)
+            }
+            Backend::Nvme { nsid, lba_shift } => {
+                let op = if write { nvme::OP_WRITE } else { nvme::OP_READ };
+                let cmd = NvmeCmd::rw(
+                    op,
+                    *nsid,
+                    off >> lba_shift,
+                    len >> lba_shift,
+                    addr as u64,
+                    len,
+                    fua,
+                );
+                let mut b =
+                    opcode::UringCmd80::new(fd, nvme::NVME_URING_CMD_IO).cmd(cmd.to_sqe_cmd());
+                if self.fixed {
+                    b = b.buf_index(Some(chunk));
+                }
+                (b.build(), true)
+            }
+        }
+    }
+
+    fn sync_sqe(&self) -> (squeue::Entry128, bool) {
+        let fd = types::Fd(self.dev.fd());
+        match self.dev.backend() {
+            Backend::File => (
+                opcode::Fsync::new(fd)
+                    .flags(types::FsyncFlags::DATASYNC)
+                    .build()
+                    .into(),
+                false,
+            ),
+            Backend::Nvme { nsid, .. } => {
+                let cmd = NvmeCmd::flush(*nsid);
+                (
+                    opcode::UringCmd80::new(fd, nvme::NVME_URING_CMD_IO)
+                        .cmd(cmd.to_sqe_cmd())
+                        .build(),
+                    true,
+                )
+            }
+        }
+    }
+}
+
+struct RingPoller(Rc<Inner>);
+
+impl Poller for RingPoller {
+    fn poll(&mut self) -> usize {
+        let mut done = std::mem::take(&mut *self.0.done.borrow_mut());
+        let n = self.0.ring.borrow_mut().poll(&mut done);
+        // Complete outside the ring borrow: callbacks submit more I/O.
+        for (t, rc) in done.drain(..) {
+            t.complete(rc);
+        }
+        *self.0.done.borrow_mut() = done;
+        n
+    }
+
+    fn busy(&self) -> bool {
+        self.0.ring.borrow().inflight() > 0
+    }
+}
+
+/// Unregisters the ring's poller (after draining it) when the last clone
+/// of a context goes.
+struct PollerGuard {
+    inner: Rc<Inner>,
+    id: Cell<Option<PollerId>>,
+}
+
+impl Drop for PollerGuard {
+    fn drop(&mut self) {
+        let done = self.inner.ring.borrow_mut().drain();
+        for (t, rc) in done {
+            t.complete(rc);
+        }
+        if let Some(id) = self.id.take() {
+            self.inner.sched.unregister_poller(id);
+        }
+    }
+}
+
+/// A target's block I/O context. Owned by the target's thread; its ring is
+/// polled by that thread's scheduler. Clones share it.
+#[derive(Clone)]
+pub struct BioCtx {
+    inner: Rc<Inner>,
+    _guard: Rc<PollerGuard>,
+}
+
+impl BioCtx {
+    /// Opens `path` and sets up a ring and DMA pool polled by `sched`.
+    pub fn open(
+        sched: &SchedHandle,
+        path: impl AsRef<Path>,
+        opts: &DevOpts,
+        cfg: &BioConfig,
+    ) -> Result<BioCtx, BioError> {
+        let dev = Device::open(path, opts)?;
+        if cfg.dma_chunk_size % dev.block_size() as usize != 0 {
+            return Err(BioError::Inval(format!(
+                "DMA chunk size {} is not a multiple of the {}-byte block size",
+                cfg.dma_chunk_size,
+                dev.block_size()
+            )));
+        }
+        let ring = Ring::new(cfg.ring_entries, dev.iopoll())?;
+        let dma = DmaPool::new(cfg.dma_chunks, cfg.dma_chunk_size)?;
+        // Registered buffers when the kernel lets us (memlock limits may
+        // not); plain reads and writes otherwise.
+        let fixed = ring.register_buffers(&dma.iovecs()).is_ok();
+        let inner = Rc::new(Inner {
+            dev,
+            ring: RefCell::new(ring),
+            dma: RefCell::new(dma),
+            fixed,
+            waiters: RefCell::new(VecDeque::new()),
+            sched: sched.clone(),
+            done: RefCell::new(Vec::new()),
+        });
+        let id = sched.register_poller(Box::new(RingPoller(inner.clone())));
+        let guard = Rc::new(PollerGuard {
+            inner: inner.clone(),
+            id: Cell::new(Some(id)),
+        });
+        Ok(BioCtx {
+            inner,
+            _guard: guard,
+        })
+    }
+
+    /// The device.
+    pub fn device(&self) -> &Device {
+        &self.inner.dev
+    }
+
+    /// True if the DMA pool is registered with the ring (fixed buffers).
+    pub fn fixed_buffers(&self) -> bool {
+        self.inner.fixed
+    }
+
+    /// Ring counters.
+    pub fn stats(&self) -> RingStats {
+        self.inner.ring.borrow().stats
+    }
+
+    /// The scheduler polling this context.
+    pub fn sched(&self) -> &SchedHandle {
+        &self.inner.sched
+    }
+
+    /// DMA bytes free right now.
+    pub fn dma_free(&self) -> usize {
+        self.inner.dma.borrow().free_bytes()
+    }
+
+    /// An I/O descriptor over device extents `(offset, length)`, checked
+    /// up front (alignment, range). For writes, `data` holds the bytes of
+    /// the extents in order.
+    pub fn iod(&self, extents: &[(u64, u64)], data: Option<&[u8]>) -> Result<Iod, BioError> {
+        let mut total = 0u64;
+        for &(off, len) in extents {
+            self.inner.dev.check(off, len)?;
+            total += len;
+        }
+        if extents.is_empty() {
+            return Err(BioError::Inval("an iod needs at least one extent".into()));
+        }
+        if let Some(d) = data {
+            if d.len() as u64 != total {
+                return Err(BioError::Inval(format!(
+                    "write data is {} bytes, the extents cover {total}",
+                    d.len()
+                )));
+            }
+        }
+        Ok(Iod {
+            inner: Rc::new(IodInner {
+                ctx: self.inner.clone(),
+                extents: extents.to_vec(),
+                total,
+                write: data.is_some(),
+                src: RefCell::new(data.map(|d| d.to_vec())),
+                segs: RefCell::new(Vec::new()),
+                mapped: Cell::new(false),
+            }),
+        })
+    }
+
+    /// Writes `data` at `off` (prep + post); the task completes when the
+    /// device acknowledged the write (not necessarily durable: see
+    /// [`sync`](Self::sync)).
+    pub fn write(&self, off: u64, data: &[u8]) -> Result<Task, BioError> {
+        let iod = self.iod(&[(off, data.len() as u64)], Some(data))?;
+        Ok(iod.prep_post(false))
+    }
+
+    /// Reads `len` bytes at `off`: the task, and the iod to copy the bytes
+    /// out of once it completed.
+    pub fn read(&self, off: u64, len: u64) -> Result<(Task, Iod), BioError> {
+        let iod = self.iod(&[(off, len)], None)?;
+        Ok((iod.prep_post(false), iod))
+    }
+
+    /// Makes every write completed so far durable (fdatasync, or an NVMe
+    /// flush).
+    pub fn sync(&self) -> Task {
+        let t = self.inner.sched.create_named("bio_flush", |_| {});
+        let (e, is_nvme) = self.inner.sync_sqe();
+        t.schedule(true).ok();
+        self.inner.ring.borrow_mut().push([(
+            e,
+            Op {
+                task: t.clone(),
+                expect: 0,
+                nvme: is_nvme,
+            },
+            false,
+        )]);
+        t
+    }
+}
+
+struct IodInner {
+    ctx: Rc<Inner>,
+    extents: Vec<(u64, u64)>,
+    total: u64,
+    write: bool,
+    /// Write data until it is copied into DMA buffers.
+    src: RefCell<Option<Vec<u8>>>,
+    segs: RefCell<Vec<DmaSeg>>,
+    mapped: Cell<bool>,
+}
+
+impl Drop for IodInner {
+    fn drop(&mut self) {
+        let segs = std::mem::take(&mut *self.segs.borrow_mut());
+        self.ctx.free(&segs);
+    }
+}
+
+/// An I/O descriptor: device extents and their DMA buffers.
+#[derive(Clone)]
+pub struct Iod {
+    inner: Rc<IodInner>,
+}
+
+impl Iod {
+    /// Bytes the iod covers.
+    pub fn len(&self) -> u64 {
+        self.inner.total
+    }
+
+    /// True for an empty iod (never: an iod has at least one block).
+    pub fn is_empty(&self) -> bool {
+        self.inner.total == 0
+    }
+
+    /// `bio_iod_prep`: a task that maps the iod onto DMA buffers (waiting
+    /// in line while the pool is exhausted) and copies write data in.
+    pub fn prep(&self) -> Task {
+        let iod = self.inner.clone();
+        self.inner.ctx.sched.create_named("bio_iod_prep", move |t| {
+            if iod.mapped.get() {
+                t.complete(0);
+                return;
+            }
+            let ok = {
+                let mut segs = iod.segs.borrow_mut();
+                iod.ctx
+                    .dma
+                    .borrow_mut()
+                    .alloc(iod.total as usize, &mut segs)
+            };
+            if !ok {
+                // Wait for buffers: woken (re-run) when some come back.
+                let pool = iod.ctx.dma.borrow().size();
+                if iod.total as usize > pool {
+                    t.complete(-der::DER_OVERFLOW);
+                    return;
+                }
+                iod.ctx.waiters.borrow_mut().push_back(t.clone());
+                return;
+            }
+            if let Some(src) = iod.src.borrow_mut().take() {
+                let mut dma = iod.ctx.dma.borrow_mut();
+                let mut at = 0;
+                for s in iod.segs.borrow().iter() {
+                    let n = (s.len as usize).min(src.len() - at);
+                    dma.bytes_mut(*s)[..n].copy_from_slice(&src[at..at + n]);
+                    at += n;
+                }
+            }
+            iod.mapped.set(true);
+            t.complete(0);
+        })
+    }
+
+    /// `bio_iod_post`: a task that submits one SQE per contiguous run
+    /// (`dma_rw` -> `nvme_rw`) and completes when every CQE is in. With
+    /// `sync`, a flush is linked after the last write, so the task
+    /// completes only once the data is durable.
+    pub fn post(&self, sync: bool) -> Task {
+        let iod = self.inner.clone();
+        self.inner.ctx.sched.create_named("bio_iod_post", move |t| {
+            if !iod.mapped.get() {
+                t.complete(-der::DER_INVAL);
+                return;
+            }
+            let segs = iod.segs.borrow();
+            let ctx = &iod.ctx;
+            let mut chain: Vec<(squeue::Entry128, Op, bool)> = Vec::with_capacity(segs.len() + 1);
+            let mut kids: Vec<Task> = Vec::with_capacity(segs.len() + 1);
+            let (mut si, mut soff) = (0usize, 0u64);
+            let dma = ctx.dma.borrow();
+            for &(off, len) in &iod.extents {
+                let mut done = 0u64;
+                while done < len {
+                    let s = segs[si];
+                    let n = (len - done).min(s.len as u64 - soff);
+                    // SAFETY: soff + n stays within the segment.
+                    let addr = unsafe { dma.addr(s).add(soff as usize) };
+                    let (mut e, is_nvme) =
+                        ctx.rw_sqe(iod.write, off + done, addr, n as u32, s.chunk, false);
+                    if sync {
+                        e = e.flags(squeue::Flags::IO_LINK);
+                    }
+                    let k = ctx.sched.create_named("rw_completion", |_| {});
+                    chain.push((
+                        e,
+                        Op {
+                            task: k.clone(),
+                            expect: n as u32,
+                            nvme: is_nvme,
+                        },
+                        sync,
+                    ));
+                    kids.push(k);
+                    done += n;
+                    soff += n;
+                    if soff == s.len as u64 {
+                        si += 1;
+                        soff = 0;
+                    }
+                }
+            }
+            drop(dma);
+            if sync {
+                let (e, is_nvme) = ctx.sync_sqe();
+                let k = ctx.sched.create_named("bio_flush", |_| {});
+                chain.push((
+                    e,
+                    Op {
+                        task: k.clone(),
+                        expect: 0,
+                        nvme: is_nvme,
+                    },
+                    false,
+                ));
+                kids.push(k);
+            }
+            // A write's buffers go back to the pool as soon as the device
+            // has the data; a read's stay until the caller copied them out.
+            if iod.write {
+                let iod2 = iod.clone();
+                let _ = t.register_comp_cb(move |_| {
+                    let segs = std::mem::take(&mut *iod2.segs.borrow_mut());
+                    iod2.mapped.set(false);
+                    iod2.ctx.free(&segs);
+                    0
+                });
+            }
+            // iod_dma_completion: this task completes with its last child.
+            if t.register_deps(&kids).is_err() {
+                t.complete(-der::DER_CANCELED);
+                return;
+            }
+            ctx.ring.borrow_mut().push(chain);
+        })
+    }
+
+    /// Prep then post as one task (what a caller usually wants).
+    pub fn prep_post(&self, sync: bool) -> Task {
+        let prep = self.prep();
+        let post = self.post(sync);
+        let _ = post.register_dep(&prep);
+        let _ = prep.schedule(true);
+        let _ = post.schedule(true);
+        post
+    }
+
+    /// Copies the iod's bytes (after a completed read) into `out`.
+    pub fn copy_out(&self, out: &mut [u8]) -> Result<(), BioError> {
+        if out.len() as u64 != self.inner.total {
+            return Err(BioError::Inval(format!(
+                "copy-out buffer is {} bytes, the iod covers {}",
+                out.len(),
+                self.inner.total
+            )));
+        }
+        if !self.inner.mapped.get() {
+            return Err(BioError::Inval(
+                "the iod holds no data (not prepared)".into(),
+            ));
+        }
+        let dma = self.inner.ctx.dma.borrow();
+        let mut at = 0;
+        for s in self.inner.segs.borrow().iter() {
+            let n = (s.len as usize).min(out.len() - at);
+            out[at..at + n].copy_from_slice(&dma.bytes(*s)[..n]);
+            at += n;
+        }
+        Ok(())
+    }
+
+    /// The iod's bytes as a new vector.
+    pub fn to_vec(&self) -> Result<Vec<u8>, BioError> {
+        let mut v = vec![0u8; self.inner.total as usize];
+        self.copy_out(&mut v)?;
+        Ok(v)
+    }
+}

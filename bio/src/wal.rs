@@ -1,0 +1,347 @@
+//! The write-ahead log: an append-only circular region of the device.
+//!
+//! [`Wal::append`] gives a record the next sequence number and returns a
+//! task that completes once the record is durable (`wal_completion`).
+//! Records that arrive while a log write is in flight wait and go out
+//! together in the next one (group commit): one frame, one write linked to
+//! one flush. Frames complete strictly in order, so commits complete in
+//! transaction order. A failed write or flush poisons the log: every
+//! waiting and later commit fails with [`BioError::Poisoned`] instead of
+//! guessing what reached the media.
+//!
+//! [`Wal::replay`] reads frames from a position and returns every intact
+//! record in order, stopping cleanly at the first torn, corrupt or stale
+//! frame (format in [`crate::walfmt`]).
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use tse::Task;
+
+use crate::ctx::BioCtx;
+use crate::error::BioError;
+use crate::walfmt::{decode_header, decode_records, encode_frame, FRAME_HDR};
+
+/// A position in the log: the next record's sequence number and the
+/// (virtual, ever-increasing) block where its frame starts. Physical block
+/// = `vblock % region blocks`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WalPos {
+    /// Sequence number of the next record.
+    pub seq: u64,
+    /// Virtual block of the next frame.
+    pub vblock: u64,
+}
+
+impl WalPos {
+    /// The start of a freshly formatted log.
+    pub const START: WalPos = WalPos { seq: 1, vblock: 0 };
+}
+
+/// Largest frame one commit writes (records beyond wait for the next).
+const MAX_FRAME: usize = 1 << 20;
+
+struct State {
+    gen: u32,
+    region_off: u64,
+    blocks: u64,
+    bs: usize,
+    /// Next record's sequence and next frame's virtual block.
+    head: WalPos,
+    /// Oldest virtual block still needed (start of the last checkpoint).
+    tail: u64,
+    /// Sequence for the next append.
+    next_seq: u64,
+    pending: Vec<(u64, Vec<u8>, Task)>,
+    inflight: bool,
+    poisoned: Option<i32>,
+    /// Records committed (durable) so far, and frames written.
+    committed: u64,
+    frames: u64,
+}
+
+/// The log of one target.
+#[derive(Clone)]
+pub struct Wal {
+    ctx: BioCtx,
+    st: Rc<RefCell<State>>,
+}
+
+/// Where a frame of `blocks` blocks starting at or after `v` goes: `v`,
+/// or the start of the next lap if it would run past the region's end.
+fn place(v: u64, blocks: u64, total: u64) -> u64 {
+    if v % total + blocks > total {
+        v + (total - v % total)
+    } else {
+        v
+    }
+}
+
+impl Wal {
+    /// A log over `[off, off + len)` of `ctx`'s device, of generation
+    /// `gen`, whose next record goes at `head` and whose oldest needed
+    /// frame starts at `tail` (both from the last checkpoint and replay).
+    pub fn open(
+        ctx: &BioCtx,
+        off: u64,
+        len: u64,
+        gen: u32,
+        head: WalPos,
+        tail: u64,
+    ) -> Result<Wal, BioError> {
+        let bs = ctx.device().block_size() as u64;
+        ctx.device().check(off, len)?;
+        let blocks = len / bs;
+        if blocks < 2 || (MAX_FRAME as u64) / bs > blocks / 2 {
+            return Err(BioError::Inval(format!(
+                "WAL region of {len} bytes is too small (needs at least {} bytes)",
+                2 * MAX_FRAME
+            )));
+        }
+        if tail > head.vblock {
+            return Err(BioError::Inval("WAL tail is past its head".into()));
+        }
+        Ok(Wal {
+            ctx: ctx.clone(),
+            st: Rc::new(RefCell::new(State {
+                gen,
+                region_off: off,
+                blocks,
+                bs: bs as usize,
+                head,
+                tail,
+                next_seq: head.seq,
+                pending: Vec::new(),
+                inflight: false,
+                poisoned: None,
+                committed: 0,
+                frames: 0,
+            })),
+        })
+    }
+
+    /// Appends a record; returns its sequence number and a task that
+    /// completes when it is durable (or fails with the log's error).
+    pub fn append(&self, record: Vec<u8>) -> Result<(u64, Task), BioError> {
+        let (seq, task) = {
+            let mut st = self.st.borrow_mut();
+            if let Some(rc) = st.poisoned {
+                return Err(BioError::Poisoned(rc));
+            }
+            if FRAME_HDR + 4 + record.len() > MAX_FRAME {
+                return Err(BioError::Inval(format!(
+                    "WAL record of {} bytes exceeds the {MAX_FRAME}-byte frame",
+                    record.len()
+                )));
+            }
+            let seq = st.next_seq;
+            st.next_seq += 1;
+            let task = self.ctx.sched().create_named("wal_completion", |_| {});
+            st.pending.push((seq, record, task.clone()));
+            (seq, task)
+        };
+        self.kick();
+        Ok((seq, task))
+    }
+
+    /// Starts the next group commit if none is in flight.
+    fn kick(&self) {
+        let (frame, batch, v, blocks) = {
+            let mut st = self.st.borrow_mut();
+            if st.inflight || st.pending.is_empty() || st.poisoned.is_some() {
+                return;
+            }
+            // Take as many waiting records as fit one frame.
+            let mut bytes = FRAME_HDR;
+            let mut n = 0;
+            for (_, r, _) in &st.pending {
+                if bytes + 4 + r.len() > MAX_FRAME {
+                    break;
+                }
+                bytes += 4 + r.len();
+                n += 1;
+            }
+            let batch: Vec<(u64, Vec<u8>, Task)> = st.pending.drain(..n).collect();
+            let recs: Vec<&[u8]> = batch.iter().map(|(_, r, _)| r.as_slice()).collect();
+            let frame = encode_frame(st.gen, batch[0].0, &recs, st.bs);
+            let blocks = (frame.len() / st.bs) as u64;
+            let v = place(st.head.vblock, blocks, st.blocks);
+            if v + blocks - st.tail > st.blocks {
+                // No room until a checkpoint trims the log: fail this batch
+                // (nothing was written) and let the caller checkpoint.
+                // Everything waiting fails too, and sequence numbers restart
+                // at the head, so the log never has a gap.
+                let free = st.blocks.saturating_sub(st.head.vblock - st.tail);
+                let rest: Vec<(u64, Vec<u8>, Task)> = st.pending.drain(..).collect();
+                st.next_seq = st.head.seq;
+                drop(st);
+                let rc = BioError::WalFull { need: blocks, free }.rc();
+                for (_, _, t) in batch.into_iter().chain(rest) {
+                    t.complete(rc);
+                }
+                return;
+            }
+            st.inflight = true;
+            (frame, batch, v, blocks)
+        };
+        let (off, first_seq, nrec) = {
+            let st = self.st.borrow();
+            (
+                st.region_off + (v % st.blocks) * st.bs as u64,
+                batch[0].0,
+                batch.len() as u64,
+            )
+        };
+        let iod = match self.ctx.iod(&[(off, frame.len() as u64)], Some(&frame)) {
+            Ok(iod) => iod,
+            Err(e) => {
+                self.fail(e.rc(), batch);
+                return;
+            }
+        };
+        let io = iod.prep_post(true);
+        let wal = self.clone();
+        let mut batch = Some(batch);
+        let _ = io.register_comp_cb(move |t| {
+            let batch = batch.take().unwrap_or_default();
+            let rc = t.result();
+            if rc != 0 {
+                wal.fail(rc, batch);
+                return 0;
+            }
+            {
+                let mut st = wal.st.borrow_mut();
+                st.head = WalPos {
+                    seq: first_seq + nrec,
+                    vblock: v + blocks,
+                };
+                st.inflight = false;
+                st.committed += nrec;
+                st.frames += 1;
+            }
+            // wal_completion, in sequence order.
+            for (_, _, task) in batch {
+                task.complete(0);
+            }
+            wal.kick();
+            0
+        });
+    }
+
+    /// Poisons the log and fails `batch` and everything waiting.
+    fn fail(&self, rc: i32, batch: Vec<(u64, Vec<u8>, Task)>) {
+        let rest: Vec<(u64, Vec<u8>, Task)> = {
+            let mut st = self.st.borrow_mut();
+            st.poisoned = Some(rc);
+            st.inflight = false;
+            st.pending.drain(..).collect()
+        };
+        for (_, _, t) in batch.into_iter().chain(rest) {
+            t.complete(rc);
+        }
+    }
+
+    /// The position after the last durable record.
+    pub fn head(&self) -> WalPos {
+        self.st.borrow().head
+    }
+
+    /// Frees the log up to `pos` (everything before it is checkpointed).
+    pub fn trim(&self, pos: WalPos) -> Result<(), BioError> {
+        let mut st = self.st.borrow_mut();
+        if pos.vblock > st.head.vblock || pos.vblock < st.tail {
+            return Err(BioError::Inval(format!(
+                "trim to block {} outside the live log [{}, {}]",
+                pos.vblock, st.tail, st.head.vblock
+            )));
+        }
+        st.tail = pos.vblock;
+        Ok(())
+    }
+
+    /// Blocks in use (head - tail) and the region's blocks.
+    pub fn usage(&self) -> (u64, u64) {
+        let st = self.st.borrow();
+        (st.head.vblock - st.tail, st.blocks)
+    }
+
+    /// Records committed and frames written by this handle.
+    pub fn counters(&self) -> (u64, u64) {
+        let st = self.st.borrow();
+        (st.committed, st.frames)
+    }
+
+    /// The error that poisoned the log, if any.
+    pub fn poisoned(&self) -> Option<i32> {
+        self.st.borrow().poisoned
+    }
+
+    fn read_blocks(&self, vblock: u64, n: u64) -> Result<Vec<u8>, BioError> {
+        let (off, len) = {
+            let st = self.st.borrow();
+            (
+                st.region_off + (vblock % st.blocks) * st.bs as u64,
+                n * st.bs as u64,
+            )
+        };
+        let (t, iod) = self.ctx.read(off, len)?;
+        let rc = self.ctx.sched().progress_until(&t);
+        if rc != 0 {
+            return Err(BioError::os(format!("reading the WAL at {off}"), libc::EIO));
+        }
+        iod.to_vec()
+    }
+
+    /// Reads every intact record from `from` on, in order, and moves the
+    /// head to the end of them (the next append goes there). Stops at the
+    /// first frame that is torn, corrupt or from an earlier lap. Blocks
+    /// the calling thread (run it at open, before serving I/O).
+    pub fn replay(&self, from: WalPos) -> Result<Vec<(u64, Vec<u8>)>, BioError> {
+        let (gen, total, bs) = {
+            let st = self.st.borrow();
+            (st.gen, st.blocks, st.bs)
+        };
+        let mut out = Vec::new();
+        let mut pos = from;
+        loop {
+            // The frame is at pos, or at the next lap if the writer wrapped.
+            let mut found = None;
+            for v in [pos.vblock, pos.vblock + (total - pos.vblock % total)] {
+                if v != pos.vblock && pos.vblock % total == 0 {
+                    break;
+                }
+                let b0 = self.read_blocks(v, 1)?;
+                if let Some(h) = decode_header(&b0, gen) {
+                    let blocks = h.blocks(bs);
+                    if h.first_seq == pos.seq && h.nrec > 0 && v % total + blocks <= total {
+                        found = Some((v, h, b0));
+                        break;
+                    }
+                }
+            }
+            let Some((v, h, b0)) = found else { break };
+            let blocks = h.blocks(bs);
+            let frame = if blocks > 1 {
+                let mut f = b0;
+                f.extend(self.read_blocks(v + 1, blocks - 1)?);
+                f
+            } else {
+                b0
+            };
+            let Some(recs) = decode_records(&frame, &h) else {
+                break;
+            };
+            for (i, r) in recs.into_iter().enumerate() {
+                out.push((h.first_seq + i as u64, r));
+            }
+            pos = WalPos {
+                seq: h.first_seq + h.nrec as u64,
+                vblock: v + blocks,
+            };
+        }
+        let mut st = self.st.borrow_mut();
+        st.head = pos;
+        st.next_seq = pos.seq;
+        Ok(out)
+    }
+}
