@@ -273,15 +273,33 @@ impl BioCtx {
                 )));
             }
         }
+        // Map now when the pool has room, copying write data straight into
+        // DMA memory; otherwise keep a copy until prep gets buffers.
+        let mut segs = Vec::new();
+        let mapped = self.inner.dma.borrow_mut().alloc(total as usize, &mut segs);
+        let src = match (data, mapped) {
+            (Some(d), true) => {
+                let mut dma = self.inner.dma.borrow_mut();
+                let mut at = 0;
+                for s in &segs {
+                    let n = (s.len as usize).min(d.len() - at);
+                    dma.bytes_mut(*s)[..n].copy_from_slice(&d[at..at + n]);
+                    at += n;
+                }
+                None
+            }
+            (Some(d), false) => Some(d.to_vec()),
+            (None, _) => None,
+        };
         Ok(Iod {
             inner: Rc::new(IodInner {
                 ctx: self.inner.clone(),
                 extents: extents.to_vec(),
                 total,
                 write: data.is_some(),
-                src: RefCell::new(data.map(|d| d.to_vec())),
-                segs: RefCell::new(Vec::new()),
-                mapped: Cell::new(false),
+                src: RefCell::new(src),
+                segs: RefCell::new(segs),
+                mapped: Cell::new(mapped),
             }),
         })
     }
@@ -416,7 +434,9 @@ impl Iod {
                 let mut done = 0u64;
                 while done < len {
                     let s = segs[si];
-                    let n = (len - done).min(s.len as u64 - soff);
+                    let n = (len - done)
+                        .min(s.len as u64 - soff)
+                        .min(ctx.dev.max_io() as u64);
                     // SAFETY: soff + n stays within the segment.
                     let addr = unsafe { dma.addr(s).add(soff as usize) };
                     let (mut e, is_nvme) =

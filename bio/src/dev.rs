@@ -68,6 +68,7 @@ pub struct Device {
     block: u32,
     capacity: u64,
     iopoll: bool,
+    max_io: u32,
 }
 
 fn open_raw(path: &Path, flags: i32) -> Result<OwnedFd, BioError> {
@@ -158,6 +159,7 @@ impl Device {
             block,
             capacity,
             iopoll: false,
+            max_io: u32::MAX,
         })
     }
 
@@ -185,6 +187,7 @@ impl Device {
             block: 1 << id.lba_shift,
             capacity: id.nsze << id.lba_shift,
             iopoll,
+            max_io: nvme::max_transfer(path),
         })
     }
 
@@ -216,6 +219,12 @@ impl Device {
     /// True if the ring must poll for completions (IOPOLL).
     pub fn iopoll(&self) -> bool {
         self.iopoll
+    }
+
+    /// The largest transfer one SQE may carry (NVMe: the controller's
+    /// limit; files: unlimited).
+    pub fn max_io(&self) -> u32 {
+        self.max_io
     }
 
     /// The path it was opened from.

@@ -164,6 +164,19 @@ pub fn identify_namespace(fd: RawFd, nsid: u32) -> Result<NsInfo, i32> {
     })
 }
 
+/// The largest transfer one command may carry, in bytes, from the block
+/// device's `max_hw_sectors_kb` (128 KiB if sysfs does not say).
+pub fn max_transfer(ng: &Path) -> u32 {
+    let Some(name) = ng.file_name().and_then(|n| n.to_str()) else {
+        return 128 << 10;
+    };
+    let blk = name.replacen("ng", "nvme", 1);
+    std::fs::read_to_string(format!("/sys/block/{blk}/queue/max_hw_sectors_kb"))
+        .ok()
+        .and_then(|s| s.trim().parse::<u32>().ok())
+        .map_or(128 << 10, |kb| kb.saturating_mul(1024).max(4096))
+}
+
 /// True if the block device behind `/dev/ngXnY` has poll queues
 /// (`/sys/block/nvmeXnY/queue/io_poll` is 1).
 pub fn has_poll_queues(ng: &Path) -> bool {

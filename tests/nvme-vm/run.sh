@@ -26,7 +26,7 @@ mkdir -p "$WORKDIR"
 # 1. Host tools.
 missing=()
 command -v qemu-system-x86_64 >/dev/null || missing+=(qemu-system-x86)
-{ [ -x /bin/busybox ] && /bin/busybox --help >/dev/null 2>&1 && ldd /bin/busybox 2>&1 | grep -q "not a dynamic"; } || missing+=(busybox-static)
+dpkg -s busybox-static >/dev/null 2>&1 || missing+=(busybox-static)
 command -v cpio >/dev/null || missing+=(cpio)
 command -v xz >/dev/null || missing+=(xz-utils)
 command -v strings >/dev/null || missing+=(binutils)
@@ -84,7 +84,7 @@ add_mod nvme
 ird=$WORKDIR/initramfs
 rm -rf "$ird"
 mkdir -p "$ird"/{bin,proc,sys,dev,tmp,lib/modules}
-cp "$(command -v busybox || echo /bin/busybox)" "$ird/bin/busybox"
+cp /bin/busybox "$ird/bin/busybox"
 cp "$bin" "$ird/bin/bio-nvme-test"
 mods=""
 for f in "${order[@]}"; do
