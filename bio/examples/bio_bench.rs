@@ -14,6 +14,7 @@ use bio::{BioConfig, BioCtx, DevKind, DevOpts};
 use tse::{Sched, Task};
 
 struct Args {
+    case: Option<String>,
     file: String,
     size: u64,
     secs: f64,
@@ -22,6 +23,7 @@ struct Args {
 
 fn parse() -> Args {
     let mut a = Args {
+        case: None,
         file: "/tmp/rdaos-bio-bench.dat".into(),
         size: 2048 << 20,
         secs: 5.0,
@@ -35,8 +37,9 @@ fn parse() -> Args {
             "--size-mib" => a.size = v.parse::<u64>().expect("--size-mib N") << 20,
             "--secs" => a.secs = v.parse().expect("--secs S"),
             "--rounds" => a.rounds = v.parse().expect("--rounds R"),
+            "--case" => a.case = Some(v),
             _ => {
-                eprintln!("usage: bio_bench [--file F] [--size-mib N] [--secs S] [--rounds R]");
+                eprintln!("usage: bio_bench [--file F] [--size-mib N] [--secs S] [--rounds R] [--case NAME]");
                 std::process::exit(2);
             }
         }
@@ -122,7 +125,7 @@ fn fio(file: &str, bs: &str, qd: usize, rw: &str, size: u64, secs: f64) -> (f64,
     );
     let json = String::from_utf8_lossy(&out.stdout);
     // The "write" section's bw_bytes and iops (fio's JSON, read without a parser).
-    let w = &json[json.find("\"write\"").expect("fio write section")..];
+    let w = &json[json.find("\"write\" : {").expect("fio write section")..];
     let num = |key: &str| -> f64 {
         let at = w.find(&format!("\"{key}\"")).expect("fio field") + key.len() + 3;
         let rest = w[at..].trim_start_matches([' ', ':']);
@@ -165,6 +168,9 @@ fn main() {
     ];
     let mut lines = Vec::new();
     for (name, bs, qd, random, fbs, frw) in cases {
+        if a.case.as_deref().is_some_and(|c| c != name) {
+            continue;
+        }
         let (mut o, mut b) = (Vec::new(), Vec::new());
         for r in 0..a.rounds {
             let run_ours = || {

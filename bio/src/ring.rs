@@ -49,6 +49,10 @@ impl Ring {
         let mut b = IoUring::<squeue::Entry128, cqueue::Entry32>::builder();
         if iopoll {
             b.setup_iopoll();
+        } else {
+            // No IPI to run completion work while we spin in user space: the
+            // kernel raises IORING_SQ_TASKRUN and poll() enters to run it.
+            b.setup_coop_taskrun().setup_taskrun_flag();
         }
         let uring = b.build(entries).map_err(|e| {
             BioError::os("setting up io_uring", e.raw_os_error().unwrap_or(libc::EIO))
@@ -124,7 +128,8 @@ impl Ring {
     /// Submits what is queued, reaps what completed, and returns the tasks
     /// to complete with their status (in `done`).
     pub(crate) fn poll(&mut self, done: &mut Vec<(Task, i32)>) -> usize {
-        if self.queued > 0 || (self.iopoll && !self.ops.is_empty()) {
+        let taskrun = !self.iopoll && !self.ops.is_empty() && self.uring.submission().taskrun();
+        if self.queued > 0 || taskrun || (self.iopoll && !self.ops.is_empty()) {
             match self.uring.submitter().submit_and_wait(0) {
                 Ok(n) => {
                     self.stats.submitted += n as u64;
