@@ -13,8 +13,12 @@
 //! and completes that run's task (`rw_completion`); the post task completes
 //! with the last of them (`iod_dma_completion`). The [`wal`] appends records
 //! with group commit and completes each once it is durable
-//! (`wal_completion`), after the data it describes (`data_completion`).
+//! (`wal_completion`); [`TxLog`] commits an update's data and its record
+//! in DAOS's order (`data_completion` before the record for large updates,
+//! together with checksums for small ones) and acknowledges transactions
+//! in order.
 
+mod commit;
 mod ctx;
 mod dev;
 mod dma;
@@ -24,9 +28,10 @@ mod ring;
 pub mod wal;
 pub mod walfmt;
 
+pub use commit::{TxExtent, TxLog, ASYNC_DATA_MAX};
 pub use ctx::{BioConfig, BioCtx, Iod};
 pub use dev::{Backend, DevKind, DevOpts, Device};
 pub use dma::{DmaPool, DmaSeg, DMA_PAGE};
 pub use error::{BioError, Errno};
 pub use ring::RingStats;
-pub use wal::{Wal, WalPos};
+pub use wal::{ReplayedFrame, Wal, WalPos};

@@ -22,21 +22,41 @@ use crate::ctx::BioCtx;
 use crate::error::BioError;
 use crate::walfmt::{decode_header, decode_records, encode_frame, FRAME_HDR};
 
-/// A position in the log: the next record's sequence number and the
-/// (virtual, ever-increasing) block where its frame starts. Physical block
-/// = `vblock % region blocks`.
+/// A position in the log: the next record's sequence number, the
+/// (virtual, ever-increasing) block where its frame starts (physical block
+/// = `vblock % region blocks`) and the generation frames from there on
+/// carry.
+///
+/// Every replay ends the log's generation: appends after it use the next
+/// one, so frames left behind the end of a replay (a torn or corrupt frame
+/// and whatever stale frames follow it) can never be mistaken for new
+/// ones. Persist [`Wal::head`] after a replay (a checkpoint) before
+/// appending: replay starts from a persisted position.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct WalPos {
     /// Sequence number of the next record.
     pub seq: u64,
     /// Virtual block of the next frame.
     pub vblock: u64,
+    /// Generation of the frames from here on.
+    pub gen: u32,
 }
 
 impl WalPos {
-    /// The start of a freshly formatted log.
-    pub const START: WalPos = WalPos { seq: 1, vblock: 0 };
+    /// The start of a freshly formatted log of generation `gen` (pick it
+    /// at random when the pool is made, so an old pool's frames never
+    /// parse).
+    pub const fn start(gen: u32) -> WalPos {
+        WalPos {
+            seq: 1,
+            vblock: 0,
+            gen,
+        }
+    }
 }
+
+/// A replayed frame: where it starts and its records `(seq, bytes)`.
+pub type ReplayedFrame = (WalPos, Vec<(u64, Vec<u8>)>);
 
 /// Largest frame one commit writes (records beyond wait for the next).
 const MAX_FRAME: usize = 1 << 20;
@@ -78,14 +98,13 @@ fn place(v: u64, blocks: u64, total: u64) -> u64 {
 }
 
 impl Wal {
-    /// A log over `[off, off + len)` of `ctx`'s device, of generation
-    /// `gen`, whose next record goes at `head` and whose oldest needed
-    /// frame starts at `tail` (both from the last checkpoint and replay).
+    /// A log over `[off, off + len)` of `ctx`'s device whose next record
+    /// goes at `head` (with its generation) and whose oldest needed frame
+    /// starts at `tail` (both from the last checkpoint).
     pub fn open(
         ctx: &BioCtx,
         off: u64,
         len: u64,
-        gen: u32,
         head: WalPos,
         tail: u64,
     ) -> Result<Wal, BioError> {
@@ -104,7 +123,7 @@ impl Wal {
         Ok(Wal {
             ctx: ctx.clone(),
             st: Rc::new(RefCell::new(State {
-                gen,
+                gen: head.gen,
                 region_off: off,
                 blocks,
                 bs: bs as usize,
@@ -214,6 +233,7 @@ impl Wal {
                 st.head = WalPos {
                     seq: first_seq + nrec,
                     vblock: v + blocks,
+                    gen: st.gen,
                 };
                 st.inflight = false;
                 st.committed += nrec;
@@ -297,10 +317,21 @@ impl Wal {
     /// first frame that is torn, corrupt or from an earlier lap. Blocks
     /// the calling thread (run it at open, before serving I/O).
     pub fn replay(&self, from: WalPos) -> Result<Vec<(u64, Vec<u8>)>, BioError> {
-        let (gen, total, bs) = {
+        Ok(self
+            .replay_frames(from)?
+            .into_iter()
+            .flat_map(|(_, recs)| recs)
+            .collect())
+    }
+
+    /// [`replay`](Self::replay), grouped by frame: each frame's start
+    /// position and its records.
+    pub fn replay_frames(&self, from: WalPos) -> Result<Vec<ReplayedFrame>, BioError> {
+        let (total, bs) = {
             let st = self.st.borrow();
-            (st.gen, st.blocks, st.bs)
+            (st.blocks, st.bs)
         };
+        let gen = from.gen;
         let mut out = Vec::new();
         let mut pos = from;
         loop {
@@ -331,17 +362,48 @@ impl Wal {
             let Some(recs) = decode_records(&frame, &h) else {
                 break;
             };
-            for (i, r) in recs.into_iter().enumerate() {
-                out.push((h.first_seq + i as u64, r));
-            }
+            let recs = recs
+                .into_iter()
+                .enumerate()
+                .map(|(i, r)| (h.first_seq + i as u64, r))
+                .collect();
+            out.push((
+                WalPos {
+                    seq: h.first_seq,
+                    vblock: v,
+                    gen,
+                },
+                recs,
+            ));
             pos = WalPos {
                 seq: h.first_seq + h.nrec as u64,
                 vblock: v + blocks,
+                gen,
             };
         }
-        let mut st = self.st.borrow_mut();
-        st.head = pos;
-        st.next_seq = pos.seq;
+        self.restart_at(pos)?;
         Ok(out)
+    }
+
+    /// Moves the head to `pos` (a frame start returned by replay, or the
+    /// end of one) with the next generation, so the next append overwrites
+    /// from there and nothing left behind can be replayed. Only while idle.
+    pub fn restart_at(&self, pos: WalPos) -> Result<(), BioError> {
+        let mut st = self.st.borrow_mut();
+        if st.inflight || !st.pending.is_empty() {
+            return Err(BioError::Inval(
+                "cannot move the WAL head with commits in flight".into(),
+            ));
+        }
+        if pos.vblock < st.tail {
+            return Err(BioError::Inval(
+                "WAL restart position is behind its tail".into(),
+            ));
+        }
+        let gen = pos.gen.wrapping_add(1);
+        st.head = WalPos { gen, ..pos };
+        st.gen = gen;
+        st.next_seq = pos.seq;
+        Ok(())
     }
 }

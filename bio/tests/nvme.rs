@@ -115,7 +115,7 @@ fn nvme_wal_group_commit_and_replay() {
     };
     let (off, len) = (32 << 20, 8 << 20);
     let gen = std::process::id();
-    let wal = Wal::open(&ctx, off, len, gen, WalPos::START, 0).unwrap();
+    let wal = Wal::open(&ctx, off, len, WalPos::start(gen), 0).unwrap();
     let tasks: Vec<_> = (0..100u64)
         .map(|i| wal.append(pattern(i, 100 + i as usize)).unwrap().1)
         .collect();
@@ -124,8 +124,8 @@ fn nvme_wal_group_commit_and_replay() {
     join.schedule(false).unwrap();
     assert_eq!(s.progress_until(&join), 0);
     assert!(wal.counters().1 < 100, "group commit");
-    let again = Wal::open(&ctx, off, len, gen, WalPos::START, 0).unwrap();
-    let got = again.replay(WalPos::START).unwrap();
+    let again = Wal::open(&ctx, off, len, WalPos::start(gen), 0).unwrap();
+    let got = again.replay(WalPos::start(gen)).unwrap();
     assert_eq!(got.len(), 100);
     assert!(got
         .iter()

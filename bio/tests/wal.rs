@@ -55,7 +55,7 @@ fn group_commit_completes_in_order_and_replays() {
     let s = Sched::new();
     let f = TempFile::new("group");
     let c = ctx(&s, &f);
-    let wal = Wal::open(&c, WAL_OFF, WAL_LEN, 0x5eed, WalPos::START, 0).unwrap();
+    let wal = Wal::open(&c, WAL_OFF, WAL_LEN, WalPos::start(0x5eed), 0).unwrap();
     let order = Rc::new(RefCell::new(Vec::new()));
     let mut tasks = Vec::new();
     for i in 0..200u64 {
@@ -85,16 +85,23 @@ fn group_commit_completes_in_order_and_replays() {
     drop(wal);
 
     // A new handle over the same region replays everything from the start.
-    let wal2 = Wal::open(&c, WAL_OFF, WAL_LEN, 0x5eed, WalPos::START, 0).unwrap();
-    let got = wal2.replay(WalPos::START).unwrap();
+    let wal2 = Wal::open(&c, WAL_OFF, WAL_LEN, WalPos::start(0x5eed), 0).unwrap();
+    let got = wal2.replay(WalPos::start(0x5eed)).unwrap();
     assert_eq!(got.len(), 200);
     for (k, (seq, r)) in got.iter().enumerate() {
         assert_eq!((*seq, r), (k as u64 + 1, &rec(k as u64)));
     }
-    assert_eq!(wal2.head(), head);
+    // Same place, next generation (so nothing behind it can be replayed).
+    assert_eq!(
+        wal2.head(),
+        WalPos {
+            gen: head.gen + 1,
+            ..head
+        }
+    );
     // Another generation sees nothing.
-    let other = Wal::open(&c, WAL_OFF, WAL_LEN, 0xbad, WalPos::START, 0).unwrap();
-    assert!(other.replay(WalPos::START).unwrap().is_empty());
+    let other = Wal::open(&c, WAL_OFF, WAL_LEN, WalPos::start(0xbad), 0).unwrap();
+    assert!(other.replay(WalPos::start(0xbad)).unwrap().is_empty());
     // Appends continue after the replayed end.
     let (seq, t) = wal2.append(b"after".to_vec()).unwrap();
     assert_eq!(seq, 201);
@@ -117,15 +124,15 @@ fn replay_stops_at_a_torn_tail_and_at_a_corrupt_middle_frame() {
     let s = Sched::new();
     let f = TempFile::new("torn");
     let c = ctx(&s, &f);
-    let wal = Wal::open(&c, WAL_OFF, WAL_LEN, 7, WalPos::START, 0).unwrap();
+    let wal = Wal::open(&c, WAL_OFF, WAL_LEN, WalPos::start(7), 0).unwrap();
     let starts = one_record_frames(&s, &wal, 10);
     let file = std::fs::OpenOptions::new().write(true).open(&f.0).unwrap();
 
     // Torn tail: the last frame's payload half-written (garbage bytes).
     let last = WAL_OFF + starts[9] * 4096;
     file.write_all_at(&[0xA5; 700], last + 40).unwrap();
-    let w = Wal::open(&c, WAL_OFF, WAL_LEN, 7, WalPos::START, 0).unwrap();
-    let got = w.replay(WalPos::START).unwrap();
+    let w = Wal::open(&c, WAL_OFF, WAL_LEN, WalPos::start(7), 0).unwrap();
+    let got = w.replay(WalPos::start(7)).unwrap();
     assert_eq!(
         got.len(),
         9,
@@ -135,11 +142,13 @@ fn replay_stops_at_a_torn_tail_and_at_a_corrupt_middle_frame() {
         .iter()
         .enumerate()
         .all(|(k, (seq, r))| *seq == k as u64 + 1 && *r == rec(k as u64 + 1000)));
+    // The next append goes at the torn frame, in the next generation.
     assert_eq!(
         w.head(),
         WalPos {
             seq: 10,
-            vblock: starts[9]
+            vblock: starts[9],
+            gen: 8
         }
     );
 
@@ -151,13 +160,13 @@ fn replay_stops_at_a_torn_tail_and_at_a_corrupt_middle_frame() {
         .read_exact_at(&mut b, mid + 40)
         .unwrap();
     file.write_all_at(&[b[0] ^ 0x01], mid + 40).unwrap();
-    let w = Wal::open(&c, WAL_OFF, WAL_LEN, 7, WalPos::START, 0).unwrap();
-    let got = w.replay(WalPos::START).unwrap();
+    let w = Wal::open(&c, WAL_OFF, WAL_LEN, WalPos::start(7), 0).unwrap();
+    let got = w.replay(WalPos::start(7)).unwrap();
     assert_eq!(got.len(), 4, "stops cleanly before the corrupt frame");
     // A damaged header is an end of log too, never an error or garbage.
     file.write_all_at(&[0xff; 8], WAL_OFF).unwrap();
-    let w = Wal::open(&c, WAL_OFF, WAL_LEN, 7, WalPos::START, 0).unwrap();
-    assert!(w.replay(WalPos::START).unwrap().is_empty());
+    let w = Wal::open(&c, WAL_OFF, WAL_LEN, WalPos::start(7), 0).unwrap();
+    assert!(w.replay(WalPos::start(7)).unwrap().is_empty());
 }
 
 #[test]
@@ -165,10 +174,10 @@ fn wraps_around_after_trims_and_refuses_when_full() {
     let s = Sched::new();
     let f = TempFile::new("wrap");
     let c = ctx(&s, &f);
-    let wal = Wal::open(&c, WAL_OFF, WAL_LEN, 9, WalPos::START, 0).unwrap();
+    let wal = Wal::open(&c, WAL_OFF, WAL_LEN, WalPos::start(9), 0).unwrap();
     // 1024 blocks; records of ~100 KiB take 25 blocks per frame.
     let big = |i: u64| vec![(i % 251) as u8; 100 << 10];
-    let mut checkpoint = WalPos::START;
+    let mut checkpoint = WalPos::start(9);
     for round in 0..6u64 {
         for i in 0..30u64 {
             let (_, t) = wal.append(big(round * 30 + i)).unwrap();
@@ -183,7 +192,7 @@ fn wraps_around_after_trims_and_refuses_when_full() {
         let (_, t) = wal.append(big(1000 + i)).unwrap();
         assert_eq!(s.progress_until(&t), 0);
     }
-    let w = Wal::open(&c, WAL_OFF, WAL_LEN, 9, checkpoint, checkpoint.vblock).unwrap();
+    let w = Wal::open(&c, WAL_OFF, WAL_LEN, checkpoint, checkpoint.vblock).unwrap();
     let got = w.replay(checkpoint).unwrap();
     assert_eq!(got.len(), 5);
     assert!(got
@@ -199,7 +208,7 @@ fn wraps_around_after_trims_and_refuses_when_full() {
     }
     assert!(results.contains(&0) && results.contains(&BioError::WalFull { need: 0, free: 0 }.rc()));
     let ok = results.iter().take_while(|&&r| r == 0).count();
-    let w = Wal::open(&c, WAL_OFF, WAL_LEN, 9, checkpoint, checkpoint.vblock).unwrap();
+    let w = Wal::open(&c, WAL_OFF, WAL_LEN, checkpoint, checkpoint.vblock).unwrap();
     assert_eq!(w.replay(checkpoint).unwrap().len(), 5 + ok);
     // After a trim the log takes appends again, with no gap in sequence.
     let head = wal.head();
@@ -207,7 +216,7 @@ fn wraps_around_after_trims_and_refuses_when_full() {
     let (seq, t) = wal.append(b"after the checkpoint".to_vec()).unwrap();
     assert_eq!(seq, head.seq);
     assert_eq!(s.progress_until(&t), 0);
-    let w = Wal::open(&c, WAL_OFF, WAL_LEN, 9, head, head.vblock).unwrap();
+    let w = Wal::open(&c, WAL_OFF, WAL_LEN, head, head.vblock).unwrap();
     let all = w.replay(head).unwrap();
     assert_eq!(all, vec![(head.seq, b"after the checkpoint".to_vec())]);
 }
