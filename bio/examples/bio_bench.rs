@@ -15,6 +15,11 @@ use tse::{Sched, Task};
 
 struct Args {
     case: Option<String>,
+    /// A device to open as is (NVMe passthrough for /dev/ng*), instead of
+    /// creating the bench file.
+    dev: Option<String>,
+    iopoll: Option<bool>,
+    no_fio: bool,
     file: String,
     size: u64,
     secs: f64,
@@ -24,6 +29,9 @@ struct Args {
 fn parse() -> Args {
     let mut a = Args {
         case: None,
+        dev: None,
+        iopoll: None,
+        no_fio: false,
         file: "/tmp/rdaos-bio-bench.dat".into(),
         size: 2048 << 20,
         secs: 5.0,
@@ -31,6 +39,10 @@ fn parse() -> Args {
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
+        if k == "--no-fio" {
+            a.no_fio = true;
+            continue;
+        }
         let v = it.next().unwrap_or_default();
         match k.as_str() {
             "--file" => a.file = v,
@@ -38,8 +50,10 @@ fn parse() -> Args {
             "--secs" => a.secs = v.parse().expect("--secs S"),
             "--rounds" => a.rounds = v.parse().expect("--rounds R"),
             "--case" => a.case = Some(v),
+            "--dev" => a.dev = Some(v),
+            "--iopoll" => a.iopoll = Some(v == "1"),
             _ => {
-                eprintln!("usage: bio_bench [--file F] [--size-mib N] [--secs S] [--rounds R] [--case NAME]");
+                eprintln!("usage: bio_bench [--file F] [--size-mib N] [--secs S] [--rounds R] [--case NAME] [--dev PATH [--iopoll 0|1] --no-fio]");
                 std::process::exit(2);
             }
         }
@@ -143,12 +157,38 @@ fn median(mut v: Vec<f64>) -> f64 {
 fn main() {
     let a = parse();
     let s = Sched::new();
-    let opts = DevOpts {
-        kind: DevKind::File,
-        create_size: Some(a.size),
-        iopoll: None,
+    let (path, opts) = match &a.dev {
+        Some(d) => (
+            d.clone(),
+            DevOpts {
+                kind: DevKind::Auto,
+                create_size: None,
+                iopoll: a.iopoll,
+            },
+        ),
+        None => (
+            a.file.clone(),
+            DevOpts {
+                kind: DevKind::File,
+                create_size: Some(a.size),
+                iopoll: None,
+            },
+        ),
     };
-    let ctx = BioCtx::open(&s, &a.file, &opts, &BioConfig::default()).expect("open the bench file");
+    let ctx = BioCtx::open(&s, &path, &opts, &BioConfig::default()).expect("open the bench target");
+    let size = ctx.device().capacity().min(a.size);
+    let a = Args {
+        size,
+        file: path,
+        ..a
+    };
+    eprintln!(
+        "bio_bench: {} ({} B blocks, iopoll={}, fixed buffers={})",
+        a.file,
+        ctx.device().block_size(),
+        ctx.device().iopoll(),
+        ctx.fixed_buffers()
+    );
     // Lay the file out once so neither side pays for allocation.
     eprintln!("bio_bench: laying out {} MiB at {}", a.size >> 20, a.file);
     ours(&ctx, &s, 1 << 20, 8, false, a.size, 0.0);
@@ -182,6 +222,9 @@ fn main() {
                 }
             };
             let run_fio = || {
+                if a.no_fio {
+                    return f64::NAN;
+                }
                 let (mib, iops) = fio(&a.file, fbs, qd, frw, a.size, a.secs);
                 if random {
                     iops
@@ -201,10 +244,16 @@ fn main() {
         let (o, b) = (median(o), median(b));
         let unit = if random { "IOPS" } else { "MiB/s" };
         eprintln!("{name}: ours {o:.0} {unit}, fio {b:.0} {unit}");
-        lines.push(format!(
-            "bio_bench {name}: ours={o:.0} baseline={b:.0} ratio={:.2}",
-            o / b
-        ));
+        if a.no_fio {
+            lines.push(format!(
+                "bio_bench {name}: ours={o:.0} {unit} (no baseline)"
+            ));
+        } else {
+            lines.push(format!(
+                "bio_bench {name}: ours={o:.0} baseline={b:.0} ratio={:.2}",
+                o / b
+            ));
+        }
     }
     for l in lines {
         println!("{l}");

@@ -10,7 +10,9 @@
 #
 #   bash tests/nvme-vm/run.sh            # from the repository root
 # Knobs: WORKDIR (/tmp/rdaos-nvme-vm), KERNEL_META (linux-image-6.12-amd64),
-#        NVME_LBA (512 | 4096), TIMEOUT_S (600), GUEST_TEST (bio test target: nvme)
+#        NVME_LBA (512 | 4096), TIMEOUT_S (600), GUEST_TEST (bio test target: nvme),
+#        GUEST_BENCH=1 (also run bio_bench on the namespace, IOPOLL and interrupts;
+#        an emulated device under TCG: figures to report, not to judge)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -19,6 +21,7 @@ KERNEL_META=${KERNEL_META:-linux-image-6.12-amd64}
 NVME_LBA=${NVME_LBA:-512}
 TIMEOUT_S=${TIMEOUT_S:-600}
 GUEST_TEST=${GUEST_TEST:-nvme}
+GUEST_BENCH=${GUEST_BENCH:-0}
 say() { printf '[nvme-vm %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 
 mkdir -p "$WORKDIR"
@@ -58,6 +61,12 @@ bin=$(cd "$ROOT" && RUSTFLAGS="-C target-feature=+crt-static" \
   --message-format=json 2>/dev/null | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -1)
 [ -n "$bin" ] && [ -x "$bin" ] || { say "build failed"; exit 2; }
 ldd "$bin" 2>&1 | grep -q "not a dynamic\|statically linked" || { say "$bin is not static"; exit 2; }
+bench=""
+if [ "$GUEST_BENCH" = 1 ]; then
+  (cd "$ROOT" && RUSTFLAGS="-C target-feature=+crt-static" \
+    cargo build -q -p bio --release --example bio_bench --target x86_64-unknown-linux-gnu)
+  bench=$ROOT/target/x86_64-unknown-linux-gnu/release/examples/bio_bench
+fi
 
 # 4. nvme.ko and what it depends on, decompressed, in load order.
 declare -A seen=()
@@ -86,6 +95,7 @@ rm -rf "$ird"
 mkdir -p "$ird"/{bin,proc,sys,dev,tmp,lib/modules}
 cp /bin/busybox "$ird/bin/busybox"
 cp "$bin" "$ird/bin/bio-nvme-test"
+[ -z "$bench" ] || cp "$bench" "$ird/bin/bio_bench"
 mods=""
 for f in "${order[@]}"; do
   b=$(basename "$f"); b=${b%.xz}; b=${b%.zst}
@@ -106,6 +116,11 @@ for mode in 1 0; do
   RDAOS_NVME_IOPOLL=\$mode /bin/bio-nvme-test --test-threads=1 --nocapture
   echo "GUEST_RC iopoll=\$mode rc=\$?"
 done
+if [ -x /bin/bio_bench ]; then
+  for mode in 1 0; do
+    /bin/bio_bench --dev /dev/ng0n1 --iopoll \$mode --no-fio --secs 2 --rounds 1 --size-mib 200 2>&1 | sed "s/^/BENCH iopoll=\$mode /"
+  done
+fi
 echo GUEST_DONE
 poweroff -f
 INIT
@@ -127,7 +142,7 @@ timeout "$TIMEOUT_S" qemu-system-x86_64 -accel tcg -m 1024 -smp 2 -nographic -no
   >"$log" 2>&1
 qrc=$?
 set -e
-tr -d '\r' <"$log" | grep -E "GUEST|test result|passed|FAILED|panicked|^test |skipped|B blocks" || true
+tr -d '\r' <"$log" | grep -E "GUEST|test result|passed|FAILED|panicked|^test |skipped|B blocks|BENCH" || true
 if ! grep -q GUEST_DONE "$log"; then
   say "the guest did not finish (qemu exit $qrc); see $log"
   exit 3
