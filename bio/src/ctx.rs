@@ -428,6 +428,12 @@ impl Iod {
             let ctx = &iod.ctx;
             let mut chain: Vec<(squeue::Entry128, Op, bool)> = Vec::with_capacity(segs.len() + 1);
             let mut kids: Vec<Task> = Vec::with_capacity(segs.len() + 1);
+            // One SQE and no flush: its CQE completes this task directly,
+            // without a child task (the common small I/O).
+            let single = !sync
+                && iod.extents.len() == 1
+                && segs.len() == 1
+                && iod.total <= ctx.dev.max_io() as u64;
             let (mut si, mut soff) = (0usize, 0u64);
             let dma = ctx.dma.borrow();
             for &(off, len) in &iod.extents {
@@ -444,7 +450,11 @@ impl Iod {
                     if sync {
                         e = e.flags(squeue::Flags::IO_LINK);
                     }
-                    let k = ctx.sched.create_named("rw_completion", |_| {});
+                    let k = if single {
+                        t.clone()
+                    } else {
+                        ctx.sched.create_named("rw_completion", |_| {})
+                    };
                     chain.push((
                         e,
                         Op {
@@ -490,7 +500,7 @@ impl Iod {
                 });
             }
             // iod_dma_completion: this task completes with its last child.
-            if t.register_deps(&kids).is_err() {
+            if !single && t.register_deps(&kids).is_err() {
                 t.complete(-der::DER_CANCELED);
                 return;
             }
@@ -500,8 +510,13 @@ impl Iod {
 
     /// Prep then post as one task (what a caller usually wants).
     pub fn prep_post(&self, sync: bool) -> Task {
-        let prep = self.prep();
         let post = self.post(sync);
+        if self.inner.mapped.get() {
+            // Mapped when the iod was made: nothing to prepare.
+            let _ = post.schedule(true);
+            return post;
+        }
+        let prep = self.prep();
         let _ = post.register_dep(&prep);
         let _ = prep.schedule(true);
         let _ = post.schedule(true);

@@ -101,10 +101,6 @@ impl DmaPool {
         self.chunk / DMA_PAGE
     }
 
-    fn is_used(bits: &[u64], p: usize) -> bool {
-        bits[p / 64] & (1 << (p % 64)) != 0
-    }
-
     fn set(bits: &mut [u64], from: usize, n: usize, on: bool) {
         for p in from..from + n {
             if on {
@@ -115,14 +111,34 @@ impl DmaPool {
         }
     }
 
-    /// The first run of free pages in chunk `c`, at most `n` long.
+    /// The first run of free pages in chunk `c`, at most `n` long
+    /// (word-at-a-time scan of the bitmap).
     fn find_run(&self, c: usize, n: usize) -> Option<(usize, usize)> {
         let bits = &self.used[c];
         let pages = self.pages_per_chunk();
-        let start = (0..pages).find(|&p| !Self::is_used(bits, p))?;
-        let len = (start..pages.min(start + n))
-            .take_while(|&p| !Self::is_used(bits, p))
-            .count();
+        let (w, word) = bits.iter().enumerate().find(|(_, w)| **w != u64::MAX)?;
+        let start = w * 64 + (!*word).trailing_zeros() as usize;
+        if start >= pages {
+            return None;
+        }
+        let mut len = 0;
+        let mut p = start;
+        while len < n && p < pages {
+            let off = p % 64;
+            let word = bits[p / 64] >> off; // bit 0 is page p
+            let in_word = 64 - off;
+            let free = if word == 0 {
+                in_word
+            } else {
+                (word.trailing_zeros() as usize).min(in_word)
+            };
+            let take = free.min(n - len).min(pages - p);
+            len += take;
+            p += take;
+            if free < in_word {
+                break; // a used page follows
+            }
+        }
         Some((start, len))
     }
 
@@ -217,6 +233,46 @@ impl std::fmt::Debug for DmaPool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Random allocations and frees never hand out a page twice, and
+        /// the free count stays exact.
+        #[test]
+        fn pages_are_never_handed_out_twice(ops in prop::collection::vec((any::<bool>(), 1usize..300_000), 1..200)) {
+            let mut p = DmaPool::new(6, 96 * 1024).unwrap();
+            let mut live: Vec<Vec<DmaSeg>> = Vec::new();
+            let mut owner = vec![false; 6 * 24];
+            for (free, len) in ops {
+                if free && !live.is_empty() {
+                    let segs = live.swap_remove(len % live.len());
+                    for s in &segs {
+                        for pg in 0..s.len as usize / DMA_PAGE {
+                            owner[s.chunk as usize * 24 + s.page as usize + pg] = false;
+                        }
+                    }
+                    p.free(&segs);
+                } else {
+                    let mut segs = Vec::new();
+                    if p.alloc(len, &mut segs) {
+                        prop_assert_eq!(segs.iter().map(|s| s.len as usize).sum::<usize>(), len.div_ceil(DMA_PAGE) * DMA_PAGE);
+                        for s in &segs {
+                            for pg in 0..s.len as usize / DMA_PAGE {
+                                let i = s.chunk as usize * 24 + s.page as usize + pg;
+                                prop_assert!(!owner[i], "page handed out twice");
+                                owner[i] = true;
+                            }
+                        }
+                        live.push(segs);
+                    } else {
+                        prop_assert!(segs.is_empty());
+                    }
+                }
+                let used = owner.iter().filter(|x| **x).count();
+                prop_assert_eq!(p.free_bytes(), (6 * 24 - used) * DMA_PAGE);
+            }
+        }
+    }
 
     #[test]
     fn alloc_free_and_exhaustion() {
