@@ -242,7 +242,7 @@ mod tests {
         fn pages_are_never_handed_out_twice(ops in prop::collection::vec((any::<bool>(), 1usize..300_000), 1..200)) {
             let mut p = DmaPool::new(6, 96 * 1024).unwrap();
             let mut live: Vec<Vec<DmaSeg>> = Vec::new();
-            let mut owner = vec![false; 6 * 24];
+            let mut owner = [false; 6 * 24];
             for (free, len) in ops {
                 if free && !live.is_empty() {
                     let segs = live.swap_remove(len % live.len());
