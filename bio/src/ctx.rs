@@ -319,6 +319,77 @@ impl BioCtx {
         Ok((iod.prep_post(false), iod))
     }
 
+    fn submit_one(
+        &self,
+        name: &'static str,
+        e: squeue::Entry128,
+        expect: u32,
+        is_nvme: bool,
+    ) -> Task {
+        let t = self.inner.sched.create_named(name, |_| {});
+        t.schedule(true).ok();
+        self.inner.ring.borrow_mut().push([(
+            e,
+            Op {
+                task: t.clone(),
+                expect,
+                nvme: is_nvme,
+            },
+            false,
+        )]);
+        t
+    }
+
+    /// Zeroes `[off, off + len)` on the device without sending zeros:
+    /// NVMe Write Zeroes, or `fallocate(FALLOC_FL_ZERO_RANGE)` on a file.
+    pub fn write_zeroes(&self, off: u64, len: u64) -> Result<Task, BioError> {
+        self.inner.dev.check(off, len)?;
+        let fd = types::Fd(self.inner.dev.fd());
+        Ok(match self.inner.dev.backend() {
+            Backend::File => {
+                let e = opcode::Fallocate::new(fd, len)
+                    .offset(off)
+                    .mode(libc::FALLOC_FL_ZERO_RANGE | libc::FALLOC_FL_KEEP_SIZE)
+                    .build();
+                self.submit_one("bio_write_zeroes", e.into(), 0, false)
+            }
+            Backend::Nvme { nsid, lba_shift } => {
+                let max = (self.inner.dev.max_io() as u64).max(1 << lba_shift);
+                // One command per controller-sized piece, joined.
+                let join = self
+                    .inner
+                    .sched
+                    .create_named("bio_write_zeroes", |t| t.complete(0));
+                let mut at = off;
+                while at < off + len {
+                    let n = (off + len - at).min(max);
+                    let cmd =
+                        NvmeCmd::write_zeroes(*nsid, at >> lba_shift, (n >> lba_shift) as u32);
+                    let _ = join.register_dep(&self.nvme_raw(cmd)?);
+                    at += n;
+                }
+                join.schedule(false).ok();
+                join
+            }
+        })
+    }
+
+    /// Submits a data-less NVMe I/O command as is (no range check: the
+    /// device judges it). Its task fails with `-DER_NVME_IO` if the device
+    /// returns a status; [`stats`](Self::stats) keeps the status.
+    pub fn nvme_raw(&self, cmd: NvmeCmd) -> Result<Task, BioError> {
+        if !self.inner.dev.is_nvme() {
+            return Err(BioError::Unsupported(format!(
+                "{} is not an NVMe namespace",
+                self.inner.dev.path().display()
+            )));
+        }
+        let e = opcode::UringCmd80::new(types::Fd(self.inner.dev.fd()), nvme::NVME_URING_CMD_IO)
+            .cmd(cmd.to_sqe_cmd())
+            .build();
+        Ok(self.submit_one("nvme_rw", e, 0, true))
+    }
+
     /// Makes every write completed so far durable (fdatasync, or an NVMe
     /// flush).
     pub fn sync(&self) -> Task {

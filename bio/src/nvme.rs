@@ -17,6 +17,8 @@ pub const OP_FLUSH: u8 = 0x00;
 pub const OP_WRITE: u8 = 0x01;
 /// Read.
 pub const OP_READ: u8 = 0x02;
+/// Write Zeroes.
+pub const OP_WRITE_ZEROES: u8 = 0x08;
 /// Force Unit Access bit of CDW12 for reads and writes.
 pub const CDW12_FUA: u32 = 1 << 30;
 
@@ -84,6 +86,18 @@ impl NvmeCmd {
             cdw10: slba as u32,
             cdw11: (slba >> 32) as u32,
             cdw12: (nlb - 1) | if fua { CDW12_FUA } else { 0 },
+            ..NvmeCmd::default()
+        }
+    }
+
+    /// Write Zeroes of `nlb` blocks at `slba` (no data buffer).
+    pub fn write_zeroes(nsid: u32, slba: u64, nlb: u32) -> NvmeCmd {
+        NvmeCmd {
+            opcode: OP_WRITE_ZEROES,
+            nsid,
+            cdw10: slba as u32,
+            cdw11: (slba >> 32) as u32,
+            cdw12: nlb - 1,
             ..NvmeCmd::default()
         }
     }

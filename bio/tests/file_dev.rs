@@ -91,6 +91,16 @@ fn write_read_verify_many_sizes_and_offsets() {
     assert_eq!(back.to_vec().unwrap(), data);
     let t = ctx.sync();
     assert_eq!(s.progress_until(&t), 0);
+    // Zeroing a written range (fallocate ZERO_RANGE through the ring).
+    let t = ctx.write_zeroes(40 << 20, 8192).unwrap();
+    assert_eq!(s.progress_until(&t), 0);
+    let (t, iod) = ctx.read(40 << 20, 8192).unwrap();
+    assert_eq!(s.progress_until(&t), 0);
+    assert!(iod.to_vec().unwrap().iter().all(|&b| b == 0));
+    assert!(matches!(
+        ctx.nvme_raw(bio::nvme::NvmeCmd::flush(1)),
+        Err(BioError::Unsupported(_))
+    ));
     assert_eq!(ctx.stats().errors, 0);
     assert_eq!(ctx.stats().stale, 0);
 }

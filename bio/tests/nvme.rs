@@ -4,6 +4,7 @@
 //! sets it), with IOPOLL when `RDAOS_NVME_IOPOLL=1`. Without the variable
 //! each test says it is skipped and passes.
 
+use bio::nvme::NvmeCmd;
 use bio::{Backend, BioConfig, BioCtx, BioError, DevKind, DevOpts, Wal, WalPos};
 use tse::Sched;
 
@@ -131,4 +132,36 @@ fn nvme_wal_group_commit_and_replay() {
         .iter()
         .enumerate()
         .all(|(i, (seq, r))| *seq == i as u64 + 1 && *r == pattern(i as u64, 100 + i)));
+}
+
+#[test]
+fn nvme_status_comes_back_and_write_zeroes_zeroes() {
+    let s = Sched::new();
+    let Some(ctx) = open(&s, &BioConfig::default()) else {
+        return;
+    };
+    let bs = ctx.device().block_size() as u64;
+    let nsid = match ctx.device().backend() {
+        Backend::Nvme { nsid, .. } => *nsid,
+        Backend::File => unreachable!(),
+    };
+    // A command past the end of the namespace: the controller answers
+    // with LBA Out of Range (status code 0x80), which must come back.
+    let lbas = ctx.device().capacity() / bs;
+    let t = ctx
+        .nvme_raw(NvmeCmd::write_zeroes(nsid, lbas + 8, 1))
+        .unwrap();
+    assert_eq!(s.progress_until(&t), -tse::der::DER_NVME_IO);
+    let st = ctx.stats().last_error;
+    eprintln!("NVMe status for an out-of-range command: {st:#x}");
+    assert!(st > 0 && st & 0xff == 0x80, "status {st:#x}");
+    // Write Zeroes over written data reads back zeros.
+    let off = 40 << 20;
+    let t = ctx.write(off, &pattern(9, 64 << 10)).unwrap();
+    assert_eq!(s.progress_until(&t), 0);
+    let t = ctx.write_zeroes(off, 64 << 10).unwrap();
+    assert_eq!(s.progress_until(&t), 0);
+    let (t, iod) = ctx.read(off, 64 << 10).unwrap();
+    assert_eq!(s.progress_until(&t), 0);
+    assert!(iod.to_vec().unwrap().iter().all(|&b| b == 0));
 }
