@@ -3,25 +3,13 @@
 
 use std::cell::RefCell;
 use std::os::unix::fs::FileExt;
-use std::path::PathBuf;
 use std::rc::Rc;
 
 use bio::{BioConfig, BioCtx, DevKind, DevOpts, TxLog, Wal, WalPos};
 use tse::{Sched, Task, Tracer};
 
-struct TempFile(PathBuf);
-impl TempFile {
-    fn new(tag: &str) -> TempFile {
-        let p = std::env::temp_dir().join(format!("rdaos-tx-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_file(&p);
-        TempFile(p)
-    }
-}
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
+mod common;
+use common::TempFile;
 
 const WAL: (u64, u64) = (1 << 20, 8 << 20);
 const DATA: u64 = 16 << 20;
@@ -47,7 +35,7 @@ fn commits_complete_in_order_and_large_data_goes_first() {
     let s = Sched::new();
     let tracer = Tracer::new();
     s.set_tracer("tgt0", Some(tracer.clone()));
-    let f = TempFile::new("order");
+    let f = TempFile::new("tx-order");
     let (_ctx, tx) = setup(&s, &f);
     let order = Rc::new(RefCell::new(Vec::new()));
     let mut tasks: Vec<Task> = Vec::new();
@@ -111,7 +99,7 @@ fn commits_complete_in_order_and_large_data_goes_first() {
 #[test]
 fn replay_ends_at_a_torn_data_write() {
     let s = Sched::new();
-    let f = TempFile::new("torn");
+    let f = TempFile::new("tx-torn");
     let (ctx, tx) = setup(&s, &f);
     for i in 0..8u64 {
         let data = bytes(i, 8192);

@@ -2,26 +2,11 @@
 //! sizes and offsets, alignment and range errors up front, and more I/Os
 //! in flight than DMA buffers (they wait, none fails).
 
-use std::path::PathBuf;
-
 use bio::{BioConfig, BioCtx, BioError, DevKind, DevOpts};
 use tse::Sched;
 
-struct TempFile(PathBuf);
-
-impl TempFile {
-    fn new(tag: &str) -> TempFile {
-        let p = std::env::temp_dir().join(format!("rdaos-bio-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_file(&p);
-        TempFile(p)
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
+mod common;
+use common::TempFile;
 
 fn open(s: &Sched, f: &TempFile, size: u64, cfg: &BioConfig) -> BioCtx {
     let opts = DevOpts {
@@ -47,7 +32,7 @@ fn pattern(seed: u64, len: usize) -> Vec<u8> {
 #[test]
 fn write_read_verify_many_sizes_and_offsets() {
     let s = Sched::new();
-    let f = TempFile::new("rw");
+    let f = TempFile::new("bio-rw");
     let ctx = open(&s, &f, 64 << 20, &BioConfig::default());
     assert_eq!(ctx.device().block_size(), 4096);
     let sizes = [
@@ -108,7 +93,7 @@ fn write_read_verify_many_sizes_and_offsets() {
 #[test]
 fn bad_alignment_and_range_are_errors() {
     let s = Sched::new();
-    let f = TempFile::new("align");
+    let f = TempFile::new("bio-align");
     let ctx = open(&s, &f, 1 << 20, &BioConfig::default());
     assert!(matches!(
         ctx.write(100, &[0; 4096]),
@@ -153,7 +138,7 @@ fn bad_alignment_and_range_are_errors() {
 fn more_ios_in_flight_than_dma_buffers() {
     // 4 chunks of 64 KiB = 256 KiB of DMA; 64 writes of 64 KiB in flight.
     let s = Sched::new();
-    let f = TempFile::new("exhaust");
+    let f = TempFile::new("bio-exhaust");
     let cfg = BioConfig {
         dma_chunks: 4,
         dma_chunk_size: 64 << 10,

@@ -4,25 +4,13 @@
 
 use std::cell::RefCell;
 use std::os::unix::fs::FileExt;
-use std::path::PathBuf;
 use std::rc::Rc;
 
 use bio::{BioConfig, BioCtx, BioError, DevKind, DevOpts, Wal, WalPos};
 use tse::{Sched, Task};
 
-struct TempFile(PathBuf);
-impl TempFile {
-    fn new(tag: &str) -> TempFile {
-        let p = std::env::temp_dir().join(format!("rdaos-wal-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_file(&p);
-        TempFile(p)
-    }
-}
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
+mod common;
+use common::TempFile;
 
 const WAL_OFF: u64 = 1 << 20;
 const WAL_LEN: u64 = 4 << 20;
@@ -53,7 +41,7 @@ fn wait_all(s: &Sched, tasks: &[Task]) -> Vec<i32> {
 #[test]
 fn group_commit_completes_in_order_and_replays() {
     let s = Sched::new();
-    let f = TempFile::new("group");
+    let f = TempFile::new("wal-group");
     let c = ctx(&s, &f);
     let wal = Wal::open(&c, WAL_OFF, WAL_LEN, WalPos::start(0x5eed), 0).unwrap();
     let order = Rc::new(RefCell::new(Vec::new()));
@@ -122,7 +110,7 @@ fn one_record_frames(s: &Sched, wal: &Wal, n: u64) -> Vec<u64> {
 #[test]
 fn replay_stops_at_a_torn_tail_and_at_a_corrupt_middle_frame() {
     let s = Sched::new();
-    let f = TempFile::new("torn");
+    let f = TempFile::new("wal-torn");
     let c = ctx(&s, &f);
     let wal = Wal::open(&c, WAL_OFF, WAL_LEN, WalPos::start(7), 0).unwrap();
     let starts = one_record_frames(&s, &wal, 10);
@@ -172,7 +160,7 @@ fn replay_stops_at_a_torn_tail_and_at_a_corrupt_middle_frame() {
 #[test]
 fn wraps_around_after_trims_and_refuses_when_full() {
     let s = Sched::new();
-    let f = TempFile::new("wrap");
+    let f = TempFile::new("wal-wrap");
     let c = ctx(&s, &f);
     let wal = Wal::open(&c, WAL_OFF, WAL_LEN, WalPos::start(9), 0).unwrap();
     // 1024 blocks; records of ~100 KiB take 25 blocks per frame.
