@@ -17,7 +17,7 @@ use crate::dev::{Backend, DevOpts, Device};
 use crate::dma::{DmaPool, DmaSeg};
 use crate::error::BioError;
 use crate::nvme::{self, NvmeCmd};
-use crate::ring::{Op, Ring, RingStats};
+use crate::ring::{Done, Op, Ring, RingStats};
 
 /// Sizes of a context.
 #[derive(Debug, Clone)]
@@ -49,7 +49,9 @@ pub(crate) struct Inner {
     fixed: bool,
     waiters: RefCell<VecDeque<Task>>,
     pub(crate) sched: SchedHandle,
-    done: RefCell<Vec<(Task, i32)>>,
+    done: RefCell<Vec<Done>>,
+    /// Scratch for fast-path DMA allocations.
+    scratch: RefCell<Vec<DmaSeg>>,
 }
 
 impl Inner {
@@ -148,7 +150,10 @@ impl Poller for RingPoller {
         let mut done = std::mem::take(&mut *self.0.done.borrow_mut());
         let n = self.0.ring.borrow_mut().poll(&mut done);
         // Complete outside the ring borrow: callbacks submit more I/O.
-        for (t, rc) in done.drain(..) {
+        for (t, rc, dma) in done.drain(..) {
+            if let Some(seg) = dma {
+                self.0.free(&[seg]);
+            }
             t.complete(rc);
         }
         *self.0.done.borrow_mut() = done;
@@ -170,7 +175,10 @@ struct PollerGuard {
 impl Drop for PollerGuard {
     fn drop(&mut self) {
         let done = self.inner.ring.borrow_mut().drain();
-        for (t, rc) in done {
+        for (t, rc, dma) in done {
+            if let Some(seg) = dma {
+                self.inner.free(&[seg]);
+            }
             t.complete(rc);
         }
         if let Some(id) = self.id.take() {
@@ -216,6 +224,7 @@ impl BioCtx {
             waiters: RefCell::new(VecDeque::new()),
             sched: sched.clone(),
             done: RefCell::new(Vec::new()),
+            scratch: RefCell::new(Vec::with_capacity(4)),
         });
         let id = sched.register_poller(Box::new(RingPoller(inner.clone())));
         let guard = Rc::new(PollerGuard {
@@ -308,6 +317,10 @@ impl BioCtx {
     /// device acknowledged the write (not necessarily durable: see
     /// [`sync`](Self::sync)).
     pub fn write(&self, off: u64, data: &[u8]) -> Result<Task, BioError> {
+        self.inner.dev.check(off, data.len() as u64)?;
+        if let Some(t) = self.write_fast(off, data) {
+            return Ok(t);
+        }
         let iod = self.iod(&[(off, data.len() as u64)], Some(data))?;
         Ok(iod.prep_post(false))
     }
@@ -325,19 +338,51 @@ impl BioCtx {
         e: squeue::Entry128,
         expect: u32,
         is_nvme: bool,
+        dma: Option<DmaSeg>,
     ) -> Task {
-        let t = self.inner.sched.create_named(name, |_| {});
+        let t = self.inner.sched.create_empty(name);
         t.schedule(true).ok();
-        self.inner.ring.borrow_mut().push([(
-            e,
-            Op {
-                task: t.clone(),
-                expect,
-                nvme: is_nvme,
-            },
-            false,
-        )]);
+        let op = Op {
+            task: t.clone(),
+            expect,
+            nvme: is_nvme,
+            dma,
+        };
+        self.inner.ring.borrow_mut().push([(e, op, false)]);
         t
+    }
+
+    /// The fast path of [`write`](Self::write): one DMA segment, one SQE,
+    /// no iod; the CQE returns the segment and completes the task. `None`
+    /// when the write needs the general path (larger than one segment or
+    /// command, or others are already waiting for buffers).
+    fn write_fast(&self, off: u64, data: &[u8]) -> Option<Task> {
+        let inner = &self.inner;
+        let len = data.len();
+        if len as u64 > inner.dev.max_io() as u64 || !inner.waiters.borrow().is_empty() {
+            return None;
+        }
+        let seg = {
+            let mut dma = inner.dma.borrow_mut();
+            if len > dma.chunk_size() {
+                return None;
+            }
+            let mut scratch = inner.scratch.borrow_mut();
+            scratch.clear();
+            if !dma.alloc(len, &mut scratch) {
+                return None;
+            }
+            if scratch.len() != 1 {
+                dma.free(&scratch);
+                return None;
+            }
+            let seg = scratch[0];
+            dma.bytes_mut(seg)[..len].copy_from_slice(data);
+            seg
+        };
+        let addr = inner.dma.borrow().addr(seg);
+        let (e, is_nvme) = inner.rw_sqe(true, off, addr, len as u32, seg.chunk, false);
+        Some(self.submit_one("bio_iod_post", e, len as u32, is_nvme, Some(seg)))
     }
 
     /// Zeroes `[off, off + len)` on the device without sending zeros:
@@ -351,7 +396,7 @@ impl BioCtx {
                     .offset(off)
                     .mode(libc::FALLOC_FL_ZERO_RANGE | libc::FALLOC_FL_KEEP_SIZE)
                     .build();
-                self.submit_one("bio_write_zeroes", e.into(), 0, false)
+                self.submit_one("bio_write_zeroes", e.into(), 0, false, None)
             }
             Backend::Nvme { nsid, lba_shift } => {
                 let max = (self.inner.dev.max_io() as u64).max(1 << lba_shift);
@@ -387,25 +432,14 @@ impl BioCtx {
         let e = opcode::UringCmd80::new(types::Fd(self.inner.dev.fd()), nvme::NVME_URING_CMD_IO)
             .cmd(cmd.to_sqe_cmd())
             .build();
-        Ok(self.submit_one("nvme_rw", e, 0, true))
+        Ok(self.submit_one("nvme_rw", e, 0, true, None))
     }
 
     /// Makes every write completed so far durable (fdatasync, or an NVMe
     /// flush).
     pub fn sync(&self) -> Task {
-        let t = self.inner.sched.create_named("bio_flush", |_| {});
         let (e, is_nvme) = self.inner.sync_sqe();
-        t.schedule(true).ok();
-        self.inner.ring.borrow_mut().push([(
-            e,
-            Op {
-                task: t.clone(),
-                expect: 0,
-                nvme: is_nvme,
-            },
-            false,
-        )]);
-        t
+        self.submit_one("bio_flush", e, 0, is_nvme, None)
     }
 }
 
@@ -532,6 +566,7 @@ impl Iod {
                             task: k.clone(),
                             expect: n as u32,
                             nvme: is_nvme,
+                            dma: None,
                         },
                         sync,
                     ));
@@ -554,6 +589,7 @@ impl Iod {
                         task: k.clone(),
                         expect: 0,
                         nvme: is_nvme,
+                        dma: None,
                     },
                     false,
                 ));

@@ -8,6 +8,7 @@ use std::collections::VecDeque;
 use io_uring::{cqueue, squeue, IoUring};
 use tse::{der, OpTable, Task};
 
+use crate::dma::DmaSeg;
 use crate::error::BioError;
 
 /// One in-flight SQE: the task its CQE completes and what success means.
@@ -17,7 +18,12 @@ pub(crate) struct Op {
     /// whose success is a zero result).
     pub(crate) expect: u32,
     pub(crate) nvme: bool,
+    /// A DMA segment the op owns, returned to the pool at its CQE.
+    pub(crate) dma: Option<DmaSeg>,
 }
+
+/// A reaped op: its task, its status and the DMA segment it returns.
+pub(crate) type Done = (Task, i32, Option<DmaSeg>);
 
 /// Counters for the curious.
 #[derive(Debug, Default, Clone, Copy)]
@@ -127,7 +133,7 @@ impl Ring {
 
     /// Submits what is queued, reaps what completed, and returns the tasks
     /// to complete with their status (in `done`).
-    pub(crate) fn poll(&mut self, done: &mut Vec<(Task, i32)>) -> usize {
+    pub(crate) fn poll(&mut self, done: &mut Vec<Done>) -> usize {
         let taskrun = !self.iopoll && !self.ops.is_empty() && self.uring.submission().taskrun();
         if self.queued > 0 || taskrun || (self.iopoll && !self.ops.is_empty()) {
             match self.uring.submitter().submit_and_wait(0) {
@@ -170,7 +176,7 @@ impl Ring {
                     -der::DER_IO
                 }
             };
-            done.push((op.task, rc));
+            done.push((op.task, rc, op.dma));
         }
         self.stats.completed += n as u64;
         if !self.backlog.is_empty() {
@@ -181,7 +187,7 @@ impl Ring {
 
     /// Waits for every in-flight op (at teardown); returns their tasks and
     /// statuses for the caller to complete outside the ring borrow.
-    pub(crate) fn drain(&mut self) -> Vec<(Task, i32)> {
+    pub(crate) fn drain(&mut self) -> Vec<Done> {
         let mut done = Vec::new();
         let mut waits = 0u32;
         while !self.ops.is_empty() && waits < 100_000 {
