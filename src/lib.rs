@@ -12,6 +12,8 @@
 //! engine), [`vos`] (versioned object store), [`bio`] (block I/O over
 //! io_uring) and [`tse`] (the task engine everything runs on).
 
+#![warn(missing_docs)]
+
 pub use bio;
 pub use dfs;
 pub use obj;

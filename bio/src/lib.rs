@@ -18,6 +18,8 @@
 //! together with checksums for small ones) and acknowledges transactions
 //! in order.
 
+#![warn(missing_docs)]
+
 mod commit;
 mod ctx;
 mod dev;

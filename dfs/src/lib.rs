@@ -10,6 +10,8 @@
 //! with zero-copy views of the caller's buffers. The namespace, the array
 //! tasks and the examples come with the dfs issue.
 
+#![warn(missing_docs)]
+
 pub mod array;
 
 pub use obj;

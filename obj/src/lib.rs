@@ -14,6 +14,8 @@
 //! frame ([`wire`]). The client and engine
 //! tasks, the wire format and the transport come with the obj issue.
 
+#![warn(missing_docs)]
+
 mod error;
 pub mod hlc;
 pub mod oclass;

@@ -19,6 +19,8 @@
 //! on-device layout with its superblock; opening a pool on a device,
 //! logging through bio's WAL and checkpointing come next.
 
+#![warn(missing_docs)]
+
 mod alloc;
 mod codec;
 mod error;
