@@ -65,6 +65,9 @@ pub enum VosError {
         /// Bytes needed.
         need: u64,
     },
+    /// Device I/O failed (bio's error, as text).
+    #[error("I/O: {0}")]
+    Io(String),
     /// A freed extent was not allocated (double free or corruption).
     #[error("extent {off}+{len} was not allocated")]
     BadFree {
@@ -81,6 +84,7 @@ impl VosError {
         use tse::der::*;
         match self {
             VosError::NoSpace { .. } => -DER_NOSPACE,
+            VosError::Io(_) => -DER_IO,
             _ => -DER_INVAL,
         }
     }

@@ -28,6 +28,7 @@ mod extent;
 mod ilog;
 mod layout;
 mod record;
+mod target;
 mod tree;
 mod types;
 
@@ -38,6 +39,7 @@ pub use extent::{ExtentTree, Segment};
 pub use ilog::Ilog;
 pub use layout::{Geometry, Superblock, FORMAT_VERSION, MIN_REGION, SB_MAGIC};
 pub use record::MAX_KEY_LEN;
+pub use target::Target;
 pub use tree::{Index, IndexOp, Value};
 pub use types::{DataAddr, Epoch, ObjId, Recx, Version, EPOCH_MAX};
 

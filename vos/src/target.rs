@@ -1,0 +1,540 @@
+//! A target's store on its device region: superblock, WAL, two checkpoint
+//! slots and the data region (see [`crate::layout`]).
+//!
+//! * `vos_update_begin`: reserve space for the value in the data region and
+//!   build the [`IndexOp`] that points at it (with the bytes' crc32c).
+//! * `vos_update_end`: commit the data and the op's bytes through bio's
+//!   [`TxLog`] (data first for large values, together with checksums for
+//!   small ones); once durable, apply the op to the in-memory index and
+//!   acknowledge. An update not acknowledged is wholly absent after a crash
+//!   or wholly there.
+//! * Open: check the superblock, load the newest intact checkpoint, replay
+//!   the WAL from its position, then checkpoint at once (replay ends the
+//!   log's generation, see `bio::WalPos`).
+//! * Checkpoint: the index is written to the older slot with its WAL
+//!   position, flushed, and the WAL trimmed to that position.
+//!
+//! Checkpoints and fetches currently block the target's thread while their
+//! I/O runs (progressing its scheduler); updates are tasks.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use bio::{BioCtx, BioError, TxLog, Wal, WalPos};
+use tse::{der, Task};
+
+use crate::alloc::ExtentAlloc;
+use crate::codec::{Dec, Enc};
+use crate::error::VosError;
+use crate::extent::Segment;
+use crate::layout::{Geometry, Superblock, FORMAT_VERSION};
+use crate::tree::{Index, IndexOp};
+use crate::types::{DataAddr, Epoch, ObjId, Recx};
+
+/// "rdaos_ck" little-endian.
+const CKPT_MAGIC: u64 = u64::from_le_bytes(*b"rdaos_ck");
+const CKPT_HDR: usize = 8 + 8 + 8 + 8 + 4 + 8 + 8 + 4 + 4;
+
+fn bio(e: BioError) -> VosError {
+    VosError::Io(e.to_string())
+}
+
+fn wait(ctx: &BioCtx, t: &Task, what: &str) -> Result<(), VosError> {
+    match ctx.sched().progress_until(t) {
+        0 => Ok(()),
+        rc => Err(VosError::Io(format!("{what}: status {rc}"))),
+    }
+}
+
+fn read(ctx: &BioCtx, off: u64, len: u64) -> Result<Vec<u8>, VosError> {
+    let (t, iod) = ctx.read(off, len).map_err(bio)?;
+    wait(ctx, &t, "read")?;
+    iod.to_vec().map_err(bio)
+}
+
+fn write_sync(ctx: &BioCtx, off: u64, data: &[u8]) -> Result<(), VosError> {
+    let iod = ctx
+        .iod(&[(off, data.len() as u64)], Some(data))
+        .map_err(bio)?;
+    wait(ctx, &iod.prep_post(true), "write")
+}
+
+fn round_up(x: u64, b: u64) -> u64 {
+    x.div_ceil(b) * b
+}
+
+/// A checkpoint slot's header.
+#[derive(Debug, Clone, Copy)]
+struct CkptHdr {
+    gen: u64,
+    wal: WalPos,
+    tail: u64,
+    len: u64,
+    crc: u32,
+}
+
+impl CkptHdr {
+    fn encode(&self, block: usize) -> Vec<u8> {
+        let mut e = Enc::new();
+        e.u64(CKPT_MAGIC);
+        e.u64(self.gen);
+        e.u64(self.wal.seq);
+        e.u64(self.wal.vblock);
+        e.u32(self.wal.gen);
+        e.u64(self.tail);
+        e.u64(self.len);
+        e.u32(self.crc);
+        let c = crc32c::crc32c(&e.buf);
+        e.u32(c);
+        e.buf.resize(block, 0);
+        e.buf
+    }
+
+    fn decode(b: &[u8]) -> Option<CkptHdr> {
+        let stored = u32::from_le_bytes(b.get(CKPT_HDR - 4..CKPT_HDR)?.try_into().ok()?);
+        if crc32c::crc32c(&b[..CKPT_HDR - 4]) != stored {
+            return None;
+        }
+        let mut d = Dec::new(&b[..CKPT_HDR - 4], "checkpoint header");
+        if d.u64().ok()? != CKPT_MAGIC {
+            return None;
+        }
+        let gen = d.u64().ok()?;
+        let wal = WalPos {
+            seq: d.u64().ok()?,
+            vblock: d.u64().ok()?,
+            gen: d.u32().ok()?,
+        };
+        Some(CkptHdr {
+            gen,
+            wal,
+            tail: d.u64().ok()?,
+            len: d.u64().ok()?,
+            crc: d.u32().ok()?,
+        })
+    }
+}
+
+struct State {
+    index: Index,
+    alloc: ExtentAlloc,
+    ckpt_gen: u64,
+}
+
+/// One target's versioned object store, open on its device region.
+#[derive(Clone)]
+pub struct Target {
+    ctx: BioCtx,
+    sb: Superblock,
+    tx: TxLog,
+    st: Rc<RefCell<State>>,
+}
+
+impl Target {
+    /// Formats a target region at `region_off` of `region_len` bytes and
+    /// opens it.
+    pub fn create(
+        ctx: &BioCtx,
+        region_off: u64,
+        region_len: u64,
+        pool: u128,
+        target: u32,
+        nr_targets: u32,
+    ) -> Result<Target, VosError> {
+        let geo = Geometry::plan(region_off, region_len, ctx.device().block_size())?;
+        if region_off + geo.region_len > ctx.device().capacity() {
+            return Err(VosError::TooSmall {
+                what: "device",
+                have: ctx.device().capacity(),
+                need: region_off + geo.region_len,
+            });
+        }
+        if target >= nr_targets {
+            return Err(VosError::Inval("target id out of range"));
+        }
+        let created_ns = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        let sb = Superblock {
+            version: FORMAT_VERSION,
+            pool,
+            target,
+            nr_targets,
+            geo,
+            created_ns,
+        };
+        // Checkpoint generation 1 (empty) in slot 1, slot 0 invalidated:
+        // generation g always lives in slot g % 2, so writing g + 1 never
+        // touches g. The WAL starts at a fresh generation (from time and
+        // ids, so an older pool's frames in the same place never parse).
+        let gen = (created_ns as u32) ^ (pool as u32).rotate_left(7) ^ target.rotate_left(13);
+        let bs = geo.block_size as usize;
+        write_sync(ctx, geo.ckpt_slot(0), &vec![0u8; bs])?;
+        let mut e = Enc::new();
+        Index::new().encode(&mut e);
+        write_ckpt(ctx, &geo, 1, 1, WalPos::start(gen), 0, &e.buf)?;
+        write_sync(ctx, geo.region_off, &sb.encode())?;
+        Target::open(ctx, region_off)
+    }
+
+    /// Opens the target region at `region_off`: superblock, newest intact
+    /// checkpoint, WAL replay, then a checkpoint. A region it cannot
+    /// understand is refused before anything is written.
+    pub fn open(ctx: &BioCtx, region_off: u64) -> Result<Target, VosError> {
+        let bs = ctx.device().block_size() as u64;
+        if region_off % bs != 0 || region_off + bs > ctx.device().capacity() {
+            return Err(VosError::Inval(
+                "region offset not on the device or not block aligned",
+            ));
+        }
+        let sb = Superblock::decode(&read(ctx, region_off, bs)?)?;
+        let geo = sb.geo;
+        if geo.block_size as u64 != bs {
+            return Err(VosError::Corrupt(format!(
+                "pool made with {}-byte blocks, device has {bs}",
+                geo.block_size
+            )));
+        }
+        if geo.region_off != region_off || geo.region_off + geo.region_len > ctx.device().capacity()
+        {
+            return Err(VosError::Corrupt(
+                "superblock geometry does not fit the device".into(),
+            ));
+        }
+        // The newest intact checkpoint.
+        let mut best: Option<(CkptHdr, Vec<u8>, usize)> = None;
+        for slot in 0..2 {
+            let off = geo.ckpt_slot(slot);
+            let Some(h) = CkptHdr::decode(&read(ctx, off, bs)?) else {
+                continue;
+            };
+            if h.len > geo.ckpt_len - bs || best.as_ref().is_some_and(|b| b.0.gen >= h.gen) {
+                continue;
+            }
+            let body = if h.len == 0 {
+                Vec::new()
+            } else {
+                let mut b = read(ctx, off + bs, round_up(h.len, bs))?;
+                b.truncate(h.len as usize);
+                b
+            };
+            if crc32c::crc32c(&body) != h.crc {
+                continue;
+            }
+            best = Some((h, body, slot));
+        }
+        let Some((h, body, _)) = best else {
+            return Err(VosError::Corrupt(
+                "no intact checkpoint in either slot".into(),
+            ));
+        };
+        let mut d = Dec::new(&body, "checkpoint");
+        let mut index = Index::decode(&mut d)?;
+        d.finish()?;
+        let wal = Wal::open(ctx, geo.wal_off, geo.wal_len, h.wal, h.tail).map_err(bio)?;
+        let tx = TxLog::new(ctx, &wal);
+        let replayed = tx.replay(h.wal).map_err(bio)?;
+        for (_, rec) in &replayed {
+            let mut d = Dec::new(rec, "WAL record");
+            let op = IndexOp::decode(&mut d)?;
+            index.apply(&op)?;
+        }
+        let mut alloc = ExtentAlloc::new(geo.data_len, bs)?;
+        for a in index.data_extents() {
+            alloc.reserve(a.off, a.len)?;
+        }
+        let t = Target {
+            ctx: ctx.clone(),
+            sb,
+            tx,
+            st: Rc::new(RefCell::new(State {
+                index,
+                alloc,
+                ckpt_gen: h.gen,
+            })),
+        };
+        // Replay ended the WAL's generation: record where it continues.
+        t.checkpoint()?;
+        Ok(t)
+    }
+
+    /// The superblock.
+    pub fn superblock(&self) -> &Superblock {
+        &self.sb
+    }
+
+    /// Writes the index to the older checkpoint slot with the WAL's
+    /// position, then trims the WAL. Blocks until durable.
+    pub fn checkpoint(&self) -> Result<(), VosError> {
+        let wal = self.tx.wal();
+        let pos = wal.head();
+        let (buf, gen) = {
+            let st = self.st.borrow();
+            let mut e = Enc::new();
+            st.index.encode(&mut e);
+            (e.buf, st.ckpt_gen + 1)
+        };
+        let slot = (gen % 2) as usize;
+        write_ckpt(&self.ctx, &self.sb.geo, slot, gen, pos, pos.vblock, &buf)?;
+        wal.trim(pos).map_err(bio)?;
+        self.st.borrow_mut().ckpt_gen = gen;
+        Ok(())
+    }
+
+    /// Checkpoints and closes the target.
+    pub fn close(self) -> Result<(), VosError> {
+        self.checkpoint()
+    }
+
+    /// `vos_update_begin` + `vos_update_end` for records `recx` of an
+    /// array akey: the task completes once the update is durable and
+    /// visible (its result is 0 or `-DER_*`).
+    #[allow(clippy::too_many_arguments)]
+    pub fn update_array(
+        &self,
+        oid: ObjId,
+        dkey: &[u8],
+        akey: &[u8],
+        epoch: Epoch,
+        recx: Recx,
+        rsize: u64,
+        data: &[u8],
+    ) -> Result<Task, VosError> {
+        if recx.nr.checked_mul(rsize) != Some(data.len() as u64) {
+            return Err(VosError::Inval("data length does not match the extent"));
+        }
+        let (op, addr) = {
+            let mut st = self.st.borrow_mut();
+            let v = st.index.next_version(epoch)?;
+            let len = data.len() as u64;
+            let probe = IndexOp::UpdateArray {
+                oid,
+                dkey: dkey.to_vec(),
+                akey: akey.to_vec(),
+                v,
+                recx,
+                rsize,
+                data: Some(DataAddr {
+                    off: 0,
+                    len,
+                    csum: 0,
+                }),
+            };
+            st.index.check(&probe)?;
+            let off = st.alloc.alloc(len)?;
+            let addr = DataAddr {
+                off,
+                len,
+                csum: crc32c::crc32c(data),
+            };
+            let op = IndexOp::UpdateArray {
+                oid,
+                dkey: dkey.to_vec(),
+                akey: akey.to_vec(),
+                v,
+                recx,
+                rsize,
+                data: Some(addr),
+            };
+            (op, addr)
+        };
+        self.commit(op, Some((addr, data)))
+    }
+
+    /// Punches records `recx` of an array akey (they read as holes).
+    pub fn punch_recx(
+        &self,
+        oid: ObjId,
+        dkey: &[u8],
+        akey: &[u8],
+        epoch: Epoch,
+        recx: Recx,
+        rsize: u64,
+    ) -> Result<Task, VosError> {
+        let v = self.st.borrow_mut().index.next_version(epoch)?;
+        let op = IndexOp::UpdateArray {
+            oid,
+            dkey: dkey.to_vec(),
+            akey: akey.to_vec(),
+            v,
+            recx,
+            rsize,
+            data: None,
+        };
+        self.st.borrow().index.check(&op)?;
+        self.commit(op, None)
+    }
+
+    /// Punches an object, dkey or akey (`dkey`/`akey` `None` for the
+    /// level above).
+    pub fn punch(
+        &self,
+        oid: ObjId,
+        dkey: Option<&[u8]>,
+        akey: Option<&[u8]>,
+        epoch: Epoch,
+    ) -> Result<Task, VosError> {
+        let v = self.st.borrow_mut().index.next_version(epoch)?;
+        let op = match (dkey, akey) {
+            (None, _) => IndexOp::PunchObj { oid, v },
+            (Some(d), None) => IndexOp::PunchDkey {
+                oid,
+                dkey: d.to_vec(),
+                v,
+            },
+            (Some(d), Some(a)) => IndexOp::PunchAkey {
+                oid,
+                dkey: d.to_vec(),
+                akey: a.to_vec(),
+                v,
+            },
+        };
+        self.st.borrow().index.check(&op)?;
+        self.commit(op, None)
+    }
+
+    /// Logs `op` (with its data) and applies it once durable.
+    fn commit(&self, op: IndexOp, data: Option<(DataAddr, &[u8])>) -> Result<Task, VosError> {
+        let mut rec = Enc::new();
+        op.encode(&mut rec);
+        let bs = self.sb.geo.block_size as u64;
+        let padded;
+        let writes: Vec<(u64, &[u8])> = match data {
+            Some((addr, bytes)) => {
+                let len = round_up(bytes.len() as u64, bs) as usize;
+                padded = if len == bytes.len() {
+                    None
+                } else {
+                    let mut p = bytes.to_vec();
+                    p.resize(len, 0);
+                    Some(p)
+                };
+                vec![(
+                    self.sb.geo.data_off + addr.off,
+                    padded.as_deref().unwrap_or(bytes),
+                )]
+            }
+            None => Vec::new(),
+        };
+        let freed = data.map(|(a, _)| a);
+        let tx = match self.tx.commit(&writes, &rec.buf) {
+            Ok(t) => t,
+            Err(e) => {
+                if let Some(a) = freed {
+                    let _ = self.st.borrow_mut().alloc.free(a.off, a.len);
+                }
+                return Err(bio(e));
+            }
+        };
+        let st = self.st.clone();
+        // Completed by the commit's callback once the op is applied.
+        let done = self.ctx.sched().create_empty("vos_update_end");
+        let d2 = done.clone();
+        let _ = tx.register_comp_cb(move |t| {
+            let rc = t.result();
+            let mut st = st.borrow_mut();
+            if rc == 0 {
+                // Published: durable, now visible.
+                let r = st.index.apply(&op);
+                d2.complete(r.map_or(-der::DER_INVAL, |_| 0));
+            } else {
+                if let Some(a) = freed {
+                    let _ = st.alloc.free(a.off, a.len);
+                }
+                d2.complete(rc);
+            }
+            0
+        });
+        done.schedule(true).ok();
+        // `done` stays running until the commit's callback completes it.
+        Ok(done)
+    }
+
+    /// Reads records `recx` of an array akey at `epoch`: their bytes
+    /// (holes as zeros) and the segments (which are holes). Each extent's
+    /// checksum is verified; a mismatch is an error, never data.
+    pub fn fetch_array(
+        &self,
+        oid: ObjId,
+        dkey: &[u8],
+        akey: &[u8],
+        epoch: Epoch,
+        recx: Recx,
+    ) -> Result<(Vec<u8>, Vec<Segment>), VosError> {
+        let (segs, rsize) = {
+            let st = self.st.borrow();
+            let segs = st.index.fetch_array(oid, dkey, akey, epoch, recx)?;
+            (segs, st.index.array_rsize(oid, dkey, akey).unwrap_or(1))
+        };
+        let mut out = vec![0u8; (recx.nr * rsize) as usize];
+        let bs = self.sb.geo.block_size as u64;
+        let mut cache: Vec<(DataAddr, Vec<u8>)> = Vec::new();
+        for s in &segs {
+            let Some((at, addr)) = s.src else { continue };
+            if !cache.iter().any(|(a, _)| *a == addr) {
+                let dev_off = self.sb.geo.data_off + addr.off;
+                let mut b = read(&self.ctx, dev_off, round_up(addr.len, bs))?;
+                b.truncate(addr.len as usize);
+                let crc = crc32c::crc32c(&b);
+                if crc != addr.csum {
+                    return Err(VosError::BadChecksum {
+                        what: "data extent",
+                        stored: addr.csum,
+                        computed: crc,
+                    });
+                }
+                cache.push((addr, b));
+            }
+            let bytes = &cache
+                .iter()
+                .find(|(a, _)| *a == addr)
+                .map(|x| &x.1)
+                .ok_or(VosError::Inval("cache"))?;
+            let from = (at - addr.off) as usize;
+            let n = (s.recx.nr * rsize) as usize;
+            let to = ((s.recx.idx - recx.idx) * rsize) as usize;
+            out[to..to + n].copy_from_slice(&bytes[from..from + n]);
+        }
+        Ok((out, segs))
+    }
+
+    /// The index (read-only), for enumeration and `query_key_max`.
+    pub fn with_index<R>(&self, f: impl FnOnce(&Index) -> R) -> R {
+        f(&self.st.borrow().index)
+    }
+
+    /// Bytes free in the data region.
+    pub fn free_bytes(&self) -> u64 {
+        self.st.borrow().alloc.free_bytes()
+    }
+}
+
+fn write_ckpt(
+    ctx: &BioCtx,
+    geo: &Geometry,
+    slot: usize,
+    gen: u64,
+    wal: WalPos,
+    tail: u64,
+    body: &[u8],
+) -> Result<(), VosError> {
+    let bs = geo.block_size as u64;
+    if body.len() as u64 > geo.ckpt_len - bs {
+        return Err(VosError::TooSmall {
+            what: "checkpoint slot",
+            have: geo.ckpt_len - bs,
+            need: body.len() as u64,
+        });
+    }
+    let hdr = CkptHdr {
+        gen,
+        wal,
+        tail,
+        len: body.len() as u64,
+        crc: crc32c::crc32c(body),
+    };
+    let mut buf = hdr.encode(bs as usize);
+    buf.extend_from_slice(body);
+    buf.resize(round_up(buf.len() as u64, bs) as usize, 0);
+    write_sync(ctx, geo.ckpt_slot(slot), &buf)
+}
