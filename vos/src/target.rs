@@ -119,6 +119,9 @@ struct State {
     index: Index,
     alloc: ExtentAlloc,
     ckpt_gen: u64,
+    /// Updates committed and not yet applied (a checkpoint waits for them,
+    /// so it never records a WAL position past an unapplied record).
+    pending: usize,
 }
 
 /// One target's versioned object store, open on its device region.
@@ -251,6 +254,7 @@ impl Target {
                 index,
                 alloc,
                 ckpt_gen: h.gen,
+                pending: 0,
             })),
         };
         // Replay ended the WAL's generation: record where it continues.
@@ -266,6 +270,11 @@ impl Target {
     /// Writes the index to the older checkpoint slot with the WAL's
     /// position, then trims the WAL. Blocks until durable.
     pub fn checkpoint(&self) -> Result<(), VosError> {
+        while self.st.borrow().pending > 0 {
+            if self.ctx.sched().progress() == 0 {
+                std::thread::yield_now();
+            }
+        }
         let wal = self.tx.wal();
         let pos = wal.head();
         let (buf, gen) = {
@@ -279,6 +288,25 @@ impl Target {
         wal.trim(pos).map_err(bio)?;
         self.st.borrow_mut().ckpt_gen = gen;
         Ok(())
+    }
+
+    /// Aggregation: drops the versions no reader at or above `horizon`
+    /// can see, makes that durable (a checkpoint, so replay can never bring
+    /// them back), then returns their space to the allocator. Returns the
+    /// bytes freed.
+    pub fn aggregate(&self, horizon: Epoch) -> Result<u64, VosError> {
+        let freed = self.st.borrow_mut().index.aggregate(horizon);
+        if freed.is_empty() {
+            return Ok(0);
+        }
+        self.checkpoint()?;
+        let mut st = self.st.borrow_mut();
+        let mut bytes = 0;
+        for a in freed {
+            st.alloc.free(a.off, a.len)?;
+            bytes += a.len;
+        }
+        Ok(bytes)
     }
 
     /// Checkpoints and closes the target.
@@ -426,6 +454,7 @@ impl Target {
                 return Err(bio(e));
             }
         };
+        self.st.borrow_mut().pending += 1;
         let st = self.st.clone();
         // Completed by the commit's callback once the op is applied.
         let done = self.ctx.sched().create_empty("vos_update_end");
@@ -433,6 +462,7 @@ impl Target {
         let _ = tx.register_comp_cb(move |t| {
             let rc = t.result();
             let mut st = st.borrow_mut();
+            st.pending -= 1;
             if rc == 0 {
                 // Published: durable, now visible.
                 let r = st.index.apply(&op);

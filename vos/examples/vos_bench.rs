@@ -1,0 +1,137 @@
+//! vos_bench: update throughput of a vos target (space reservation, data
+//! write, WAL record with group commit, index publish) against raw bio
+//! writes of the same data at the same queue depth, on one O_DIRECT file,
+//! in one run. Cases: `update1m` (1 MiB values, MiB/s) and `update4k`
+//! (4 KiB values, updates/s); epochs in order.
+//!
+//! `cargo run --release -p vos --example vos_bench -- [--file F] [--secs S] [--rounds R] [--qd N]`
+
+use std::time::{Duration, Instant};
+
+use bio::{BioConfig, BioCtx, DevKind, DevOpts};
+use tse::{Sched, Task};
+use vos::{ObjId, Recx, Target};
+
+const TARGET_LEN: u64 = 1 << 30;
+const RAW_OFF: u64 = 1 << 30;
+const RAW_LEN: u64 = 1 << 30;
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+/// Keeps `qd` operations from `submit` in flight for `secs`; ops/s.
+fn drive(s: &Sched, qd: usize, secs: f64, mut submit: impl FnMut(u64) -> Task) -> f64 {
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs_f64(secs);
+    let mut n = 0u64;
+    let mut inflight: Vec<Task> = (0..qd)
+        .map(|_| {
+            n += 1;
+            submit(n)
+        })
+        .collect();
+    let mut done = 0u64;
+    while !inflight.is_empty() {
+        s.progress();
+        let mut i = 0;
+        while i < inflight.len() {
+            match inflight[i].try_result() {
+                Some(rc) => {
+                    assert_eq!(rc, 0, "operation failed");
+                    done += 1;
+                    if Instant::now() < deadline {
+                        n += 1;
+                        inflight[i] = submit(n);
+                        i += 1;
+                    } else {
+                        inflight.swap_remove(i);
+                    }
+                }
+                None => i += 1,
+            }
+        }
+    }
+    done as f64 / start.elapsed().as_secs_f64()
+}
+
+fn main() {
+    let mut file = "/tmp/rdaos-vos-bench.dat".to_string();
+    let (mut secs, mut rounds, mut qd) = (3.0f64, 3usize, 32usize);
+    let mut it = std::env::args().skip(1);
+    while let Some(k) = it.next() {
+        let v = it.next().unwrap_or_default();
+        match k.as_str() {
+            "--file" => file = v,
+            "--secs" => secs = v.parse().expect("--secs S"),
+            "--rounds" => rounds = v.parse().expect("--rounds R"),
+            "--qd" => qd = v.parse().expect("--qd N"),
+            _ => {
+                eprintln!("usage: vos_bench [--file F] [--secs S] [--rounds R] [--qd N]");
+                std::process::exit(2);
+            }
+        }
+    }
+    let s = Sched::new();
+    let opts = DevOpts {
+        kind: DevKind::File,
+        create_size: Some(TARGET_LEN + RAW_LEN),
+        iopoll: None,
+    };
+    let ctx = BioCtx::open(&s, &file, &opts, &BioConfig::default()).expect("open the bench file");
+    let mut epoch = 1u64;
+    let mut lines = Vec::new();
+    for (name, len, unit) in [
+        ("update1m", 1usize << 20, "MiB/s"),
+        ("update4k", 4096, "updates/s"),
+    ] {
+        let data = vec![0x6bu8; len];
+        let (mut ours, mut base) = (Vec::new(), Vec::new());
+        for r in 0..rounds {
+            // A fresh target each round so space never runs out.
+            let t = Target::create(&ctx, 0, TARGET_LEN, 1, 0, 1).expect("create target");
+            let oid = ObjId::new(0x0201_0001_0000_0000, 1);
+            let dkeys = (TARGET_LEN / 2 / len as u64).max(1);
+            let mut run_ours = || {
+                drive(&s, qd, secs, |n| {
+                    epoch += 1;
+                    // Aggregate (and reuse space) every ~quarter of the target.
+                    if n % (dkeys / 2).max(64) == 0 {
+                        t.aggregate(epoch - qd as u64).expect("aggregate");
+                    }
+                    let dkey = (n % dkeys + 1).to_be_bytes();
+                    t.update_array(oid, &dkey, b"0", epoch, Recx::new(0, len as u64), 1, &data)
+                        .expect("update")
+                })
+            };
+            let slots = RAW_LEN / len as u64;
+            let run_raw = || {
+                drive(&s, qd, secs, |n| {
+                    ctx.write(RAW_OFF + (n % slots) * len as u64, &data)
+                        .expect("write")
+                })
+            };
+            let (o, b) = if r % 2 == 0 {
+                let o = run_ours();
+                (o, run_raw())
+            } else {
+                let b = run_raw();
+                (run_ours(), b)
+            };
+            // 1 MiB values: ops/s is MiB/s.
+            eprintln!("  {name} round {r}: ours {o:.0} raw bio {b:.0} {unit}");
+            ours.push(o);
+            base.push(b);
+            drop(t);
+        }
+        let (o, b) = (median(ours), median(base));
+        lines.push(format!(
+            "vos_bench {name}: ours={o:.0} baseline={b:.0} ratio={:.2}",
+            o / b
+        ));
+    }
+    for l in lines {
+        println!("{l}");
+    }
+}
