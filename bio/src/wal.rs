@@ -14,6 +14,7 @@
 //! frame (format in [`crate::walfmt`]).
 
 use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::rc::Rc;
 
 use tse::Task;
@@ -58,6 +59,19 @@ impl WalPos {
 /// A replayed frame: where it starts and its records `(seq, bytes)`.
 pub type ReplayedFrame = (WalPos, Vec<(u64, Vec<u8>)>);
 
+/// Frames in flight at once: each is a write linked to a flush; they
+/// complete in log order whatever order the device finishes them in.
+const MAX_INFLIGHT: usize = 4;
+
+/// A frame written and not yet completed in order.
+struct Flight {
+    /// Position after the frame.
+    end: WalPos,
+    batch: Vec<(u64, Vec<u8>, Task)>,
+    /// Its I/O's status once it finished.
+    rc: Option<i32>,
+}
+
 /// Largest frame one commit writes (records beyond wait for the next).
 const MAX_FRAME: usize = 1 << 20;
 
@@ -73,7 +87,12 @@ struct State {
     /// Sequence for the next append.
     next_seq: u64,
     pending: Vec<(u64, Vec<u8>, Task)>,
-    inflight: bool,
+    /// Frames written and not yet completed in order, oldest first.
+    inflight: VecDeque<Flight>,
+    /// Where the next frame goes, and the sequence after the last frame
+    /// submitted (the durable head trails them while frames are in flight).
+    next_v: u64,
+    submitted_seq: u64,
     poisoned: Option<i32>,
     /// Records committed (durable) so far, and frames written.
     committed: u64,
@@ -130,8 +149,10 @@ impl Wal {
                 head,
                 tail,
                 next_seq: head.seq,
+                next_v: head.vblock,
+                submitted_seq: head.seq,
                 pending: Vec::new(),
-                inflight: false,
+                inflight: VecDeque::new(),
                 poisoned: None,
                 committed: 0,
                 frames: 0,
@@ -163,12 +184,17 @@ impl Wal {
         Ok((seq, task))
     }
 
-    /// Starts the next group commit if none is in flight.
+    /// Starts group commits while fewer than `MAX_INFLIGHT` are in flight.
     fn kick(&self) {
-        let (frame, batch, v, blocks) = {
+        while self.kick_one() {}
+    }
+
+    /// Writes one frame of waiting records; false if it did not.
+    fn kick_one(&self) -> bool {
+        let (frame, v, blocks, end) = {
             let mut st = self.st.borrow_mut();
-            if st.inflight || st.pending.is_empty() || st.poisoned.is_some() {
-                return;
+            if st.inflight.len() >= MAX_INFLIGHT || st.pending.is_empty() || st.poisoned.is_some() {
+                return false;
             }
             // Take as many waiting records as fit one frame.
             let mut bytes = FRAME_HDR;
@@ -184,79 +210,111 @@ impl Wal {
             let recs: Vec<&[u8]> = batch.iter().map(|(_, r, _)| r.as_slice()).collect();
             let frame = encode_frame(st.gen, batch[0].0, &recs, st.bs);
             let blocks = (frame.len() / st.bs) as u64;
-            let v = place(st.head.vblock, blocks, st.blocks);
+            let v = place(st.next_v, blocks, st.blocks);
             if v + blocks - st.tail > st.blocks {
                 // No room until a checkpoint trims the log: fail this batch
                 // (nothing was written) and let the caller checkpoint.
                 // Everything waiting fails too, and sequence numbers restart
-                // at the head, so the log never has a gap.
-                let free = st.blocks.saturating_sub(st.head.vblock - st.tail);
+                // after the last frame written, so the log never has a gap.
+                let free = st.blocks.saturating_sub(st.next_v - st.tail);
                 let rest: Vec<(u64, Vec<u8>, Task)> = st.pending.drain(..).collect();
-                st.next_seq = st.head.seq;
+                st.next_seq = st.submitted_seq;
                 drop(st);
                 let rc = BioError::WalFull { need: blocks, free }.rc();
                 for (_, _, t) in batch.into_iter().chain(rest) {
                     t.complete(rc);
                 }
-                return;
+                return false;
             }
-            st.inflight = true;
-            (frame, batch, v, blocks)
+            let nrec = batch.len() as u64;
+            let end = WalPos {
+                seq: batch[0].0 + nrec,
+                vblock: v + blocks,
+                gen: st.gen,
+            };
+            st.next_v = end.vblock;
+            st.submitted_seq = end.seq;
+            st.inflight.push_back(Flight {
+                end,
+                batch,
+                rc: None,
+            });
+            (frame, v, blocks, end)
         };
-        let (off, first_seq, nrec) = {
+        let _ = blocks;
+        let off = {
             let st = self.st.borrow();
-            (
-                st.region_off + (v % st.blocks) * st.bs as u64,
-                batch[0].0,
-                batch.len() as u64,
-            )
+            st.region_off + (v % st.blocks) * st.bs as u64
         };
-        let iod = match self.ctx.iod(&[(off, frame.len() as u64)], Some(&frame)) {
-            Ok(iod) => iod,
+        let io = match self.ctx.iod(&[(off, frame.len() as u64)], Some(&frame)) {
+            Ok(iod) => iod.prep_post(true),
             Err(e) => {
-                self.fail(e.rc(), batch);
-                return;
+                self.frame_done(end, e.rc());
+                return false;
             }
         };
-        let io = iod.prep_post(true);
         let wal = self.clone();
-        let mut batch = Some(batch);
         let _ = io.register_comp_cb(move |t| {
-            let batch = batch.take().unwrap_or_default();
-            let rc = t.result();
-            if rc != 0 {
-                wal.fail(rc, batch);
-                return 0;
-            }
-            {
-                let mut st = wal.st.borrow_mut();
-                st.head = WalPos {
-                    seq: first_seq + nrec,
-                    vblock: v + blocks,
-                    gen: st.gen,
-                };
-                st.inflight = false;
-                st.committed += nrec;
-                st.frames += 1;
-            }
-            // wal_completion, in sequence order.
-            for (_, _, task) in batch {
-                task.complete(0);
-            }
-            wal.kick();
+            wal.frame_done(end, t.result());
             0
         });
+        true
     }
 
-    /// Poisons the log and fails `batch` and everything waiting.
-    fn fail(&self, rc: i32, batch: Vec<(u64, Vec<u8>, Task)>) {
-        let rest: Vec<(u64, Vec<u8>, Task)> = {
+    /// A frame's write+flush finished with `rc`: completes, in log order,
+    /// every frame whose predecessors are all done (`wal_completion`).
+    fn frame_done(&self, end: WalPos, rc: i32) {
+        let mut ready: Vec<Task> = Vec::new();
+        let mut failed: Option<i32> = None;
+        {
+            let mut st = self.st.borrow_mut();
+            if let Some(f) = st.inflight.iter_mut().find(|f| f.end == end) {
+                f.rc = Some(rc);
+            }
+            while st.inflight.front().is_some_and(|f| f.rc.is_some()) {
+                let Some(f) = st.inflight.pop_front() else {
+                    break;
+                };
+                match f.rc {
+                    Some(0) if failed.is_none() => {
+                        st.head = f.end;
+                        st.committed += f.batch.len() as u64;
+                        st.frames += 1;
+                        ready.extend(f.batch.into_iter().map(|(_, _, t)| t));
+                    }
+                    other => {
+                        failed = failed.or(other).or(Some(rc));
+                        st.inflight.push_front(Flight { rc: f.rc, ..f });
+                        break;
+                    }
+                }
+            }
+        }
+        for t in ready {
+            t.complete(0);
+        }
+        if let Some(rc) = failed {
+            self.fail(rc);
+            return;
+        }
+        self.kick();
+    }
+
+    /// Poisons the log: fails every frame in flight and everything waiting.
+    fn fail(&self, rc: i32) {
+        let tasks: Vec<Task> = {
             let mut st = self.st.borrow_mut();
             st.poisoned = Some(rc);
-            st.inflight = false;
-            st.pending.drain(..).collect()
+            let mut tasks: Vec<Task> = st
+                .inflight
+                .drain(..)
+                .flat_map(|f| f.batch)
+                .map(|(_, _, t)| t)
+                .collect();
+            tasks.extend(st.pending.drain(..).map(|(_, _, t)| t));
+            tasks
         };
-        for (_, _, t) in batch.into_iter().chain(rest) {
+        for t in tasks {
             t.complete(rc);
         }
     }
@@ -390,7 +448,7 @@ impl Wal {
     /// from there and nothing left behind can be replayed. Only while idle.
     pub fn restart_at(&self, pos: WalPos) -> Result<(), BioError> {
         let mut st = self.st.borrow_mut();
-        if st.inflight || !st.pending.is_empty() {
+        if !st.inflight.is_empty() || !st.pending.is_empty() {
             return Err(BioError::Inval(
                 "cannot move the WAL head with commits in flight".into(),
             ));
@@ -404,6 +462,8 @@ impl Wal {
         st.head = WalPos { gen, ..pos };
         st.gen = gen;
         st.next_seq = pos.seq;
+        st.next_v = pos.vblock;
+        st.submitted_seq = pos.seq;
         Ok(())
     }
 }

@@ -421,8 +421,14 @@ impl Target {
         self.commit(op, None)
     }
 
-    /// Logs `op` (with its data) and applies it once durable.
+    /// Logs `op` (with its data) and applies it once durable. Checkpoints
+    /// first when the WAL is more than half full (DAOS's default
+    /// threshold), which keeps replay bounded and the log from filling.
     fn commit(&self, op: IndexOp, data: Option<(DataAddr, &[u8])>) -> Result<Task, VosError> {
+        let (used, total) = self.tx.wal().usage();
+        if used * 2 > total {
+            self.checkpoint()?;
+        }
         let mut rec = Enc::new();
         op.encode(&mut rec);
         let bs = self.sb.geo.block_size as u64;
