@@ -48,7 +48,7 @@ pub struct Geometry {
 
 impl Geometry {
     /// Plans the layout of a target region of `region_len` bytes at
-    /// `region_off`: WAL 1/16 of it (1 MiB..1 GiB), each checkpoint slot
+    /// `region_off`: WAL 1/16 of it (2 MiB..1 GiB, room for two full frames), each checkpoint slot
     /// 1/32 (1 MiB..4 GiB), the rest data.
     pub fn plan(region_off: u64, region_len: u64, block_size: u32) -> Result<Geometry, VosError> {
         let bs = block_size as u64;
@@ -67,7 +67,7 @@ impl Geometry {
             });
         }
         let align = |x: u64| x / bs * bs;
-        let wal_len = align((region_len / 16).clamp(1 << 20, 1 << 30));
+        let wal_len = align((region_len / 16).clamp(2 << 20, 1 << 30));
         let ckpt_len = align((region_len / 32).clamp(1 << 20, 4 << 30));
         let wal_off = region_off + bs;
         let ckpt_off = wal_off + wal_len;

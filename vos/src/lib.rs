@@ -14,10 +14,10 @@
 //! checkpoint. Aggregation drops versions no reader can still see and
 //! frees their space.
 //!
-//! This crate currently holds the index and its version rules, the space
-//! allocator, the byte forms of WAL records and checkpoints, and the
-//! on-device layout with its superblock; opening a pool on a device,
-//! logging through bio's WAL and checkpointing come next.
+//! [`Target`] is one target's store on its device region (create, open
+//! with replay, update/punch/fetch, checkpoint, aggregation); the pool
+//! functions split a device into target regions. Containers and the
+//! background aggregation task are still to come.
 
 #![warn(missing_docs)]
 
@@ -27,6 +27,7 @@ mod error;
 mod extent;
 mod ilog;
 mod layout;
+mod pool;
 mod record;
 mod target;
 mod tree;
@@ -38,6 +39,7 @@ pub use error::VosError;
 pub use extent::{ExtentTree, Segment};
 pub use ilog::Ilog;
 pub use layout::{Geometry, Superblock, FORMAT_VERSION, MIN_REGION, SB_MAGIC};
+pub use pool::{pool_create, pool_open_target, pool_query, PoolMapInfo};
 pub use record::MAX_KEY_LEN;
 pub use target::Target;
 pub use tree::{Index, IndexOp, Value};

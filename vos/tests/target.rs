@@ -326,3 +326,48 @@ fn corrupt_wal_record_recovers_to_the_last_intact_state() {
         b"new"
     );
 }
+
+#[test]
+fn a_pool_of_four_targets_on_one_device() {
+    let s = Sched::new();
+    let f = TempFile::new("pool");
+    let c = ctx(&s, &f);
+    let info = vos::pool_create(&c, 0x77, 4).unwrap();
+    assert_eq!(info.region_len, REGION / 4);
+    assert_eq!(vos::pool_query(&c).unwrap(), info);
+    for i in 0..4 {
+        let t = vos::pool_open_target(&c, &info, i).unwrap();
+        let task = t
+            .update_array(
+                oid(),
+                &dkey(1),
+                b"0",
+                5,
+                Recx::new(0, 10),
+                1,
+                &[i as u8; 10],
+            )
+            .unwrap();
+        assert_eq!(s.progress_until(&task), 0);
+        t.close().unwrap();
+    }
+    for i in 0..4 {
+        let t = vos::pool_open_target(&c, &info, i).unwrap();
+        assert_eq!(
+            t.fetch_array(oid(), &dkey(1), b"0", 9, Recx::new(0, 10))
+                .unwrap()
+                .0,
+            [i as u8; 10]
+        );
+    }
+    assert!(vos::pool_open_target(&c, &info, 4).is_err());
+    let other = vos::PoolMapInfo { pool: 0x78, ..info };
+    assert!(matches!(
+        vos::pool_open_target(&c, &other, 1),
+        Err(VosError::Corrupt(_))
+    ));
+    assert!(matches!(
+        vos::pool_create(&c, 1, 64),
+        Err(VosError::TooSmall { .. })
+    ));
+}
