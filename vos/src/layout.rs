@@ -48,8 +48,8 @@ pub struct Geometry {
 
 impl Geometry {
     /// Plans the layout of a target region of `region_len` bytes at
-    /// `region_off`: WAL 1/16 of it (2 MiB..1 GiB, room for two full frames), each checkpoint slot
-    /// 1/32 (1 MiB..4 GiB), the rest data.
+    /// `region_off`: WAL 1/16 of it (2 MiB..1 GiB, room for two full
+    /// frames), each checkpoint slot 1/32 (1 MiB..4 GiB), the rest data.
     pub fn plan(region_off: u64, region_len: u64, block_size: u32) -> Result<Geometry, VosError> {
         let bs = block_size as u64;
         if !bs.is_power_of_two() || bs < 512 {
