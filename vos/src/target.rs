@@ -335,27 +335,13 @@ impl Target {
             let mut st = self.st.borrow_mut();
             let v = st.index.next_version(epoch)?;
             let len = data.len() as u64;
-            let probe = IndexOp::UpdateArray {
-                oid,
-                dkey: dkey.to_vec(),
-                akey: akey.to_vec(),
-                v,
-                recx,
-                rsize,
-                data: Some(DataAddr {
-                    off: 0,
-                    len,
-                    csum: 0,
-                }),
-            };
-            st.index.check(&probe)?;
-            let off = st.alloc.alloc(len)?;
-            let addr = DataAddr {
-                off,
+            // vos_update_begin: check the op, then reserve its space.
+            let mut addr = DataAddr {
+                off: 0,
                 len,
                 csum: crc32c::crc32c(data),
             };
-            let op = IndexOp::UpdateArray {
+            let mut op = IndexOp::UpdateArray {
                 oid,
                 dkey: dkey.to_vec(),
                 akey: akey.to_vec(),
@@ -364,6 +350,11 @@ impl Target {
                 rsize,
                 data: Some(addr),
             };
+            st.index.check(&op)?;
+            addr.off = st.alloc.alloc(len)?;
+            if let IndexOp::UpdateArray { data, .. } = &mut op {
+                *data = Some(addr);
+            }
             (op, addr)
         };
         self.commit(op, Some((addr, data)))
