@@ -309,6 +309,29 @@ impl Target {
         Ok(bytes)
     }
 
+    /// Starts aggregation as a background task on the target's scheduler:
+    /// every `interval` it aggregates below `horizon()` (the oldest epoch
+    /// any reader may still use). Complete the returned task to stop it.
+    pub fn start_aggregation(
+        &self,
+        interval: std::time::Duration,
+        horizon: impl Fn() -> Epoch + 'static,
+    ) -> Task {
+        let t = self.clone();
+        let task = self.ctx.sched().create_named("vos_aggregate", move |task| {
+            // An error (a checkpoint that could not be written) stops it:
+            // the task completes with that status.
+            match t.aggregate(horizon()) {
+                Ok(_) => {
+                    let _ = task.reinit_delayed(interval);
+                }
+                Err(e) => task.complete(e.rc()),
+            }
+        });
+        let _ = task.schedule_delayed(interval);
+        task
+    }
+
     /// Checkpoints and closes the target.
     pub fn close(self) -> Result<(), VosError> {
         self.checkpoint()
