@@ -141,13 +141,6 @@ fn tokio_fanin(deps: usize, rounds: usize) -> f64 {
 }
 
 fn main() {
-    if std::env::var_os("TSE_PROFILE_INDEPENDENT").is_some() {
-        let s = Sched::new();
-        for _ in 0..10 {
-            eprintln!("{:.2}", ours_independent(&s, INDEPENDENT) / 1e6);
-        }
-        return;
-    }
     let mut rounds = 5usize;
     let mut scale = 1.0f64;
     let mut args = std::env::args().skip(1);
