@@ -383,6 +383,100 @@ impl Target {
         self.commit(op, Some((addr, data)))
     }
 
+    /// Sets a single value (replacing it from `epoch` on); the task
+    /// completes once durable and visible.
+    pub fn update_single(
+        &self,
+        oid: ObjId,
+        dkey: &[u8],
+        akey: &[u8],
+        epoch: Epoch,
+        value: &[u8],
+    ) -> Result<Task, VosError> {
+        if value.is_empty() {
+            return Err(VosError::Inval("an empty single value (punch it instead)"));
+        }
+        let (op, addr) = {
+            let mut st = self.st.borrow_mut();
+            let v = st.index.next_version(epoch)?;
+            let len = value.len() as u64;
+            let mut addr = DataAddr {
+                off: 0,
+                len,
+                csum: crc32c::crc32c(value),
+            };
+            let mut op = IndexOp::UpdateSingle {
+                oid,
+                dkey: dkey.to_vec(),
+                akey: akey.to_vec(),
+                v,
+                data: Some(addr),
+            };
+            st.index.check(&op)?;
+            addr.off = st.alloc.alloc(len)?;
+            if let IndexOp::UpdateSingle { data, .. } = &mut op {
+                *data = Some(addr);
+            }
+            (op, addr)
+        };
+        self.commit(op, Some((addr, value)))
+    }
+
+    /// Reads a single value at `epoch` (`None`: never set, or punched);
+    /// its checksum is verified.
+    pub fn fetch_single(
+        &self,
+        oid: ObjId,
+        dkey: &[u8],
+        akey: &[u8],
+        epoch: Epoch,
+    ) -> Result<Option<Vec<u8>>, VosError> {
+        let Some(addr) = self
+            .st
+            .borrow()
+            .index
+            .fetch_single(oid, dkey, akey, epoch)?
+        else {
+            return Ok(None);
+        };
+        let bs = self.sb.geo.block_size as u64;
+        let mut b = read(
+            &self.ctx,
+            self.sb.geo.data_off + addr.off,
+            round_up(addr.len, bs),
+        )?;
+        b.truncate(addr.len as usize);
+        let crc = crc32c::crc32c(&b);
+        if crc != addr.csum {
+            return Err(VosError::BadChecksum {
+                what: "single value",
+                stored: addr.csum,
+                computed: crc,
+            });
+        }
+        Ok(Some(b))
+    }
+
+    /// Punches a single value from `epoch` on.
+    pub fn punch_single(
+        &self,
+        oid: ObjId,
+        dkey: &[u8],
+        akey: &[u8],
+        epoch: Epoch,
+    ) -> Result<Task, VosError> {
+        let v = self.st.borrow_mut().index.next_version(epoch)?;
+        let op = IndexOp::UpdateSingle {
+            oid,
+            dkey: dkey.to_vec(),
+            akey: akey.to_vec(),
+            v,
+            data: None,
+        };
+        self.st.borrow().index.check(&op)?;
+        self.commit(op, None)
+    }
+
     /// Punches records `recx` of an array akey (they read as holes).
     pub fn punch_recx(
         &self,

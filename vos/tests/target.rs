@@ -423,3 +423,50 @@ fn background_aggregation_reclaims_overwritten_space() {
         "the newest version survives aggregation and reopen"
     );
 }
+
+#[test]
+fn single_values_by_epoch_and_across_reopen() {
+    let s = Sched::new();
+    let f = TempFile::new("single");
+    let c = ctx(&s, &f);
+    let t = Target::create(&c, 0, REGION, 4, 0, 1).unwrap();
+    let (d, a) = (b"inode".as_slice(), b"size".as_slice());
+    for (e, v) in [(5u64, b"five".as_slice()), (7, b"seven, longer"), (9, b"9")] {
+        assert_eq!(
+            s.progress_until(&t.update_single(oid(), d, a, e, v).unwrap()),
+            0
+        );
+    }
+    assert_eq!(
+        s.progress_until(&t.punch_single(oid(), d, a, 11).unwrap()),
+        0
+    );
+    let check = |t: &Target| {
+        assert_eq!(t.fetch_single(oid(), d, a, 4).unwrap(), None);
+        assert_eq!(
+            t.fetch_single(oid(), d, a, 6).unwrap().as_deref(),
+            Some(&b"five"[..])
+        );
+        assert_eq!(
+            t.fetch_single(oid(), d, a, 8).unwrap().as_deref(),
+            Some(&b"seven, longer"[..])
+        );
+        assert_eq!(
+            t.fetch_single(oid(), d, a, 10).unwrap().as_deref(),
+            Some(&b"9"[..])
+        );
+        assert_eq!(t.fetch_single(oid(), d, a, 12).unwrap(), None, "punched");
+    };
+    check(&t);
+    // An array write to a single-value akey is refused.
+    assert!(matches!(
+        t.update_array(oid(), d, a, 20, Recx::new(0, 1), 1, b"x"),
+        Err(VosError::TypeMismatch { .. })
+    ));
+    assert!(matches!(
+        t.update_single(oid(), d, a, 20, b""),
+        Err(VosError::Inval(_))
+    ));
+    drop(t);
+    check(&Target::open(&c, 0).unwrap());
+}
