@@ -13,7 +13,14 @@ use std::time::Duration;
 
 use rdaos::bio::{BioConfig, BioCtx, DevKind, DevOpts};
 use rdaos::tse::Sched;
-use rdaos::vos::{ObjId, Recx, Target};
+use rdaos::vos::{Cont, ContId, ObjId, Recx, Target};
+
+/// The container every test here writes into.
+const CONT: ContId = ContId(0x5eed);
+
+fn co(t: &Target) -> Cont {
+    t.cont_open(CONT).expect("the test container exists")
+}
 
 const REGION: u64 = 256 << 20;
 const ROUNDS: u64 = 20;
@@ -70,7 +77,7 @@ fn child(pool: &Path, side: &Path, round: u64) {
         } as usize;
         let epoch = 1 + round * 1_000_000 + i;
         let seed = x;
-        let task = t
+        let task = co(&t)
             .update_array(
                 oid(),
                 &dkey.to_be_bytes(),
@@ -115,10 +122,9 @@ fn acknowledged_updates_survive_sigkill() {
     {
         let s = Sched::new();
         let ctx = open_ctx(&s, &pool);
-        Target::create(&ctx, 0, REGION, 0xc0ffee, 0, 1)
-            .unwrap()
-            .close()
-            .unwrap();
+        let t = Target::create(&ctx, 0, REGION, 0xc0ffee, 0, 1).unwrap();
+        t.cont_create(CONT, "crash").unwrap();
+        t.close().unwrap();
     }
     let exe = std::env::current_exe().unwrap();
     let mut total_acked = 0;
@@ -155,7 +161,7 @@ fn acknowledged_updates_survive_sigkill() {
         for l in &lines {
             let f: Vec<u64> = l.split(' ').map(|x| x.parse().unwrap()).collect();
             let (dkey, epoch, len, seed) = (f[0], f[1], f[2] as usize, f[3]);
-            let (got, segs) = t
+            let (got, segs) = co(&t)
                 .fetch_array(
                     oid(),
                     &dkey.to_be_bytes(),

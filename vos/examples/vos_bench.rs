@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use bio::{BioConfig, BioCtx, DevKind, DevOpts};
 use tse::{Sched, Task};
-use vos::{ObjId, Recx, Target};
+use vos::{ContId, ObjId, Recx, Target};
 
 const TARGET_LEN: u64 = 1 << 30;
 const RAW_OFF: u64 = 1 << 30;
@@ -91,6 +91,7 @@ fn main() {
         for r in 0..rounds {
             // A fresh target each round so space never runs out.
             let t = Target::create(&ctx, 0, TARGET_LEN, 1, 0, 1).expect("create target");
+            let c = t.cont_create(ContId(1), "bench").expect("create container");
             let oid = ObjId::new(0x0201_0001_0000_0000, 1);
             let dkeys = (TARGET_LEN / 2 / len as u64).max(1);
             let mut run_ours = || {
@@ -101,7 +102,7 @@ fn main() {
                         t.aggregate(epoch - qd as u64).expect("aggregate");
                     }
                     let dkey = (n % dkeys + 1).to_be_bytes();
-                    t.update_array(oid, &dkey, b"0", epoch, Recx::new(0, len as u64), 1, &data)
+                    c.update_array(oid, &dkey, b"0", epoch, Recx::new(0, len as u64), 1, &data)
                         .expect("update")
                 })
             };

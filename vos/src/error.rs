@@ -1,6 +1,6 @@
 //! The store's error type.
 
-use crate::types::Epoch;
+use crate::types::{ContId, Epoch};
 
 /// What can go wrong in the versioned object store.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -68,6 +68,15 @@ pub enum VosError {
     /// Device I/O failed (bio's error, as text).
     #[error("I/O: {0}")]
     Io(String),
+    /// No container with this id (or label) on the target.
+    #[error("no container {0}")]
+    NoCont(String),
+    /// A container with this id or label exists already.
+    #[error("container {0} exists already")]
+    ContExists(String),
+    /// The container is being destroyed; no new updates are taken.
+    #[error("container {0} is being destroyed")]
+    ContBusy(ContId),
     /// A freed extent was not allocated (double free or corruption).
     #[error("extent {off}+{len} was not allocated")]
     BadFree {
@@ -85,6 +94,9 @@ impl VosError {
         match self {
             VosError::NoSpace { .. } => -DER_NOSPACE,
             VosError::Io(_) => -DER_IO,
+            VosError::NoCont(_) => -DER_NONEXIST,
+            VosError::ContExists(_) => -DER_EXIST,
+            VosError::ContBusy(_) => -DER_BUSY,
             _ => -DER_INVAL,
         }
     }

@@ -18,7 +18,7 @@ use crate::error::VosError;
 /// "rdaos_sb" as a little-endian u64.
 pub const SB_MAGIC: u64 = u64::from_le_bytes(*b"rdaos_sb");
 /// The newest on-device format this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 /// Smallest target region rdaos lays out.
 pub const MIN_REGION: u64 = 16 << 20;
 
@@ -191,6 +191,12 @@ impl Superblock {
                 supported: FORMAT_VERSION,
             });
         }
+        if version < FORMAT_VERSION {
+            // Version 1 had no containers; nothing was released with it.
+            return Err(VosError::Corrupt(format!(
+                "pool format version {version} predates containers (this build reads {FORMAT_VERSION})"
+            )));
+        }
         let stored = u32::from_le_bytes(block[SB_BYTES - 4..SB_BYTES].try_into().unwrap_or([0; 4]));
         let computed = crc32c::crc32c(&block[..SB_BYTES - 4]);
         if stored != computed {
@@ -287,9 +293,15 @@ mod tests {
         assert!(matches!(
             Superblock::decode(&newer.encode()),
             Err(VosError::NewerFormat {
-                found: 2,
-                supported: 1
+                found: 3,
+                supported: 2
             })
+        ));
+        let mut older = sb();
+        older.version = 1;
+        assert!(matches!(
+            Superblock::decode(&older.encode()),
+            Err(VosError::Corrupt(m)) if m.contains("predates containers")
         ));
 
         for at in [20, 40, 100, SB_BYTES - 1] {

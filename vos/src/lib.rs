@@ -15,14 +15,17 @@
 //! frees their space.
 //!
 //! [`Target`] is one target's store on its device region (create, open
-//! with replay, update/punch/fetch, checkpoint, aggregation); the pool
-//! functions split a device into target regions. Containers and the
-//! background aggregation task are still to come.
+//! with replay, checkpoint, aggregation, containers); a [`Cont`] is an
+//! open container on it (update/punch/fetch/enumerate its objects); the
+//! pool functions split a device into target regions. A pool-wide
+//! container is the same container id created on every target (the
+//! engine does that, as DAOS's `ds_cont` does).
 
 #![warn(missing_docs)]
 
 mod alloc;
 mod codec;
+mod cont;
 mod error;
 mod extent;
 mod ilog;
@@ -35,6 +38,7 @@ mod types;
 
 pub use alloc::ExtentAlloc;
 pub use codec::{Dec, Enc};
+pub use cont::Cont;
 pub use error::VosError;
 pub use extent::{ExtentTree, Segment};
 pub use ilog::Ilog;
@@ -43,6 +47,8 @@ pub use pool::{pool_create, pool_open_target, pool_query, PoolMapInfo};
 pub use record::MAX_KEY_LEN;
 pub use target::Target;
 pub use tree::{Index, IndexOp, Value};
-pub use types::{DataAddr, Epoch, ObjId, Recx, Version, EPOCH_MAX};
+pub use types::{
+    check_label, ContId, DataAddr, Epoch, ObjId, Recx, Version, EPOCH_MAX, MAX_LABEL_LEN,
+};
 
 pub use bio;

@@ -7,8 +7,8 @@ use crate::codec::{Dec, Enc};
 use crate::error::VosError;
 use crate::extent::ExtentTree;
 use crate::ilog::Ilog;
-use crate::tree::{Akey, Dkey, Index, IndexOp, Obj, Value};
-use crate::types::{DataAddr, ObjId, Recx, Version};
+use crate::tree::{Akey, Cont, Dkey, Index, IndexOp, Obj, Value};
+use crate::types::{check_label, ContId, DataAddr, ObjId, Recx, Version};
 
 /// Longest dkey or akey the store accepts.
 pub const MAX_KEY_LEN: usize = 4096;
@@ -18,6 +18,23 @@ const OP_SINGLE: u8 = 2;
 const OP_PUNCH_OBJ: u8 = 3;
 const OP_PUNCH_DKEY: u8 = 4;
 const OP_PUNCH_AKEY: u8 = 5;
+const OP_CONT_CREATE: u8 = 6;
+const OP_CONT_DESTROY: u8 = 7;
+
+fn put_cont(e: &mut Enc, c: ContId) {
+    e.u64((c.0 >> 64) as u64);
+    e.u64(c.0 as u64);
+}
+fn get_cont(d: &mut Dec) -> Result<ContId, VosError> {
+    let hi = d.u64()? as u128;
+    Ok(ContId(hi << 64 | d.u64()? as u128))
+}
+fn get_label(d: &mut Dec) -> Result<String, VosError> {
+    let b = d.bytes(crate::types::MAX_LABEL_LEN)?;
+    let s = std::str::from_utf8(b).map_err(|_| d.corrupt("label is not UTF-8"))?;
+    check_label(s).map_err(|_| d.corrupt("bad container label"))?;
+    Ok(s.to_string())
+}
 
 fn put_oid(e: &mut Enc, o: ObjId) {
     e.u64(o.hi);
@@ -67,6 +84,7 @@ impl IndexOp {
     pub fn encode(&self, e: &mut Enc) {
         match self {
             IndexOp::UpdateArray {
+                cont,
                 oid,
                 dkey,
                 akey,
@@ -76,6 +94,7 @@ impl IndexOp {
                 data,
             } => {
                 e.u8(OP_ARRAY);
+                put_cont(e, *cont);
                 put_oid(e, *oid);
                 put_v(e, *v);
                 e.bytes(dkey);
@@ -86,6 +105,7 @@ impl IndexOp {
                 put_data(e, *data);
             }
             IndexOp::UpdateSingle {
+                cont,
                 oid,
                 dkey,
                 akey,
@@ -93,29 +113,48 @@ impl IndexOp {
                 data,
             } => {
                 e.u8(OP_SINGLE);
+                put_cont(e, *cont);
                 put_oid(e, *oid);
                 put_v(e, *v);
                 e.bytes(dkey);
                 e.bytes(akey);
                 put_data(e, *data);
             }
-            IndexOp::PunchObj { oid, v } => {
+            IndexOp::PunchObj { cont, oid, v } => {
                 e.u8(OP_PUNCH_OBJ);
+                put_cont(e, *cont);
                 put_oid(e, *oid);
                 put_v(e, *v);
             }
-            IndexOp::PunchDkey { oid, dkey, v } => {
+            IndexOp::PunchDkey { cont, oid, dkey, v } => {
                 e.u8(OP_PUNCH_DKEY);
+                put_cont(e, *cont);
                 put_oid(e, *oid);
                 put_v(e, *v);
                 e.bytes(dkey);
             }
-            IndexOp::PunchAkey { oid, dkey, akey, v } => {
+            IndexOp::PunchAkey {
+                cont,
+                oid,
+                dkey,
+                akey,
+                v,
+            } => {
                 e.u8(OP_PUNCH_AKEY);
+                put_cont(e, *cont);
                 put_oid(e, *oid);
                 put_v(e, *v);
                 e.bytes(dkey);
                 e.bytes(akey);
+            }
+            IndexOp::ContCreate { cont, label } => {
+                e.u8(OP_CONT_CREATE);
+                put_cont(e, *cont);
+                e.bytes(label.as_bytes());
+            }
+            IndexOp::ContDestroy { cont } => {
+                e.u8(OP_CONT_DESTROY);
+                put_cont(e, *cont);
             }
         }
     }
@@ -123,6 +162,15 @@ impl IndexOp {
     /// Reads one op.
     pub fn decode(d: &mut Dec) -> Result<IndexOp, VosError> {
         let tag = d.u8()?;
+        let cont = get_cont(d)?;
+        match tag {
+            OP_CONT_CREATE => {
+                let label = get_label(d)?;
+                return Ok(IndexOp::ContCreate { cont, label });
+            }
+            OP_CONT_DESTROY => return Ok(IndexOp::ContDestroy { cont }),
+            _ => {}
+        }
         let oid = get_oid(d)?;
         let v = get_v(d)?;
         Ok(match tag {
@@ -131,6 +179,7 @@ impl IndexOp {
                 let recx = Recx::new(d.u64()?, d.u64()?);
                 let rsize = d.u64()?;
                 IndexOp::UpdateArray {
+                    cont,
                     oid,
                     dkey,
                     akey,
@@ -143,6 +192,7 @@ impl IndexOp {
             OP_SINGLE => {
                 let (dkey, akey) = (get_key(d)?, get_key(d)?);
                 IndexOp::UpdateSingle {
+                    cont,
                     oid,
                     dkey,
                     akey,
@@ -150,15 +200,22 @@ impl IndexOp {
                     data: get_data(d)?,
                 }
             }
-            OP_PUNCH_OBJ => IndexOp::PunchObj { oid, v },
+            OP_PUNCH_OBJ => IndexOp::PunchObj { cont, oid, v },
             OP_PUNCH_DKEY => IndexOp::PunchDkey {
+                cont,
                 oid,
                 dkey: get_key(d)?,
                 v,
             },
             OP_PUNCH_AKEY => {
                 let (dkey, akey) = (get_key(d)?, get_key(d)?);
-                IndexOp::PunchAkey { oid, dkey, akey, v }
+                IndexOp::PunchAkey {
+                    cont,
+                    oid,
+                    dkey,
+                    akey,
+                    v,
+                }
             }
             _ => return Err(d.corrupt("unknown op tag")),
         })
@@ -197,93 +254,115 @@ impl Index {
     /// Appends the whole index (a checkpoint's payload) to `e`.
     pub fn encode(&self, e: &mut Enc) {
         e.u64(self.seq);
-        e.u64(self.objs.len() as u64);
-        for (oid, o) in &self.objs {
-            put_oid(e, *oid);
-            put_ilog(e, &o.ilog);
-            e.u64(o.dkeys.len() as u64);
-            for (dk, dd) in &o.dkeys {
-                e.bytes(dk);
-                put_ilog(e, &dd.ilog);
-                e.u64(dd.akeys.len() as u64);
-                for (ak, a) in &dd.akeys {
-                    e.bytes(ak);
-                    put_ilog(e, &a.ilog);
-                    match &a.value {
-                        Value::Empty => e.u8(VAL_EMPTY),
-                        Value::Single(m) => {
-                            e.u8(VAL_SINGLE);
-                            e.u64(m.len() as u64);
-                            for (v, data) in m {
-                                put_v(e, *v);
-                                put_data(e, *data);
-                            }
-                        }
-                        Value::Array { rsize, tree } => {
-                            e.u8(VAL_ARRAY);
-                            e.u64(*rsize);
-                            e.u64(tree.len() as u64);
-                            for (recx, v, data) in tree.iter() {
-                                e.u64(recx.idx);
-                                e.u64(recx.nr);
-                                put_v(e, v);
-                                put_data(e, data);
-                            }
-                        }
-                    }
-                }
-            }
+        e.u64(self.conts.len() as u64);
+        for (id, c) in &self.conts {
+            put_cont(e, *id);
+            e.bytes(c.label.as_bytes());
+            encode_objs(e, &c.objs);
         }
     }
 
     /// Reads an index written by [`encode`](Self::encode).
     pub fn decode(d: &mut Dec) -> Result<Index, VosError> {
         let seq = d.u64()?;
-        let mut objs = BTreeMap::new();
+        let mut conts = BTreeMap::new();
         for _ in 0..d.u64()? {
-            let oid = get_oid(d)?;
-            let ilog = get_ilog(d)?;
-            let mut dkeys = BTreeMap::new();
-            for _ in 0..d.u64()? {
-                let dk = get_key(d)?;
-                let dilog = get_ilog(d)?;
-                let mut akeys = BTreeMap::new();
-                for _ in 0..d.u64()? {
-                    let ak = get_key(d)?;
-                    let ailog = get_ilog(d)?;
-                    let value = match d.u8()? {
-                        VAL_EMPTY => Value::Empty,
-                        VAL_SINGLE => {
-                            let mut m = BTreeMap::new();
-                            for _ in 0..d.u64()? {
-                                let v = get_v(d)?;
-                                m.insert(v, get_data(d)?);
-                            }
-                            Value::Single(m)
-                        }
-                        VAL_ARRAY => {
-                            let rsize = d.u64()?;
-                            let mut tree = ExtentTree::default();
-                            for _ in 0..d.u64()? {
-                                let recx = Recx::new(d.u64()?, d.u64()?);
-                                if recx.nr == 0 || recx.idx.checked_add(recx.nr).is_none() {
-                                    return Err(d.corrupt("bad extent"));
-                                }
-                                let v = get_v(d)?;
-                                tree.insert(recx, v, get_data(d)?);
-                            }
-                            Value::Array { rsize, tree }
-                        }
-                        _ => return Err(d.corrupt("bad value kind")),
-                    };
-                    akeys.insert(ak, Akey { ilog: ailog, value });
-                }
-                dkeys.insert(dk, Dkey { ilog: dilog, akeys });
+            let id = get_cont(d)?;
+            let label = get_label(d)?;
+            let objs = decode_objs(d)?;
+            if conts.insert(id, Cont { label, objs }).is_some() {
+                return Err(d.corrupt("container listed twice"));
             }
-            objs.insert(oid, Obj { ilog, dkeys });
         }
-        Ok(Index { objs, seq })
+        Ok(Index { conts, seq })
     }
+}
+
+fn encode_objs(e: &mut Enc, objs: &BTreeMap<ObjId, Obj>) {
+    e.u64(objs.len() as u64);
+    for (oid, o) in objs {
+        put_oid(e, *oid);
+        put_ilog(e, &o.ilog);
+        e.u64(o.dkeys.len() as u64);
+        for (dk, dd) in &o.dkeys {
+            e.bytes(dk);
+            put_ilog(e, &dd.ilog);
+            e.u64(dd.akeys.len() as u64);
+            for (ak, a) in &dd.akeys {
+                e.bytes(ak);
+                put_ilog(e, &a.ilog);
+                match &a.value {
+                    Value::Empty => e.u8(VAL_EMPTY),
+                    Value::Single(m) => {
+                        e.u8(VAL_SINGLE);
+                        e.u64(m.len() as u64);
+                        for (v, data) in m {
+                            put_v(e, *v);
+                            put_data(e, *data);
+                        }
+                    }
+                    Value::Array { rsize, tree } => {
+                        e.u8(VAL_ARRAY);
+                        e.u64(*rsize);
+                        e.u64(tree.len() as u64);
+                        for (recx, v, data) in tree.iter() {
+                            e.u64(recx.idx);
+                            e.u64(recx.nr);
+                            put_v(e, v);
+                            put_data(e, data);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn decode_objs(d: &mut Dec) -> Result<BTreeMap<ObjId, Obj>, VosError> {
+    let mut objs = BTreeMap::new();
+    for _ in 0..d.u64()? {
+        let oid = get_oid(d)?;
+        let ilog = get_ilog(d)?;
+        let mut dkeys = BTreeMap::new();
+        for _ in 0..d.u64()? {
+            let dk = get_key(d)?;
+            let dilog = get_ilog(d)?;
+            let mut akeys = BTreeMap::new();
+            for _ in 0..d.u64()? {
+                let ak = get_key(d)?;
+                let ailog = get_ilog(d)?;
+                let value = match d.u8()? {
+                    VAL_EMPTY => Value::Empty,
+                    VAL_SINGLE => {
+                        let mut m = BTreeMap::new();
+                        for _ in 0..d.u64()? {
+                            let v = get_v(d)?;
+                            m.insert(v, get_data(d)?);
+                        }
+                        Value::Single(m)
+                    }
+                    VAL_ARRAY => {
+                        let rsize = d.u64()?;
+                        let mut tree = ExtentTree::default();
+                        for _ in 0..d.u64()? {
+                            let recx = Recx::new(d.u64()?, d.u64()?);
+                            if recx.nr == 0 || recx.idx.checked_add(recx.nr).is_none() {
+                                return Err(d.corrupt("bad extent"));
+                            }
+                            let v = get_v(d)?;
+                            tree.insert(recx, v, get_data(d)?);
+                        }
+                        Value::Array { rsize, tree }
+                    }
+                    _ => return Err(d.corrupt("bad value kind")),
+                };
+                akeys.insert(ak, Akey { ilog: ailog, value });
+            }
+            dkeys.insert(dk, Dkey { ilog: dilog, akeys });
+        }
+        objs.insert(oid, Obj { ilog, dkeys });
+    }
+    Ok(objs)
 }
 
 #[cfg(test)]
@@ -292,9 +371,19 @@ mod tests {
 
     fn ops() -> Vec<IndexOp> {
         let oid = ObjId::new(1, 2);
+        let cont = ContId(0xabc);
         let v = |e, s| Version { epoch: e, seq: s };
         vec![
+            IndexOp::ContCreate {
+                cont,
+                label: "scratch".into(),
+            },
+            IndexOp::ContCreate {
+                cont: ContId(7),
+                label: "doomed".into(),
+            },
             IndexOp::UpdateArray {
+                cont,
                 oid,
                 dkey: 1u64.to_be_bytes().to_vec(),
                 akey: b"0".to_vec(),
@@ -308,6 +397,7 @@ mod tests {
                 }),
             },
             IndexOp::UpdateArray {
+                cont,
                 oid,
                 dkey: 1u64.to_be_bytes().to_vec(),
                 akey: b"0".to_vec(),
@@ -317,6 +407,7 @@ mod tests {
                 data: None,
             },
             IndexOp::UpdateSingle {
+                cont,
                 oid,
                 dkey: b"meta".to_vec(),
                 akey: b"size".to_vec(),
@@ -328,20 +419,24 @@ mod tests {
                 }),
             },
             IndexOp::PunchAkey {
+                cont,
                 oid,
                 dkey: b"meta".to_vec(),
                 akey: b"x".to_vec(),
                 v: v(8, 4),
             },
             IndexOp::PunchDkey {
+                cont,
                 oid,
                 dkey: b"gone".to_vec(),
                 v: v(9, 5),
             },
             IndexOp::PunchObj {
+                cont,
                 oid: ObjId::new(3, 3),
                 v: v(10, 6),
             },
+            IndexOp::ContDestroy { cont: ContId(7) },
         ]
     }
 
@@ -379,9 +474,10 @@ mod tests {
         back.encode(&mut e2);
         assert_eq!(e.buf, e2.buf);
         assert_eq!(back.seq(), 6);
+        assert_eq!(back.conts(), vec![(ContId(0xabc), "scratch".to_string())]);
         let oid = ObjId::new(1, 2);
         assert_eq!(
-            back.query_key_max(oid, b"0", 100),
+            back.query_key_max(ContId(0xabc), oid, b"0", 100),
             Some((1u64.to_be_bytes().to_vec(), 4096))
         );
         // Every truncation is a clean error.

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use crate::error::VosError;
 use crate::extent::{ExtentTree, Segment};
 use crate::ilog::Ilog;
-use crate::types::{DataAddr, Epoch, ObjId, Recx, Version, EPOCH_MAX};
+use crate::types::{check_label, ContId, DataAddr, Epoch, ObjId, Recx, Version, EPOCH_MAX};
 
 /// One change to the index (and one WAL record's payload).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,6 +19,8 @@ pub enum IndexOp {
     /// Records `recx` of an array akey: data at `data`, or a hole (range
     /// punch) when `data` is `None`.
     UpdateArray {
+        /// Container.
+        cont: ContId,
         /// Object.
         oid: ObjId,
         /// Distribution key.
@@ -36,6 +38,8 @@ pub enum IndexOp {
     },
     /// A single value: its bytes, or `None` to punch it.
     UpdateSingle {
+        /// Container.
+        cont: ContId,
         /// Object.
         oid: ObjId,
         /// Distribution key.
@@ -49,6 +53,8 @@ pub enum IndexOp {
     },
     /// Punch a whole object.
     PunchObj {
+        /// Container.
+        cont: ContId,
         /// Object.
         oid: ObjId,
         /// Version of the punch.
@@ -56,6 +62,8 @@ pub enum IndexOp {
     },
     /// Punch a dkey and everything below it.
     PunchDkey {
+        /// Container.
+        cont: ContId,
         /// Object.
         oid: ObjId,
         /// Distribution key.
@@ -65,6 +73,8 @@ pub enum IndexOp {
     },
     /// Punch an akey.
     PunchAkey {
+        /// Container.
+        cont: ContId,
         /// Object.
         oid: ObjId,
         /// Distribution key.
@@ -74,17 +84,44 @@ pub enum IndexOp {
         /// Version of the punch.
         v: Version,
     },
+    /// Create a container (not versioned: it exists from now on at every
+    /// epoch, as in DAOS's `vos_cont_create`).
+    ContCreate {
+        /// Its id.
+        cont: ContId,
+        /// Its label, unique on the target.
+        label: String,
+    },
+    /// Destroy a container and everything in it, freeing its space.
+    ContDestroy {
+        /// Its id.
+        cont: ContId,
+    },
 }
 
 impl IndexOp {
-    /// The op's version.
-    pub fn version(&self) -> Version {
+    /// The op's version (`None` for the unversioned container ops).
+    pub fn version(&self) -> Option<Version> {
         match self {
             IndexOp::UpdateArray { v, .. }
             | IndexOp::UpdateSingle { v, .. }
             | IndexOp::PunchObj { v, .. }
             | IndexOp::PunchDkey { v, .. }
-            | IndexOp::PunchAkey { v, .. } => *v,
+            | IndexOp::PunchAkey { v, .. } => Some(*v),
+            IndexOp::ContCreate { .. } | IndexOp::ContDestroy { .. } => None,
+        }
+    }
+
+    /// The container the op is about.
+    pub fn cont(&self) -> ContId {
+        match self {
+            IndexOp::UpdateArray { cont, .. }
+            | IndexOp::UpdateSingle { cont, .. }
+            | IndexOp::PunchObj { cont, .. }
+            | IndexOp::PunchDkey { cont, .. }
+            | IndexOp::PunchAkey { cont, .. }
+            | IndexOp::ContCreate { cont, .. }
+            | IndexOp::ContDestroy { cont } => *cont,
         }
     }
 }
@@ -170,10 +207,34 @@ fn max_floor(a: Option<Version>, b: Option<Version>) -> Option<Version> {
     a.max(b)
 }
 
-/// The versioned index of one target.
+/// A container: its label and its objects.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Cont {
+    pub(crate) label: String,
+    pub(crate) objs: BTreeMap<ObjId, Obj>,
+}
+
+impl Cont {
+    fn data_extents(&self, out: &mut Vec<DataAddr>) {
+        for o in self.objs.values() {
+            for d in o.dkeys.values() {
+                for a in d.akeys.values() {
+                    match &a.value {
+                        Value::Empty => {}
+                        Value::Single(m) => out.extend(m.values().filter_map(|d| *d)),
+                        Value::Array { tree, .. } => out.extend(tree.iter().filter_map(|x| x.2)),
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The versioned index of one target: containers -> objects -> dkeys ->
+/// akeys -> values.
 #[derive(Debug, Clone, Default)]
 pub struct Index {
-    pub(crate) objs: BTreeMap<ObjId, Obj>,
+    pub(crate) conts: BTreeMap<ContId, Cont>,
     pub(crate) seq: u64,
 }
 
@@ -203,9 +264,33 @@ impl Index {
     /// Checks that `op` can be applied (so it is refused before anything
     /// is logged, and replay never fails on it).
     pub fn check(&self, op: &IndexOp) -> Result<(), VosError> {
-        let v = op.version();
-        if v.epoch == 0 || v.epoch == EPOCH_MAX {
-            return Err(VosError::BadEpoch(v.epoch));
+        let cont = op.cont();
+        match op {
+            IndexOp::ContCreate { label, .. } => {
+                check_label(label)?;
+                if self.conts.contains_key(&cont) {
+                    return Err(VosError::ContExists(cont.to_string()));
+                }
+                if self.cont_by_label(label).is_some() {
+                    return Err(VosError::ContExists(label.clone()));
+                }
+                return Ok(());
+            }
+            IndexOp::ContDestroy { .. } => {
+                return match self.conts.contains_key(&cont) {
+                    true => Ok(()),
+                    false => Err(VosError::NoCont(cont.to_string())),
+                };
+            }
+            _ => {}
+        }
+        let Some(c) = self.conts.get(&cont) else {
+            return Err(VosError::NoCont(cont.to_string()));
+        };
+        if let Some(v) = op.version() {
+            if v.epoch == 0 || v.epoch == EPOCH_MAX {
+                return Err(VosError::BadEpoch(v.epoch));
+            }
         }
         let (oid, dkey, akey, want) = match op {
             IndexOp::UpdateArray {
@@ -233,24 +318,12 @@ impl Index {
             IndexOp::UpdateSingle {
                 oid, dkey, akey, ..
             } => (oid, dkey, akey, None),
-            IndexOp::PunchObj { .. } => return Ok(()),
-            IndexOp::PunchDkey { dkey, .. } => {
-                return if dkey.is_empty() {
-                    Err(VosError::Inval("empty dkey"))
-                } else {
-                    Ok(())
-                }
-            }
-            IndexOp::PunchAkey { dkey, akey, .. } => {
-                return if dkey.is_empty() || akey.is_empty() {
-                    Err(VosError::Inval("empty key"))
-                } else {
-                    Ok(())
-                };
-            }
+            IndexOp::PunchDkey { dkey, .. } => return check_keys(&[dkey]),
+            IndexOp::PunchAkey { dkey, akey, .. } => return check_keys(&[dkey, akey]),
+            _ => return Ok(()),
         };
         check_keys(&[dkey, akey])?;
-        let have = self
+        let have = c
             .objs
             .get(oid)
             .and_then(|o| o.dkeys.get(dkey))
@@ -270,11 +343,38 @@ impl Index {
         }
     }
 
-    /// Applies `op` (after [`check`](Self::check)).
-    pub fn apply(&mut self, op: &IndexOp) -> Result<(), VosError> {
+    /// Applies `op` (after [`check`](Self::check)). Returns the data
+    /// extents it freed (a container destroy frees all of its own).
+    pub fn apply(&mut self, op: &IndexOp) -> Result<Vec<DataAddr>, VosError> {
         self.check(op)?;
-        let v = op.version();
-        self.seq = self.seq.max(v.seq);
+        let cont = op.cont();
+        if let Some(v) = op.version() {
+            self.seq = self.seq.max(v.seq);
+        }
+        let c = match op {
+            IndexOp::ContCreate { label, .. } => {
+                self.conts.insert(
+                    cont,
+                    Cont {
+                        label: label.clone(),
+                        objs: BTreeMap::new(),
+                    },
+                );
+                return Ok(Vec::new());
+            }
+            IndexOp::ContDestroy { .. } => {
+                let mut freed = Vec::new();
+                if let Some(c) = self.conts.remove(&cont) {
+                    c.data_extents(&mut freed);
+                }
+                return Ok(freed);
+            }
+            _ => self
+                .conts
+                .get_mut(&cont)
+                .ok_or_else(|| VosError::NoCont(cont.to_string()))?,
+        };
+        let v = op.version().unwrap_or(Version { epoch: 0, seq: 0 });
         match op {
             IndexOp::UpdateArray {
                 oid,
@@ -285,7 +385,7 @@ impl Index {
                 data,
                 ..
             } => {
-                let a = self.akey_mut(*oid, dkey, akey, data.is_some(), v, || Value::Array {
+                let a = akey_mut(c, *oid, dkey, akey, data.is_some(), v, || Value::Array {
                     rsize: *rsize,
                     tree: ExtentTree::default(),
                 });
@@ -300,7 +400,7 @@ impl Index {
                 data,
                 ..
             } => {
-                let a = self.akey_mut(*oid, dkey, akey, data.is_some(), v, || {
+                let a = akey_mut(c, *oid, dkey, akey, data.is_some(), v, || {
                     Value::Single(BTreeMap::new())
                 });
                 if data.is_none() {
@@ -310,8 +410,8 @@ impl Index {
                     m.insert(v, *data);
                 }
             }
-            IndexOp::PunchObj { oid, .. } => self.objs.entry(*oid).or_default().ilog.punch(v),
-            IndexOp::PunchDkey { oid, dkey, .. } => self
+            IndexOp::PunchObj { oid, .. } => c.objs.entry(*oid).or_default().ilog.punch(v),
+            IndexOp::PunchDkey { oid, dkey, .. } => c
                 .objs
                 .entry(*oid)
                 .or_default()
@@ -323,7 +423,7 @@ impl Index {
             IndexOp::PunchAkey {
                 oid, dkey, akey, ..
             } => {
-                let d = self
+                let d = c
                     .objs
                     .entry(*oid)
                     .or_default()
@@ -347,42 +447,77 @@ impl Index {
                     }
                 }
             }
+            IndexOp::ContCreate { .. } | IndexOp::ContDestroy { .. } => {}
         }
-        Ok(())
+        Ok(Vec::new())
     }
 
-    fn akey_mut(
-        &mut self,
+    /// The container with this label.
+    pub fn cont_by_label(&self, label: &str) -> Option<ContId> {
+        self.conts
+            .iter()
+            .find(|(_, c)| c.label == label)
+            .map(|(id, _)| *id)
+    }
+
+    /// The label of container `cont`, if it exists.
+    pub fn cont_label(&self, cont: ContId) -> Option<&str> {
+        self.conts.get(&cont).map(|c| c.label.as_str())
+    }
+
+    /// Every container (id, label), in id order.
+    pub fn conts(&self) -> Vec<(ContId, String)> {
+        self.conts
+            .iter()
+            .map(|(id, c)| (*id, c.label.clone()))
+            .collect()
+    }
+
+    fn obj(&self, cont: ContId, oid: ObjId) -> Option<&Obj> {
+        self.conts.get(&cont)?.objs.get(&oid)
+    }
+}
+
+fn akey_mut<'a>(
+    c: &'a mut Cont,
+    oid: ObjId,
+    dkey: &[u8],
+    akey: &[u8],
+    create: bool,
+    v: Version,
+    value: impl FnOnce() -> Value,
+) -> &'a mut Akey {
+    let o = c.objs.entry(oid).or_default();
+    if create {
+        o.ilog.create(v);
+    }
+    let d = o.dkeys.entry(dkey.to_vec()).or_default();
+    if create {
+        d.ilog.create(v);
+    }
+    let a = d.akeys.entry(akey.to_vec()).or_insert_with(|| Akey {
+        ilog: Ilog::default(),
+        value: Value::Empty,
+    });
+    if matches!(a.value, Value::Empty) {
+        a.value = value();
+    }
+    if create {
+        a.ilog.create(v);
+    }
+    a
+}
+
+impl Index {
+    fn floors(
+        &self,
+        cont: ContId,
         oid: ObjId,
         dkey: &[u8],
         akey: &[u8],
-        create: bool,
-        v: Version,
-        value: impl FnOnce() -> Value,
-    ) -> &mut Akey {
-        let o = self.objs.entry(oid).or_default();
-        if create {
-            o.ilog.create(v);
-        }
-        let d = o.dkeys.entry(dkey.to_vec()).or_default();
-        if create {
-            d.ilog.create(v);
-        }
-        let a = d.akeys.entry(akey.to_vec()).or_insert_with(|| Akey {
-            ilog: Ilog::default(),
-            value: Value::Empty,
-        });
-        if matches!(a.value, Value::Empty) {
-            a.value = value();
-        }
-        if create {
-            a.ilog.create(v);
-        }
-        a
-    }
-
-    fn floors(&self, oid: ObjId, dkey: &[u8], akey: &[u8], epoch: Epoch) -> Option<Version> {
-        let o = self.objs.get(&oid)?;
+        epoch: Epoch,
+    ) -> Option<Version> {
+        let o = self.obj(cont, oid)?;
         let mut f = o.ilog.punch_floor(epoch);
         if let Some(d) = o.dkeys.get(dkey) {
             f = max_floor(f, d.ilog.punch_floor(epoch));
@@ -393,14 +528,15 @@ impl Index {
         f
     }
 
-    fn akey(&self, oid: ObjId, dkey: &[u8], akey: &[u8]) -> Option<&Akey> {
-        self.objs.get(&oid)?.dkeys.get(dkey)?.akeys.get(akey)
+    fn akey(&self, cont: ContId, oid: ObjId, dkey: &[u8], akey: &[u8]) -> Option<&Akey> {
+        self.obj(cont, oid)?.dkeys.get(dkey)?.akeys.get(akey)
     }
 
     /// Reads records `recx` of an array akey at `epoch`: segments in record
     /// order covering `recx` exactly, each data or hole.
     pub fn fetch_array(
         &self,
+        cont: ContId,
         oid: ObjId,
         dkey: &[u8],
         akey: &[u8],
@@ -408,12 +544,12 @@ impl Index {
         recx: Recx,
     ) -> Result<Vec<Segment>, VosError> {
         let hole = vec![Segment { recx, src: None }];
-        let Some(a) = self.akey(oid, dkey, akey) else {
+        let Some(a) = self.akey(cont, oid, dkey, akey) else {
             return Ok(hole);
         };
         match &a.value {
             Value::Array { rsize, tree } => {
-                let floor = self.floors(oid, dkey, akey, epoch);
+                let floor = self.floors(cont, oid, dkey, akey, epoch);
                 Ok(tree.fetch(recx, floor, Version::read_bound(epoch), *rsize))
             }
             Value::Empty => Ok(hole),
@@ -425,8 +561,8 @@ impl Index {
     }
 
     /// The record size of an array akey, if it is one.
-    pub fn array_rsize(&self, oid: ObjId, dkey: &[u8], akey: &[u8]) -> Option<u64> {
-        match self.akey(oid, dkey, akey)?.value {
+    pub fn array_rsize(&self, cont: ContId, oid: ObjId, dkey: &[u8], akey: &[u8]) -> Option<u64> {
+        match self.akey(cont, oid, dkey, akey)?.value {
             Value::Array { rsize, .. } => Some(rsize),
             Value::Single(_) | Value::Empty => None,
         }
@@ -435,17 +571,18 @@ impl Index {
     /// Reads a single value at `epoch`: where its bytes are, or `None`.
     pub fn fetch_single(
         &self,
+        cont: ContId,
         oid: ObjId,
         dkey: &[u8],
         akey: &[u8],
         epoch: Epoch,
     ) -> Result<Option<DataAddr>, VosError> {
-        let Some(a) = self.akey(oid, dkey, akey) else {
+        let Some(a) = self.akey(cont, oid, dkey, akey) else {
             return Ok(None);
         };
         match &a.value {
             Value::Single(m) => {
-                let floor = self.floors(oid, dkey, akey, epoch);
+                let floor = self.floors(cont, oid, dkey, akey, epoch);
                 Ok(m.range(..=Version::read_bound(epoch))
                     .next_back()
                     .filter(|(v, _)| floor.is_none_or(|f| **v > f))
@@ -460,8 +597,8 @@ impl Index {
     }
 
     /// The dkeys of `oid` that exist at `epoch`, in key order.
-    pub fn list_dkeys(&self, oid: ObjId, epoch: Epoch) -> Vec<Vec<u8>> {
-        let Some(o) = self.objs.get(&oid) else {
+    pub fn list_dkeys(&self, cont: ContId, oid: ObjId, epoch: Epoch) -> Vec<Vec<u8>> {
+        let Some(o) = self.obj(cont, oid) else {
             return vec![];
         };
         let of = o.ilog.punch_floor(epoch);
@@ -473,8 +610,8 @@ impl Index {
     }
 
     /// The akeys of `dkey` that exist at `epoch`, in key order.
-    pub fn list_akeys(&self, oid: ObjId, dkey: &[u8], epoch: Epoch) -> Vec<Vec<u8>> {
-        let Some(o) = self.objs.get(&oid) else {
+    pub fn list_akeys(&self, cont: ContId, oid: ObjId, dkey: &[u8], epoch: Epoch) -> Vec<Vec<u8>> {
+        let Some(o) = self.obj(cont, oid) else {
             return vec![];
         };
         let Some(d) = o.dkeys.get(dkey) else {
@@ -494,8 +631,14 @@ impl Index {
     /// `query_key_max`: the highest dkey (in key order; array dkeys are
     /// big-endian integers, so this is the highest index) whose array akey
     /// `akey` holds data at `epoch`, with one past its highest data record.
-    pub fn query_key_max(&self, oid: ObjId, akey: &[u8], epoch: Epoch) -> Option<(Vec<u8>, u64)> {
-        let o = self.objs.get(&oid)?;
+    pub fn query_key_max(
+        &self,
+        cont: ContId,
+        oid: ObjId,
+        akey: &[u8],
+        epoch: Epoch,
+    ) -> Option<(Vec<u8>, u64)> {
+        let o = self.obj(cont, oid)?;
         let of = o.ilog.punch_floor(epoch);
         for (dk, d) in o.dkeys.iter().rev() {
             let df = max_floor(of, d.ilog.punch_floor(epoch));
@@ -515,60 +658,54 @@ impl Index {
     pub fn aggregate(&mut self, horizon: Epoch) -> Vec<DataAddr> {
         let bound = Version::read_bound(horizon);
         let mut freed = Vec::new();
-        self.objs.retain(|_, o| {
-            let of = o.ilog.punch_floor(horizon);
-            o.dkeys.retain(|_, d| {
-                let df = max_floor(of, d.ilog.punch_floor(horizon));
-                d.akeys.retain(|_, a| {
-                    let f = max_floor(df, a.ilog.punch_floor(horizon));
-                    match &mut a.value {
-                        Value::Empty => {}
-                        Value::Array { tree, .. } => freed.extend(tree.aggregate(f, bound)),
-                        Value::Single(m) => {
-                            let newest = m.range(..=bound).next_back().map(|(v, _)| *v);
-                            let dead: Vec<Version> = m
-                                .range(..=bound)
-                                .map(|(v, _)| *v)
-                                .filter(|v| Some(*v) != newest || f.is_some_and(|f| *v <= f))
-                                .collect();
-                            for v in dead {
-                                freed.extend(m.remove(&v).flatten());
+        for c in self.conts.values_mut() {
+            c.objs.retain(|_, o| {
+                let of = o.ilog.punch_floor(horizon);
+                o.dkeys.retain(|_, d| {
+                    let df = max_floor(of, d.ilog.punch_floor(horizon));
+                    d.akeys.retain(|_, a| {
+                        let f = max_floor(df, a.ilog.punch_floor(horizon));
+                        match &mut a.value {
+                            Value::Empty => {}
+                            Value::Array { tree, .. } => freed.extend(tree.aggregate(f, bound)),
+                            Value::Single(m) => {
+                                let newest = m.range(..=bound).next_back().map(|(v, _)| *v);
+                                let dead: Vec<Version> = m
+                                    .range(..=bound)
+                                    .map(|(v, _)| *v)
+                                    .filter(|v| Some(*v) != newest || f.is_some_and(|f| *v <= f))
+                                    .collect();
+                                for v in dead {
+                                    freed.extend(m.remove(&v).flatten());
+                                }
                             }
                         }
-                    }
-                    a.ilog.aggregate(horizon);
-                    // Gone for every reader at or above the horizon, and
-                    // nothing (not even a hole) recorded above it.
-                    let dead = a.ilog.dead_at(horizon)
-                        && a.value.newest().is_none_or(|v| v.epoch <= horizon);
-                    if dead {
-                        freed.extend(a.value.clear());
-                    }
+                        a.ilog.aggregate(horizon);
+                        // Gone for every reader at or above the horizon, and
+                        // nothing (not even a hole) recorded above it.
+                        let dead = a.ilog.dead_at(horizon)
+                            && a.value.newest().is_none_or(|v| v.epoch <= horizon);
+                        if dead {
+                            freed.extend(a.value.clear());
+                        }
+                        !dead
+                    });
+                    d.ilog.aggregate(horizon);
+                    let dead = d.ilog.dead_at(horizon) && d.akeys.is_empty();
                     !dead
                 });
-                d.ilog.aggregate(horizon);
-                let dead = d.ilog.dead_at(horizon) && d.akeys.is_empty();
-                !dead
+                o.ilog.aggregate(horizon);
+                !(o.ilog.dead_at(horizon) && o.dkeys.is_empty())
             });
-            o.ilog.aggregate(horizon);
-            !(o.ilog.dead_at(horizon) && o.dkeys.is_empty())
-        });
+        }
         freed
     }
 
     /// Every data extent the index points at (to rebuild the allocator).
     pub fn data_extents(&self) -> Vec<DataAddr> {
         let mut out = Vec::new();
-        for o in self.objs.values() {
-            for d in o.dkeys.values() {
-                for a in d.akeys.values() {
-                    match &a.value {
-                        Value::Empty => {}
-                        Value::Single(m) => out.extend(m.values().filter_map(|d| *d)),
-                        Value::Array { tree, .. } => out.extend(tree.iter().filter_map(|x| x.2)),
-                    }
-                }
-            }
+        for c in self.conts.values() {
+            c.data_extents(&mut out);
         }
         out
     }

@@ -76,3 +76,91 @@ pub struct DataAddr {
     /// crc32c of the bytes, checked on read.
     pub csum: u32,
 }
+
+/// A container's id: a UUID, as DAOS names containers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ContId(pub u128);
+
+impl std::fmt::Display for ContId {
+    /// The usual 8-4-4-4-12 hexadecimal form.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let x = self.0;
+        write!(
+            f,
+            "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+            (x >> 96) as u32,
+            (x >> 80) as u16,
+            (x >> 64) as u16,
+            (x >> 48) as u16,
+            x & 0xffff_ffff_ffff
+        )
+    }
+}
+
+impl std::str::FromStr for ContId {
+    type Err = crate::error::VosError;
+
+    /// Parses the 8-4-4-4-12 form (or 32 hex digits without dashes).
+    fn from_str(s: &str) -> Result<ContId, Self::Err> {
+        let hex: String = s.chars().filter(|c| *c != '-').collect();
+        let dashes_ok = s.len() == 32
+            || (s.len() == 36 && [8, 13, 18, 23].iter().all(|&i| s.as_bytes()[i] == b'-'));
+        if hex.len() != 32 || !dashes_ok || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(crate::error::VosError::Inval("not a UUID"));
+        }
+        u128::from_str_radix(&hex, 16)
+            .map(ContId)
+            .map_err(|_| crate::error::VosError::Inval("not a UUID"))
+    }
+}
+
+/// Longest container label (DAOS's `DAOS_PROP_LABEL_MAX_LEN`).
+pub const MAX_LABEL_LEN: usize = 127;
+
+/// Checks a container label as DAOS does: 1 to [`MAX_LABEL_LEN`]
+/// characters from `A-Z a-z 0-9 _ . : -`, and not itself a UUID (so a
+/// name can never be mistaken for an id).
+pub fn check_label(label: &str) -> Result<(), crate::error::VosError> {
+    use crate::error::VosError::Inval;
+    if label.is_empty() || label.len() > MAX_LABEL_LEN {
+        return Err(Inval("a container label is 1 to 127 characters"));
+    }
+    if !label
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"_.:-".contains(&b))
+    {
+        return Err(Inval("a container label uses only A-Z a-z 0-9 _ . : -"));
+    }
+    if label.parse::<ContId>().is_ok() {
+        return Err(Inval("a container label cannot be a UUID"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cont_id_text_round_trips() {
+        let id = ContId(0x0123_4567_89ab_cdef_0011_2233_4455_6677);
+        let s = id.to_string();
+        assert_eq!(s, "01234567-89ab-cdef-0011-223344556677");
+        assert_eq!(s.parse::<ContId>().unwrap(), id);
+        assert_eq!(s.replace('-', "").parse::<ContId>().unwrap(), id);
+        assert!("0123456789ab-cdef-0011-2233-44556677"
+            .parse::<ContId>()
+            .is_err());
+        assert!("xyz".parse::<ContId>().is_err());
+    }
+
+    #[test]
+    fn labels_follow_daos_rules() {
+        assert!(check_label("scratch_1.a:b-c").is_ok());
+        assert!(check_label("").is_err());
+        assert!(check_label("has space").is_err());
+        assert!(check_label(&"x".repeat(128)).is_err());
+        assert!(check_label(&"x".repeat(127)).is_ok());
+        assert!(check_label("01234567-89ab-cdef-0011-223344556677").is_err());
+    }
+}

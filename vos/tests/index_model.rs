@@ -16,7 +16,7 @@
 //! writes reuse, so freeing live data would show up as wrong bytes.
 
 use proptest::prelude::*;
-use vos::{DataAddr, Epoch, ExtentAlloc, Index, IndexOp, ObjId, Recx, Version};
+use vos::{ContId, DataAddr, Epoch, ExtentAlloc, Index, IndexOp, ObjId, Recx, Version};
 
 const RSIZE: u64 = 2;
 const REGION: u64 = 1 << 20;
@@ -96,8 +96,13 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-fn oid(o: u8) -> ObjId {
-    ObjId::new(0x100, o as u64)
+// Objects 0 and 1 share one object id, in two containers: the model
+// keeps them apart, so the index must too.
+fn oid(_o: u8) -> ObjId {
+    ObjId::new(0x100, 7)
+}
+fn cont(o: u8) -> ContId {
+    ContId(1 + o as u128)
 }
 fn dkey(d: u8) -> Vec<u8> {
     (d as u64 + 1).to_be_bytes().to_vec()
@@ -258,7 +263,7 @@ impl Harness {
     }
 
     fn apply(&mut self, op: IndexOp, ev: Ev) {
-        let v = op.version();
+        let v = op.version().expect("object ops are versioned");
         self.idx.apply(&op).unwrap();
         self.model.evs.push((v, ev));
     }
@@ -282,6 +287,7 @@ impl Harness {
                 let data = Some(self.store(&bytes));
                 let v = self.idx.next_version(e).unwrap();
                 let op = IndexOp::UpdateArray {
+                    cont: cont(o),
                     oid: oid(o),
                     dkey: dkey(d),
                     akey: AK_ARRAY.to_vec(),
@@ -304,6 +310,7 @@ impl Harness {
             Op::RangePunch { o, d, idx, nr, e } if !too_old(e) => {
                 let v = self.idx.next_version(e).unwrap();
                 let op = IndexOp::UpdateArray {
+                    cont: cont(o),
                     oid: oid(o),
                     dkey: dkey(d),
                     akey: AK_ARRAY.to_vec(),
@@ -328,6 +335,7 @@ impl Harness {
                 let data = Some(self.store(&bytes));
                 let v = self.idx.next_version(e).unwrap();
                 let op = IndexOp::UpdateSingle {
+                    cont: cont(o),
                     oid: oid(o),
                     dkey: dkey(d),
                     akey: AK_SINGLE.to_vec(),
@@ -346,6 +354,7 @@ impl Harness {
             Op::PunchSingle { o, d, e } if !too_old(e) => {
                 let v = self.idx.next_version(e).unwrap();
                 let op = IndexOp::UpdateSingle {
+                    cont: cont(o),
                     oid: oid(o),
                     dkey: dkey(d),
                     akey: AK_SINGLE.to_vec(),
@@ -358,6 +367,7 @@ impl Harness {
                 let v = self.idx.next_version(e).unwrap();
                 let akey = if array { AK_ARRAY } else { AK_SINGLE }.to_vec();
                 let op = IndexOp::PunchAkey {
+                    cont: cont(o),
                     oid: oid(o),
                     dkey: dkey(d),
                     akey,
@@ -369,6 +379,7 @@ impl Harness {
                 let v = self.idx.next_version(e).unwrap();
                 self.apply(
                     IndexOp::PunchDkey {
+                        cont: cont(o),
                         oid: oid(o),
                         dkey: dkey(d),
                         v,
@@ -378,7 +389,14 @@ impl Harness {
             }
             Op::PunchObj { o, e } if !too_old(e) => {
                 let v = self.idx.next_version(e).unwrap();
-                self.apply(IndexOp::PunchObj { oid: oid(o), v }, Ev::PunchO { o });
+                self.apply(
+                    IndexOp::PunchObj {
+                        cont: cont(o),
+                        oid: oid(o),
+                        v,
+                    },
+                    Ev::PunchO { o },
+                );
             }
             Op::Read { o, d, e } if e >= self.horizon => self.check_read(o, d, e)?,
             Op::Aggregate { e } if e > self.horizon => {
@@ -404,7 +422,7 @@ impl Harness {
         // Array records.
         let segs = self
             .idx
-            .fetch_array(oid(o), &dkey(d), AK_ARRAY, e, Recx::new(0, 64))
+            .fetch_array(cont(o), oid(o), &dkey(d), AK_ARRAY, e, Recx::new(0, 64))
             .unwrap();
         let mut next = 0;
         for s in &segs {
@@ -430,7 +448,7 @@ impl Harness {
         // Single value.
         let sv = self
             .idx
-            .fetch_single(oid(o), &dkey(d), AK_SINGLE, e)
+            .fetch_single(cont(o), oid(o), &dkey(d), AK_SINGLE, e)
             .unwrap();
         let got = sv.map(|a| self.region[a.off as usize..(a.off + a.len) as usize].to_vec());
         prop_assert_eq!(
@@ -442,13 +460,13 @@ impl Harness {
             e
         );
         // Enumeration.
-        let dkeys = self.idx.list_dkeys(oid(o), e);
+        let dkeys = self.idx.list_dkeys(cont(o), oid(o), e);
         let want: Vec<Vec<u8>> = (0..4)
             .filter(|&dd| self.model.dkey_exists(o, dd, e))
             .map(dkey)
             .collect();
         prop_assert_eq!(dkeys, want, "dkeys of o{} at e{}", o, e);
-        let akeys = self.idx.list_akeys(oid(o), &dkey(d), e);
+        let akeys = self.idx.list_akeys(cont(o), oid(o), &dkey(d), e);
         let mut want = vec![];
         if self.model.dkey_exists(o, d, e) {
             if self.model.akey_exists(o, d, true, e) {
@@ -467,7 +485,7 @@ impl Harness {
                 .map(|r| (dkey(dd), r + 1))
         });
         prop_assert_eq!(
-            self.idx.query_key_max(oid(o), AK_ARRAY, e),
+            self.idx.query_key_max(cont(o), oid(o), AK_ARRAY, e),
             want,
             "key max o{} e{}",
             o,
@@ -489,6 +507,11 @@ proptest! {
             model: Model { evs: vec![] },
             horizon: 0,
         };
+        for o in 0..2 {
+            let create = IndexOp::ContCreate { cont: cont(o), label: format!("c{o}") };
+            h.idx.apply(&create).unwrap();
+            prop_assert!(h.idx.check(&create).is_err(), "a container is created once");
+        }
         for op in &ops {
             h.step(op)?;
         }

@@ -7,7 +7,14 @@ use std::path::PathBuf;
 
 use bio::{BioConfig, BioCtx, DevKind, DevOpts};
 use tse::Sched;
-use vos::{ObjId, Recx, Target, VosError};
+use vos::{Cont, ContId, ObjId, Recx, Target, VosError};
+
+/// The container every test here writes into.
+const CONT: ContId = ContId(0x5eed);
+
+fn co(t: &Target) -> Cont {
+    t.cont_open(CONT).expect("the test container exists")
+}
 
 struct TempFile(PathBuf);
 impl TempFile {
@@ -54,6 +61,7 @@ fn updates_survive_close_reopen_and_crash_replay() {
     let f = TempFile::new("reopen");
     let c = ctx(&s, &f);
     let t = Target::create(&c, 0, REGION, 0xabc, 0, 1).unwrap();
+    t.cont_create(CONT, "test").unwrap();
     let sizes = [
         1usize,
         100,
@@ -67,7 +75,7 @@ fn updates_survive_close_reopen_and_crash_replay() {
     let mut epoch = 1;
     for (i, len) in sizes.iter().enumerate() {
         epoch += 1;
-        let task = t
+        let task = co(&t)
             .update_array(
                 oid(),
                 &dkey(i as u64 + 1),
@@ -82,7 +90,7 @@ fn updates_survive_close_reopen_and_crash_replay() {
     }
     // An overwrite at a later epoch, visible only from that epoch on.
     epoch += 1;
-    let task = t
+    let task = co(&t)
         .update_array(
             oid(),
             &dkey(3),
@@ -96,7 +104,7 @@ fn updates_survive_close_reopen_and_crash_replay() {
     assert_eq!(s.progress_until(&task), 0);
     let check = |t: &Target| {
         for (i, len) in sizes.iter().enumerate() {
-            let (got, _) = t
+            let (got, _) = co(t)
                 .fetch_array(
                     oid(),
                     &dkey(i as u64 + 1),
@@ -112,11 +120,11 @@ fn updates_survive_close_reopen_and_crash_replay() {
             }
             assert_eq!(got, want, "dkey {} ({len} B)", i + 1);
         }
-        let (old, _) = t
+        let (old, _) = co(t)
             .fetch_array(oid(), &dkey(3), b"0", epoch - 1, Recx::new(10, 20))
             .unwrap();
         assert_eq!(old, data(2, 4096)[10..30]);
-        let max = t.with_index(|ix| ix.query_key_max(oid(), b"0", u64::MAX - 1));
+        let max = t.with_index(|ix| ix.query_key_max(CONT, oid(), b"0", u64::MAX - 1));
         assert_eq!(max, Some((dkey(8).to_vec(), 1 << 20)));
     };
     check(&t);
@@ -126,37 +134,37 @@ fn updates_survive_close_reopen_and_crash_replay() {
     check(&t);
     // A punch, then close (checkpoint) and reopen.
     epoch += 1;
-    let p = t.punch(oid(), Some(&dkey(1)), None, epoch).unwrap();
+    let p = co(&t).punch(oid(), Some(&dkey(1)), None, epoch).unwrap();
     assert_eq!(s.progress_until(&p), 0);
-    let r = t
+    let r = co(&t)
         .punch_recx(oid(), &dkey(4), b"0", epoch, Recx::new(0, 1000), 1)
         .unwrap();
     assert_eq!(s.progress_until(&r), 0);
     t.close().unwrap();
     let t = Target::open(&c, 0).unwrap();
-    let dkeys = t.with_index(|ix| ix.list_dkeys(oid(), u64::MAX - 1));
+    let dkeys = t.with_index(|ix| ix.list_dkeys(CONT, oid(), u64::MAX - 1));
     assert!(!dkeys.contains(&dkey(1).to_vec()) && dkeys.contains(&dkey(2).to_vec()));
-    let (got, segs) = t
+    let (got, segs) = co(&t)
         .fetch_array(oid(), &dkey(4), b"0", u64::MAX - 1, Recx::new(0, 5000))
         .unwrap();
     assert!(got[..1000].iter().all(|&b| b == 0) && segs[0].src.is_none());
     assert_eq!(got[1000..], data(3, 5000)[1000..]);
     // Bad input: clean errors.
     assert!(matches!(
-        t.update_array(oid(), b"", b"0", 5, Recx::new(0, 1), 1, &[1]),
+        co(&t).update_array(oid(), b"", b"0", 5, Recx::new(0, 1), 1, &[1]),
         Err(VosError::Inval(_))
     ));
     assert!(matches!(
-        t.update_array(oid(), b"k", b"0", 0, Recx::new(0, 1), 1, &[1]),
+        co(&t).update_array(oid(), b"k", b"0", 0, Recx::new(0, 1), 1, &[1]),
         Err(VosError::BadEpoch(0))
     ));
     assert!(matches!(
-        t.update_array(oid(), b"k", b"0", 5, Recx::new(0, 2), 1, &[1]),
+        co(&t).update_array(oid(), b"k", b"0", 5, Recx::new(0, 2), 1, &[1]),
         Err(VosError::Inval(_))
     ));
     let huge = vec![0u8; 60 << 20];
     assert!(matches!(
-        t.update_array(
+        co(&t).update_array(
             oid(),
             b"k",
             b"0",
@@ -168,7 +176,7 @@ fn updates_survive_close_reopen_and_crash_replay() {
         Err(VosError::NoSpace { .. })
     ));
     // Still usable after ENOSPC.
-    let ok = t
+    let ok = co(&t)
         .update_array(oid(), b"k", b"0", 9, Recx::new(0, 3), 1, b"abc")
         .unwrap();
     assert_eq!(s.progress_until(&ok), 0);
@@ -180,7 +188,8 @@ fn damaged_superblock_and_checkpoint() {
     let f = TempFile::new("damage");
     let c = ctx(&s, &f);
     let t = Target::create(&c, 0, REGION, 7, 0, 1).unwrap();
-    let task = t
+    t.cont_create(CONT, "test").unwrap();
+    let task = co(&t)
         .update_array(
             oid(),
             &dkey(1),
@@ -251,7 +260,7 @@ fn damaged_superblock_and_checkpoint() {
     };
     file.write_all_at(&[0x42; 64], newest + 4096 + 8).unwrap();
     let t = Target::open(&c, 0).unwrap();
-    let (got, _) = t
+    let (got, _) = co(&t)
         .fetch_array(oid(), &dkey(1), b"0", 10, Recx::new(0, 4096))
         .unwrap();
     assert_eq!(got, data(1, 4096));
@@ -270,11 +279,12 @@ fn corrupt_wal_record_recovers_to_the_last_intact_state() {
     let f = TempFile::new("walrot");
     let c = ctx(&s, &f);
     let t = Target::create(&c, 0, REGION, 9, 0, 1).unwrap();
+    t.cont_create(CONT, "test").unwrap();
     let geo = t.superblock().geo;
     // Ten updates, each acknowledged before the next: one WAL frame each,
-    // in consecutive blocks from the start of the log.
+    // in consecutive blocks after the container's creation (frame 0).
     for i in 0..10u64 {
-        let task = t
+        let task = co(&t)
             .update_array(
                 oid(),
                 &dkey(i + 1),
@@ -287,20 +297,21 @@ fn corrupt_wal_record_recovers_to_the_last_intact_state() {
             .unwrap();
         assert_eq!(s.progress_until(&task), 0);
     }
-    drop(t); // no close: everything is in the WAL only
-             // Rot one byte inside the 6th frame's record.
+    // No close: everything is in the WAL only. Rot one byte inside the
+    // 6th update's record.
+    drop(t);
     let file = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .open(&f.0)
         .unwrap();
-    let at = geo.wal_off + 5 * 4096 + 60;
+    let at = geo.wal_off + 6 * 4096 + 60;
     let mut b = [0u8; 1];
     file.read_exact_at(&mut b, at).unwrap();
     file.write_all_at(&[b[0] ^ 0x10], at).unwrap();
     let t = Target::open(&c, 0).expect("recovers, no error");
     for i in 0..10u64 {
-        let (got, segs) = t
+        let (got, segs) = co(&t)
             .fetch_array(oid(), &dkey(i + 1), b"0", 100, Recx::new(0, 4096))
             .unwrap();
         if i < 5 {
@@ -313,14 +324,15 @@ fn corrupt_wal_record_recovers_to_the_last_intact_state() {
         }
     }
     // The target keeps working after the recovery.
-    let task = t
+    let task = co(&t)
         .update_array(oid(), &dkey(6), b"0", 200, Recx::new(0, 3), 1, b"new")
         .unwrap();
     assert_eq!(s.progress_until(&task), 0);
     drop(t);
     let t = Target::open(&c, 0).unwrap();
     assert_eq!(
-        t.fetch_array(oid(), &dkey(6), b"0", 300, Recx::new(0, 3))
+        co(&t)
+            .fetch_array(oid(), &dkey(6), b"0", 300, Recx::new(0, 3))
             .unwrap()
             .0,
         b"new"
@@ -337,7 +349,8 @@ fn a_pool_of_four_targets_on_one_device() {
     assert_eq!(vos::pool_query(&c).unwrap(), info);
     for i in 0..4 {
         let t = vos::pool_open_target(&c, &info, i).unwrap();
-        let task = t
+        t.cont_create(CONT, "test").unwrap();
+        let task = co(&t)
             .update_array(
                 oid(),
                 &dkey(1),
@@ -354,7 +367,8 @@ fn a_pool_of_four_targets_on_one_device() {
     for i in 0..4 {
         let t = vos::pool_open_target(&c, &info, i).unwrap();
         assert_eq!(
-            t.fetch_array(oid(), &dkey(1), b"0", 9, Recx::new(0, 10))
+            co(&t)
+                .fetch_array(oid(), &dkey(1), b"0", 9, Recx::new(0, 10))
                 .unwrap()
                 .0,
             [i as u8; 10]
@@ -378,6 +392,7 @@ fn background_aggregation_reclaims_overwritten_space() {
     let f = TempFile::new("agg");
     let c = ctx(&s, &f);
     let t = Target::create(&c, 0, REGION, 3, 0, 1).unwrap();
+    t.cont_create(CONT, "test").unwrap();
     let epoch = std::rc::Rc::new(std::cell::Cell::new(1u64));
     let e2 = epoch.clone();
     let agg = t.start_aggregation(std::time::Duration::from_millis(5), move || e2.get());
@@ -386,7 +401,7 @@ fn background_aggregation_reclaims_overwritten_space() {
     // region with ~49 MiB of data space; without reclaim, usage only grows.
     for i in 0..400u64 {
         epoch.set(epoch.get() + 1);
-        let task = t
+        let task = co(&t)
             .update_array(
                 oid(),
                 &dkey(1),
@@ -408,13 +423,13 @@ fn background_aggregation_reclaims_overwritten_space() {
         t.free_bytes() > start_free - (4 << 20),
         "old versions were reclaimed"
     );
-    let (got, _) = t
+    let (got, _) = co(&t)
         .fetch_array(oid(), &dkey(1), b"0", epoch.get(), Recx::new(0, 65536))
         .unwrap();
     assert_eq!(got, data(399, 65536));
     drop(t);
     let t = Target::open(&c, 0).unwrap();
-    let (got, _) = t
+    let (got, _) = co(&t)
         .fetch_array(oid(), &dkey(1), b"0", epoch.get(), Recx::new(0, 65536))
         .unwrap();
     assert_eq!(
@@ -430,43 +445,144 @@ fn single_values_by_epoch_and_across_reopen() {
     let f = TempFile::new("single");
     let c = ctx(&s, &f);
     let t = Target::create(&c, 0, REGION, 4, 0, 1).unwrap();
+    t.cont_create(CONT, "test").unwrap();
     let (d, a) = (b"inode".as_slice(), b"size".as_slice());
     for (e, v) in [(5u64, b"five".as_slice()), (7, b"seven, longer"), (9, b"9")] {
         assert_eq!(
-            s.progress_until(&t.update_single(oid(), d, a, e, v).unwrap()),
+            s.progress_until(&co(&t).update_single(oid(), d, a, e, v).unwrap()),
             0
         );
     }
     assert_eq!(
-        s.progress_until(&t.punch_single(oid(), d, a, 11).unwrap()),
+        s.progress_until(&co(&t).punch_single(oid(), d, a, 11).unwrap()),
         0
     );
     let check = |t: &Target| {
-        assert_eq!(t.fetch_single(oid(), d, a, 4).unwrap(), None);
+        assert_eq!(co(t).fetch_single(oid(), d, a, 4).unwrap(), None);
         assert_eq!(
-            t.fetch_single(oid(), d, a, 6).unwrap().as_deref(),
+            co(t).fetch_single(oid(), d, a, 6).unwrap().as_deref(),
             Some(&b"five"[..])
         );
         assert_eq!(
-            t.fetch_single(oid(), d, a, 8).unwrap().as_deref(),
+            co(t).fetch_single(oid(), d, a, 8).unwrap().as_deref(),
             Some(&b"seven, longer"[..])
         );
         assert_eq!(
-            t.fetch_single(oid(), d, a, 10).unwrap().as_deref(),
+            co(t).fetch_single(oid(), d, a, 10).unwrap().as_deref(),
             Some(&b"9"[..])
         );
-        assert_eq!(t.fetch_single(oid(), d, a, 12).unwrap(), None, "punched");
+        assert_eq!(
+            co(t).fetch_single(oid(), d, a, 12).unwrap(),
+            None,
+            "punched"
+        );
     };
     check(&t);
     // An array write to a single-value akey is refused.
     assert!(matches!(
-        t.update_array(oid(), d, a, 20, Recx::new(0, 1), 1, b"x"),
+        co(&t).update_array(oid(), d, a, 20, Recx::new(0, 1), 1, b"x"),
         Err(VosError::TypeMismatch { .. })
     ));
     assert!(matches!(
-        t.update_single(oid(), d, a, 20, b""),
+        co(&t).update_single(oid(), d, a, 20, b""),
         Err(VosError::Inval(_))
     ));
     drop(t);
     check(&Target::open(&c, 0).unwrap());
+}
+
+#[test]
+fn containers_keep_objects_apart_and_destroy_frees_their_space() {
+    let s = Sched::new();
+    let f = TempFile::new("conts");
+    let c = ctx(&s, &f);
+    let t = Target::create(&c, 0, REGION, 0xc0, 0, 1).unwrap();
+    let free0 = t.free_bytes();
+    let a = t.cont_create(ContId(1), "alpha").unwrap();
+    let b = t.cont_create(ContId(2), "beta").unwrap();
+    // Clear refusals: same id, same label, bad label, unknown container.
+    assert!(matches!(
+        t.cont_create(ContId(1), "gamma"),
+        Err(VosError::ContExists(_))
+    ));
+    assert!(matches!(
+        t.cont_create(ContId(3), "alpha"),
+        Err(VosError::ContExists(_))
+    ));
+    assert!(matches!(
+        t.cont_create(ContId(3), "no spaces"),
+        Err(VosError::Inval(_))
+    ));
+    assert!(matches!(t.cont_open(ContId(9)), Err(VosError::NoCont(_))));
+    assert!(matches!(
+        t.cont_open_label("nope"),
+        Err(VosError::NoCont(_))
+    ));
+    assert!(matches!(
+        t.cont_destroy(ContId(9)),
+        Err(VosError::NoCont(_))
+    ));
+    // The same object id in both containers holds different bytes.
+    for (cont, byte) in [(&a, 0xAAu8), (&b, 0xBB)] {
+        let task = cont
+            .update_array(
+                oid(),
+                &dkey(1),
+                b"0",
+                5,
+                Recx::new(0, 1 << 20),
+                1,
+                &vec![byte; 1 << 20],
+            )
+            .unwrap();
+        assert_eq!(s.progress_until(&task), 0);
+    }
+    let used = free0 - t.free_bytes();
+    assert_eq!(used, 2 << 20);
+    let read = |c: &Cont| {
+        c.fetch_array(oid(), &dkey(1), b"0", 9, Recx::new(0, 4))
+            .unwrap()
+            .0
+    };
+    assert_eq!(read(&a), [0xAA; 4]);
+    assert_eq!(read(&b), [0xBB; 4]);
+    assert_eq!(
+        t.cont_list(),
+        vec![
+            (ContId(1), "alpha".to_string()),
+            (ContId(2), "beta".to_string())
+        ]
+    );
+    assert_eq!(t.cont_open_label("beta").unwrap().id(), ContId(2));
+
+    // Destroy alpha: its space comes back, beta is untouched, and a stale
+    // handle gets a clear error rather than data.
+    t.cont_destroy(ContId(1)).unwrap();
+    assert_eq!(free0 - t.free_bytes(), 1 << 20);
+    assert_eq!(a.label(), None);
+    assert!(matches!(
+        a.update_array(oid(), &dkey(1), b"0", 6, Recx::new(0, 1), 1, b"x"),
+        Err(VosError::NoCont(_))
+    ));
+    assert_eq!(read(&b), [0xBB; 4]);
+
+    // The destroy is in the WAL only: replay brings back the same state,
+    // and the label is free again.
+    drop((a, b, t));
+    let t = Target::open(&c, 0).unwrap();
+    assert_eq!(t.cont_list(), vec![(ContId(2), "beta".to_string())]);
+    assert_eq!(free0 - t.free_bytes(), 1 << 20);
+    assert_eq!(read(&t.cont_open(ContId(2)).unwrap()), [0xBB; 4]);
+    let a2 = t.cont_create(ContId(1), "alpha").unwrap();
+    assert_eq!(
+        a2.fetch_array(oid(), &dkey(1), b"0", 9, Recx::new(0, 4))
+            .unwrap()
+            .1[0]
+            .src,
+        None,
+        "a re-created container starts empty"
+    );
+    t.close().unwrap();
+    let t = Target::open(&c, 0).unwrap();
+    assert_eq!(t.cont_list().len(), 2);
 }

@@ -10,7 +10,14 @@ use std::path::PathBuf;
 use bio::{BioConfig, BioCtx, DevKind, DevOpts};
 use proptest::prelude::*;
 use tse::Sched;
-use vos::{Epoch, ObjId, Recx, Target};
+use vos::{Cont, ContId, Epoch, ObjId, Recx, Target};
+
+/// The container every test here writes into.
+const CONT: ContId = ContId(0x5eed);
+
+fn co(t: &Target) -> Cont {
+    t.cont_open(CONT).expect("the test container exists")
+}
 
 const REGION: u64 = 32 << 20;
 const RECS: u64 = 64;
@@ -147,6 +154,7 @@ fn run(ops: &[Op], case: u64) -> Result<(), TestCaseError> {
     };
     let ctx = BioCtx::open(&s, &f.0, &opts, &BioConfig::default()).unwrap();
     let mut t = Target::create(&ctx, 0, REGION, 5, 0, 1).unwrap();
+    t.cont_create(CONT, "test").unwrap();
     let mut model = Model(Vec::new());
     let mut horizon = 0;
     let wait = |task: tse::Task| s.progress_until(&task);
@@ -162,7 +170,7 @@ fn run(ops: &[Op], case: u64) -> Result<(), TestCaseError> {
                 fill,
             } if !too_old(e) => {
                 let bytes: Vec<u8> = (0..nr).map(|i| fill.wrapping_add(i as u8)).collect();
-                let task = t
+                let task = co(&t)
                     .update_array(oid(o), &dkey(d), b"0", e, Recx::new(idx, nr), 1, &bytes)
                     .unwrap();
                 prop_assert_eq!(wait(task), 0);
@@ -179,7 +187,7 @@ fn run(ops: &[Op], case: u64) -> Result<(), TestCaseError> {
                 ));
             }
             Op::RangePunch { o, d, idx, nr, e } if !too_old(e) => {
-                let task = t
+                let task = co(&t)
                     .punch_recx(oid(o), &dkey(d), b"0", e, Recx::new(idx, nr), 1)
                     .unwrap();
                 prop_assert_eq!(wait(task), 0);
@@ -196,15 +204,18 @@ fn run(ops: &[Op], case: u64) -> Result<(), TestCaseError> {
                 ));
             }
             Op::PunchDkey { o, d, e } if !too_old(e) => {
-                prop_assert_eq!(wait(t.punch(oid(o), Some(&dkey(d)), None, e).unwrap()), 0);
+                prop_assert_eq!(
+                    wait(co(&t).punch(oid(o), Some(&dkey(d)), None, e).unwrap()),
+                    0
+                );
                 model.0.push((e, n, Ev::PunchD { o, d }));
             }
             Op::PunchObj { o, e } if !too_old(e) => {
-                prop_assert_eq!(wait(t.punch(oid(o), None, None, e).unwrap()), 0);
+                prop_assert_eq!(wait(co(&t).punch(oid(o), None, None, e).unwrap()), 0);
                 model.0.push((e, n, Ev::PunchO { o }));
             }
             Op::Read { o, d, e } if e >= horizon => {
-                let (got, _) = t
+                let (got, _) = co(&t)
                     .fetch_array(oid(o), &dkey(d), b"0", e, Recx::new(0, RECS))
                     .unwrap();
                 for r in 0..RECS {
@@ -243,7 +254,7 @@ fn run(ops: &[Op], case: u64) -> Result<(), TestCaseError> {
     for e in horizon.max(1)..35 {
         for o in 0..2 {
             for d in 0..3 {
-                let (got, _) = t
+                let (got, _) = co(&t)
                     .fetch_array(oid(o), &dkey(d), b"0", e, Recx::new(0, RECS))
                     .unwrap();
                 for r in 0..RECS {

@@ -1,0 +1,317 @@
+//! A container handle (`vos_cont_open`'s `coh`): the object operations of
+//! one container on one target. Updates and punches are tasks that
+//! complete once durable and visible; fetches and enumeration read at an
+//! epoch.
+
+use tse::Task;
+
+use crate::error::VosError;
+use crate::extent::Segment;
+use crate::target::{read, round_up, Target};
+use crate::tree::IndexOp;
+use crate::types::{ContId, DataAddr, Epoch, ObjId, Recx, Version};
+
+/// An open container on a target. Cheap to clone; every clone refers to
+/// the same target.
+#[derive(Clone)]
+pub struct Cont {
+    pub(crate) t: Target,
+    pub(crate) id: ContId,
+}
+
+impl Cont {
+    /// The container's id.
+    pub fn id(&self) -> ContId {
+        self.id
+    }
+
+    /// The container's label (`None` once destroyed).
+    pub fn label(&self) -> Option<String> {
+        self.t
+            .with_index(|i| i.cont_label(self.id).map(str::to_string))
+    }
+
+    /// The target the container lives on.
+    pub fn target(&self) -> &Target {
+        &self.t
+    }
+
+    fn next_version(&self, epoch: Epoch) -> Result<Version, VosError> {
+        let mut st = self.t.st.borrow_mut();
+        self.t.next_version_in(&mut st, self.id, epoch)
+    }
+
+    /// `vos_update_begin` + `vos_update_end` for records `recx` of an
+    /// array akey: the task completes once the update is durable and
+    /// visible (its result is 0 or `-DER_*`).
+    #[allow(clippy::too_many_arguments)]
+    pub fn update_array(
+        &self,
+        oid: ObjId,
+        dkey: &[u8],
+        akey: &[u8],
+        epoch: Epoch,
+        recx: Recx,
+        rsize: u64,
+        data: &[u8],
+    ) -> Result<Task, VosError> {
+        if recx.nr.checked_mul(rsize) != Some(data.len() as u64) {
+            return Err(VosError::Inval("data length does not match the extent"));
+        }
+        let (op, addr) = {
+            let mut st = self.t.st.borrow_mut();
+            let v = self.t.next_version_in(&mut st, self.id, epoch)?;
+            let len = data.len() as u64;
+            // vos_update_begin: check the op, then reserve its space.
+            let mut addr = DataAddr {
+                off: 0,
+                len,
+                csum: crc32c::crc32c(data),
+            };
+            let mut op = IndexOp::UpdateArray {
+                cont: self.id,
+                oid,
+                dkey: dkey.to_vec(),
+                akey: akey.to_vec(),
+                v,
+                recx,
+                rsize,
+                data: Some(addr),
+            };
+            st.index.check(&op)?;
+            addr.off = st.alloc.alloc(len)?;
+            if let IndexOp::UpdateArray { data, .. } = &mut op {
+                *data = Some(addr);
+            }
+            (op, addr)
+        };
+        self.t.commit(op, Some((addr, data)))
+    }
+
+    /// Sets a single value (replacing it from `epoch` on); the task
+    /// completes once durable and visible.
+    pub fn update_single(
+        &self,
+        oid: ObjId,
+        dkey: &[u8],
+        akey: &[u8],
+        epoch: Epoch,
+        value: &[u8],
+    ) -> Result<Task, VosError> {
+        if value.is_empty() {
+            return Err(VosError::Inval("an empty single value (punch it instead)"));
+        }
+        let (op, addr) = {
+            let mut st = self.t.st.borrow_mut();
+            let v = self.t.next_version_in(&mut st, self.id, epoch)?;
+            let len = value.len() as u64;
+            let mut addr = DataAddr {
+                off: 0,
+                len,
+                csum: crc32c::crc32c(value),
+            };
+            let mut op = IndexOp::UpdateSingle {
+                cont: self.id,
+                oid,
+                dkey: dkey.to_vec(),
+                akey: akey.to_vec(),
+                v,
+                data: Some(addr),
+            };
+            st.index.check(&op)?;
+            addr.off = st.alloc.alloc(len)?;
+            if let IndexOp::UpdateSingle { data, .. } = &mut op {
+                *data = Some(addr);
+            }
+            (op, addr)
+        };
+        self.t.commit(op, Some((addr, value)))
+    }
+
+    /// Reads a single value at `epoch` (`None`: never set, or punched);
+    /// its checksum is verified.
+    pub fn fetch_single(
+        &self,
+        oid: ObjId,
+        dkey: &[u8],
+        akey: &[u8],
+        epoch: Epoch,
+    ) -> Result<Option<Vec<u8>>, VosError> {
+        let Some(addr) = self
+            .t
+            .st
+            .borrow()
+            .index
+            .fetch_single(self.id, oid, dkey, akey, epoch)?
+        else {
+            return Ok(None);
+        };
+        let bs = self.t.sb.geo.block_size as u64;
+        let mut b = read(
+            &self.t.ctx,
+            self.t.sb.geo.data_off + addr.off,
+            round_up(addr.len, bs),
+        )?;
+        b.truncate(addr.len as usize);
+        let crc = crc32c::crc32c(&b);
+        if crc != addr.csum {
+            return Err(VosError::BadChecksum {
+                what: "single value",
+                stored: addr.csum,
+                computed: crc,
+            });
+        }
+        Ok(Some(b))
+    }
+
+    /// Punches a single value from `epoch` on.
+    pub fn punch_single(
+        &self,
+        oid: ObjId,
+        dkey: &[u8],
+        akey: &[u8],
+        epoch: Epoch,
+    ) -> Result<Task, VosError> {
+        let v = self.next_version(epoch)?;
+        let op = IndexOp::UpdateSingle {
+            cont: self.id,
+            oid,
+            dkey: dkey.to_vec(),
+            akey: akey.to_vec(),
+            v,
+            data: None,
+        };
+        self.t.st.borrow().index.check(&op)?;
+        self.t.commit(op, None)
+    }
+
+    /// Punches records `recx` of an array akey (they read as holes).
+    pub fn punch_recx(
+        &self,
+        oid: ObjId,
+        dkey: &[u8],
+        akey: &[u8],
+        epoch: Epoch,
+        recx: Recx,
+        rsize: u64,
+    ) -> Result<Task, VosError> {
+        let v = self.next_version(epoch)?;
+        let op = IndexOp::UpdateArray {
+            cont: self.id,
+            oid,
+            dkey: dkey.to_vec(),
+            akey: akey.to_vec(),
+            v,
+            recx,
+            rsize,
+            data: None,
+        };
+        self.t.st.borrow().index.check(&op)?;
+        self.t.commit(op, None)
+    }
+
+    /// Punches an object, dkey or akey (`dkey`/`akey` `None` for the
+    /// level above).
+    pub fn punch(
+        &self,
+        oid: ObjId,
+        dkey: Option<&[u8]>,
+        akey: Option<&[u8]>,
+        epoch: Epoch,
+    ) -> Result<Task, VosError> {
+        let v = self.next_version(epoch)?;
+        let op = match (dkey, akey) {
+            (None, _) => IndexOp::PunchObj {
+                cont: self.id,
+                oid,
+                v,
+            },
+            (Some(d), None) => IndexOp::PunchDkey {
+                cont: self.id,
+                oid,
+                dkey: d.to_vec(),
+                v,
+            },
+            (Some(d), Some(a)) => IndexOp::PunchAkey {
+                cont: self.id,
+                oid,
+                dkey: d.to_vec(),
+                akey: a.to_vec(),
+                v,
+            },
+        };
+        self.t.st.borrow().index.check(&op)?;
+        self.t.commit(op, None)
+    }
+
+    /// Reads records `recx` of an array akey at `epoch`: their bytes
+    /// (holes as zeros) and the segments (which are holes). Each extent's
+    /// checksum is verified; a mismatch is an error, never data.
+    pub fn fetch_array(
+        &self,
+        oid: ObjId,
+        dkey: &[u8],
+        akey: &[u8],
+        epoch: Epoch,
+        recx: Recx,
+    ) -> Result<(Vec<u8>, Vec<Segment>), VosError> {
+        let (segs, rsize) = {
+            let st = self.t.st.borrow();
+            let segs = st
+                .index
+                .fetch_array(self.id, oid, dkey, akey, epoch, recx)?;
+            (
+                segs,
+                st.index.array_rsize(self.id, oid, dkey, akey).unwrap_or(1),
+            )
+        };
+        let mut out = vec![0u8; (recx.nr * rsize) as usize];
+        let bs = self.t.sb.geo.block_size as u64;
+        let mut cache: Vec<(DataAddr, Vec<u8>)> = Vec::new();
+        for s in &segs {
+            let Some((at, addr)) = s.src else { continue };
+            if !cache.iter().any(|(a, _)| *a == addr) {
+                let dev_off = self.t.sb.geo.data_off + addr.off;
+                let mut b = read(&self.t.ctx, dev_off, round_up(addr.len, bs))?;
+                b.truncate(addr.len as usize);
+                let crc = crc32c::crc32c(&b);
+                if crc != addr.csum {
+                    return Err(VosError::BadChecksum {
+                        what: "data extent",
+                        stored: addr.csum,
+                        computed: crc,
+                    });
+                }
+                cache.push((addr, b));
+            }
+            let bytes = &cache
+                .iter()
+                .find(|(a, _)| *a == addr)
+                .map(|x| &x.1)
+                .ok_or(VosError::Inval("cache"))?;
+            let from = (at - addr.off) as usize;
+            let n = (s.recx.nr * rsize) as usize;
+            let to = ((s.recx.idx - recx.idx) * rsize) as usize;
+            out[to..to + n].copy_from_slice(&bytes[from..from + n]);
+        }
+        Ok((out, segs))
+    }
+
+    /// The dkeys of `oid` that exist at `epoch`, in key order.
+    pub fn list_dkeys(&self, oid: ObjId, epoch: Epoch) -> Vec<Vec<u8>> {
+        self.t.with_index(|i| i.list_dkeys(self.id, oid, epoch))
+    }
+
+    /// The akeys under `dkey` that exist at `epoch`, in key order.
+    pub fn list_akeys(&self, oid: ObjId, dkey: &[u8], epoch: Epoch) -> Vec<Vec<u8>> {
+        self.t
+            .with_index(|i| i.list_akeys(self.id, oid, dkey, epoch))
+    }
+
+    /// `query_key_max`: the highest dkey whose array akey `akey` holds
+    /// data at `epoch`, and one past its highest data record.
+    pub fn query_key_max(&self, oid: ObjId, akey: &[u8], epoch: Epoch) -> Option<(Vec<u8>, u64)> {
+        self.t
+            .with_index(|i| i.query_key_max(self.id, oid, akey, epoch))
+    }
+}
