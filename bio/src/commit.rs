@@ -11,6 +11,12 @@
 //!   the record carries each data extent's crc32c, and replay re-reads and
 //!   checks the extents of every record, ending the log at the first one
 //!   whose data did not make it (a torn data write is never replayed).
+//!   The record's own flush may run before the data write finished, so
+//!   the transaction also waits for a [`Wal::barrier`] taken when its data
+//!   completed (usually the next group-commit frame): an acknowledged
+//!   small update is durable even on a device with a volatile write
+//!   cache, not merely written. (DAOS skips this: it expects SSDs with
+//!   power-loss protection.)
 //!
 //! The record on the WAL is `n u32 | n x (off u64, len u64, crc u32) |
 //! payload`; [`TxLog::replay`] returns the payloads of the records whose
@@ -135,10 +141,37 @@ impl TxLog {
         // id order): each waits for the one whose record precedes its own,
         // so a record that replay must drop (its data torn) is never
         // followed by an acknowledged one.
+        let mut deps = vec![data_done.clone()];
         let wal_done = if total <= ASYNC_DATA_MAX {
             // Together: the record's checksums let replay spot torn data.
             let (_, w) = self.wal.append(record)?;
             chain_after_last(&self.last, &tx);
+            if total > 0 {
+                // And a flush issued after the data completed.
+                let gate = sched.create_empty("");
+                let g = gate.clone();
+                let wal = self.wal.clone();
+                data_done
+                    .register_comp_cb(move |d| {
+                        if d.result() != 0 {
+                            g.complete(d.result());
+                            return 0;
+                        }
+                        match wal.barrier() {
+                            Ok(b) => {
+                                let g2 = g.clone();
+                                let _ = b.register_comp_cb(move |b| {
+                                    g2.complete(b.result());
+                                    0
+                                });
+                            }
+                            Err(e) => g.complete(e.rc()),
+                        }
+                        0
+                    })
+                    .map_err(|_| BioError::Inval("data task".into()))?;
+                deps.push(gate);
+            }
             w
         } else {
             // Data first: append once the data writes completed.
@@ -173,14 +206,13 @@ impl TxLog {
         };
         // Not inheriting the previous transaction's result: propagation is
         // off and a prep callback takes this one's own data and WAL results.
-        let deps = vec![data_done.clone(), wal_done.clone()];
+        deps.push(wal_done.clone());
         tx.disable_propagate();
         tx.register_deps(&deps)
             .map_err(|_| BioError::Inval("commit task".into()))?;
+        let results = deps.clone();
         tx.register_prep_cb(move |t| {
-            let rc = [data_done.result(), wal_done.result()]
-                .into_iter()
-                .find(|&r| r != 0);
+            let rc = results.iter().map(|d| d.result()).find(|&r| r != 0);
             if let Some(rc) = rc {
                 t.complete(rc);
             }

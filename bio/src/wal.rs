@@ -97,6 +97,11 @@ struct State {
     /// Records committed (durable) so far, and frames written.
     committed: u64,
     frames: u64,
+    /// Frames submitted by this handle (the next one's index).
+    started: u64,
+    /// Barrier waiters: each completes once frame `.0` (or a standalone
+    /// flush) is durable, a flush issued after the waiter was made.
+    cover: Vec<(u64, Task)>,
 }
 
 /// The log of one target.
@@ -156,6 +161,8 @@ impl Wal {
                 poisoned: None,
                 committed: 0,
                 frames: 0,
+                started: 0,
+                cover: Vec::new(),
             })),
         })
     }
@@ -224,6 +231,8 @@ impl Wal {
                 for (_, _, t) in batch.into_iter().chain(rest) {
                     t.complete(rc);
                 }
+                // The failed frame will not cover barrier waiters.
+                self.flush_for_cover();
                 return false;
             }
             let nrec = batch.len() as u64;
@@ -234,6 +243,7 @@ impl Wal {
             };
             st.next_v = end.vblock;
             st.submitted_seq = end.seq;
+            st.started += 1;
             st.inflight.push_back(Flight {
                 end,
                 batch,
@@ -297,7 +307,70 @@ impl Wal {
             self.fail(rc);
             return;
         }
+        self.release_cover();
         self.kick();
+        self.flush_for_cover();
+    }
+
+    /// Completes the barrier waiters whose frame is durable.
+    fn release_cover(&self) {
+        let done: Vec<Task> = {
+            let mut st = self.st.borrow_mut();
+            let frames = st.frames;
+            let mut done = Vec::new();
+            st.cover.retain(|(need, t)| {
+                if *need < frames {
+                    done.push(t.clone());
+                    false
+                } else {
+                    true
+                }
+            });
+            done
+        };
+        for t in done {
+            t.complete(0);
+        }
+    }
+
+    /// With no frame in flight or waiting, no frame will cover the
+    /// barrier waiters: one flush does, for all of them.
+    fn flush_for_cover(&self) {
+        let waiters: Vec<Task> = {
+            let mut st = self.st.borrow_mut();
+            if st.cover.is_empty() || !st.inflight.is_empty() || !st.pending.is_empty() {
+                return;
+            }
+            st.cover.drain(..).map(|(_, t)| t).collect()
+        };
+        let flush = self.ctx.sync();
+        let _ = flush.register_comp_cb(move |f| {
+            for t in &waiters {
+                t.complete(f.result());
+            }
+            0
+        });
+    }
+
+    /// A barrier: the returned task completes once a flush issued after
+    /// this call is done, so every write completed before the call is
+    /// durable. It rides on the next frame when records are waiting or
+    /// in flight (group commit), and costs one flush of its own only when
+    /// the log is idle. Small transactions use it to make their data,
+    /// written alongside their record, durable before acknowledging.
+    pub fn barrier(&self) -> Result<Task, BioError> {
+        let task = {
+            let mut st = self.st.borrow_mut();
+            if let Some(rc) = st.poisoned {
+                return Err(BioError::Poisoned(rc));
+            }
+            let task = self.ctx.sched().create_named("wal_barrier", |_| {});
+            let need = st.started;
+            st.cover.push((need, task.clone()));
+            task
+        };
+        self.flush_for_cover();
+        Ok(task)
     }
 
     /// Poisons the log: fails every frame in flight and everything waiting.
@@ -312,6 +385,7 @@ impl Wal {
                 .map(|(_, _, t)| t)
                 .collect();
             tasks.extend(st.pending.drain(..).map(|(_, _, t)| t));
+            tasks.extend(st.cover.drain(..).map(|(_, t)| t));
             tasks
         };
         for t in tasks {

@@ -208,3 +208,69 @@ fn wraps_around_after_trims_and_refuses_when_full() {
     let all = w.replay(head).unwrap();
     assert_eq!(all, vec![(head.seq, b"after the checkpoint".to_vec())]);
 }
+
+/// Flushes the tracer saw (frames' linked flushes and standalone ones).
+fn flushes(tr: &tse::Tracer) -> usize {
+    tr.spans().iter().filter(|s| s.name == "bio_flush").count()
+}
+
+#[test]
+fn barrier_rides_the_next_frame_or_flushes_once_when_idle() {
+    let s = Sched::new();
+    let tr = tse::Tracer::new();
+    s.set_tracer("t", Some(tr.clone()));
+    let f = TempFile::new("wal-barrier");
+    let c = ctx(&s, &f);
+    let wal = Wal::open(&c, WAL_OFF, WAL_LEN, WalPos::start(0xb), 0).unwrap();
+
+    // Idle log: the barrier costs exactly one flush of its own.
+    let b = wal.barrier().unwrap();
+    assert_eq!(wait_all(&s, std::slice::from_ref(&b)), [0]);
+    assert_eq!(flushes(&tr), 1);
+
+    // Records waiting behind four frames in flight: the barrier rides the
+    // next frame (issued after it) and completes with that frame's
+    // records, with no flush beyond the frames' own.
+    tr.clear();
+    let order = Rc::new(RefCell::new(Vec::new()));
+    let mut tasks = Vec::new();
+    for i in 0..8u64 {
+        let (seq, t) = wal.append(rec(i)).unwrap();
+        let o = order.clone();
+        t.register_comp_cb(move |_| {
+            o.borrow_mut().push(seq);
+            0
+        })
+        .unwrap();
+        tasks.push(t);
+    }
+    let frames0 = wal.counters().1;
+    let b = wal.barrier().unwrap();
+    let o = order.clone();
+    b.register_comp_cb(move |_| {
+        o.borrow_mut().push(0);
+        0
+    })
+    .unwrap();
+    tasks.push(b);
+    assert!(wait_all(&s, &tasks).iter().all(|&rc| rc == 0));
+    let frames = wal.counters().1 - frames0;
+    assert_eq!(flushes(&tr) as u64, frames, "no standalone flush");
+    let order = order.borrow();
+    // The fifth frame holds the records that waited (5..=8): the barrier
+    // is done after them, never before the frame it needs.
+    let at = order.iter().position(|&x| x == 0).unwrap();
+    assert_eq!(order.len(), 9);
+    assert!(
+        order[..at].contains(&8),
+        "barrier before its frame: {order:?}"
+    );
+
+    // In flight but nothing waiting: no later frame comes, so one flush
+    // after the frames drain.
+    tr.clear();
+    let (_, t) = wal.append(rec(99)).unwrap();
+    let b = wal.barrier().unwrap();
+    assert_eq!(wait_all(&s, &[t, b]), [0, 0]);
+    assert_eq!(flushes(&tr), 2, "the frame's flush and the barrier's");
+}
