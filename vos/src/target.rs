@@ -514,6 +514,12 @@ impl Target {
         f(&self.st.borrow().index)
     }
 
+    /// WAL records made durable and frames written since open (records
+    /// per frame is the group-commit factor).
+    pub fn wal_counters(&self) -> (u64, u64) {
+        self.tx.wal().counters()
+    }
+
     /// Bytes free in the data region.
     pub fn free_bytes(&self) -> u64 {
         self.st.borrow().alloc.free_bytes()
