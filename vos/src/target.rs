@@ -125,6 +125,11 @@ pub(crate) struct State {
     /// Containers whose destroy is logged but not yet applied: they take
     /// no new updates.
     destroying: Vec<ContId>,
+    /// Space a destroy released, held until a checkpoint has trimmed the
+    /// WAL records that point into it (replay re-checks small records'
+    /// data, so their space must not be rewritten while they can be
+    /// replayed; aggregation follows the same rule).
+    released: Vec<DataAddr>,
 }
 
 /// One target's versioned object store, open on its device region.
@@ -264,6 +269,7 @@ impl Target {
                 ckpt_gen: h.gen,
                 pending: 0,
                 destroying: Vec::new(),
+                released: Vec::new(),
             })),
         };
         // Replay ended the WAL's generation: record where it continues.
@@ -385,7 +391,8 @@ impl Target {
     /// `vos_cont_destroy`: destroys container `id` and everything in it,
     /// and frees its space. Updates already submitted complete first;
     /// new ones are refused with [`VosError::ContBusy`] at once. Blocks
-    /// until the destroy is durable.
+    /// until the destroy is durable and checkpointed (the space is reused
+    /// only then).
     pub fn cont_destroy(&self, id: ContId) -> Result<(), VosError> {
         let op = IndexOp::ContDestroy { cont: id };
         {
@@ -401,8 +408,17 @@ impl Target {
             .and_then(|t| match self.ctx.sched().progress_until(&t) {
                 0 => Ok(()),
                 rc => Err(VosError::Io(format!("container destroy: status {rc}"))),
-            });
-        self.st.borrow_mut().destroying.retain(|c| *c != id);
+            })
+            // Its space is reusable once no replayable record points there.
+            .and_then(|_| self.checkpoint());
+        let mut st = self.st.borrow_mut();
+        st.destroying.retain(|c| *c != id);
+        if r.is_ok() {
+            let released = std::mem::take(&mut st.released);
+            for a in released {
+                st.alloc.free(a.off, a.len)?;
+            }
+        }
         r
     }
 
@@ -481,9 +497,7 @@ impl Target {
                 // Published: durable, now visible.
                 match st.index.apply(&op) {
                     Ok(released) => {
-                        for a in released {
-                            let _ = st.alloc.free(a.off, a.len);
-                        }
+                        st.released.extend(released);
                         d2.complete(0);
                     }
                     Err(e) => {

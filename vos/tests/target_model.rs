@@ -1,7 +1,9 @@
 //! Model-based test of a target on a real O_DIRECT file: random writes,
 //! range punches, dkey and object punches and reads at random epochs,
 //! with checkpoints, clean closes, reopens without close (WAL replay) and
-//! aggregation at random points; every read must match a reference model
+//! aggregation at random points, and the container destroyed and created
+//! again (all space back, nothing of it visible after); every read must
+//! match a reference model
 //! that keeps every event and answers from the definition (a record is
 //! what the newest event at or below the read epoch that touches it says).
 
@@ -59,6 +61,7 @@ enum Op {
     Aggregate {
         e: Epoch,
     },
+    Recreate,
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -75,6 +78,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::Close),
         2 => Just(Op::Crash),
         1 => (1u64..25).prop_map(|e| Op::Aggregate { e }),
+        1 => Just(Op::Recreate),
     ]
 }
 
@@ -154,6 +158,7 @@ fn run(ops: &[Op], case: u64) -> Result<(), TestCaseError> {
     };
     let ctx = BioCtx::open(&s, &f.0, &opts, &BioConfig::default()).unwrap();
     let mut t = Target::create(&ctx, 0, REGION, 5, 0, 1).unwrap();
+    let free_empty = t.free_bytes();
     t.cont_create(CONT, "test").unwrap();
     let mut model = Model(Vec::new());
     let mut horizon = 0;
@@ -244,6 +249,12 @@ fn run(ops: &[Op], case: u64) -> Result<(), TestCaseError> {
             Op::Aggregate { e } if e > horizon => {
                 t.aggregate(e).unwrap();
                 horizon = e;
+            }
+            Op::Recreate => {
+                t.cont_destroy(CONT).unwrap();
+                prop_assert_eq!(t.free_bytes(), free_empty, "destroy frees everything");
+                t.cont_create(CONT, "test").unwrap();
+                model.0.clear();
             }
             _ => {}
         }
