@@ -27,14 +27,51 @@ pub mod der {
     pub const DER_BUSY: i32 = 1012;
     /// Try again.
     pub const DER_AGAIN: i32 = 1013;
+    /// Incompatible protocol.
+    pub const DER_PROTO: i32 = 1014;
     /// Data too long for the buffer or type.
     pub const DER_OVERFLOW: i32 = 1017;
     /// Operation canceled.
     pub const DER_CANCELED: i32 = 1018;
     /// Generic I/O error.
     pub const DER_IO: i32 = 2001;
+    /// The pool map or layout is stale.
+    pub const DER_STALE: i32 = 2007;
+    /// Operation now in progress (retry later).
+    pub const DER_INPROGRESS: i32 = 2018;
+    /// The transaction (epoch) must restart, e.g. an epoch outside the
+    /// engine's uncertainty window.
+    pub const DER_TX_RESTART: i32 = 2025;
     /// NVMe I/O error.
     pub const DER_NVME_IO: i32 = 2033;
+}
+
+/// The `DER_*` name of a status (`rc` negative or positive), e.g.
+/// `"DER_TX_RESTART"`; `"DER_UNKNOWN"` for a code rdaos does not define.
+pub fn der_name(rc: i32) -> &'static str {
+    use der::*;
+    match rc.unsigned_abs() as i32 {
+        0 => "success",
+        DER_NO_PERM => "DER_NO_PERM",
+        DER_INVAL => "DER_INVAL",
+        DER_EXIST => "DER_EXIST",
+        DER_NONEXIST => "DER_NONEXIST",
+        DER_NOSPACE => "DER_NOSPACE",
+        DER_NOMEM => "DER_NOMEM",
+        DER_NOSYS => "DER_NOSYS",
+        DER_TIMEDOUT => "DER_TIMEDOUT",
+        DER_BUSY => "DER_BUSY",
+        DER_AGAIN => "DER_AGAIN",
+        DER_PROTO => "DER_PROTO",
+        DER_OVERFLOW => "DER_OVERFLOW",
+        DER_CANCELED => "DER_CANCELED",
+        DER_IO => "DER_IO",
+        DER_STALE => "DER_STALE",
+        DER_INPROGRESS => "DER_INPROGRESS",
+        DER_TX_RESTART => "DER_TX_RESTART",
+        DER_NVME_IO => "DER_NVME_IO",
+        _ => "DER_UNKNOWN",
+    }
 }
 
 /// What can go wrong when driving tasks.

@@ -69,7 +69,7 @@ mod task;
 mod trace;
 
 pub use eq::{Eq, EqEvent};
-pub use error::{der, rc_to_result, Error};
+pub use error::{der, der_name, rc_to_result, Error};
 pub use future::JoinHandle;
 pub use list::{depend_list, list_abort, list_depend, list_sched, list_traverse};
 pub use poller::{OpTable, Poller, PollerId};
@@ -77,4 +77,4 @@ pub use puml::PumlError;
 pub use remote::{RemoteSched, RemoteTask};
 pub use sched::{Sched, SchedHandle};
 pub use task::{Task, TASK_STACK_SIZE};
-pub use trace::{Span, Tracer};
+pub use trace::{Span, Step, Tracer};

@@ -21,7 +21,7 @@ use crate::poller::{Poller, PollerId};
 use crate::remote::{Msg, RemoteParent, RemoteSched, RemoteTask, Shared};
 use crate::slot::{Body, Cb, Dependent, Extra, Slot, State};
 use crate::task::Task;
-use crate::trace::{Span, Tracer};
+use crate::trace::{OpenStep, Span, Step, Tracer};
 
 /// Things freed from a slot, dropped after the table borrow is released
 /// because they may hold task handles.
@@ -289,6 +289,45 @@ impl Inner {
             end_ns: end,
             rc: s.result,
         });
+    }
+
+    /// Opens a traced step under the running task (or open step).
+    pub(crate) fn begin_step(self: &Rc<Self>, name: &'static str) -> Step {
+        let mut core = self.core.borrow_mut();
+        if !core.tracing {
+            return Step { open: None };
+        }
+        let start_ns = self.tracer.borrow().as_ref().map_or(0, |(t, _)| t.now_ns());
+        core.next_id += 1;
+        let id = core.next_id;
+        let parent = std::mem::replace(&mut core.current, id);
+        Step {
+            open: Some(OpenStep {
+                inner: self.clone(),
+                id,
+                parent,
+                prev: parent,
+                name,
+                start_ns,
+            }),
+        }
+    }
+
+    /// Closes a step: restores the trace parent and records its span.
+    pub(crate) fn end_step(&self, o: OpenStep, rc: i32) {
+        self.core.borrow_mut().current = o.prev;
+        let tracer = self.tracer.borrow();
+        if let Some((tracer, label)) = tracer.as_ref() {
+            tracer.record(Span {
+                id: o.id,
+                parent: o.parent,
+                name: o.name,
+                sched: label,
+                start_ns: o.start_ns,
+                end_ns: tracer.now_ns().max(o.start_ns),
+                rc,
+            });
+        }
     }
 
     pub(crate) fn set_tracer(&self, label: &'static str, tracer: Option<Tracer>) {
@@ -1102,6 +1141,14 @@ impl SchedHandle {
     /// Removes a poller; returns false if it was not registered.
     pub fn unregister_poller(&self, id: PollerId) -> bool {
         self.inner.unregister_poller(id)
+    }
+
+    /// Opens a traced [`Step`] named `name` under the running task (or the
+    /// innermost open step): a seed step that is a function call rather
+    /// than a task of its own. Ends when the returned guard is ended or
+    /// dropped.
+    pub fn step(&self, name: &'static str) -> Step {
+        self.inner.begin_step(name)
     }
 
     /// Starts (or with `None` stops) recording a [`Span`] for every named

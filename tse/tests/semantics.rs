@@ -792,3 +792,51 @@ fn tracing_records_named_spans_with_parents() {
         "ids carry their scheduler"
     );
 }
+
+#[test]
+fn steps_nest_under_the_running_task_and_parent_new_tasks() {
+    let tracer = tse::Tracer::new();
+    let s = Sched::new();
+    // Not tracing: a step records nothing and has no id.
+    let quiet = s.step("ignored");
+    assert_eq!(quiet.id(), 0);
+    quiet.end(0);
+    s.set_tracer("client", Some(tracer.clone()));
+    let t = s.create_named("dc_obj_update", |t| {
+        let h = t.sched();
+        let outer = h.step("obj_req_fanout");
+        let inner = h.step("dc_obj_shard_rw");
+        let child = h.create_named("crt_req_send", |c| c.complete(0));
+        child.schedule(true).unwrap();
+        inner.end(-5);
+        let r: Result<(), i32> = Err(-7);
+        let _ = outer.end_with(r, |e| *e);
+        // After the steps closed, new tasks hang off the task again.
+        h.create_named("dc_rw_cb", |c| c.complete(0))
+            .schedule(true)
+            .unwrap();
+        t.complete(0);
+    });
+    t.schedule(true).unwrap();
+    assert_eq!(s.progress_until(&t), 0);
+    let spans = tracer.spans();
+    let by = |n: &str| spans.iter().find(|x| x.name == n).cloned().unwrap();
+    let (task, outer, inner, child, cb) = (
+        by("dc_obj_update"),
+        by("obj_req_fanout"),
+        by("dc_obj_shard_rw"),
+        by("crt_req_send"),
+        by("dc_rw_cb"),
+    );
+    assert!(spans.iter().all(|x| x.name != "ignored"));
+    assert_eq!(outer.parent, task.id);
+    assert_eq!(inner.parent, outer.id);
+    assert_eq!(child.parent, inner.id);
+    assert_eq!(cb.parent, task.id);
+    assert_eq!((inner.rc, outer.rc), (-5, -7));
+    assert!(outer.start_ns <= inner.start_ns && inner.end_ns <= outer.end_ns);
+    let mut ids: Vec<u64> = spans.iter().map(|x| x.id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), spans.len(), "step ids are unique among task ids");
+}
