@@ -1,7 +1,8 @@
 //! A container handle (`vos_cont_open`'s `coh`): the object operations of
 //! one container on one target. Updates and punches are tasks that
 //! complete once durable and visible; fetches and enumeration read at an
-//! epoch.
+//! epoch. An update made with a `_tx` variant reports its version, which
+//! [`Cont::abort`] takes back (a DTX that did not commit everywhere).
 
 use tse::Task;
 
@@ -55,10 +56,28 @@ impl Cont {
         rsize: u64,
         data: &[u8],
     ) -> Result<Task, VosError> {
+        self.update_array_tx(oid, dkey, akey, epoch, recx, rsize, data)
+            .map(|(task, _)| task)
+    }
+
+    /// [`update_array`](Self::update_array), also returning the version
+    /// the update was given: what a DTX leader passes to
+    /// [`abort`](Self::abort) to take it back.
+    #[allow(clippy::too_many_arguments)]
+    pub fn update_array_tx(
+        &self,
+        oid: ObjId,
+        dkey: &[u8],
+        akey: &[u8],
+        epoch: Epoch,
+        recx: Recx,
+        rsize: u64,
+        data: &[u8],
+    ) -> Result<(Task, Version), VosError> {
         if recx.nr.checked_mul(rsize) != Some(data.len() as u64) {
             return Err(VosError::Inval("data length does not match the extent"));
         }
-        let (op, addr) = {
+        let (op, addr, v) = {
             let mut st = self.t.st.borrow_mut();
             let v = self.t.next_version_in(&mut st, self.id, epoch)?;
             let len = data.len() as u64;
@@ -83,9 +102,9 @@ impl Cont {
             if let IndexOp::UpdateArray { data, .. } = &mut op {
                 *data = Some(addr);
             }
-            (op, addr)
+            (op, addr, v)
         };
-        self.t.commit(op, Some((addr, data)))
+        Ok((self.t.commit(op, Some((addr, data)))?, v))
     }
 
     /// Sets a single value (replacing it from `epoch` on); the task
@@ -98,10 +117,24 @@ impl Cont {
         epoch: Epoch,
         value: &[u8],
     ) -> Result<Task, VosError> {
+        self.update_single_tx(oid, dkey, akey, epoch, value)
+            .map(|(task, _)| task)
+    }
+
+    /// [`update_single`](Self::update_single), also returning the version
+    /// the update was given (for [`abort`](Self::abort)).
+    pub fn update_single_tx(
+        &self,
+        oid: ObjId,
+        dkey: &[u8],
+        akey: &[u8],
+        epoch: Epoch,
+        value: &[u8],
+    ) -> Result<(Task, Version), VosError> {
         if value.is_empty() {
             return Err(VosError::Inval("an empty single value (punch it instead)"));
         }
-        let (op, addr) = {
+        let (op, addr, v) = {
             let mut st = self.t.st.borrow_mut();
             let v = self.t.next_version_in(&mut st, self.id, epoch)?;
             let len = value.len() as u64;
@@ -123,9 +156,44 @@ impl Cont {
             if let IndexOp::UpdateSingle { data, .. } = &mut op {
                 *data = Some(addr);
             }
-            (op, addr)
+            (op, addr, v)
         };
-        self.t.commit(op, Some((addr, value)))
+        Ok((self.t.commit(op, Some((addr, value)))?, v))
+    }
+
+    /// `vos_dtx_abort` for one update: removes version `v` of `akey`
+    /// (what [`update_array_tx`](Self::update_array_tx) or
+    /// [`update_single_tx`](Self::update_single_tx) returned), as if the
+    /// update had never been applied: older versions show through again,
+    /// keys only it created disappear from enumeration, and its data space
+    /// is reused after the next checkpoint. See [`IndexOp::Abort`].
+    ///
+    /// Logged through the WAL and applied once durable; the task completes
+    /// then. Aborting a version that is not there (never applied on this
+    /// target, or already aborted) succeeds and changes nothing. Abort
+    /// only versions above every aggregation horizon used so far (DAOS's
+    /// aggregation likewise stops below unresolved transactions):
+    /// aggregation may have folded older ones into their neighbours.
+    pub fn abort(
+        &self,
+        oid: ObjId,
+        dkey: &[u8],
+        akey: &[u8],
+        v: Version,
+    ) -> Result<Task, VosError> {
+        let op = IndexOp::Abort {
+            cont: self.id,
+            oid,
+            dkey: dkey.to_vec(),
+            akey: akey.to_vec(),
+            v,
+        };
+        {
+            let st = self.t.st.borrow();
+            Target::check_not_destroying(&st, self.id)?;
+            st.index.check(&op)?;
+        }
+        self.t.commit(op, None)
     }
 
     /// Reads a single value at `epoch` (`None`: never set, or punched);

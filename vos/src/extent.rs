@@ -194,6 +194,19 @@ impl ExtentTree {
         at >= recx.end()
     }
 
+    /// Removes every extent stored at exactly version `v` (an aborted
+    /// update's), returning them; the versions beneath show through again.
+    pub fn remove_version(&mut self, v: Version) -> Vec<(Recx, Option<DataAddr>)> {
+        // Keyed by start first: an update's extents can be anywhere.
+        let keys: Vec<u64> = self.map.keys().filter(|k| k.1 == v).map(|k| k.0).collect();
+        keys.into_iter()
+            .filter_map(|s| {
+                let e = self.map.remove(&(s, v))?;
+                Some((Recx::new(s, e.end - s), e.data))
+            })
+            .collect()
+    }
+
     /// True if no version is left.
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
@@ -294,5 +307,23 @@ mod tests {
         assert_eq!(t.len(), 3);
         let segs = t.fetch(Recx::new(0, 8), None, Version::read_bound(5), 1);
         assert_eq!(segs[0].src.map(|x| x.0), Some(100));
+    }
+
+    #[test]
+    fn removing_a_version_uncovers_the_one_beneath() {
+        let mut t = ExtentTree::default();
+        t.insert(Recx::new(0, 8), v(1, 1), d(0, 8));
+        t.insert(Recx::new(2, 4), v(2, 2), d(100, 4));
+        t.insert(Recx::new(6, 2), v(2, 3), None);
+        assert_eq!(
+            t.remove_version(v(2, 2)),
+            vec![(Recx::new(2, 4), d(100, 4))]
+        );
+        assert!(t.remove_version(v(2, 2)).is_empty(), "idempotent");
+        let segs = t.fetch(Recx::new(0, 8), None, Version::read_bound(5), 1);
+        assert_eq!(segs[0].src.map(|x| x.0), Some(0));
+        assert_eq!(segs[0].recx, Recx::new(0, 6));
+        assert_eq!(t.remove_version(v(2, 3)), vec![(Recx::new(6, 2), None)]);
+        assert_eq!(t.max_end(None, Version::read_bound(5)), Some(8));
     }
 }

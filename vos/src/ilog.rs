@@ -55,6 +55,29 @@ impl Ilog {
         self.insert(v, Entry::Punch)
     }
 
+    /// Removes the creation recorded at exactly `v` (an aborted update's);
+    /// true if there was one.
+    pub fn remove_create(&mut self, v: Version) -> bool {
+        self.remove_where(v, |e| e == Entry::Create)
+    }
+
+    /// Removes every entry (creation or punch) recorded at exactly `v`;
+    /// true if there was any.
+    pub fn remove_all(&mut self, v: Version) -> bool {
+        self.remove_where(v, |_| true)
+    }
+
+    fn remove_where(&mut self, v: Version, pick: impl Fn(Entry) -> bool) -> bool {
+        let before = self.entries.len();
+        self.entries.retain(|(x, e)| !(*x == v && pick(*e)));
+        self.entries.len() != before
+    }
+
+    /// True if nothing is recorded.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
     fn latest(&self, at: Version) -> Option<(Version, Entry)> {
         let pos = self.entries.partition_point(|(x, _)| *x <= at);
         pos.checked_sub(1).map(|i| self.entries[i])
@@ -160,5 +183,22 @@ mod tests {
         assert!(!l.dead_at(5));
         l.punch(v(10, 5));
         assert!(l.dead_at(10) && !l.dead_at(9));
+    }
+
+    #[test]
+    fn removing_a_version_takes_only_its_entries() {
+        let mut l = Ilog::default();
+        l.create(v(1, 1));
+        l.punch(v(2, 2));
+        l.create(v(3, 3));
+        assert!(!l.remove_create(v(2, 2)), "a punch is not a creation");
+        assert!(!l.remove_create(v(3, 4)), "same epoch, other version");
+        assert!(l.exists(3));
+        assert!(l.remove_create(v(3, 3)));
+        assert!(!l.exists(3) && l.exists(1));
+        assert!(!l.remove_create(v(3, 3)), "idempotent");
+        assert!(l.remove_all(v(2, 2)));
+        assert!(l.exists(3) && l.punch_floor(3).is_none());
+        assert!(l.remove_all(v(1, 1)) && l.is_empty());
     }
 }

@@ -12,7 +12,9 @@
 //! (an [`IndexOp`]) to the WAL and, once it is durable, applies it to the
 //! in-memory [`Index`]. Replay re-applies the logged ops after the last
 //! checkpoint. Aggregation drops versions no reader can still see and
-//! frees their space.
+//! frees their space. An abort (DAOS's `vos_dtx_abort`, [`Cont::abort`])
+//! removes one update's version again, for a DTX that did not succeed on
+//! every replica.
 //!
 //! [`Target`] is one target's store on its device region (create, open
 //! with replay, checkpoint, aggregation, containers); a [`Cont`] is an

@@ -20,6 +20,10 @@ const OP_PUNCH_DKEY: u8 = 4;
 const OP_PUNCH_AKEY: u8 = 5;
 const OP_CONT_CREATE: u8 = 6;
 const OP_CONT_DESTROY: u8 = 7;
+/// A WAL-only op (checkpoints hold the resulting index), so the format
+/// version is unchanged: a build without it refuses to open a target whose
+/// WAL still holds one ("unknown op tag") rather than misreading it.
+const OP_ABORT: u8 = 8;
 
 fn put_cont(e: &mut Enc, c: ContId) {
     e.u64((c.0 >> 64) as u64);
@@ -147,6 +151,20 @@ impl IndexOp {
                 e.bytes(dkey);
                 e.bytes(akey);
             }
+            IndexOp::Abort {
+                cont,
+                oid,
+                dkey,
+                akey,
+                v,
+            } => {
+                e.u8(OP_ABORT);
+                put_cont(e, *cont);
+                put_oid(e, *oid);
+                put_v(e, *v);
+                e.bytes(dkey);
+                e.bytes(akey);
+            }
             IndexOp::ContCreate { cont, label } => {
                 e.u8(OP_CONT_CREATE);
                 put_cont(e, *cont);
@@ -210,6 +228,16 @@ impl IndexOp {
             OP_PUNCH_AKEY => {
                 let (dkey, akey) = (get_key(d)?, get_key(d)?);
                 IndexOp::PunchAkey {
+                    cont,
+                    oid,
+                    dkey,
+                    akey,
+                    v,
+                }
+            }
+            OP_ABORT => {
+                let (dkey, akey) = (get_key(d)?, get_key(d)?);
+                IndexOp::Abort {
                     cont,
                     oid,
                     dkey,
@@ -437,6 +465,21 @@ mod tests {
                 v: v(10, 6),
             },
             IndexOp::ContDestroy { cont: ContId(7) },
+            // Aborts of a version that is there and of one that is not.
+            IndexOp::Abort {
+                cont,
+                oid,
+                dkey: 1u64.to_be_bytes().to_vec(),
+                akey: b"0".to_vec(),
+                v: v(6, 2),
+            },
+            IndexOp::Abort {
+                cont,
+                oid,
+                dkey: b"meta".to_vec(),
+                akey: b"size".to_vec(),
+                v: v(7, 99),
+            },
         ]
     }
 
@@ -473,7 +516,9 @@ mod tests {
         let mut e2 = Enc::new();
         back.encode(&mut e2);
         assert_eq!(e.buf, e2.buf);
-        assert_eq!(back.seq(), 6);
+        // The abort naming a version never handed out moves the sequence
+        // past it.
+        assert_eq!(back.seq(), 99);
         assert_eq!(back.conts(), vec![(ContId(0xabc), "scratch".to_string())]);
         let oid = ObjId::new(1, 2);
         assert_eq!(

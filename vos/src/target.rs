@@ -12,7 +12,10 @@
 //!   the WAL from its position, then checkpoint at once (replay ends the
 //!   log's generation, see `bio::WalPos`).
 //! * Checkpoint: the index is written to the older slot with its WAL
-//!   position, flushed, and the WAL trimmed to that position.
+//!   position, flushed, and the WAL trimmed to that position; space that
+//!   destroys and aborts released before it is reusable from then on.
+//! * Abort (`vos_dtx_abort`): an [`IndexOp::Abort`] logged like any other
+//!   op (no data), removing one version once durable.
 //!
 //! Checkpoints and fetches currently block the target's thread while their
 //! I/O runs (progressing its scheduler); updates are tasks.
@@ -125,10 +128,10 @@ pub(crate) struct State {
     /// Containers whose destroy is logged but not yet applied: they take
     /// no new updates.
     destroying: Vec<ContId>,
-    /// Space a destroy released, held until a checkpoint has trimmed the
-    /// WAL records that point into it (replay re-checks small records'
-    /// data, so their space must not be rewritten while they can be
-    /// replayed; aggregation follows the same rule).
+    /// Space a destroy or an abort released, held until a checkpoint has
+    /// trimmed the WAL records that point into it (replay re-checks small
+    /// records' data, so their space must not be rewritten while they can
+    /// be replayed; aggregation follows the same rule).
     released: Vec<DataAddr>,
 }
 
@@ -283,7 +286,9 @@ impl Target {
     }
 
     /// Writes the index to the older checkpoint slot with the WAL's
-    /// position, then trims the WAL. Blocks until durable.
+    /// position, then trims the WAL. Blocks until durable. Space released
+    /// by ops applied before it (destroys, aborts) returns to the allocator
+    /// then: no replayable record points into it any more.
     pub fn checkpoint(&self) -> Result<(), VosError> {
         while self.st.borrow().pending > 0 {
             if self.ctx.sched().progress() == 0 {
@@ -292,16 +297,26 @@ impl Target {
         }
         let wal = self.tx.wal();
         let pos = wal.head();
-        let (buf, gen) = {
-            let st = self.st.borrow();
+        let (buf, gen, released) = {
+            let mut st = self.st.borrow_mut();
             let mut e = Enc::new();
             st.index.encode(&mut e);
-            (e.buf, st.ckpt_gen + 1)
+            // Released by ops whose records lie before `pos`; anything
+            // released while the checkpoint is written waits for the next.
+            (e.buf, st.ckpt_gen + 1, std::mem::take(&mut st.released))
         };
         let slot = (gen % 2) as usize;
-        write_ckpt(&self.ctx, &self.sb.geo, slot, gen, pos, pos.vblock, &buf)?;
-        wal.trim(pos).map_err(bio)?;
-        self.st.borrow_mut().ckpt_gen = gen;
+        let r = write_ckpt(&self.ctx, &self.sb.geo, slot, gen, pos, pos.vblock, &buf)
+            .and_then(|_| wal.trim(pos).map_err(bio));
+        let mut st = self.st.borrow_mut();
+        if let Err(e) = r {
+            st.released.extend(released);
+            return Err(e);
+        }
+        st.ckpt_gen = gen;
+        for a in released {
+            st.alloc.free(a.off, a.len)?;
+        }
         Ok(())
     }
 
@@ -409,16 +424,10 @@ impl Target {
                 0 => Ok(()),
                 rc => Err(VosError::Io(format!("container destroy: status {rc}"))),
             })
-            // Its space is reusable once no replayable record points there.
+            // Its space is reusable once no replayable record points there:
+            // the checkpoint frees it.
             .and_then(|_| self.checkpoint());
-        let mut st = self.st.borrow_mut();
-        st.destroying.retain(|c| *c != id);
-        if r.is_ok() {
-            let released = std::mem::take(&mut st.released);
-            for a in released {
-                st.alloc.free(a.off, a.len)?;
-            }
-        }
+        self.st.borrow_mut().destroying.retain(|c| *c != id);
         r
     }
 
@@ -430,10 +439,16 @@ impl Target {
         cont: ContId,
         epoch: Epoch,
     ) -> Result<Version, VosError> {
-        if st.destroying.contains(&cont) {
-            return Err(VosError::ContBusy(cont));
-        }
+        Target::check_not_destroying(st, cont)?;
         st.index.next_version(epoch)
+    }
+
+    /// Refuses ops on container `cont` while its destroy is in flight.
+    pub(crate) fn check_not_destroying(st: &State, cont: ContId) -> Result<(), VosError> {
+        match st.destroying.contains(&cont) {
+            true => Err(VosError::ContBusy(cont)),
+            false => Ok(()),
+        }
     }
 
     /// Checkpoints and closes the target.

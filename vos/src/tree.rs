@@ -97,17 +97,48 @@ pub enum IndexOp {
         /// Its id.
         cont: ContId,
     },
+    /// Abort (DAOS's `vos_dtx_abort`): remove exactly version `v` of an
+    /// akey, as if the update that wrote it had never been applied. Gone
+    /// are the array extents or the single-value entry at `v` (older
+    /// versions beneath become visible again), the akey's incarnation-log
+    /// entries at `v` (its creation, or the punch a single-value or akey
+    /// punch at `v` recorded), and the creations at `v` the update left on
+    /// the dkey and the object; keys left with nothing are dropped. Object
+    /// and dkey punches are not undone by it. A version that is not there
+    /// (never applied here, or already aborted) makes it a no-op. Versions
+    /// at or below an aggregation horizon may already be folded into
+    /// others: abort only what aggregation has not passed yet.
+    Abort {
+        /// Container.
+        cont: ContId,
+        /// Object.
+        oid: ObjId,
+        /// Distribution key.
+        dkey: Vec<u8>,
+        /// Attribute key.
+        akey: Vec<u8>,
+        /// The version to remove (the one the update was given).
+        v: Version,
+    },
 }
 
 impl IndexOp {
     /// The op's version (`None` for the unversioned container ops).
+    ///
+    /// For [`IndexOp::Abort`] it is the version the op *removes*: an abort
+    /// writes no version of its own, but naming `v` here makes
+    /// [`Index::check`] refuse the reserved epochs for it as for any
+    /// update, and keeps the index's sequence at or above every version it
+    /// has been told of (so a version named by a late abort is never
+    /// handed out again).
     pub fn version(&self) -> Option<Version> {
         match self {
             IndexOp::UpdateArray { v, .. }
             | IndexOp::UpdateSingle { v, .. }
             | IndexOp::PunchObj { v, .. }
             | IndexOp::PunchDkey { v, .. }
-            | IndexOp::PunchAkey { v, .. } => Some(*v),
+            | IndexOp::PunchAkey { v, .. }
+            | IndexOp::Abort { v, .. } => Some(*v),
             IndexOp::ContCreate { .. } | IndexOp::ContDestroy { .. } => None,
         }
     }
@@ -120,6 +151,7 @@ impl IndexOp {
             | IndexOp::PunchObj { cont, .. }
             | IndexOp::PunchDkey { cont, .. }
             | IndexOp::PunchAkey { cont, .. }
+            | IndexOp::Abort { cont, .. }
             | IndexOp::ContCreate { cont, .. }
             | IndexOp::ContDestroy { cont } => *cont,
         }
@@ -158,6 +190,29 @@ impl Value {
             Value::Single(m) => m.keys().next_back().copied(),
             Value::Array { tree, .. } => tree.iter().map(|x| x.1).max(),
         }
+    }
+
+    /// Removes every version stored at exactly `v` (an aborted update's):
+    /// whether there was any, and the data it held. A value left with no
+    /// version becomes [`Value::Empty`] again, so the akey takes any kind
+    /// of value next, as on a replica that never saw the update.
+    fn remove_version(&mut self, v: Version) -> (bool, Vec<DataAddr>) {
+        let (found, freed) = match self {
+            Value::Empty => (false, Vec::new()),
+            Value::Single(m) => match m.remove(&v) {
+                Some(data) => (true, data.into_iter().collect()),
+                None => (false, Vec::new()),
+            },
+            Value::Array { tree, .. } => {
+                let gone = tree.remove_version(v);
+                let freed = gone.iter().filter_map(|x| x.1).collect();
+                (!gone.is_empty(), freed)
+            }
+        };
+        if found && self.newest().is_none() {
+            *self = Value::Empty;
+        }
+        (found, freed)
     }
 
     fn clear(&mut self) -> Vec<DataAddr> {
@@ -319,7 +374,9 @@ impl Index {
                 oid, dkey, akey, ..
             } => (oid, dkey, akey, None),
             IndexOp::PunchDkey { dkey, .. } => return check_keys(&[dkey]),
-            IndexOp::PunchAkey { dkey, akey, .. } => return check_keys(&[dkey, akey]),
+            IndexOp::PunchAkey { dkey, akey, .. } | IndexOp::Abort { dkey, akey, .. } => {
+                return check_keys(&[dkey, akey])
+            }
             _ => return Ok(()),
         };
         check_keys(&[dkey, akey])?;
@@ -344,7 +401,8 @@ impl Index {
     }
 
     /// Applies `op` (after [`check`](Self::check)). Returns the data
-    /// extents it freed (a container destroy frees all of its own).
+    /// extents it freed (a container destroy frees all of its own, an
+    /// abort those of the version it removed).
     pub fn apply(&mut self, op: &IndexOp) -> Result<Vec<DataAddr>, VosError> {
         self.check(op)?;
         let cont = op.cont();
@@ -447,6 +505,9 @@ impl Index {
                     }
                 }
             }
+            IndexOp::Abort {
+                oid, dkey, akey, ..
+            } => return Ok(abort_version(c, *oid, dkey, akey, v)),
             IndexOp::ContCreate { .. } | IndexOp::ContDestroy { .. } => {}
         }
         Ok(Vec::new())
@@ -506,6 +567,41 @@ fn akey_mut<'a>(
         a.ilog.create(v);
     }
     a
+}
+
+/// Removes what the update at `v` left under `oid`/`dkey`/`akey` (see
+/// [`IndexOp::Abort`]) and drops the keys it leaves with nothing. Returns
+/// the data extents the removed version held. Changes nothing when the
+/// version is not there.
+fn abort_version(c: &mut Cont, oid: ObjId, dkey: &[u8], akey: &[u8], v: Version) -> Vec<DataAddr> {
+    let Some(o) = c.objs.get_mut(&oid) else {
+        return Vec::new();
+    };
+    let Some(d) = o.dkeys.get_mut(dkey) else {
+        return Vec::new();
+    };
+    let Some(a) = d.akeys.get_mut(akey) else {
+        return Vec::new();
+    };
+    let (found, freed) = a.value.remove_version(v);
+    // Versions are unique on a target: whatever sits at exactly `v` on the
+    // way down was written by the aborted op.
+    let logged = a.ilog.remove_all(v);
+    if !(found || logged) {
+        return freed;
+    }
+    if a.ilog.is_empty() && matches!(a.value, Value::Empty) {
+        d.akeys.remove(akey);
+    }
+    d.ilog.remove_create(v);
+    if d.ilog.is_empty() && d.akeys.is_empty() {
+        o.dkeys.remove(dkey);
+    }
+    o.ilog.remove_create(v);
+    if o.ilog.is_empty() && o.dkeys.is_empty() {
+        c.objs.remove(&oid);
+    }
+    freed
 }
 
 impl Index {
@@ -708,5 +804,142 @@ impl Index {
             c.data_extents(&mut out);
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::Enc;
+
+    const C: ContId = ContId(1);
+
+    fn with_cont() -> Index {
+        let mut i = Index::new();
+        let create = IndexOp::ContCreate {
+            cont: C,
+            label: "c".into(),
+        };
+        i.apply(&create).unwrap();
+        i
+    }
+
+    fn array(dkey: &[u8], v: Version, idx: u64, off: u64) -> IndexOp {
+        IndexOp::UpdateArray {
+            cont: C,
+            oid: ObjId::new(1, 1),
+            dkey: dkey.to_vec(),
+            akey: b"a".to_vec(),
+            v,
+            recx: Recx::new(idx, 4),
+            rsize: 1,
+            data: Some(DataAddr {
+                off,
+                len: 4,
+                csum: 0,
+            }),
+        }
+    }
+
+    fn single(dkey: &[u8], v: Version, data: Option<DataAddr>) -> IndexOp {
+        IndexOp::UpdateSingle {
+            cont: C,
+            oid: ObjId::new(1, 1),
+            dkey: dkey.to_vec(),
+            akey: b"s".to_vec(),
+            v,
+            data,
+        }
+    }
+
+    fn abort(dkey: &[u8], akey: &[u8], v: Version) -> IndexOp {
+        IndexOp::Abort {
+            cont: C,
+            oid: ObjId::new(1, 1),
+            dkey: dkey.to_vec(),
+            akey: akey.to_vec(),
+            v,
+        }
+    }
+
+    /// The checkpoint form without the sequence (its first 8 bytes).
+    fn form(i: &Index) -> Vec<u8> {
+        let mut e = Enc::new();
+        i.encode(&mut e);
+        e.buf.split_off(8)
+    }
+
+    fn v(epoch: Epoch, seq: u64) -> Version {
+        Version { epoch, seq }
+    }
+
+    #[test]
+    fn abort_leaves_the_index_as_if_the_update_never_happened() {
+        let d = |off| {
+            Some(DataAddr {
+                off,
+                len: 3,
+                csum: 0,
+            })
+        };
+        let base = [array(b"k", v(1, 1), 0, 0), single(b"k", v(2, 2), d(100))];
+        let aborted = [
+            array(b"k", v(3, 3), 2, 200),     // over older data
+            single(b"k", v(4, 4), d(300)),    // a newer single value
+            single(b"k", v(5, 5), None),      // a single-value punch
+            array(b"new", v(6, 6), 0, 400),   // a new dkey
+            single(b"new2", v(7, 7), d(500)), // another new dkey
+        ];
+        let mut want = with_cont();
+        for op in &base {
+            want.apply(op).unwrap();
+        }
+        let mut got = with_cont();
+        for op in base.iter().chain(&aborted) {
+            got.apply(op).unwrap();
+        }
+        let mut freed = Vec::new();
+        for op in &aborted {
+            let (dkey, akey) = match op {
+                IndexOp::UpdateArray { dkey, .. } => (dkey, b"a"),
+                IndexOp::UpdateSingle { dkey, .. } => (dkey, b"s"),
+                _ => unreachable!(),
+            };
+            let v = op.version().unwrap();
+            freed.extend(got.apply(&abort(dkey, akey, v)).unwrap());
+            // Again, and on a key that does not hold it: nothing changes.
+            let before = form(&got);
+            assert!(got.apply(&abort(dkey, akey, v)).unwrap().is_empty());
+            assert!(got.apply(&abort(b"k", b"zz", v)).unwrap().is_empty());
+            assert_eq!(form(&got), before);
+        }
+        assert_eq!(form(&got), form(&want));
+        let offs: Vec<u64> = freed.iter().map(|a| a.off).collect();
+        assert_eq!(offs, [200, 300, 400, 500]);
+        // The akey a removed single value created takes an array now.
+        let o = ObjId::new(1, 1);
+        let mut onto_single = array(b"new2", v(8, 8), 0, 600);
+        if let IndexOp::UpdateArray { akey, .. } = &mut onto_single {
+            *akey = b"s".to_vec();
+        }
+        assert!(got.check(&onto_single).is_ok());
+        assert!(want.check(&onto_single).is_ok());
+        assert!(got.check(&single(b"k", v(8, 8), None)).is_ok());
+        assert!(got.list_dkeys(C, o, 9) == [b"k".to_vec()]);
+        // A version that never was: no change, but it is never handed out.
+        got.apply(&abort(b"k", b"a", v(9, 50))).unwrap();
+        assert_eq!(form(&got), form(&want));
+        assert_eq!(got.next_version(9).unwrap(), v(9, 51));
+        // Bad input is refused before anything changes.
+        assert!(got.check(&abort(b"", b"a", v(9, 1))).is_err());
+        assert!(got.check(&abort(b"k", b"a", v(0, 1))).is_err());
+        let stranger = IndexOp::Abort {
+            cont: ContId(9),
+            oid: o,
+            dkey: b"k".to_vec(),
+            akey: b"a".to_vec(),
+            v: v(1, 1),
+        };
+        assert!(matches!(got.check(&stranger), Err(VosError::NoCont(_))));
     }
 }

@@ -1,6 +1,8 @@
 //! Model-based property test of the versioned index: random updates,
-//! punches, range punches, fetches, enumerations, `query_key_max` and
-//! aggregations at random (out of order) epochs, checked against a
+//! punches, range punches, aborts (of versions that are there, on the
+//! right key or a wrong one, again, or never handed out), fetches,
+//! enumerations, `query_key_max` and aggregations at random (out of order)
+//! epochs, checked against a
 //! brute-force reference that keeps every event and answers each question
 //! from its definition:
 //!
@@ -9,14 +11,16 @@
 //!   punch of its akey, dkey or object); no event means a hole;
 //! * a key exists at E if the newest of its creations (a data write below
 //!   it) and the punches of it and of its parents at or below E is a
-//!   creation.
+//!   creation;
+//! * an abort of version V on an akey removes the event at V if it is an
+//!   update (or akey punch) of that akey, and nothing otherwise.
 //!
 //! Data bytes live in a real buffer standing in for the data region, at
 //! addresses from the real allocator; aggregation frees space that later
 //! writes reuse, so freeing live data would show up as wrong bytes.
 
 use proptest::prelude::*;
-use vos::{ContId, DataAddr, Epoch, ExtentAlloc, Index, IndexOp, ObjId, Recx, Version};
+use vos::{ContId, DataAddr, Enc, Epoch, ExtentAlloc, Index, IndexOp, ObjId, Recx, Version};
 
 const RSIZE: u64 = 2;
 const REGION: u64 = 1 << 20;
@@ -73,6 +77,17 @@ enum Op {
     Aggregate {
         e: Epoch,
     },
+    /// Abort a version: `how` picks an event's own (0, 1), an event's on
+    /// the key `o`/`d`/`array` (2), one aborted before (3) or a version
+    /// never handed out, at epoch `e` (4).
+    Abort {
+        how: u8,
+        pick: usize,
+        o: u8,
+        d: u8,
+        array: bool,
+        e: Epoch,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -91,8 +106,10 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(o, d, array, e)| Op::PunchAkey { o, d, array, e }),
         1 => (o.clone(), d.clone(), e.clone()).prop_map(|(o, d, e)| Op::PunchDkey { o, d, e }),
         1 => (o.clone(), e.clone()).prop_map(|(o, e)| Op::PunchObj { o, e }),
-        6 => (o, d, 1u64..45).prop_map(|(o, d, e)| Op::Read { o, d, e }),
+        6 => (o.clone(), d.clone(), 1u64..45).prop_map(|(o, d, e)| Op::Read { o, d, e }),
         1 => (1u64..30).prop_map(|e| Op::Aggregate { e }),
+        3 => (0u8..5, any::<usize>(), o, d, any::<bool>(), e)
+            .prop_map(|(how, pick, o, d, array, e)| Op::Abort { how, pick, o, d, array, e }),
     ]
 }
 
@@ -107,6 +124,13 @@ fn cont(o: u8) -> ContId {
 fn dkey(d: u8) -> Vec<u8> {
     (d as u64 + 1).to_be_bytes().to_vec()
 }
+/// The index's checkpoint form (its first 8 bytes are the sequence).
+fn encoded(idx: &Index) -> Vec<u8> {
+    let mut e = Enc::new();
+    idx.encode(&mut e);
+    e.buf
+}
+
 const AK_ARRAY: &[u8] = b"a";
 const AK_SINGLE: &[u8] = b"s";
 
@@ -143,7 +167,28 @@ struct Model {
     evs: Vec<(Version, Ev)>,
 }
 
+/// The akey an event is a version of (object, dkey, array?), if an abort
+/// on that akey may remove it (updates and akey punches).
+fn akey_of(ev: &Ev) -> Option<(u8, u8, bool)> {
+    match *ev {
+        Ev::Rec { o, d, .. } => Some((o, d, true)),
+        Ev::Single { o, d, .. } => Some((o, d, false)),
+        Ev::PunchA { o, d, array } => Some((o, d, array)),
+        Ev::PunchD { .. } | Ev::PunchO { .. } => None,
+    }
+}
+
 impl Model {
+    /// Removes the event an abort of `v` on akey (`o`, `d`, `array`)
+    /// takes back, if any.
+    fn abort(&mut self, v: Version, o: u8, d: u8, array: bool) -> Option<Ev> {
+        let at = self
+            .evs
+            .iter()
+            .position(|(ev_v, ev)| *ev_v == v && akey_of(ev) == Some((o, d, array)))?;
+        Some(self.evs.remove(at).1)
+    }
+
     /// The newest event at or below `e` matching `f`.
     fn newest(&self, e: Epoch, f: impl Fn(&Ev) -> bool) -> Option<&(Version, Ev)> {
         self.evs
@@ -246,6 +291,8 @@ struct Harness {
     region: Vec<u8>,
     model: Model,
     horizon: Epoch,
+    /// Versions aborted so far, with their akey (to abort them again).
+    aborted: Vec<(Version, u8, u8, bool)>,
 }
 
 impl Harness {
@@ -260,6 +307,81 @@ impl Harness {
             len: bytes.len() as u64,
             csum: 0,
         }
+    }
+
+    /// Returns freed extents to the allocator and poisons their bytes (a
+    /// read that still uses them fails); they must have been live.
+    fn release(&mut self, before: &[DataAddr], freed: &[DataAddr]) -> Result<(), TestCaseError> {
+        let after: std::collections::HashSet<u64> =
+            self.idx.data_extents().iter().map(|x| x.off).collect();
+        for f in freed {
+            prop_assert!(before.contains(f) && !after.contains(&f.off));
+            self.alloc.free(f.off, f.len).unwrap();
+            self.region[f.off as usize..(f.off + f.len) as usize].fill(0xEE);
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn abort(
+        &mut self,
+        how: u8,
+        pick: usize,
+        o: u8,
+        d: u8,
+        array: bool,
+        e: Epoch,
+    ) -> Result<(), TestCaseError> {
+        let (v, o, d, array) = match how {
+            0..=2 if !self.model.evs.is_empty() => {
+                let (v, ev) = &self.model.evs[pick % self.model.evs.len()];
+                let own = akey_of(ev).filter(|_| how < 2);
+                let (o, d, array) = own.unwrap_or((o, d, array));
+                (*v, o, d, array)
+            }
+            3 if !self.aborted.is_empty() => self.aborted[pick % self.aborted.len()],
+            _ => {
+                let seq = self.idx.seq() + 1 + (pick % 3) as u64;
+                (Version { epoch: e, seq }, o, d, array)
+            }
+        };
+        if v.epoch <= self.horizon {
+            return Ok(()); // aggregation may have folded it: never aborted
+        }
+        let op = IndexOp::Abort {
+            cont: cont(o),
+            oid: oid(o),
+            dkey: dkey(d),
+            akey: if array { AK_ARRAY } else { AK_SINGLE }.to_vec(),
+            v,
+        };
+        let before = self.idx.data_extents();
+        let snapshot = encoded(&self.idx);
+        let freed = self.idx.apply(&op).unwrap();
+        prop_assert!(self.idx.seq() >= v.seq, "a named version is never reused");
+        let gone = self.model.abort(v, o, d, array);
+        let want_freed = match &gone {
+            Some(Ev::Rec { bytes: Some(_), .. } | Ev::Single { bytes: Some(_), .. }) => 1,
+            _ => 0,
+        };
+        prop_assert_eq!(
+            freed.len(),
+            want_freed,
+            "{:?} at {:?} freed {:?}",
+            op,
+            v,
+            freed
+        );
+        self.release(&before, &freed)?;
+        match gone {
+            Some(_) => self.aborted.push((v, o, d, array)),
+            // Nothing to take back: nothing changes but the sequence.
+            None => prop_assert!(
+                encoded(&self.idx)[8..] == snapshot[8..],
+                "no-op abort changed the index"
+            ),
+        }
+        Ok(())
     }
 
     fn apply(&mut self, op: IndexOp, ev: Ev) {
@@ -400,19 +522,19 @@ impl Harness {
             }
             Op::Read { o, d, e } if e >= self.horizon => self.check_read(o, d, e)?,
             Op::Aggregate { e } if e > self.horizon => {
-                let before: std::collections::HashSet<u64> =
-                    self.idx.data_extents().iter().map(|x| x.off).collect();
+                let before = self.idx.data_extents();
                 let freed = self.idx.aggregate(e);
-                let after: std::collections::HashSet<u64> =
-                    self.idx.data_extents().iter().map(|x| x.off).collect();
-                for f in &freed {
-                    prop_assert!(before.contains(&f.off) && !after.contains(&f.off));
-                    self.alloc.free(f.off, f.len).unwrap();
-                    // Poison freed bytes: a read that still uses them fails.
-                    self.region[f.off as usize..(f.off + f.len) as usize].fill(0xEE);
-                }
+                self.release(&before, &freed)?;
                 self.horizon = e;
             }
+            Op::Abort {
+                how,
+                pick,
+                o,
+                d,
+                array,
+                e,
+            } => self.abort(how, pick, o, d, array, e)?,
             _ => {}
         }
         Ok(())
@@ -506,6 +628,7 @@ proptest! {
             region: vec![0; REGION as usize],
             model: Model { evs: vec![] },
             horizon: 0,
+            aborted: vec![],
         };
         for o in 0..2 {
             let create = IndexOp::ContCreate { cont: cont(o), label: format!("c{o}") };

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use bio::{BioConfig, BioCtx, DevKind, DevOpts};
 use tse::Sched;
-use vos::{Cont, ContId, ObjId, Recx, Target, VosError};
+use vos::{Cont, ContId, ObjId, Recx, Target, Version, VosError};
 
 /// The container every test here writes into.
 const CONT: ContId = ContId(0x5eed);
@@ -585,4 +585,156 @@ fn containers_keep_objects_apart_and_destroy_frees_their_space() {
     t.close().unwrap();
     let t = Target::open(&c, 0).unwrap();
     assert_eq!(t.cont_list().len(), 2);
+}
+
+/// Waits for `task` and returns its result.
+fn wait(s: &Sched, task: tse::Task) -> i32 {
+    s.progress_until(&task)
+}
+
+#[test]
+fn abort_takes_back_one_update_across_crash_close_and_checkpoint() {
+    let s = Sched::new();
+    let f = TempFile::new("abort");
+    let c = ctx(&s, &f);
+    let t = Target::create(&c, 0, REGION, 0xab, 0, 1).unwrap();
+    t.cont_create(CONT, "test").unwrap();
+    let bs = t.superblock().geo.block_size as u64;
+    let free0 = t.free_bytes();
+    let (d1, d2, arr) = (dkey(1), dkey(2), b"0".as_slice());
+    let (sd, sa) = (b"inode".as_slice(), b"size".as_slice());
+    let other = ObjId::new(0x0201_0001_0000_0000, 43);
+    let whole = Recx::new(0, 8192);
+
+    // A at epoch 1, B at epoch 2 over the same extent; abort B.
+    let (ta, va) = co(&t)
+        .update_array_tx(oid(), &d1, arr, 1, whole, 1, &data(1, 8192))
+        .unwrap();
+    assert_eq!(wait(&s, ta), 0);
+    let (tb, vb) = co(&t)
+        .update_array_tx(oid(), &d1, arr, 2, whole, 1, &data(2, 8192))
+        .unwrap();
+    assert_eq!(wait(&s, tb), 0);
+    assert!(va.epoch == 1 && vb.epoch == 2 && vb.seq > va.seq);
+    // A single value at 3, replaced at 4; abort the replacement.
+    let (t3, _) = co(&t).update_single_tx(oid(), sd, sa, 3, b"three").unwrap();
+    assert_eq!(wait(&s, t3), 0);
+    let (t4, v4) = co(&t).update_single_tx(oid(), sd, sa, 4, b"four").unwrap();
+    assert_eq!(wait(&s, t4), 0);
+    // Updates that created a dkey, and a whole object; abort them.
+    let (t5, v5) = co(&t)
+        .update_array_tx(oid(), &d2, arr, 5, Recx::new(0, 100), 1, &data(5, 100))
+        .unwrap();
+    assert_eq!(wait(&s, t5), 0);
+    let (t6, v6) = co(&t).update_single_tx(other, sd, sa, 5, b"other").unwrap();
+    assert_eq!(wait(&s, t6), 0);
+    assert!(co(&t).list_dkeys(oid(), 9).contains(&d2.to_vec()));
+    assert_eq!(co(&t).list_dkeys(other, 9), vec![sd.to_vec()]);
+    assert_eq!(
+        co(&t).query_key_max(oid(), arr, 9),
+        Some((d2.to_vec(), 100))
+    );
+    let free_full = t.free_bytes();
+    for (d, a, v) in [(&d1[..], arr, vb), (sd, sa, v4), (&d2[..], arr, v5)] {
+        assert_eq!(wait(&s, co(&t).abort(oid(), d, a, v).unwrap()), 0);
+    }
+    assert_eq!(wait(&s, co(&t).abort(other, sd, sa, v6).unwrap()), 0);
+    // Idempotent, and a version never applied here is a no-op success.
+    assert_eq!(wait(&s, co(&t).abort(oid(), &d1, arr, vb).unwrap()), 0);
+    let never = Version {
+        epoch: 7,
+        seq: vb.seq + 1000,
+    };
+    assert_eq!(wait(&s, co(&t).abort(oid(), &d1, arr, never).unwrap()), 0);
+    // Bad input: clean errors, nothing logged.
+    assert!(matches!(
+        co(&t).abort(oid(), b"", arr, vb),
+        Err(VosError::Inval(_))
+    ));
+    let bad = Version { epoch: 0, seq: 1 };
+    assert!(matches!(
+        co(&t).abort(oid(), &d1, arr, bad),
+        Err(VosError::BadEpoch(0))
+    ));
+    // The space is not reused before a checkpoint trims the records
+    // pointing into it.
+    assert_eq!(t.free_bytes(), free_full, "aborted space held back");
+
+    let check = |t: &Target| {
+        for e in [1, 2, 9] {
+            let (got, _) = co(t).fetch_array(oid(), &d1, arr, e, whole).unwrap();
+            assert_eq!(got, data(1, 8192), "A shows through at epoch {e}");
+        }
+        for e in [3, 4, 9] {
+            assert_eq!(
+                co(t).fetch_single(oid(), sd, sa, e).unwrap().as_deref(),
+                Some(&b"three"[..]),
+                "epoch {e}"
+            );
+        }
+        assert_eq!(co(t).list_dkeys(oid(), 9), vec![d1.to_vec(), sd.to_vec()]);
+        assert_eq!(co(t).list_dkeys(other, 9), Vec::<Vec<u8>>::new());
+        assert_eq!(co(t).fetch_single(other, sd, sa, 9).unwrap(), None);
+        assert_eq!(
+            co(t).query_key_max(oid(), arr, 9),
+            Some((d1.to_vec(), 8192))
+        );
+        let (_, segs) = co(t)
+            .fetch_array(oid(), &d2, arr, 9, Recx::new(0, 100))
+            .unwrap();
+        assert!(segs.iter().all(|s| s.src.is_none()));
+        // Live: A's 8 KiB and one block for "three".
+        assert_eq!(free0 - t.free_bytes(), 8192 + bs);
+    };
+    // Crash with the aborts in the WAL only: replay takes them back again.
+    drop(t);
+    let t = Target::open(&c, 0).unwrap();
+    check(&t);
+
+    // On the live path: an update C, aborted, then a checkpoint returns
+    // its bytes.
+    let (tc, vc) = co(&t)
+        .update_array_tx(oid(), &d1, arr, 8, Recx::new(100, 5000), 1, &data(8, 5000))
+        .unwrap();
+    assert_eq!(wait(&s, tc), 0);
+    assert_eq!(free0 - t.free_bytes(), 8192 + bs + round(5000, bs));
+    assert_eq!(wait(&s, co(&t).abort(oid(), &d1, arr, vc).unwrap()), 0);
+    assert_eq!(free0 - t.free_bytes(), 8192 + bs + round(5000, bs));
+    t.checkpoint().unwrap();
+    check(&t);
+
+    // An abort that overtakes its update's completion still wins (both go
+    // through the WAL in order).
+    let (td, vd) = co(&t)
+        .update_array_tx(oid(), &d1, arr, 8, Recx::new(0, 10), 1, &[0xDD; 10])
+        .unwrap();
+    let ab = co(&t).abort(oid(), &d1, arr, vd).unwrap();
+    assert_eq!(wait(&s, td), 0);
+    assert_eq!(wait(&s, ab), 0);
+    assert_eq!(
+        free0 - t.free_bytes(),
+        8192 + 2 * bs,
+        "held until a checkpoint"
+    );
+    t.checkpoint().unwrap();
+    check(&t);
+
+    t.close().unwrap();
+    let t = Target::open(&c, 0).unwrap();
+    check(&t);
+    // The akey a removed single value had created takes an array now, as
+    // on a replica that never saw it.
+    let (t7, v7) = co(&t)
+        .update_single_tx(oid(), b"new", b"k", 9, b"s")
+        .unwrap();
+    assert_eq!(wait(&s, t7), 0);
+    assert_eq!(wait(&s, co(&t).abort(oid(), b"new", b"k", v7).unwrap()), 0);
+    let t8 = co(&t)
+        .update_array(oid(), b"new", b"k", 10, Recx::new(0, 2), 1, b"ar")
+        .unwrap();
+    assert_eq!(wait(&s, t8), 0);
+}
+
+fn round(x: u64, bs: u64) -> u64 {
+    x.div_ceil(bs) * bs
 }

@@ -1,5 +1,7 @@
 //! Model-based test of a target on a real O_DIRECT file: random writes,
-//! range punches, dkey and object punches and reads at random epochs,
+//! range punches, dkey and object punches, aborts of earlier writes (some
+//! already aborted, or from a destroyed container) and reads at random
+//! epochs,
 //! with checkpoints, clean closes, reopens without close (WAL replay) and
 //! aggregation at random points, and the container destroyed and created
 //! again (all space back, nothing of it visible after); every read must
@@ -12,7 +14,7 @@ use std::path::PathBuf;
 use bio::{BioConfig, BioCtx, DevKind, DevOpts};
 use proptest::prelude::*;
 use tse::Sched;
-use vos::{Cont, ContId, Epoch, ObjId, Recx, Target};
+use vos::{Cont, ContId, Epoch, ObjId, Recx, Target, Version};
 
 /// The container every test here writes into.
 const CONT: ContId = ContId(0x5eed);
@@ -62,6 +64,10 @@ enum Op {
         e: Epoch,
     },
     Recreate,
+    /// Abort an earlier write (picked among all made so far).
+    Abort {
+        pick: usize,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -79,6 +85,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => Just(Op::Crash),
         1 => (1u64..25).prop_map(|e| Op::Aggregate { e }),
         1 => Just(Op::Recreate),
+        3 => any::<usize>().prop_map(|pick| Op::Abort { pick }),
     ]
 }
 
@@ -161,6 +168,8 @@ fn run(ops: &[Op], case: u64) -> Result<(), TestCaseError> {
     let free_empty = t.free_bytes();
     t.cont_create(CONT, "test").unwrap();
     let mut model = Model(Vec::new());
+    // Every write made: (its op number, object, dkey, version).
+    let mut writes: Vec<(usize, u8, u8, Version)> = Vec::new();
     let mut horizon = 0;
     let wait = |task: tse::Task| s.progress_until(&task);
     for (n, op) in ops.iter().enumerate() {
@@ -175,10 +184,11 @@ fn run(ops: &[Op], case: u64) -> Result<(), TestCaseError> {
                 fill,
             } if !too_old(e) => {
                 let bytes: Vec<u8> = (0..nr).map(|i| fill.wrapping_add(i as u8)).collect();
-                let task = co(&t)
-                    .update_array(oid(o), &dkey(d), b"0", e, Recx::new(idx, nr), 1, &bytes)
+                let (task, v) = co(&t)
+                    .update_array_tx(oid(o), &dkey(d), b"0", e, Recx::new(idx, nr), 1, &bytes)
                     .unwrap();
                 prop_assert_eq!(wait(task), 0);
+                writes.push((n, o, d, v));
                 model.0.push((
                     e,
                     n,
@@ -237,7 +247,19 @@ fn run(ops: &[Op], case: u64) -> Result<(), TestCaseError> {
                     );
                 }
             }
-            Op::Checkpoint => t.checkpoint().unwrap(),
+            Op::Checkpoint => {
+                t.checkpoint().unwrap();
+                // Everything released (aborts included) is free again, and
+                // nothing live is.
+                let bs = t.superblock().geo.block_size as u64;
+                let live: u64 = t.with_index(|i| {
+                    i.data_extents()
+                        .iter()
+                        .map(|a| a.len.div_ceil(bs) * bs)
+                        .sum()
+                });
+                prop_assert_eq!(t.free_bytes(), free_empty - live, "op {}", n);
+            }
             Op::Close => {
                 t.close().unwrap();
                 t = Target::open(&ctx, 0).unwrap();
@@ -249,6 +271,14 @@ fn run(ops: &[Op], case: u64) -> Result<(), TestCaseError> {
             Op::Aggregate { e } if e > horizon => {
                 t.aggregate(e).unwrap();
                 horizon = e;
+            }
+            Op::Abort { pick } if !writes.is_empty() => {
+                let (wn, o, d, v) = writes[pick % writes.len()];
+                // Aggregation never passes an unresolved update.
+                if v.epoch > horizon {
+                    prop_assert_eq!(wait(co(&t).abort(oid(o), &dkey(d), b"0", v).unwrap()), 0);
+                    model.0.retain(|(_, en, _)| *en != wn);
+                }
             }
             Op::Recreate => {
                 t.cont_destroy(CONT).unwrap();
