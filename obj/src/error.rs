@@ -13,6 +13,21 @@ pub enum ObjError {
     /// A bad argument.
     #[error("invalid argument: {0}")]
     Inval(&'static str),
+    /// A target could not be reached (not in the pool map, or stopped).
+    #[error("unreachable: {0}")]
+    Unreachable(String),
+    /// An operation failed on an engine (or in a task) with a `-DER_*`
+    /// status.
+    #[error("{op} failed with status {rc} ({})", tse::der_name(*rc))]
+    Failed {
+        /// The operation (seed name).
+        op: &'static str,
+        /// The status.
+        rc: i32,
+    },
+    /// Setting up or reaching the storage failed.
+    #[error("storage: {0}")]
+    Storage(String),
 }
 
 impl ObjError {
@@ -20,8 +35,11 @@ impl ObjError {
     pub fn rc(&self) -> i32 {
         use tse::der::*;
         match self {
-            ObjError::Proto(_) => -1014, // DER_PROTO
-            _ => -DER_INVAL,
+            ObjError::Proto(_) => -DER_PROTO,
+            ObjError::Unreachable(_) => -DER_STALE,
+            ObjError::Failed { rc, .. } => *rc,
+            ObjError::Storage(_) => -DER_IO,
+            ObjError::BadClass(_) | ObjError::Inval(_) => -DER_INVAL,
         }
     }
 }

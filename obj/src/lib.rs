@@ -16,10 +16,14 @@
 
 #![warn(missing_docs)]
 
+pub mod cli;
 mod error;
 pub mod hlc;
 pub mod oclass;
 pub mod placement;
+pub mod rpc;
+pub mod srv;
+pub mod transport;
 pub mod wire;
 
 pub use error::ObjError;

@@ -32,6 +32,20 @@ pub enum Opcode {
     ObjFetch = 2,
     /// `DAOS_OBJ_RPC_TGT_UPDATE` (leader -> replica).
     TgtUpdate = 3,
+    /// Punch an object, dkeys, an akey or records (client -> leader).
+    ObjPunch = 4,
+    /// A punch forwarded by the leader to a replica.
+    TgtPunch = 5,
+    /// Abort a DTX's updates on a target (leader -> participant).
+    TgtAbort = 6,
+    /// `DAOS_OBJ_RPC_QUERY_KEY`: the highest dkey and record of an akey.
+    ObjQueryKey = 7,
+    /// `DAOS_OBJ_DKEY_RPC_ENUMERATE`: the dkeys an object has.
+    ObjEnumDkeys = 8,
+    /// Create a container on a target (`ds_cont` fan-out).
+    ContCreate = 9,
+    /// Look a container up by label on a target.
+    ContOpen = 10,
     /// A reply to any of the above.
     Reply = 0x8000,
 }
@@ -42,6 +56,13 @@ impl Opcode {
             1 => Opcode::ObjUpdate,
             2 => Opcode::ObjFetch,
             3 => Opcode::TgtUpdate,
+            4 => Opcode::ObjPunch,
+            5 => Opcode::TgtPunch,
+            6 => Opcode::TgtAbort,
+            7 => Opcode::ObjQueryKey,
+            8 => Opcode::ObjEnumDkeys,
+            9 => Opcode::ContCreate,
+            10 => Opcode::ContOpen,
             0x8000 => Opcode::Reply,
             _ => return None,
         })
@@ -82,6 +103,31 @@ pub fn encode(h: Header, payload: &[u8]) -> Result<Vec<u8>, ObjError> {
     out.extend_from_slice(&c.to_le_bytes());
     out.extend_from_slice(payload);
     Ok(out)
+}
+
+/// Seals a frame built in place: `buf` holds [`HEADER_LEN`] reserved
+/// bytes followed by the payload; the header is written over the reserved
+/// bytes. Saves the copy [`encode`] makes when the payload is built by the
+/// caller anyway.
+pub fn seal(h: Header, buf: &mut [u8]) -> Result<(), ObjError> {
+    let Some(len) = buf.len().checked_sub(HEADER_LEN) else {
+        return Err(ObjError::Proto("frame shorter than its header".into()));
+    };
+    if len > MAX_PAYLOAD as usize {
+        return Err(ObjError::Proto(format!(
+            "payload of {len} bytes is too large"
+        )));
+    }
+    buf[0..4].copy_from_slice(&WIRE_MAGIC.to_le_bytes());
+    buf[4..6].copy_from_slice(&WIRE_VERSION.to_le_bytes());
+    buf[6..8].copy_from_slice(&(h.opcode as u16).to_le_bytes());
+    buf[8..12].copy_from_slice(&h.flags.to_le_bytes());
+    buf[12..20].copy_from_slice(&h.rpc_id.to_le_bytes());
+    buf[20..24].copy_from_slice(&(len as u32).to_le_bytes());
+    let (head, payload) = buf.split_at_mut(HEADER_LEN);
+    let c = crc(&head[..24], payload);
+    head[24..28].copy_from_slice(&c.to_le_bytes());
+    Ok(())
 }
 
 /// Decodes one frame from the start of `buf`: its header, payload and
@@ -150,6 +196,10 @@ mod tests {
             rpc_id: 42,
         };
         let f = encode(h, b"dkey=1 akey=0").unwrap();
+        let mut sealed = vec![0u8; HEADER_LEN];
+        sealed.extend_from_slice(b"dkey=1 akey=0");
+        seal(h, &mut sealed).unwrap();
+        assert_eq!(sealed, f, "seal builds the same frame as encode");
         let (h2, p, n) = decode(&f).unwrap();
         assert_eq!((h2, p, n), (h, &b"dkey=1 akey=0"[..], f.len()));
         // Every single-bit flip anywhere is refused.

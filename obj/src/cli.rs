@@ -1,0 +1,801 @@
+//! The client side of the object RPCs (DAOS's `cli_obj.c`/`cli_shard.c`),
+//! as tasks on the caller's scheduler.
+//!
+//! An update is the task `dc_obj_update_task`: `obj_req_valid`, the
+//! argument stack push/pop around `dc_io_epoch_set` (a fresh epoch from
+//! the client's hybrid logical clock on every run), then `dc_obj_update`:
+//! `obj_task_init` (registers `obj_comp_cb`), `obj_shards_2_fwtgts` (the
+//! dkey's redundancy group and its leader), `obj_rw_bulk_prep` (inline
+//! below 19,456 bytes, the caller's buffers by bulk above) and
+//! `obj_req_fanout`, which makes the one `dc_obj_shard_rw` task that sends
+//! the RPC to the leader (`crt_req_send`). Its reply completes the shard
+//! task; `dc_rw_cb` reads the status. `obj_comp_cb` retries a retryable
+//! failure (`-DER_TX_RESTART`, `-DER_INPROGRESS`, `-DER_STALE`) by
+//! re-initialising the task, which picks a new epoch, as DAOS's
+//! `obj_retry_cb` does; a caller-chosen epoch is never changed, so its
+//! restart goes back to the caller.
+//!
+//! Fetches go the same way to the group's leader, punches to every
+//! group's leader (which forwards to its replicas), and key queries and
+//! enumeration to every group.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tse::{der, SchedHandle, Task};
+use vos::{ContId, Epoch, ObjId, Recx};
+
+use crate::error::ObjError;
+use crate::hlc::Hlc;
+use crate::oclass::oid_class;
+use crate::placement::{dkey_hash, obj_layout, Layout, TargetId};
+use crate::rpc::{DataDesc, IodDesc, ObjReply, ObjReq, PunchKind, BULK_THRESHOLD};
+use crate::transport::{BulkRef, Msg, ReplySlot, Transport};
+use crate::wire::Opcode;
+
+/// Retries of a retryable failure before it is returned.
+pub const MAX_RETRIES: u32 = 8;
+
+/// A scatter-gather list: the caller's registered buffers, in order.
+pub type Sgl = Vec<BulkRef>;
+
+struct ClientInner {
+    sched: SchedHandle,
+    transport: Arc<dyn Transport>,
+    hlc: Hlc,
+    next_rpc: Cell<u64>,
+}
+
+/// An object-layer client on the calling thread's scheduler. Cheap to
+/// clone; not `Send` (one per thread, as a DAOS event queue's context).
+#[derive(Clone)]
+pub struct ObjClient {
+    inner: Rc<ClientInner>,
+}
+
+/// What a shard RPC returned: the reply and any bulk it carried.
+type Answer = Rc<RefCell<Option<(ObjReply, Vec<BulkRef>)>>>;
+
+impl ObjClient {
+    /// A client whose tasks run on `sched` and whose RPCs go through
+    /// `transport`.
+    pub fn new(sched: &SchedHandle, transport: Arc<dyn Transport>) -> ObjClient {
+        ObjClient {
+            inner: Rc::new(ClientInner {
+                sched: sched.clone(),
+                transport,
+                hlc: Hlc::new(),
+                next_rpc: Cell::new(0),
+            }),
+        }
+    }
+
+    /// The scheduler the client's tasks run on.
+    pub fn sched(&self) -> &SchedHandle {
+        &self.inner.sched
+    }
+
+    /// A new epoch from the client's clock.
+    pub fn epoch_now(&self) -> Epoch {
+        self.inner.hlc.now()
+    }
+
+    fn rpc_id(&self) -> u64 {
+        let id = self.inner.next_rpc.get() + 1;
+        self.inner.next_rpc.set(id);
+        id
+    }
+
+    fn targets(&self) -> Vec<TargetId> {
+        let m = self.inner.transport.pool_map();
+        (0..m.engines)
+            .flat_map(|engine| {
+                (0..m.targets_per_engine).map(move |target| TargetId { engine, target })
+            })
+            .collect()
+    }
+
+    /// Runs `t` to completion on the client's scheduler.
+    pub fn wait(&self, t: &Task, op: &'static str) -> Result<(), ObjError> {
+        match self.inner.sched.progress_until(t) {
+            0 => Ok(()),
+            rc => Err(ObjError::Failed { op, rc }),
+        }
+    }
+
+    /// One RPC as a task named `name`: sends `req` with `bulk` to `to` when
+    /// scheduled; completes with the reply's status, the reply kept in the
+    /// returned cell (`dc_obj_shard_rw` + `crt_req_send` + `dc_rw_cb`).
+    pub(crate) fn shard_rpc(
+        &self,
+        name: &'static str,
+        to: TargetId,
+        opcode: Opcode,
+        req: ObjReq,
+        bulk: Vec<BulkRef>,
+    ) -> (Task, Answer) {
+        let answer: Answer = Rc::new(RefCell::new(None));
+        let slot = ReplySlot::new();
+        let rpc_id = self.rpc_id();
+        let cli = self.clone();
+        let slot2 = slot.clone();
+        let mut state = Some((req, bulk));
+        let t = self.inner.sched.create_named(name, move |t| {
+            let Some((mut req, bulk)) = state.take() else {
+                return;
+            };
+            req.trace_parent = t.id();
+            let frame = match req.encode(opcode, rpc_id) {
+                Ok(f) => f,
+                Err(e) => return t.complete(e.rc()),
+            };
+            let send = t.sched().step("crt_req_send");
+            let r = cli
+                .inner
+                .transport
+                .send(to, Msg { frame, bulk }, slot2.reply_to(t));
+            send.end(r.as_ref().err().map_or(0, |e| e.rc()));
+            if let Err(e) = r {
+                t.complete(e.rc());
+            }
+            // Otherwise the reply completes the task.
+        });
+        let a = answer.clone();
+        let _ = t.register_comp_cb(move |t| {
+            let step = t.sched().step("dc_rw_cb");
+            let mut rc = t.result();
+            if rc == 0 {
+                rc = match slot.take() {
+                    Some(m) => match ObjReply::decode(&m.frame, rpc_id) {
+                        Ok(rep) => {
+                            let status = rep.status;
+                            *a.borrow_mut() = Some((rep, m.bulk));
+                            status
+                        }
+                        Err(e) => e.rc(),
+                    },
+                    None => -der::DER_PROTO,
+                };
+            }
+            step.end(rc);
+            rc
+        });
+        (t, answer)
+    }
+
+    /// Sends `req` to every target and waits for all answers.
+    fn all_targets(&self, opcode: Opcode, req: ObjReq) -> Result<Vec<ObjReply>, ObjError> {
+        let parts: Vec<(Task, Answer)> = self
+            .targets()
+            .into_iter()
+            .map(|to| self.shard_rpc("ds_cont_op", to, opcode, req.clone(), Vec::new()))
+            .collect();
+        let tasks: Vec<Task> = parts.iter().map(|p| p.0.clone()).collect();
+        tse::list_sched(&tasks, true).map_err(|_| ObjError::Inval("schedule"))?;
+        for t in &tasks {
+            self.inner.sched.progress_until(t);
+        }
+        Ok(parts
+            .into_iter()
+            .map(|(t, a)| {
+                a.borrow_mut()
+                    .take()
+                    .map(|x| x.0)
+                    .unwrap_or_else(|| ObjReply::status(t.result()))
+            })
+            .collect())
+    }
+
+    /// Creates container `label` on every target (a pool-wide container,
+    /// as `ds_cont` does) and returns its new id.
+    pub fn cont_create(&self, label: &str) -> Result<ContId, ObjError> {
+        vos::check_label(label).map_err(|_| ObjError::Inval("bad container label"))?;
+        let id = ContId(fresh_uuid());
+        let mut req = ObjReq::new(id, ObjId::new(0, 0), 0);
+        req.label = label.to_string();
+        for rep in self.all_targets(Opcode::ContCreate, req)? {
+            if rep.status != 0 {
+                return Err(ObjError::Failed {
+                    op: "cont_create",
+                    rc: rep.status,
+                });
+            }
+        }
+        Ok(id)
+    }
+
+    /// Finds container `label` (it must exist on every target).
+    pub fn cont_open(&self, label: &str) -> Result<ContId, ObjError> {
+        let mut req = ObjReq::new(ContId(0), ObjId::new(0, 0), 0);
+        req.label = label.to_string();
+        let mut id = None;
+        for rep in self.all_targets(Opcode::ContOpen, req)? {
+            if rep.status != 0 {
+                return Err(ObjError::Failed {
+                    op: "cont_open",
+                    rc: rep.status,
+                });
+            }
+            if *id.get_or_insert(rep.cont) != rep.cont {
+                return Err(ObjError::Storage(format!(
+                    "targets disagree on the id of container {label}"
+                )));
+            }
+        }
+        id.map(ContId)
+            .ok_or(ObjError::Inval("the pool has no targets"))
+    }
+
+    /// Opens object `oid` of `cont` (`daos_obj_open`): computes its layout
+    /// once. Fails for an id without a valid class, or a class the pool
+    /// cannot hold.
+    pub fn obj_open(&self, cont: ContId, oid: ObjId) -> Result<ObjHandle, ObjError> {
+        let (otype, _) = oid_class(oid)?;
+        let layout = obj_layout(self.inner.transport.pool_map(), oid)?;
+        Ok(ObjHandle {
+            cli: self.clone(),
+            cont,
+            oid,
+            layout: Rc::new(layout),
+            int_dkeys: otype.int_dkeys(),
+        })
+    }
+}
+
+fn fresh_uuid() -> u128 {
+    use std::hash::{BuildHasher, Hasher};
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(t);
+    h.write_u32(std::process::id());
+    let a = h.finish();
+    h.write_u64(a);
+    let b = h.finish();
+    ((a as u128) << 64 | b as u128) & !(0xf << 76) | (4 << 76)
+}
+
+/// An open object.
+#[derive(Clone)]
+pub struct ObjHandle {
+    cli: ObjClient,
+    cont: ContId,
+    oid: ObjId,
+    layout: Rc<Layout>,
+    int_dkeys: bool,
+}
+
+/// What a fetch returned: the data of every iod in order (holes as
+/// zeros), the holes of each array iod, and each single value's length
+/// (`None`: absent).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FetchResult {
+    /// The bytes.
+    pub data: Vec<u8>,
+    /// Per iod, the records never written (or punched) at the epoch.
+    pub holes: Vec<Vec<Recx>>,
+    /// Per single-value iod, its length; `None` when absent.
+    pub sizes: Vec<Option<u64>>,
+}
+
+/// Where a fetch task leaves its result.
+pub type FetchOut = Rc<RefCell<Option<FetchResult>>>;
+
+struct UpdateArgs {
+    h: ObjHandle,
+    dkey: Vec<u8>,
+    iods: Vec<IodDesc>,
+    sgl: Sgl,
+    epoch: Option<Epoch>,
+    tries: Cell<u32>,
+    fetch: Option<FetchOut>,
+}
+
+/// The argument the seed pushes on the task stack around
+/// `dc_io_epoch_set`.
+struct EpochArg {
+    epoch: Epoch,
+}
+
+fn retryable(rc: i32) -> bool {
+    matches!(
+        -rc,
+        der::DER_TX_RESTART | der::DER_INPROGRESS | der::DER_STALE
+    )
+}
+
+impl ObjHandle {
+    /// The object id.
+    pub fn oid(&self) -> ObjId {
+        self.oid
+    }
+
+    /// The container.
+    pub fn cont(&self) -> ContId {
+        self.cont
+    }
+
+    /// The object's layout.
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// The client.
+    pub fn client(&self) -> &ObjClient {
+        &self.cli
+    }
+
+    /// The dkey's group: its leader, then the other replicas.
+    fn group_targets(&self, dkey: &[u8]) -> Result<(TargetId, Vec<TargetId>), i32> {
+        let hash = dkey_hash(dkey, self.int_dkeys);
+        let g = self.layout.dkey_group(hash);
+        let leader = self.layout.leader(hash, g, &[]).ok_or(-der::DER_STALE)?;
+        let grp = &self.layout.groups[g];
+        let fwd = grp
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != leader)
+            .map(|(_, t)| *t)
+            .collect();
+        Ok((grp[leader], fwd))
+    }
+
+    fn check(&self, dkey: &[u8], iods: &[IodDesc], sgl: Option<&Sgl>) -> Result<(), ObjError> {
+        if dkey.is_empty() {
+            return Err(ObjError::Inval("empty dkey"));
+        }
+        if iods.is_empty() {
+            return Err(ObjError::Inval("no iod"));
+        }
+        let mut total = 0u64;
+        for i in iods {
+            if i.akey.is_empty() {
+                return Err(ObjError::Inval("empty akey"));
+            }
+            if !i.single
+                && (i.rsize == 0 || i.recxs.is_empty() || i.recxs.iter().any(|r| r.nr == 0))
+            {
+                return Err(ObjError::Inval("array iod without records"));
+            }
+            if i.recxs.iter().any(|r| r.idx.checked_add(r.nr).is_none()) {
+                return Err(ObjError::Inval("extent past the end of the index space"));
+            }
+            total = i
+                .data_len()
+                .and_then(|n| total.checked_add(n))
+                .ok_or(ObjError::Inval("iod sizes overflow"))?;
+        }
+        if let Some(sgl) = sgl {
+            let have: u64 = sgl.iter().map(|b| b.len() as u64).sum();
+            if have != total {
+                return Err(ObjError::Inval("sgl length does not match the iods"));
+            }
+            if iods.iter().any(|i| i.single && i.rsize == 0) {
+                return Err(ObjError::Inval("empty single value"));
+            }
+        }
+        Ok(())
+    }
+
+    /// `dc_obj_update_task`: an update of `dkey` with `iods`, whose data is
+    /// `sgl`, at `epoch` (`None`: a fresh epoch from the client's clock on
+    /// every try). Created, not scheduled: schedule it, register it as a
+    /// dependency, or await it. Completes once every replica has the
+    /// update durably.
+    pub fn update_task(
+        &self,
+        dkey: &[u8],
+        iods: Vec<IodDesc>,
+        sgl: Sgl,
+        epoch: Option<Epoch>,
+    ) -> Result<Task, ObjError> {
+        self.check(dkey, &iods, Some(&sgl))?;
+        Ok(self.rw_task(
+            "dc_obj_update_task",
+            UpdateArgs {
+                h: self.clone(),
+                dkey: dkey.to_vec(),
+                iods,
+                sgl,
+                epoch,
+                tries: Cell::new(0),
+                fetch: None,
+            },
+        ))
+    }
+
+    /// `dc_obj_fetch_task`: reads `iods` of `dkey` at `epoch` (`None`: now)
+    /// from the group's leader. The result is left in the returned cell
+    /// once the task succeeded.
+    pub fn fetch_task(
+        &self,
+        dkey: &[u8],
+        iods: Vec<IodDesc>,
+        epoch: Option<Epoch>,
+    ) -> Result<(Task, FetchOut), ObjError> {
+        self.check(dkey, &iods, None)?;
+        let out: FetchOut = Rc::new(RefCell::new(None));
+        let t = self.rw_task(
+            "dc_obj_fetch_task",
+            UpdateArgs {
+                h: self.clone(),
+                dkey: dkey.to_vec(),
+                iods,
+                sgl: Vec::new(),
+                epoch,
+                tries: Cell::new(0),
+                fetch: Some(out.clone()),
+            },
+        );
+        Ok((t, out))
+    }
+
+    fn rw_task(&self, name: &'static str, args: UpdateArgs) -> Task {
+        let args = Rc::new(args);
+        self.cli
+            .inner
+            .sched
+            .create_named(name, move |t| dc_obj_rw_task(t, &args))
+    }
+
+    /// Blocking update: runs [`update_task`](Self::update_task) to the end.
+    pub fn update(
+        &self,
+        dkey: &[u8],
+        iods: Vec<IodDesc>,
+        sgl: Sgl,
+        epoch: Option<Epoch>,
+    ) -> Result<(), ObjError> {
+        let t = self.update_task(dkey, iods, sgl, epoch)?;
+        t.schedule(true)
+            .map_err(|_| ObjError::Inval("scheduler closed"))?;
+        self.cli.wait(&t, "dc_obj_update")
+    }
+
+    /// Blocking fetch.
+    pub fn fetch(
+        &self,
+        dkey: &[u8],
+        iods: Vec<IodDesc>,
+        epoch: Option<Epoch>,
+    ) -> Result<FetchResult, ObjError> {
+        let (t, out) = self.fetch_task(dkey, iods, epoch)?;
+        t.schedule(true)
+            .map_err(|_| ObjError::Inval("scheduler closed"))?;
+        self.cli.wait(&t, "dc_obj_fetch")?;
+        let r = out.borrow_mut().take();
+        r.ok_or(ObjError::Proto("fetch completed without data".into()))
+    }
+
+    /// Reads from one given target of the object's layout instead of the
+    /// leader (to check what a replica holds).
+    pub fn fetch_from(
+        &self,
+        to: TargetId,
+        dkey: &[u8],
+        iods: Vec<IodDesc>,
+        epoch: Epoch,
+    ) -> Result<FetchResult, ObjError> {
+        self.check(dkey, &iods, None)?;
+        let mut req = ObjReq::new(self.cont, self.oid, epoch);
+        req.dkey = dkey.to_vec();
+        req.iods = iods;
+        let (t, a) = self
+            .cli
+            .shard_rpc("dc_obj_shard_rw", to, Opcode::ObjFetch, req, Vec::new());
+        t.schedule(true)
+            .map_err(|_| ObjError::Inval("scheduler closed"))?;
+        self.cli.wait(&t, "dc_obj_fetch")?;
+        let r = a.borrow_mut().take();
+        let (rep, bulk) = r.ok_or(ObjError::Proto("no reply".into()))?;
+        fetch_result(rep, bulk)
+    }
+
+    /// `dc_obj_punch_task`: punches the object (`kind` `Obj`), `dkey`, its
+    /// akeys or records (`iods`) at `epoch` (`None`: now), on every replica
+    /// of the groups concerned.
+    pub fn punch_task(
+        &self,
+        kind: PunchKind,
+        dkey: &[u8],
+        iods: Vec<IodDesc>,
+        epoch: Option<Epoch>,
+    ) -> Result<Task, ObjError> {
+        if kind != PunchKind::Obj && dkey.is_empty() {
+            return Err(ObjError::Inval("empty dkey"));
+        }
+        if matches!(kind, PunchKind::Akeys | PunchKind::Recx) && iods.is_empty() {
+            return Err(ObjError::Inval("no iod to punch"));
+        }
+        let epoch = epoch.unwrap_or_else(|| self.cli.epoch_now());
+        let mut req = ObjReq::new(self.cont, self.oid, epoch);
+        req.dkey = dkey.to_vec();
+        req.iods = iods;
+        req.punch = kind;
+        let leaders: Vec<(TargetId, Vec<TargetId>)> = if kind == PunchKind::Obj {
+            (0..self.layout.groups.len())
+                .map(|g| {
+                    let grp = &self.layout.groups[g];
+                    (grp[0], grp[1..].to_vec())
+                })
+                .collect()
+        } else {
+            vec![self.group_targets(dkey).map_err(|rc| ObjError::Failed {
+                op: "obj_shards_2_fwtgts",
+                rc,
+            })?]
+        };
+        let parent = self
+            .cli
+            .inner
+            .sched
+            .create_named("dc_obj_punch_task", |t| t.complete(0));
+        let mut shards = Vec::new();
+        for (leader, fwd) in leaders {
+            let mut r = req.clone();
+            r.fwd = fwd;
+            let (t, _) =
+                self.cli
+                    .shard_rpc("dc_obj_shard_rw", leader, Opcode::ObjPunch, r, Vec::new());
+            shards.push(t);
+        }
+        parent
+            .register_deps(&shards)
+            .map_err(|_| ObjError::Inval("dependency"))?;
+        tse::list_sched(&shards, false).map_err(|_| ObjError::Inval("scheduler closed"))?;
+        parent
+            .schedule(false)
+            .map_err(|_| ObjError::Inval("scheduler closed"))?;
+        Ok(parent)
+    }
+
+    /// Blocking punch.
+    pub fn punch(
+        &self,
+        kind: PunchKind,
+        dkey: &[u8],
+        iods: Vec<IodDesc>,
+        epoch: Option<Epoch>,
+    ) -> Result<(), ObjError> {
+        let t = self.punch_task(kind, dkey, iods, epoch)?;
+        self.cli.wait(&t, "dc_obj_punch")
+    }
+
+    fn every_group(&self, opcode: Opcode, req: ObjReq) -> Result<Vec<ObjReply>, ObjError> {
+        let parts: Vec<(Task, Answer)> = self
+            .layout
+            .groups
+            .iter()
+            .map(|g| {
+                self.cli
+                    .shard_rpc("dc_obj_shard_rw", g[0], opcode, req.clone(), Vec::new())
+            })
+            .collect();
+        let tasks: Vec<Task> = parts.iter().map(|p| p.0.clone()).collect();
+        tse::list_sched(&tasks, true).map_err(|_| ObjError::Inval("scheduler closed"))?;
+        let mut out = Vec::with_capacity(parts.len());
+        for (t, a) in parts {
+            self.cli.wait(&t, "dc_obj_shard_rw")?;
+            let r = a.borrow_mut().take();
+            out.push(r.ok_or(ObjError::Proto("no reply".into()))?.0);
+        }
+        Ok(out)
+    }
+
+    /// `daos_obj_query_key` (max dkey, max recx): over every group, the
+    /// highest integer dkey whose akey `akey` holds data at `epoch`
+    /// (`None`: now), and one past its last record there.
+    pub fn query_key_max(
+        &self,
+        akey: &[u8],
+        epoch: Option<Epoch>,
+    ) -> Result<Option<(u64, u64)>, ObjError> {
+        let mut req = ObjReq::new(
+            self.cont,
+            self.oid,
+            epoch.unwrap_or_else(|| self.cli.epoch_now()),
+        );
+        req.iods = vec![IodDesc::array(akey, 1, Vec::new())];
+        let mut best: Option<(u64, u64)> = None;
+        for rep in self.every_group(Opcode::ObjQueryKey, req)? {
+            if rep.status != 0 {
+                return Err(ObjError::Failed {
+                    op: "obj_query_key",
+                    rc: rep.status,
+                });
+            }
+            if let Some((k, end)) = rep.max {
+                let k: [u8; 8] = k
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| ObjError::Proto("query_key_max on a non-integer dkey".into()))?;
+                let k = u64::from_be_bytes(k);
+                if best.is_none_or(|(b, _)| k > b) {
+                    best = Some((k, end));
+                }
+            }
+        }
+        Ok(best)
+    }
+
+    /// The object's dkeys at `epoch` (`None`: now), over every group, sorted.
+    pub fn list_dkeys(&self, epoch: Option<Epoch>) -> Result<Vec<Vec<u8>>, ObjError> {
+        let req = ObjReq::new(
+            self.cont,
+            self.oid,
+            epoch.unwrap_or_else(|| self.cli.epoch_now()),
+        );
+        let mut keys = Vec::new();
+        for rep in self.every_group(Opcode::ObjEnumDkeys, req)? {
+            if rep.status != 0 {
+                return Err(ObjError::Failed {
+                    op: "obj_enum_dkeys",
+                    rc: rep.status,
+                });
+            }
+            keys.extend(rep.keys);
+        }
+        keys.sort();
+        keys.dedup();
+        Ok(keys)
+    }
+}
+
+fn fetch_result(rep: ObjReply, bulk: Vec<BulkRef>) -> Result<FetchResult, ObjError> {
+    let data = match rep.data {
+        Some(DataDesc::Inline(v)) => v,
+        Some(DataDesc::Bulk(n)) => {
+            let got: u64 = bulk.iter().map(|b| b.len() as u64).sum();
+            if got != n {
+                return Err(ObjError::Proto(format!(
+                    "bulk of {got} bytes, reply says {n}"
+                )));
+            }
+            match bulk.len() {
+                1 => bulk
+                    .into_iter()
+                    .next()
+                    .map(BulkRef::into_vec)
+                    .unwrap_or_default(),
+                _ => bulk.iter().flat_map(|b| b.as_slice()).copied().collect(),
+            }
+        }
+        _ => Vec::new(),
+    };
+    Ok(FetchResult {
+        data,
+        holes: rep.holes,
+        sizes: rep
+            .sizes
+            .into_iter()
+            .map(|s| (s != u64::MAX).then_some(s))
+            .collect(),
+    })
+}
+
+/// The body of `dc_obj_update_task` / `dc_obj_fetch_task`.
+fn dc_obj_rw_task(t: &Task, a: &Rc<UpdateArgs>) {
+    let sh = t.sched();
+    let fetch = a.fetch.is_some();
+    // obj_req_valid: the request was checked when the task was made; a
+    // re-run only checks that the object is still usable.
+    let step = sh.step("obj_req_valid");
+    step.end(0);
+    // dc_io_epoch_set, with the seed's stack push/pop around it.
+    if let Err(e) = t.stack_push(EpochArg { epoch: 0 }) {
+        return t.complete(e.rc());
+    }
+    let step = sh.step("dc_io_epoch_set");
+    let epoch = a.epoch.unwrap_or_else(|| a.h.cli.epoch_now());
+    let _ = t.stack_with_top(|e: &mut EpochArg| e.epoch = epoch);
+    step.end(0);
+    let epoch = match t.stack_pop::<EpochArg>() {
+        Ok(e) => e.epoch,
+        Err(e) => return t.complete(e.rc()),
+    };
+    dc_obj_update(t, a, epoch, fetch);
+}
+
+/// `dc_obj_update` (and its fetch twin): route, prepare bulk, fan out.
+fn dc_obj_update(t: &Task, a: &Rc<UpdateArgs>, epoch: Epoch, fetch: bool) {
+    let sh = t.sched();
+    let step = sh.step(if fetch {
+        "dc_obj_fetch"
+    } else {
+        "dc_obj_update"
+    });
+    // obj_task_init: the completion callback that retries.
+    let init = sh.step("obj_task_init");
+    let a2 = a.clone();
+    let _ = t.register_comp_cb(move |t| obj_comp_cb(t, &a2));
+    init.end(0);
+    let fw = sh.step("obj_shards_2_fwtgts");
+    let (leader, fwd) = match a.h.group_targets(&a.dkey) {
+        Ok(x) => x,
+        Err(rc) => {
+            fw.end(rc);
+            step.end(rc);
+            return t.complete(rc);
+        }
+    };
+    fw.end(0);
+    let mut req = ObjReq::new(a.h.cont, a.h.oid, epoch);
+    req.dkey = a.dkey.clone();
+    req.iods = a.iods.clone();
+    let mut bulk = Vec::new();
+    if !fetch {
+        req.fwd = fwd;
+        let bp = sh.step("obj_rw_bulk_prep");
+        let total: usize = a.sgl.iter().map(BulkRef::len).sum();
+        if total < BULK_THRESHOLD {
+            let mut v = Vec::with_capacity(total);
+            for b in &a.sgl {
+                v.extend_from_slice(b.as_slice());
+            }
+            req.data = DataDesc::Inline(v);
+        } else {
+            req.data = DataDesc::Bulk(total as u64);
+            bulk = a.sgl.clone();
+        }
+        bp.end(0);
+    }
+    let fan = sh.step("obj_req_fanout");
+    let opcode = if fetch {
+        Opcode::ObjFetch
+    } else {
+        Opcode::ObjUpdate
+    };
+    let (shard, answer) =
+        a.h.cli
+            .shard_rpc("dc_obj_shard_rw", leader, opcode, req, bulk);
+    if let Some(out) = &a.fetch {
+        let out = out.clone();
+        let _ = shard.register_comp_cb_last(move |s| {
+            if s.result() != 0 {
+                return 0;
+            }
+            let r = answer.borrow_mut().take();
+            match r.map(|(rep, bulk)| fetch_result(rep, bulk)) {
+                Some(Ok(res)) => {
+                    *out.borrow_mut() = Some(res);
+                    0
+                }
+                Some(Err(e)) => e.rc(),
+                None => -der::DER_PROTO,
+            }
+        });
+    }
+    let r = t.register_dep(&shard).and_then(|_| shard.schedule(true));
+    fan.end(r.as_ref().map_or(-der::DER_INVAL, |_| 0));
+    step.end(0);
+    if r.is_err() {
+        t.complete(-der::DER_INVAL);
+    }
+}
+
+/// `obj_comp_cb`: on a retryable failure with a client-chosen epoch, run
+/// the task again (a new epoch), with a growing delay after the first
+/// retry, up to [`MAX_RETRIES`] times.
+fn obj_comp_cb(t: &Task, a: &Rc<UpdateArgs>) -> i32 {
+    let rc = t.result();
+    if rc == 0 || !retryable(rc) || a.epoch.is_some() {
+        return 0;
+    }
+    let n = a.tries.get();
+    if n >= MAX_RETRIES {
+        return 0;
+    }
+    a.tries.set(n + 1);
+    let r = if n == 0 {
+        t.reinit()
+    } else {
+        t.reinit_delayed(Duration::from_micros(100 << n.min(10)))
+    };
+    if r.is_err() {
+        return rc;
+    }
+    0
+}

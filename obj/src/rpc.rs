@@ -1,0 +1,596 @@
+//! The bodies of the object RPCs, as explicit little-endian bytes inside a
+//! [`wire`](crate::wire) frame (never Rust structs in memory), so the
+//! in-process transport carries exactly what a socket would.
+//!
+//! One request body ([`ObjReq`]) serves every opcode: an `OBJ_RW` update
+//! or fetch names a container, object, epoch, dkey and I/O descriptors
+//! ([`IodDesc`]: an akey and either a single value or array extents), the
+//! forward list a leader replicates to, and its data: inline below
+//! [`BULK_THRESHOLD`] bytes, otherwise a bulk descriptor whose bytes the
+//! transport carries beside the frame (in-process: the client's own
+//! buffer, pulled by the leader and the replicas without a copy). One
+//! reply body ([`ObjReply`]) carries a status and what the opcode returns.
+
+use vos::{ContId, Dec, Enc, Epoch, ObjId, Recx, Version};
+
+use crate::error::ObjError;
+use crate::placement::TargetId;
+use crate::wire::{self, Header, Opcode, HEADER_LEN};
+
+/// Payloads smaller than this travel inline in the RPC; larger ones go by
+/// bulk (DAOS's `DAOS_BULK_LIMIT` = 20480 - 1024).
+pub const BULK_THRESHOLD: usize = 19_456;
+
+/// Longest key accepted on the wire.
+pub const MAX_KEY: usize = vos::MAX_KEY_LEN;
+
+const MAX_ITEMS: usize = 1 << 16;
+
+/// One I/O descriptor (`daos_iod_t`): an akey and what of it is accessed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IodDesc {
+    /// Attribute key.
+    pub akey: Vec<u8>,
+    /// A single value (its bytes are the whole data) when true; an array
+    /// of `rsize`-byte records at `recxs` otherwise.
+    pub single: bool,
+    /// Record size (array) or value length (single value, 0 on fetch).
+    pub rsize: u64,
+    /// Array extents, in data order.
+    pub recxs: Vec<Recx>,
+}
+
+impl IodDesc {
+    /// An array descriptor.
+    pub fn array(akey: &[u8], rsize: u64, recxs: Vec<Recx>) -> IodDesc {
+        IodDesc {
+            akey: akey.to_vec(),
+            single: false,
+            rsize,
+            recxs,
+        }
+    }
+
+    /// Bytes this descriptor's data occupies (`None` on overflow).
+    pub fn data_len(&self) -> Option<u64> {
+        if self.single {
+            return Some(self.rsize);
+        }
+        self.recxs.iter().try_fold(0u64, |acc, r| {
+            r.nr.checked_mul(self.rsize)
+                .and_then(|n| acc.checked_add(n))
+        })
+    }
+}
+
+/// Where a request's (or a reply's) data is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DataDesc {
+    /// No data.
+    None,
+    /// The bytes, inside the frame.
+    Inline(Vec<u8>),
+    /// `len` bytes carried by bulk beside the frame.
+    Bulk(u64),
+}
+
+impl DataDesc {
+    /// How many bytes the data has.
+    pub fn len(&self) -> u64 {
+        match self {
+            DataDesc::None => 0,
+            DataDesc::Inline(b) => b.len() as u64,
+            DataDesc::Bulk(n) => *n,
+        }
+    }
+
+    /// True when there are no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// What an `ObjPunch` removes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum PunchKind {
+    /// The whole object.
+    Obj = 0,
+    /// The request's dkey.
+    Dkey = 1,
+    /// The akeys of the request's iods.
+    Akeys = 2,
+    /// The records of the request's iods (they read as holes).
+    Recx = 3,
+}
+
+/// The body of every request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjReq {
+    /// Container.
+    pub cont: ContId,
+    /// Object.
+    pub oid: ObjId,
+    /// Epoch of the operation (fetch: read at).
+    pub epoch: Epoch,
+    /// DTX id (`daos_dti_gen`), 0 when none.
+    pub dti: u64,
+    /// The client task that sent it, for traces (0: none).
+    pub trace_parent: u64,
+    /// Distribution key (empty for object-level operations).
+    pub dkey: Vec<u8>,
+    /// I/O descriptors.
+    pub iods: Vec<IodDesc>,
+    /// The other targets of the dkey's redundancy group, to which the
+    /// leader forwards (`orw_shard_tgts`).
+    pub fwd: Vec<TargetId>,
+    /// The data (update).
+    pub data: DataDesc,
+    /// What a punch removes.
+    pub punch: PunchKind,
+    /// Versions to abort, one per iod (`TgtAbort`).
+    pub versions: Vec<Version>,
+    /// Container label (`ContCreate`, `ContOpen`).
+    pub label: String,
+}
+
+impl ObjReq {
+    /// A request about `oid` of `cont` at `epoch` with nothing else set.
+    pub fn new(cont: ContId, oid: ObjId, epoch: Epoch) -> ObjReq {
+        ObjReq {
+            cont,
+            oid,
+            epoch,
+            dti: 0,
+            trace_parent: 0,
+            dkey: Vec::new(),
+            iods: Vec::new(),
+            fwd: Vec::new(),
+            data: DataDesc::None,
+            punch: PunchKind::Obj,
+            versions: Vec::new(),
+            label: String::new(),
+        }
+    }
+}
+
+/// The body of every reply.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ObjReply {
+    /// 0 or `-DER_*`.
+    pub status: i32,
+    /// The epoch the operation used.
+    pub epoch: Epoch,
+    /// Versions assigned, one per iod (update on a target).
+    pub versions: Vec<Version>,
+    /// Holes per iod (fetch of an array).
+    pub holes: Vec<Vec<Recx>>,
+    /// Per iod of a single-value fetch: its length (`u64::MAX` = absent).
+    pub sizes: Vec<u64>,
+    /// Fetched data: inline or by bulk.
+    pub data: Option<DataDesc>,
+    /// Keys (enumeration).
+    pub keys: Vec<Vec<u8>>,
+    /// `query_key_max`: the highest dkey and one past its last record.
+    pub max: Option<(Vec<u8>, u64)>,
+    /// A container id (`ContOpen`).
+    pub cont: u128,
+}
+
+impl ObjReply {
+    /// A reply carrying only `status`.
+    pub fn status(status: i32) -> ObjReply {
+        ObjReply {
+            status,
+            ..ObjReply::default()
+        }
+    }
+}
+
+fn proto(e: vos::VosError) -> ObjError {
+    ObjError::Proto(e.to_string())
+}
+
+fn put_data(e: &mut Enc, d: &DataDesc) {
+    match d {
+        DataDesc::None => e.u8(0),
+        DataDesc::Inline(b) => {
+            e.u8(1);
+            e.bytes(b);
+        }
+        DataDesc::Bulk(n) => {
+            e.u8(2);
+            e.u64(*n);
+        }
+    }
+}
+
+fn get_data(d: &mut Dec) -> Result<DataDesc, vos::VosError> {
+    Ok(match d.u8()? {
+        0 => DataDesc::None,
+        1 => DataDesc::Inline(d.bytes(wire::MAX_PAYLOAD as usize)?.to_vec()),
+        2 => DataDesc::Bulk(d.u64()?),
+        _ => return Err(d.corrupt("unknown data kind")),
+    })
+}
+
+fn put_recxs(e: &mut Enc, r: &[Recx]) {
+    e.u32(r.len() as u32);
+    for x in r {
+        e.u64(x.idx);
+        e.u64(x.nr);
+    }
+}
+
+fn count(d: &mut Dec) -> Result<usize, vos::VosError> {
+    let n = d.u32()? as usize;
+    if n > MAX_ITEMS {
+        return Err(d.corrupt("too many items"));
+    }
+    Ok(n)
+}
+
+fn get_recxs(d: &mut Dec) -> Result<Vec<Recx>, vos::VosError> {
+    let n = count(d)?;
+    let mut v = Vec::with_capacity(n);
+    for _ in 0..n {
+        v.push(Recx {
+            idx: d.u64()?,
+            nr: d.u64()?,
+        });
+    }
+    Ok(v)
+}
+
+fn put_versions(e: &mut Enc, v: &[Version]) {
+    e.u32(v.len() as u32);
+    for x in v {
+        e.u64(x.epoch);
+        e.u64(x.seq);
+    }
+}
+
+fn get_versions(d: &mut Dec) -> Result<Vec<Version>, vos::VosError> {
+    let n = count(d)?;
+    let mut v = Vec::with_capacity(n);
+    for _ in 0..n {
+        v.push(Version {
+            epoch: d.u64()?,
+            seq: d.u64()?,
+        });
+    }
+    Ok(v)
+}
+
+/// A frame under construction: header space reserved, body appended.
+fn start() -> Enc {
+    let mut e = Enc::new();
+    e.buf.reserve(256);
+    e.buf.resize(HEADER_LEN, 0);
+    e
+}
+
+impl ObjReq {
+    /// Encodes the request as a sealed frame.
+    pub fn encode(&self, opcode: Opcode, rpc_id: u64) -> Result<Vec<u8>, ObjError> {
+        if self.dkey.len() > MAX_KEY || self.iods.iter().any(|i| i.akey.len() > MAX_KEY) {
+            return Err(ObjError::Inval("key longer than the wire allows"));
+        }
+        if self.iods.len() > MAX_ITEMS || self.iods.iter().any(|i| i.recxs.len() > MAX_ITEMS) {
+            return Err(ObjError::Inval("too many iods or extents in one request"));
+        }
+        let mut e = start();
+        e.u128(self.cont.0);
+        e.u64(self.oid.hi);
+        e.u64(self.oid.lo);
+        e.u64(self.epoch);
+        e.u64(self.dti);
+        e.u64(self.trace_parent);
+        e.bytes(&self.dkey);
+        e.u32(self.iods.len() as u32);
+        for i in &self.iods {
+            e.bytes(&i.akey);
+            e.u8(i.single as u8);
+            e.u64(i.rsize);
+            put_recxs(&mut e, &i.recxs);
+        }
+        e.u32(self.fwd.len() as u32);
+        for t in &self.fwd {
+            e.u32(t.engine);
+            e.u32(t.target);
+        }
+        put_data(&mut e, &self.data);
+        e.u8(self.punch as u8);
+        put_versions(&mut e, &self.versions);
+        e.bytes(self.label.as_bytes());
+        let mut buf = e.buf;
+        wire::seal(
+            Header {
+                opcode,
+                flags: 0,
+                rpc_id,
+            },
+            &mut buf,
+        )?;
+        Ok(buf)
+    }
+
+    /// Decodes a request frame: its header and body. Every malformed
+    /// input is an error.
+    pub fn decode(frame: &[u8]) -> Result<(Header, ObjReq), ObjError> {
+        let (h, payload, _) = wire::decode(frame)?;
+        let mut d = Dec::new(payload, "object request");
+        let r = (|| -> Result<ObjReq, vos::VosError> {
+            let cont = ContId(d.u128()?);
+            let oid = ObjId::new(d.u64()?, d.u64()?);
+            let epoch = d.u64()?;
+            let dti = d.u64()?;
+            let trace_parent = d.u64()?;
+            let dkey = d.bytes(MAX_KEY)?.to_vec();
+            let n = count(&mut d)?;
+            let mut iods = Vec::with_capacity(n);
+            for _ in 0..n {
+                let akey = d.bytes(MAX_KEY)?.to_vec();
+                let single = match d.u8()? {
+                    0 => false,
+                    1 => true,
+                    _ => return Err(d.corrupt("bad iod type")),
+                };
+                iods.push(IodDesc {
+                    akey,
+                    single,
+                    rsize: d.u64()?,
+                    recxs: get_recxs(&mut d)?,
+                });
+            }
+            let n = count(&mut d)?;
+            let mut fwd = Vec::with_capacity(n);
+            for _ in 0..n {
+                fwd.push(TargetId {
+                    engine: d.u32()?,
+                    target: d.u32()?,
+                });
+            }
+            let data = get_data(&mut d)?;
+            let punch = match d.u8()? {
+                0 => PunchKind::Obj,
+                1 => PunchKind::Dkey,
+                2 => PunchKind::Akeys,
+                3 => PunchKind::Recx,
+                _ => return Err(d.corrupt("bad punch kind")),
+            };
+            let versions = get_versions(&mut d)?;
+            let label = String::from_utf8(d.bytes(256)?.to_vec())
+                .map_err(|_| d.corrupt("label is not UTF-8"))?;
+            Ok(ObjReq {
+                cont,
+                oid,
+                epoch,
+                dti,
+                trace_parent,
+                dkey,
+                iods,
+                fwd,
+                data,
+                punch,
+                versions,
+                label,
+            })
+        })()
+        .map_err(proto)?;
+        d.finish().map_err(proto)?;
+        Ok((h, r))
+    }
+}
+
+impl ObjReply {
+    /// Encodes the reply to request `rpc_id` as a sealed frame.
+    pub fn encode(&self, rpc_id: u64) -> Result<Vec<u8>, ObjError> {
+        let mut e = start();
+        e.u32(self.status as u32);
+        e.u64(self.epoch);
+        put_versions(&mut e, &self.versions);
+        e.u32(self.holes.len() as u32);
+        for h in &self.holes {
+            put_recxs(&mut e, h);
+        }
+        e.u32(self.sizes.len() as u32);
+        for s in &self.sizes {
+            e.u64(*s);
+        }
+        match &self.data {
+            None => e.u8(0),
+            Some(d) => {
+                e.u8(1);
+                put_data(&mut e, d);
+            }
+        }
+        e.u32(self.keys.len() as u32);
+        for k in &self.keys {
+            e.bytes(k);
+        }
+        match &self.max {
+            None => e.u8(0),
+            Some((k, end)) => {
+                e.u8(1);
+                e.bytes(k);
+                e.u64(*end);
+            }
+        }
+        e.u128(self.cont);
+        let mut buf = e.buf;
+        wire::seal(
+            Header {
+                opcode: Opcode::Reply,
+                flags: 0,
+                rpc_id,
+            },
+            &mut buf,
+        )?;
+        Ok(buf)
+    }
+
+    /// Decodes a reply frame; `rpc_id` must match the request's.
+    pub fn decode(frame: &[u8], rpc_id: u64) -> Result<ObjReply, ObjError> {
+        let (h, payload, _) = wire::decode(frame)?;
+        if h.opcode != Opcode::Reply {
+            return Err(ObjError::Proto(format!(
+                "expected a reply, got {:?}",
+                h.opcode
+            )));
+        }
+        if h.rpc_id != rpc_id {
+            return Err(ObjError::Proto(format!(
+                "reply to rpc {} where {rpc_id} was expected",
+                h.rpc_id
+            )));
+        }
+        let mut d = Dec::new(payload, "object reply");
+        let r = (|| -> Result<ObjReply, vos::VosError> {
+            let status = d.u32()? as i32;
+            let epoch = d.u64()?;
+            let versions = get_versions(&mut d)?;
+            let n = count(&mut d)?;
+            let mut holes = Vec::with_capacity(n);
+            for _ in 0..n {
+                holes.push(get_recxs(&mut d)?);
+            }
+            let n = count(&mut d)?;
+            let mut sizes = Vec::with_capacity(n);
+            for _ in 0..n {
+                sizes.push(d.u64()?);
+            }
+            let data = match d.u8()? {
+                0 => None,
+                1 => Some(get_data(&mut d)?),
+                _ => return Err(d.corrupt("bad data flag")),
+            };
+            let n = count(&mut d)?;
+            let mut keys = Vec::with_capacity(n);
+            for _ in 0..n {
+                keys.push(d.bytes(MAX_KEY)?.to_vec());
+            }
+            let max = match d.u8()? {
+                0 => None,
+                1 => Some((d.bytes(MAX_KEY)?.to_vec(), d.u64()?)),
+                _ => return Err(d.corrupt("bad max flag")),
+            };
+            let cont = d.u128()?;
+            Ok(ObjReply {
+                status,
+                epoch,
+                versions,
+                holes,
+                sizes,
+                data,
+                keys,
+                max,
+                cont,
+            })
+        })()
+        .map_err(proto)?;
+        d.finish().map_err(proto)?;
+        Ok(r)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> ObjReq {
+        let mut r = ObjReq::new(ContId(7 << 64 | 9), ObjId::new(1 << 60, 42), 123_456);
+        r.dti = 99;
+        r.trace_parent = 5;
+        r.dkey = 3u64.to_be_bytes().to_vec();
+        r.iods = vec![
+            IodDesc::array(
+                b"0",
+                1,
+                vec![Recx { idx: 10, nr: 20 }, Recx { idx: 40, nr: 2 }],
+            ),
+            IodDesc {
+                akey: b"inode".to_vec(),
+                single: true,
+                rsize: 64,
+                recxs: vec![],
+            },
+        ];
+        r.fwd = vec![TargetId {
+            engine: 1,
+            target: 3,
+        }];
+        r.data = DataDesc::Inline(vec![7; 86]);
+        r.punch = PunchKind::Recx;
+        r.versions = vec![Version { epoch: 4, seq: 8 }];
+        r.label = "posix-cont".into();
+        r
+    }
+
+    #[test]
+    fn requests_and_replies_round_trip() {
+        let r = sample();
+        let f = r.encode(Opcode::ObjUpdate, 11).unwrap();
+        let (h, back) = ObjReq::decode(&f).unwrap();
+        assert_eq!((h.opcode, h.rpc_id), (Opcode::ObjUpdate, 11));
+        assert_eq!(back, r);
+        let rep = ObjReply {
+            status: -2025,
+            epoch: 77,
+            versions: vec![Version { epoch: 77, seq: 1 }],
+            holes: vec![vec![Recx { idx: 0, nr: 4 }]],
+            sizes: vec![u64::MAX],
+            data: Some(DataDesc::Bulk(1 << 20)),
+            keys: vec![b"a".to_vec(), vec![]],
+            max: Some((b"k".to_vec(), 99)),
+            cont: 3,
+        };
+        let f = rep.encode(11).unwrap();
+        assert_eq!(ObjReply::decode(&f, 11).unwrap(), rep);
+        assert!(matches!(ObjReply::decode(&f, 12), Err(ObjError::Proto(_))));
+    }
+
+    #[test]
+    fn truncated_or_padded_bodies_are_refused() {
+        let r = sample();
+        let f = r.encode(Opcode::ObjFetch, 1).unwrap();
+        let (_, payload, _) = wire::decode(&f).unwrap();
+        // Re-seal shorter and longer bodies so only the body is wrong.
+        for body in [
+            &payload[..payload.len() - 1],
+            &[payload, &[0u8][..]].concat()[..],
+        ] {
+            let mut g = vec![0u8; HEADER_LEN];
+            g.extend_from_slice(body);
+            wire::seal(
+                Header {
+                    opcode: Opcode::ObjFetch,
+                    flags: 0,
+                    rpc_id: 1,
+                },
+                &mut g,
+            )
+            .unwrap();
+            assert!(matches!(ObjReq::decode(&g), Err(ObjError::Proto(_))));
+        }
+    }
+
+    #[test]
+    fn oversized_keys_are_refused_before_sending() {
+        let mut r = sample();
+        r.dkey = vec![0; MAX_KEY + 1];
+        assert!(r.encode(Opcode::ObjUpdate, 1).is_err());
+    }
+
+    #[test]
+    fn iod_lengths_are_checked_for_overflow() {
+        let i = IodDesc::array(b"0", u64::MAX, vec![Recx { idx: 0, nr: 2 }]);
+        assert_eq!(i.data_len(), None);
+        let i = IodDesc::array(
+            b"0",
+            4,
+            vec![Recx { idx: 0, nr: 2 }, Recx { idx: 9, nr: 1 }],
+        );
+        assert_eq!(i.data_len(), Some(12));
+    }
+}

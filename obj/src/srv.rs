@@ -1,0 +1,1080 @@
+//! The engine side of the object RPCs (DAOS's `srv_obj.c`): one thread per
+//! target, each with its own scheduler, io_uring ring (bio context), VOS
+//! target and device region; targets share nothing on the I/O path.
+//!
+//! `ds_obj_rw_handler` for an update runs, as in the seed:
+//! `obj_ioc_begin` (open the container on this target), `process_epoch`
+//! (the epoch must be inside the engine's uncertainty window, else
+//! `-DER_TX_RESTART`, which the client retries with a fresh epoch),
+//! `dtx_leader_begin`, then `dtx_leader_exec_ops`: `obj_tgt_update` on
+//! every replica of the dkey's group (the other replicas get a
+//! `TgtUpdate` RPC and pull the data from the client's bulk themselves)
+//! and on itself (`obj_local_rw` -> `vos_update_begin` -> bio).
+//! `dtx_leader_end` waits for all of them; if any failed, the DTX is
+//! aborted on every participant where it succeeded (the exact versions
+//! are removed, see `vos::Cont::abort`) before `obj_rw_reply` reports the
+//! failure, so no replica keeps a version the others lack. Otherwise
+//! `obj_rw_complete` / `obj_rw_reply` acknowledge: every replica has the
+//! update durably.
+//!
+//! Differences from DAOS, on purpose: an update is visible on a replica as
+//! soon as it is durable there (DAOS keeps it "prepared" and hidden on
+//! non-leaders until the DTX commits); a reader on a replica can therefore
+//! see a version for the short time before an abort removes it. Punches
+//! are replicated the same way but are not aborted on a partial failure.
+//! Fetches read synchronously on the target's thread.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
+
+use bio::{BioConfig, BioCtx, DevOpts};
+use tse::{der, RemoteTask, Sched, SchedHandle, Task, Tracer};
+use vos::{Cont, ContId, Recx, Version};
+
+use crate::error::ObjError;
+use crate::hlc::{EpochError, Hlc, DEFAULT_EPSILON_NS};
+use crate::placement::{PoolMap, TargetId};
+use crate::rpc::{DataDesc, ObjReply, ObjReq, PunchKind, BULK_THRESHOLD};
+use crate::transport::{BulkRef, InProc, Msg, ReplySlot, ReplyTo, Transport};
+use crate::wire::{Header, Opcode};
+
+/// How far behind the engine's clock an update's epoch may be before it
+/// is refused (DAOS bounds it by the uncertainty window as well).
+pub const DEFAULT_WINDOW_NS: u64 = 10_000_000_000;
+
+/// What an engine runs on.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// The pool's device: a file, block device or NVMe namespace made by
+    /// [`pool_create`].
+    pub path: PathBuf,
+    /// Engines (fault domains) the pool's targets are spread over.
+    pub engines: u32,
+    /// Targets per engine.
+    pub targets_per_engine: u32,
+    /// Each target's bio context (DMA buffers, ring size).
+    pub bio: BioConfig,
+    /// Records spans of every target's steps when set.
+    pub tracer: Option<Tracer>,
+    /// How far ahead of the engine's clock an epoch may be.
+    pub epsilon_ns: u64,
+    /// How far behind it an update's epoch may be.
+    pub window_ns: u64,
+}
+
+impl EngineConfig {
+    /// An engine of `engines` x `targets_per_engine` targets on `path`,
+    /// with 16 MiB of DMA buffers per target and DAOS's 1 s epsilon.
+    pub fn new(path: impl AsRef<Path>, engines: u32, targets_per_engine: u32) -> EngineConfig {
+        EngineConfig {
+            path: path.as_ref().to_path_buf(),
+            engines,
+            targets_per_engine,
+            bio: BioConfig {
+                dma_chunks: 16,
+                ..BioConfig::default()
+            },
+            tracer: None,
+            epsilon_ns: DEFAULT_EPSILON_NS,
+            window_ns: DEFAULT_WINDOW_NS,
+        }
+    }
+}
+
+fn storage(e: impl std::fmt::Display) -> ObjError {
+    ObjError::Storage(e.to_string())
+}
+
+/// Formats `path` (created or grown to `size` bytes if it is a regular
+/// file) as a pool of `engines x targets_per_engine` targets with id
+/// `pool`.
+pub fn pool_create(
+    path: impl AsRef<Path>,
+    size: u64,
+    pool: u128,
+    engines: u32,
+    targets_per_engine: u32,
+) -> Result<vos::PoolMapInfo, ObjError> {
+    let map = PoolMap::new(engines, targets_per_engine)?;
+    let s = Sched::new();
+    let ctx = BioCtx::open(
+        &s.handle(),
+        path,
+        &DevOpts {
+            create_size: Some(size),
+            ..DevOpts::default()
+        },
+        &BioConfig {
+            dma_chunks: 4,
+            ..BioConfig::default()
+        },
+    )
+    .map_err(storage)?;
+    vos::pool_create(&ctx, pool, map.targets()).map_err(storage)
+}
+
+/// A fault to inject on one target, for tests of the failure paths (as
+/// DAOS's fault-injection points).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// The next `n` updates on the target fail their local write with
+    /// `-DER_IO` (nothing is written).
+    UpdateIo(u32),
+    /// The next `n` updates on the target are refused by `process_epoch`
+    /// with `-DER_TX_RESTART`, as if their epoch were outside the window.
+    EpochRestart(u32),
+}
+
+#[derive(Default)]
+struct Faults {
+    io: Vec<AtomicU32>,
+    restart: Vec<AtomicU32>,
+}
+
+impl Faults {
+    fn take(v: &[AtomicU32], i: usize) -> bool {
+        v[i].fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+            .is_ok()
+    }
+}
+
+/// One target's state, owned by its thread.
+struct TgtCtx {
+    idx: usize,
+    vos: vos::Target,
+    conts: RefCell<HashMap<ContId, Cont>>,
+    hlc: Arc<Hlc>,
+    transport: RefCell<Option<Arc<InProc>>>,
+    faults: Arc<Faults>,
+    epsilon_ns: u64,
+    window_ns: u64,
+    next_rpc: Cell<u64>,
+}
+
+thread_local! {
+    static TGT: RefCell<Option<Rc<TgtCtx>>> = const { RefCell::new(None) };
+}
+
+impl TgtCtx {
+    /// `obj_ioc_begin`'s container lookup (cached per target).
+    fn cont(&self, id: ContId) -> Result<Cont, i32> {
+        if let Some(c) = self.conts.borrow().get(&id) {
+            return Ok(c.clone());
+        }
+        let c = self.vos.cont_open(id).map_err(|e| e.rc())?;
+        self.conts.borrow_mut().insert(id, c.clone());
+        Ok(c)
+    }
+
+    /// `process_epoch`: inside the uncertainty window, or a retryable
+    /// `-DER_TX_RESTART`.
+    fn process_epoch(&self, epoch: u64, update: bool) -> Result<(), i32> {
+        if update && Faults::take(&self.faults.restart, self.idx) {
+            return Err(-der::DER_TX_RESTART);
+        }
+        let r = if update {
+            self.hlc.check_epoch(epoch, self.epsilon_ns, self.window_ns)
+        } else {
+            self.hlc.update(epoch, self.epsilon_ns).map(|_| ())
+        };
+        r.map_err(|e| match e {
+            EpochError::Future { .. } | EpochError::Stale { .. } => -der::DER_TX_RESTART,
+        })
+    }
+
+    fn transport(&self) -> Result<Arc<InProc>, i32> {
+        self.transport.borrow().clone().ok_or(-der::DER_STALE)
+    }
+
+    fn rpc_id(&self) -> u64 {
+        let id = self.next_rpc.get() + 1;
+        self.next_rpc.set(id);
+        (self.idx as u64) << 48 | id
+    }
+}
+
+/// A running engine: its target threads and the transport that reaches
+/// them.
+pub struct Engine {
+    transport: Arc<InProc>,
+    stops: Vec<RemoteTask>,
+    threads: Vec<std::thread::JoinHandle<Result<(), ObjError>>>,
+    faults: Arc<Faults>,
+}
+
+type Started = Result<(tse::RemoteSched, RemoteTask), ObjError>;
+
+impl Engine {
+    /// Opens the pool at `cfg.path` and starts one thread per target, each
+    /// opening (and replaying) its own VOS target on its own ring.
+    pub fn start(cfg: EngineConfig) -> Result<Engine, ObjError> {
+        let map = PoolMap::new(cfg.engines, cfg.targets_per_engine)?;
+        let info = {
+            let s = Sched::new();
+            let ctx = BioCtx::open(
+                &s.handle(),
+                &cfg.path,
+                &DevOpts::default(),
+                &BioConfig {
+                    dma_chunks: 1,
+                    ..BioConfig::default()
+                },
+            )
+            .map_err(storage)?;
+            vos::pool_query(&ctx).map_err(storage)?
+        };
+        if info.nr_targets != map.targets() {
+            return Err(ObjError::Storage(format!(
+                "the pool has {} targets, the engine config {} x {}",
+                info.nr_targets, cfg.engines, cfg.targets_per_engine
+            )));
+        }
+        let n = map.targets() as usize;
+        let faults = Arc::new(Faults {
+            io: (0..n).map(|_| AtomicU32::new(0)).collect(),
+            restart: (0..n).map(|_| AtomicU32::new(0)).collect(),
+        });
+        let hlcs: Vec<Arc<Hlc>> = (0..cfg.engines).map(|_| Arc::new(Hlc::new())).collect();
+        let mut threads = Vec::with_capacity(n);
+        let mut started = Vec::with_capacity(n);
+        for idx in 0..n {
+            let (tx, rx) = mpsc::channel::<Started>();
+            let cfg = cfg.clone();
+            let faults = faults.clone();
+            let hlc = hlcs[idx / cfg.targets_per_engine as usize].clone();
+            let th = std::thread::Builder::new()
+                .name(format!("rdaos-tgt{idx}"))
+                .spawn(move || target_main(idx, cfg, info, hlc, faults, tx))
+                .map_err(storage)?;
+            threads.push(th);
+            started.push(rx);
+        }
+        let mut remotes = Vec::with_capacity(n);
+        let mut stops = Vec::with_capacity(n);
+        let mut first_err = None;
+        for rx in started {
+            match rx.recv() {
+                Ok(Ok((r, stop))) => {
+                    remotes.push(r);
+                    stops.push(stop);
+                }
+                Ok(Err(e)) => first_err = first_err.or(Some(e)),
+                Err(_) => first_err = first_err.or(Some(storage("a target thread died"))),
+            }
+        }
+        if let Some(e) = first_err {
+            for s in &stops {
+                s.complete(0);
+            }
+            for th in threads {
+                let _ = th.join();
+            }
+            return Err(e);
+        }
+        let transport = Arc::new(InProc::new(map, remotes, handle)?);
+        for i in 0..n {
+            let t = transport.clone();
+            let idx = i;
+            let posted = transport.targets_nth(idx).post(move |_| {
+                TGT.with(|c| {
+                    if let Some(ctx) = c.borrow().as_ref() {
+                        *ctx.transport.borrow_mut() = Some(t);
+                    }
+                })
+            });
+            if !posted {
+                return Err(storage("a target stopped while starting"));
+            }
+        }
+        Ok(Engine {
+            transport,
+            stops,
+            threads,
+            faults,
+        })
+    }
+
+    /// The transport that reaches this engine's targets.
+    pub fn transport(&self) -> Arc<dyn Transport> {
+        self.transport.clone()
+    }
+
+    /// The pool map.
+    pub fn pool_map(&self) -> &PoolMap {
+        self.transport.pool_map()
+    }
+
+    /// Arms `fault` on target `tgt`.
+    pub fn inject(&self, tgt: TargetId, fault: Fault) -> Result<(), ObjError> {
+        let map = self.pool_map();
+        if tgt.engine >= map.engines || tgt.target >= map.targets_per_engine {
+            return Err(ObjError::Inval("fault target outside the pool map"));
+        }
+        let i = (tgt.engine * map.targets_per_engine + tgt.target) as usize;
+        match fault {
+            Fault::UpdateIo(n) => self.faults.io[i].store(n, Ordering::Release),
+            Fault::EpochRestart(n) => self.faults.restart[i].store(n, Ordering::Release),
+        }
+        Ok(())
+    }
+
+    /// Stops every target once the requests it has finished, closing its
+    /// VOS target (a checkpoint); the first failure is returned.
+    pub fn stop(mut self) -> Result<(), ObjError> {
+        self.stop_all()
+    }
+
+    fn stop_all(&mut self) -> Result<(), ObjError> {
+        for s in self.stops.drain(..) {
+            s.complete(0);
+        }
+        let mut first = Ok(());
+        for th in self.threads.drain(..) {
+            let r = th
+                .join()
+                .unwrap_or_else(|_| Err(storage("a target thread panicked")));
+            if first.is_ok() {
+                first = r;
+            }
+        }
+        first
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        let _ = self.stop_all();
+    }
+}
+
+impl InProc {
+    fn targets_nth(&self, i: usize) -> &tse::RemoteSched {
+        let m = self.pool_map();
+        let t = TargetId {
+            engine: i as u32 / m.targets_per_engine,
+            target: i as u32 % m.targets_per_engine,
+        };
+        self.target(t).expect("index inside the map")
+    }
+}
+
+fn target_main(
+    idx: usize,
+    cfg: EngineConfig,
+    info: vos::PoolMapInfo,
+    hlc: Arc<Hlc>,
+    faults: Arc<Faults>,
+    tx: mpsc::Sender<Started>,
+) -> Result<(), ObjError> {
+    let s = Sched::new();
+    let label: &'static str = Box::leak(format!("tgt{idx}").into_boxed_str());
+    s.set_tracer(label, cfg.tracer.clone());
+    let open = || -> Result<vos::Target, ObjError> {
+        let ctx =
+            BioCtx::open(&s.handle(), &cfg.path, &DevOpts::default(), &cfg.bio).map_err(storage)?;
+        vos::pool_open_target(&ctx, &info, idx as u32).map_err(storage)
+    };
+    let vos = match open() {
+        Ok(v) => v,
+        Err(e) => {
+            let _ = tx.send(Err(e.clone()));
+            return Err(e);
+        }
+    };
+    let ctx = Rc::new(TgtCtx {
+        idx,
+        vos,
+        conts: RefCell::new(HashMap::new()),
+        hlc,
+        transport: RefCell::new(None),
+        faults,
+        epsilon_ns: cfg.epsilon_ns,
+        window_ns: cfg.window_ns,
+        next_rpc: Cell::new(0),
+    });
+    TGT.with(|c| *c.borrow_mut() = Some(ctx.clone()));
+    let stop = s.create_empty("");
+    if tx.send(Ok((s.remote(), stop.remote()))).is_err() {
+        return Ok(());
+    }
+    s.progress_until(&stop);
+    // Finish what is in flight, then close (checkpoint) the target.
+    let drained = s.drain(Duration::from_secs(30));
+    TGT.with(|c| c.borrow_mut().take());
+    ctx.conts.borrow_mut().clear();
+    *ctx.transport.borrow_mut() = None;
+    let closed = ctx.vos.clone().close().map_err(storage);
+    if !drained {
+        return Err(ObjError::Storage(format!(
+            "target {idx} still had {} operations in flight after 30 s",
+            s.inflight()
+        )));
+    }
+    closed
+}
+
+/// Answers `reply` for request `rpc_id` with `r` and bulk `bulk`.
+fn send_reply(reply: ReplyTo, rpc_id: u64, r: &ObjReply, bulk: Vec<BulkRef>) {
+    match r.encode(rpc_id) {
+        Ok(frame) => reply.send(Msg { frame, bulk }),
+        Err(e) => {
+            let frame = ObjReply::status(e.rc()).encode(rpc_id).unwrap_or_default();
+            reply.send(Msg {
+                frame,
+                bulk: Vec::new(),
+            })
+        }
+    }
+}
+
+/// The [`Handler`](crate::transport::Handler) of every target: decodes
+/// the frame and runs the opcode's handler task on this target.
+fn handle(s: &SchedHandle, msg: Msg, reply: ReplyTo) {
+    let Some(ctx) = TGT.with(|c| c.borrow().clone()) else {
+        reply.fail(-der::DER_CANCELED);
+        return;
+    };
+    let (h, req) = match ObjReq::decode(&msg.frame) {
+        Ok(x) => x,
+        Err(e) => {
+            // The rpc id is unknown when the frame is damaged: 0.
+            send_reply(reply, 0, &ObjReply::status(e.rc()), Vec::new());
+            return;
+        }
+    };
+    let name = match h.opcode {
+        Opcode::ObjUpdate | Opcode::ObjFetch => "ds_obj_rw_handler",
+        Opcode::TgtUpdate => "ds_obj_tgt_update_handler",
+        Opcode::ObjPunch => "ds_obj_punch_handler",
+        Opcode::TgtPunch => "ds_obj_tgt_punch_handler",
+        Opcode::TgtAbort => "dtx_abort",
+        Opcode::ObjQueryKey => "ds_obj_query_key_handler",
+        Opcode::ObjEnumDkeys => "ds_obj_enum_handler",
+        Opcode::ContCreate | Opcode::ContOpen => "ds_cont_op_handler",
+        Opcode::Reply => {
+            send_reply(
+                reply,
+                h.rpc_id,
+                &ObjReply::status(-der::DER_PROTO),
+                Vec::new(),
+            );
+            return;
+        }
+    };
+    let parent = req.trace_parent;
+    let mut state = Some((req, msg.bulk, reply));
+    let t = s.create_named(name, move |t| {
+        if let Some((req, bulk, reply)) = state.take() {
+            dispatch(t, &ctx, h, req, bulk, reply);
+        }
+    });
+    if parent != 0 {
+        t.set_parent(parent);
+    }
+    // If the scheduler is closing the task is canceled, and its ReplyTo,
+    // dropped with it, fails the request.
+    let _ = t.schedule(true);
+}
+
+fn dispatch(
+    t: &Task,
+    ctx: &Rc<TgtCtx>,
+    h: Header,
+    req: ObjReq,
+    bulk: Vec<BulkRef>,
+    reply: ReplyTo,
+) {
+    let rpc_id = h.rpc_id;
+    let sh = t.sched();
+    let step = sh.step("obj_ioc_begin");
+    let cont = match h.opcode {
+        Opcode::ContCreate | Opcode::ContOpen => None,
+        _ => match ctx.cont(req.cont) {
+            Ok(c) => Some(c),
+            Err(rc) => {
+                step.end(rc);
+                send_reply(reply, rpc_id, &ObjReply::status(rc), Vec::new());
+                t.complete(rc);
+                return;
+            }
+        },
+    };
+    step.end(0);
+    match (h.opcode, cont) {
+        (Opcode::ObjUpdate | Opcode::TgtUpdate | Opcode::ObjPunch | Opcode::TgtPunch, Some(c)) => {
+            let leader = matches!(h.opcode, Opcode::ObjUpdate | Opcode::ObjPunch);
+            let punch = matches!(h.opcode, Opcode::ObjPunch | Opcode::TgtPunch);
+            let rpc = Rpc {
+                rpc_id,
+                leader,
+                punch,
+            };
+            rw_update(t, ctx, c, req, bulk, reply, rpc)
+        }
+        (Opcode::TgtAbort, Some(c)) => abort_handler(t, &c, &req, reply, rpc_id),
+        (Opcode::ObjFetch, Some(c)) => {
+            let r = fetch(t, ctx, &c, &req);
+            let rc = match r {
+                Ok((rep, bulk)) => {
+                    send_reply(reply, rpc_id, &rep, bulk);
+                    0
+                }
+                Err(rc) => {
+                    send_reply(reply, rpc_id, &ObjReply::status(rc), Vec::new());
+                    rc
+                }
+            };
+            t.complete(rc);
+        }
+        (Opcode::ObjQueryKey, Some(c)) => {
+            let akey = req.iods.first().map_or(&b"0"[..], |i| &i.akey[..]);
+            let mut rep = ObjReply::status(0);
+            rep.max = c.query_key_max(req.oid, akey, req.epoch);
+            send_reply(reply, rpc_id, &rep, Vec::new());
+            t.complete(0);
+        }
+        (Opcode::ObjEnumDkeys, Some(c)) => {
+            let mut rep = ObjReply::status(0);
+            rep.keys = c.list_dkeys(req.oid, req.epoch);
+            send_reply(reply, rpc_id, &rep, Vec::new());
+            t.complete(0);
+        }
+        (Opcode::ContCreate, _) => {
+            let rc = match ctx.vos.cont_create(req.cont, &req.label) {
+                Ok(c) => {
+                    ctx.conts.borrow_mut().insert(req.cont, c);
+                    0
+                }
+                Err(e) => e.rc(),
+            };
+            send_reply(reply, rpc_id, &ObjReply::status(rc), Vec::new());
+            t.complete(rc);
+        }
+        (Opcode::ContOpen, _) => {
+            let rep = match ctx.vos.cont_open_label(&req.label) {
+                Ok(c) => ObjReply {
+                    cont: c.id().0,
+                    ..ObjReply::status(0)
+                },
+                Err(e) => ObjReply::status(e.rc()),
+            };
+            let rc = rep.status;
+            send_reply(reply, rpc_id, &rep, Vec::new());
+            t.complete(rc);
+        }
+        _ => {
+            send_reply(
+                reply,
+                rpc_id,
+                &ObjReply::status(-der::DER_PROTO),
+                Vec::new(),
+            );
+            t.complete(-der::DER_PROTO);
+        }
+    }
+}
+
+/// The bytes of an update: inline in the frame, or pulled from the bulk
+/// pieces (one piece: no copy; several: gathered once).
+enum Data<'a> {
+    Borrowed(&'a [u8]),
+    Owned(Vec<u8>),
+}
+
+impl Data<'_> {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Data::Borrowed(b) => b,
+            Data::Owned(v) => v,
+        }
+    }
+}
+
+fn pull<'a>(req: &'a ObjReq, bulk: &'a [BulkRef]) -> Result<Data<'a>, i32> {
+    let want: u64 = req
+        .iods
+        .iter()
+        .try_fold(0u64, |a, i| i.data_len().and_then(|n| a.checked_add(n)))
+        .ok_or(-der::DER_INVAL)?;
+    let d = match &req.data {
+        DataDesc::None => Data::Borrowed(&[]),
+        DataDesc::Inline(b) => Data::Borrowed(b),
+        DataDesc::Bulk(n) => {
+            let have: u64 = bulk.iter().map(|b| b.len() as u64).sum();
+            if have != *n {
+                return Err(-der::DER_PROTO);
+            }
+            match bulk {
+                [one] => Data::Borrowed(one.as_slice()),
+                many => Data::Owned(many.iter().flat_map(|b| b.as_slice()).copied().collect()),
+            }
+        }
+    };
+    if d.bytes().len() as u64 != want {
+        return Err(-der::DER_INVAL);
+    }
+    Ok(d)
+}
+
+/// One participant's part of a DTX.
+enum Part {
+    /// A local vos update or punch: its task and, for updates, the akey and
+    /// version to abort.
+    Local(Task, Option<(Vec<u8>, Version)>),
+    /// A forwarded RPC to a replica.
+    Remote(Task, ReplySlot, TargetId, u64),
+}
+
+/// `obj_local_rw` for an update or punch: the vos operations, one per
+/// extent or single value. Operations issued before a synchronous failure
+/// stay in `parts` (they are aborted with the rest).
+fn obj_local_rw(
+    sh: &SchedHandle,
+    ctx: &TgtCtx,
+    c: &Cont,
+    req: &ObjReq,
+    data: &[u8],
+    punch: bool,
+    parts: &mut Vec<Part>,
+) -> Result<(), i32> {
+    let step = sh.step("obj_local_rw");
+    let r = (|| {
+        if !punch && Faults::take(&ctx.faults.io, ctx.idx) {
+            return Err(-der::DER_IO);
+        }
+        if punch {
+            return local_punch(c, req, parts);
+        }
+        let mut off = 0usize;
+        for iod in &req.iods {
+            let recxs: &[Recx] = if iod.single {
+                &[Recx { idx: 0, nr: 1 }]
+            } else {
+                &iod.recxs
+            };
+            for rx in recxs {
+                let n = if iod.single {
+                    iod.rsize
+                } else {
+                    rx.nr * iod.rsize
+                } as usize;
+                let bytes = &data[off..off + n];
+                off += n;
+                let b = sh.step("vos_update_begin");
+                let r = if iod.single {
+                    c.update_single_tx(req.oid, &req.dkey, &iod.akey, req.epoch, bytes)
+                } else {
+                    c.update_array_tx(
+                        req.oid, &req.dkey, &iod.akey, req.epoch, *rx, iod.rsize, bytes,
+                    )
+                };
+                match r {
+                    Ok((task, v)) => {
+                        b.end(0);
+                        parts.push(Part::Local(task, Some((iod.akey.clone(), v))));
+                    }
+                    Err(e) => {
+                        b.end(e.rc());
+                        return Err(e.rc());
+                    }
+                }
+            }
+        }
+        Ok(())
+    })();
+    step.end(r.err().unwrap_or(0));
+    r
+}
+
+fn local_punch(c: &Cont, req: &ObjReq, parts: &mut Vec<Part>) -> Result<(), i32> {
+    let (oid, e) = (req.oid, req.epoch);
+    let mut push = |r: Result<Task, vos::VosError>| match r {
+        Ok(t) => {
+            parts.push(Part::Local(t, None));
+            Ok(())
+        }
+        Err(err) => Err(err.rc()),
+    };
+    match req.punch {
+        PunchKind::Obj => push(c.punch(oid, None, None, e)),
+        PunchKind::Dkey => push(c.punch(oid, Some(&req.dkey), None, e)),
+        PunchKind::Akeys => req
+            .iods
+            .iter()
+            .try_for_each(|i| push(c.punch(oid, Some(&req.dkey), Some(&i.akey), e))),
+        PunchKind::Recx => req.iods.iter().try_for_each(|i| {
+            if i.single {
+                push(c.punch_single(oid, &req.dkey, &i.akey, e))
+            } else {
+                i.recxs
+                    .iter()
+                    .try_for_each(|rx| push(c.punch_recx(oid, &req.dkey, &i.akey, e, *rx, i.rsize)))
+            }
+        }),
+    }
+}
+
+/// `obj_tgt_update` towards a replica: the same request, minus the forward
+/// list, with the same bulk (the replica pulls from the client's buffer).
+fn forward(
+    sh: &SchedHandle,
+    ctx: &TgtCtx,
+    req: &ObjReq,
+    bulk: &[BulkRef],
+    to: TargetId,
+    opcode: Opcode,
+) -> Result<Part, i32> {
+    let step = sh.step("obj_tgt_update");
+    let transport = ctx.transport()?;
+    let mut fwd = req.clone();
+    fwd.fwd.clear();
+    let rpc_id = ctx.rpc_id();
+    // Its body only marks the send; the reply completes it, so its span
+    // covers the round trip.
+    let t = sh.create_named("crt_req_send", |_| {});
+    fwd.trace_parent = t.id();
+    let frame = fwd.encode(opcode, rpc_id).map_err(|e| e.rc())?;
+    let slot = ReplySlot::new();
+    let r = transport.send(
+        to,
+        Msg {
+            frame,
+            bulk: bulk.to_vec(),
+        },
+        slot.reply_to(&t),
+    );
+    step.end(r.as_ref().err().map_or(0, |e| e.rc()));
+    r.map_err(|e| e.rc())?;
+    let _ = t.schedule(true);
+    Ok(Part::Remote(t, slot, to, rpc_id))
+}
+
+/// What kind of update request is being served.
+#[derive(Clone, Copy)]
+struct Rpc {
+    rpc_id: u64,
+    leader: bool,
+    punch: bool,
+}
+
+/// The whole update (or punch) on this target: the leader also forwards to
+/// the replicas and resolves the DTX; a replica applies and answers.
+fn rw_update(
+    t: &Task,
+    ctx: &Rc<TgtCtx>,
+    c: Cont,
+    req: ObjReq,
+    bulk: Vec<BulkRef>,
+    reply: ReplyTo,
+    rpc: Rpc,
+) {
+    let Rpc {
+        rpc_id,
+        leader,
+        punch,
+    } = rpc;
+    let sh = t.sched();
+    let step = sh.step("process_epoch");
+    let r = ctx.process_epoch(req.epoch, true);
+    step.end(r.err().unwrap_or(0));
+    let fail = |rc: i32, reply: ReplyTo| {
+        send_reply(reply, rpc_id, &ObjReply::status(rc), Vec::new());
+        t.complete(rc);
+    };
+    if let Err(rc) = r {
+        return fail(rc, reply);
+    }
+    let data = match pull(&req, &bulk) {
+        Ok(d) => d,
+        Err(rc) => return fail(rc, reply),
+    };
+    let mut parts = Vec::with_capacity(1 + req.fwd.len());
+    let begin = sh.step(if leader {
+        "dtx_leader_begin"
+    } else {
+        "dtx_begin"
+    });
+    begin.end(0);
+    let exec = sh.step(if leader {
+        "dtx_leader_exec_ops"
+    } else {
+        "dtx_exec"
+    });
+    let mut first_err = 0;
+    if leader {
+        let opcode = if punch {
+            Opcode::TgtPunch
+        } else {
+            Opcode::TgtUpdate
+        };
+        for &to in &req.fwd {
+            match forward(&sh, ctx, &req, &bulk, to, opcode) {
+                Ok(p) => parts.push(p),
+                Err(rc) => {
+                    first_err = rc;
+                    break;
+                }
+            }
+        }
+    }
+    if first_err == 0 {
+        if let Err(rc) = obj_local_rw(&sh, ctx, &c, &req, data.bytes(), punch, &mut parts) {
+            first_err = rc;
+        }
+    }
+    exec.end(first_err);
+    drop(data);
+    let deps: Vec<Task> = parts
+        .iter()
+        .map(|p| match p {
+            Part::Local(t, _) | Part::Remote(t, ..) => t.clone(),
+        })
+        .collect();
+    let ctx2 = ctx.clone();
+    let mut state = Some((parts, reply, req, c));
+    let end = sh.create_named(
+        if leader { "dtx_leader_end" } else { "dtx_end" },
+        move |e| {
+            let Some((parts, reply, req, c)) = state.take() else {
+                return;
+            };
+            dtx_end(e, &ctx2, parts, reply, req, c, rpc_id, first_err);
+        },
+    );
+    end.disable_propagate();
+    let _ = end.register_deps(&deps);
+    let _ = end.schedule(true);
+    complete_after(t, &end);
+}
+
+/// Makes the running task `t` complete once `dep` does (with its status),
+/// also when `dep` already completed: a dependency registered on a
+/// completed task does not count, so `t` would otherwise never finish.
+fn complete_after(t: &Task, dep: &Task) {
+    match dep.try_result() {
+        Some(rc) => t.complete(rc),
+        None => {
+            if t.register_dep(dep).is_err() {
+                t.complete(-der::DER_CANCELED);
+            }
+        }
+    }
+}
+
+/// `dtx_leader_end` / `dtx_end`: every part finished. On success, reply
+/// with the versions written here (a replica) or the epoch (the leader);
+/// on failure, abort the versions that did get written, then reply with
+/// the first error.
+#[allow(clippy::too_many_arguments)]
+fn dtx_end(
+    e: &Task,
+    ctx: &Rc<TgtCtx>,
+    parts: Vec<Part>,
+    reply: ReplyTo,
+    req: ObjReq,
+    c: Cont,
+    rpc_id: u64,
+    mut first_err: i32,
+) {
+    let sh = e.sched();
+    let mut versions = Vec::new();
+    let mut undo_local: Vec<(Vec<u8>, Version)> = Vec::new();
+    let mut undo_remote: Vec<(TargetId, Vec<Version>)> = Vec::new();
+    for p in parts {
+        match p {
+            Part::Local(t, v) => {
+                let rc = t.result();
+                if rc != 0 {
+                    first_err = if first_err == 0 { rc } else { first_err };
+                } else if let Some(kv) = v {
+                    versions.push(kv.1);
+                    undo_local.push(kv);
+                }
+            }
+            Part::Remote(t, slot, to, id) => {
+                let step = sh.step("dc_rw_cb");
+                let mut rc = t.result();
+                if rc == 0 {
+                    match slot.take().map(|m| ObjReply::decode(&m.frame, id)) {
+                        Some(Ok(rep)) => {
+                            rc = rep.status;
+                            if rc == 0 && !rep.versions.is_empty() {
+                                undo_remote.push((to, rep.versions));
+                            }
+                        }
+                        Some(Err(err)) => rc = err.rc(),
+                        None => rc = -der::DER_PROTO,
+                    }
+                }
+                step.end(rc);
+                if rc != 0 && first_err == 0 {
+                    first_err = rc;
+                }
+            }
+        }
+    }
+    if first_err == 0 {
+        let step = sh.step("obj_rw_complete");
+        step.end(0);
+        let step = sh.step("obj_rw_reply");
+        let rep = ObjReply {
+            epoch: req.epoch,
+            versions,
+            ..ObjReply::status(0)
+        };
+        send_reply(reply, rpc_id, &rep, Vec::new());
+        step.end(0);
+        e.complete(0);
+        return;
+    }
+    // Abort what was written, then report the failure.
+    let mut aborts = Vec::new();
+    for (akey, v) in undo_local {
+        if let Ok(t) = c.abort(req.oid, &req.dkey, &akey, v) {
+            aborts.push(t);
+        }
+    }
+    for (to, vs) in undo_remote {
+        let mut a = ObjReq::new(req.cont, req.oid, req.epoch);
+        a.dkey = req.dkey.clone();
+        a.iods = req.iods.clone();
+        a.versions = vs;
+        if let Ok(Part::Remote(t, ..)) = forward_abort(&sh, ctx, a, to) {
+            aborts.push(t);
+        }
+    }
+    let rc = first_err;
+    let mut reply = Some(reply);
+    let done = sh.create_named("obj_rw_reply", move |d| {
+        if let Some(r) = reply.take() {
+            send_reply(r, rpc_id, &ObjReply::status(rc), Vec::new());
+        }
+        d.complete(rc);
+    });
+    done.disable_propagate();
+    let _ = done.register_deps(&aborts);
+    let _ = done.schedule(true);
+    complete_after(e, &done);
+}
+
+fn forward_abort(sh: &SchedHandle, ctx: &TgtCtx, a: ObjReq, to: TargetId) -> Result<Part, i32> {
+    forward(sh, ctx, &a, &[], to, Opcode::TgtAbort)
+}
+
+/// `TgtAbort`: removes the given versions (one per extent or single value,
+/// in the request's iod order), then answers.
+fn abort_handler(t: &Task, c: &Cont, req: &ObjReq, reply: ReplyTo, rpc_id: u64) {
+    let keys: Vec<&[u8]> = req
+        .iods
+        .iter()
+        .flat_map(|i| {
+            let n = if i.single { 1 } else { i.recxs.len() };
+            std::iter::repeat_n(&i.akey[..], n)
+        })
+        .collect();
+    let mut tasks = Vec::new();
+    let mut rc = 0;
+    for (akey, v) in keys.iter().zip(&req.versions) {
+        match c.abort(req.oid, &req.dkey, akey, *v) {
+            Ok(t) => tasks.push(t),
+            Err(e) => rc = e.rc(),
+        }
+    }
+    let mut reply = Some(reply);
+    let sh = t.sched();
+    let done = sh.create_named("obj_rw_reply", move |d| {
+        let rc = if rc != 0 { rc } else { d.result() };
+        if let Some(r) = reply.take() {
+            send_reply(r, rpc_id, &ObjReply::status(rc), Vec::new());
+        }
+        d.complete(rc);
+    });
+    let _ = done.register_deps(&tasks);
+    let _ = done.schedule(true);
+    complete_after(t, &done);
+}
+
+/// `obj_local_rw` for a fetch: reads every iod at the request's epoch;
+/// data travels inline below the bulk threshold, by bulk above it.
+fn fetch(t: &Task, ctx: &TgtCtx, c: &Cont, req: &ObjReq) -> Result<(ObjReply, Vec<BulkRef>), i32> {
+    let sh = t.sched();
+    let step = sh.step("process_epoch");
+    let r = ctx.process_epoch(req.epoch, false);
+    step.end(r.err().unwrap_or(0));
+    r?;
+    let step = sh.step("obj_local_rw");
+    let r = fetch_local(c, req);
+    step.end(r.as_ref().err().copied().unwrap_or(0));
+    let (data, holes, sizes) = r?;
+    let step = sh.step("obj_rw_reply");
+    let mut rep = ObjReply {
+        epoch: req.epoch,
+        holes,
+        sizes,
+        ..ObjReply::status(0)
+    };
+    let mut bulk = Vec::new();
+    if data.len() < BULK_THRESHOLD {
+        rep.data = Some(DataDesc::Inline(data));
+    } else {
+        rep.data = Some(DataDesc::Bulk(data.len() as u64));
+        bulk.push(BulkRef::from_vec(data));
+    }
+    step.end(0);
+    Ok((rep, bulk))
+}
+
+type Fetched = (Vec<u8>, Vec<Vec<Recx>>, Vec<u64>);
+
+fn fetch_local(c: &Cont, req: &ObjReq) -> Result<Fetched, i32> {
+    let want: u64 = req
+        .iods
+        .iter()
+        .filter(|i| !i.single)
+        .try_fold(0u64, |a, i| i.data_len().and_then(|n| a.checked_add(n)))
+        .ok_or(-der::DER_INVAL)?;
+    let mut out = Vec::with_capacity(want as usize);
+    let mut holes = Vec::with_capacity(req.iods.len());
+    let mut sizes = Vec::with_capacity(req.iods.len());
+    for iod in &req.iods {
+        if iod.single {
+            match c
+                .fetch_single(req.oid, &req.dkey, &iod.akey, req.epoch)
+                .map_err(|e| e.rc())?
+            {
+                Some(v) => {
+                    sizes.push(v.len() as u64);
+                    out.extend_from_slice(&v);
+                }
+                None => sizes.push(u64::MAX),
+            }
+            holes.push(Vec::new());
+            continue;
+        }
+        sizes.push(0);
+        let mut h = Vec::new();
+        for rx in &iod.recxs {
+            let (bytes, segs) = c
+                .fetch_array(req.oid, &req.dkey, &iod.akey, req.epoch, *rx)
+                .map_err(|e| e.rc())?;
+            let n = (rx.nr * iod.rsize) as usize;
+            let all_holes = segs.iter().all(|s| s.src.is_none());
+            if bytes.len() == n {
+                out.extend_from_slice(&bytes);
+            } else if all_holes {
+                out.resize(out.len() + n, 0);
+            } else {
+                // Stored with another record size.
+                return Err(-der::DER_INVAL);
+            }
+            h.extend(segs.iter().filter(|s| s.src.is_none()).map(|s| s.recx));
+        }
+        holes.push(h);
+    }
+    Ok((out, holes, sizes))
+}
