@@ -250,3 +250,126 @@ fn epoch_restarts_are_retried_with_a_new_epoch_and_bad_input_is_refused() {
     drop(cli);
     engine.stop().unwrap();
 }
+
+#[test]
+fn one_traced_update_shows_the_seed_steps_in_order() {
+    let pool = Pool::new("objtr", 2, 2);
+    let tracer = rdaos::tse::Tracer::new();
+    let mut cfg = EngineConfig::new(&pool.path, 2, 2);
+    cfg.tracer = Some(tracer.clone());
+    let engine = Engine::start(cfg).unwrap();
+    let s = Sched::new();
+    s.set_tracer("client", Some(tracer.clone()));
+    let cli = ObjClient::new(&s.handle(), engine.transport());
+    let cont = cli.cont_create("tr").unwrap();
+    let h = cli
+        .obj_open(
+            cont,
+            generate_oid(4, 1, ObjType::ArrayByte, ObjClass::RP_2G1),
+        )
+        .unwrap();
+    tracer.clear();
+    let iod = IodDesc::array(
+        b"0",
+        1,
+        vec![Recx {
+            idx: 0,
+            nr: 64 << 10,
+        }],
+    );
+    h.update(
+        &1u64.to_be_bytes(),
+        vec![iod],
+        sgl(bytes(1, 64 << 10)),
+        None,
+    )
+    .unwrap();
+    drop(cli);
+    engine.stop().unwrap();
+    let spans = tracer.spans();
+    let text = rdaos::obj::trace::op_diagram(&spans, "dc_obj_update_task").unwrap();
+    if let Some(p) = rdaos::obj::trace::env_path() {
+        std::fs::write(p, &text).unwrap();
+    }
+    // The path down, each step below the one before it (parent links).
+    let chain = [
+        "dc_obj_update_task",
+        "dc_obj_update",
+        "obj_req_fanout",
+        "dc_obj_shard_rw",
+        "crt_req_send",
+        "ds_obj_rw_handler",
+        "dtx_leader_exec_ops",
+        "obj_local_rw",
+        "vos_update_begin",
+    ];
+    let by_name =
+        |n: &str| -> Vec<&rdaos::tse::Span> { spans.iter().filter(|s| s.name == n).collect() };
+    for w in chain.windows(2) {
+        let parents = by_name(w[0]);
+        let kids = by_name(w[1]);
+        assert!(
+            kids.iter()
+                .any(|k| parents.iter().any(|p| k.parent == p.id)),
+            "{} is not below {}:\n{text}",
+            w[1],
+            w[0]
+        );
+    }
+    // Each seed step appears, in the seed's order of first start.
+    let seed = [
+        "dc_obj_update_task",
+        "obj_req_valid",
+        "dc_io_epoch_set",
+        "dc_obj_update",
+        "obj_task_init",
+        "obj_shards_2_fwtgts",
+        "obj_rw_bulk_prep",
+        "obj_req_fanout",
+        "dc_obj_shard_rw",
+        "crt_req_send",
+        "ds_obj_rw_handler",
+        "obj_ioc_begin",
+        "process_epoch",
+        "dtx_leader_begin",
+        "dtx_leader_exec_ops",
+        "obj_tgt_update",
+        "obj_local_rw",
+        "vos_update_begin",
+        "bio_iod_post",
+        "data_completion",
+        "wal_completion",
+        "vos_update_end",
+        "dtx_leader_end",
+        "obj_rw_complete",
+        "obj_rw_reply",
+        "dc_rw_cb",
+    ];
+    // Client steps on the client, engine steps on the leader (the replica
+    // runs its own copy of the engine steps meanwhile).
+    let leader = by_name("ds_obj_rw_handler")[0].sched;
+    let first = |n: &str| {
+        by_name(n)
+            .iter()
+            .filter(|s| {
+                let client = matches!(rdaos::obj::trace::layer_of(n), "obj" | "array" | "dfs");
+                s.sched == if client { "client" } else { leader }
+            })
+            .map(|s| s.start_ns)
+            .min()
+            .unwrap_or_else(|| panic!("no span {n}:\n{text}"))
+    };
+    for w in seed.windows(2) {
+        assert!(
+            first(w[0]) <= first(w[1]),
+            "{} starts before {}:\n{text}",
+            w[1],
+            w[0]
+        );
+    }
+    // The replica's side is there too, on another target.
+    let tgt_handler = by_name("ds_obj_tgt_update_handler");
+    assert_eq!(tgt_handler.len(), 1, "{text}");
+    assert_ne!(tgt_handler[0].sched, leader);
+    assert!(text.starts_with("@startuml") && text.contains("srv_obj") && text.contains("vos "));
+}

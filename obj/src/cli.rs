@@ -126,12 +126,16 @@ impl ObjClient {
             let Some((mut req, bulk)) = state.take() else {
                 return;
             };
-            req.trace_parent = t.id();
+            let send = t.sched().step("crt_req_send");
+            // The engine's handler hangs below this send in traces.
+            req.trace_parent = send.id();
             let frame = match req.encode(opcode, rpc_id) {
                 Ok(f) => f,
-                Err(e) => return t.complete(e.rc()),
+                Err(e) => {
+                    send.end(e.rc());
+                    return t.complete(e.rc());
+                }
             };
-            let send = t.sched().step("crt_req_send");
             let r = cli
                 .inner
                 .transport

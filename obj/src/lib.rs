@@ -23,6 +23,7 @@ pub mod oclass;
 pub mod placement;
 pub mod rpc;
 pub mod srv;
+pub mod trace;
 pub mod transport;
 pub mod wire;
 
