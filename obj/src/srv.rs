@@ -65,6 +65,9 @@ pub struct EngineConfig {
     pub epsilon_ns: u64,
     /// How far behind it an update's epoch may be.
     pub window_ns: u64,
+    /// How often each target aggregates (reclaims the space of versions
+    /// older than `window_ns` that newer ones cover); `None`: never.
+    pub aggregation: Option<Duration>,
 }
 
 impl EngineConfig {
@@ -82,6 +85,7 @@ impl EngineConfig {
             tracer: None,
             epsilon_ns: DEFAULT_EPSILON_NS,
             window_ns: DEFAULT_WINDOW_NS,
+            aggregation: Some(Duration::from_secs(2)),
         }
     }
 }
@@ -398,11 +402,23 @@ fn target_main(
         next_rpc: Cell::new(0),
     });
     TGT.with(|c| *c.borrow_mut() = Some(ctx.clone()));
+    // Aggregation below the oldest epoch an update may still carry: no
+    // DTX can need to abort a version that old.
+    let agg = cfg.aggregation.map(|every| {
+        let (hlc, window) = (ctx.hlc.clone(), cfg.window_ns);
+        ctx.vos
+            .start_aggregation(every, move || hlc.now().saturating_sub(window))
+    });
     let stop = s.create_empty("");
     if tx.send(Ok((s.remote(), stop.remote()))).is_err() {
         return Ok(());
     }
     s.progress_until(&stop);
+    if let Some(a) = agg {
+        if !a.is_completed() {
+            a.complete(0);
+        }
+    }
     // Finish what is in flight, then close (checkpoint) the target.
     let drained = s.drain(Duration::from_secs(30));
     TGT.with(|c| c.borrow_mut().take());

@@ -1119,8 +1119,16 @@ impl SchedHandle {
     /// True if no scheduled task is waiting, running or sleeping and no
     /// woken future is queued (DAOS's `tse_sched_check_complete`).
     pub fn is_idle(&self) -> bool {
-        let core = self.inner.core.borrow();
-        core.inflight == 0 && core.sleeping.is_empty() && self.inner.shared.runq.is_empty()
+        let mut core = self.inner.core.borrow_mut();
+        // A sleeping entry whose task was completed (or re-initialised)
+        // meanwhile is stale: it will be skipped when due, so it does not
+        // keep the scheduler busy.
+        let core = &mut *core;
+        let live_sleeper = core.sleeping.iter().any(|Reverse((_, key, epoch))| {
+            let s = &core.slots[*key as usize];
+            s.epoch == *epoch && s.state == State::Sleeping
+        });
+        core.inflight == 0 && !live_sleeper && self.inner.shared.runq.is_empty()
     }
 
     /// Number of tasks scheduled and not yet completed.

@@ -840,3 +840,18 @@ fn steps_nest_under_the_running_task_and_parent_new_tasks() {
     ids.dedup();
     assert_eq!(ids.len(), spans.len(), "step ids are unique among task ids");
 }
+
+#[test]
+fn a_sleeping_task_completed_early_does_not_keep_the_scheduler_busy() {
+    let s = Sched::new();
+    let t = s.create(|t| t.complete(0));
+    t.schedule_delayed(Duration::from_secs(60)).unwrap();
+    assert!(!s.is_idle());
+    t.complete(0);
+    let start = Instant::now();
+    assert!(s.drain(Duration::from_secs(10)));
+    assert!(
+        start.elapsed() < Duration::from_secs(1),
+        "drain waited for a stale sleeper"
+    );
+}
