@@ -506,31 +506,36 @@ impl Target {
         let d2 = done.clone();
         let _ = tx.register_comp_cb(move |t| {
             let rc = t.result();
-            let mut st = st.borrow_mut();
-            st.pending -= 1;
-            if rc == 0 {
-                // Published: durable, now visible.
-                match st.index.apply(&op) {
-                    Ok(released) => {
-                        st.released.extend(released);
-                        d2.complete(0);
-                    }
-                    Err(e) => {
-                        // Refused now although checked before logging
-                        // (two creates of one container raced): the op
-                        // is not applied, here or on replay.
-                        if let Some(a) = freed {
-                            let _ = st.alloc.free(a.off, a.len);
+            // Decide under the borrow, complete after it: the completion
+            // runs the caller's callbacks, which may issue the next update.
+            let status = {
+                let mut st = st.borrow_mut();
+                st.pending -= 1;
+                if rc == 0 {
+                    // Published: durable, now visible.
+                    match st.index.apply(&op) {
+                        Ok(released) => {
+                            st.released.extend(released);
+                            0
                         }
-                        d2.complete(e.rc());
+                        Err(e) => {
+                            // Refused now although checked before logging
+                            // (two creates of one container raced): the op
+                            // is not applied, here or on replay.
+                            if let Some(a) = freed {
+                                let _ = st.alloc.free(a.off, a.len);
+                            }
+                            e.rc()
+                        }
                     }
+                } else {
+                    if let Some(a) = freed {
+                        let _ = st.alloc.free(a.off, a.len);
+                    }
+                    rc
                 }
-            } else {
-                if let Some(a) = freed {
-                    let _ = st.alloc.free(a.off, a.len);
-                }
-                d2.complete(rc);
-            }
+            };
+            d2.complete(status);
             0
         });
         done.schedule(true).ok();

@@ -738,3 +738,45 @@ fn abort_takes_back_one_update_across_crash_close_and_checkpoint() {
 fn round(x: u64, bs: u64) -> u64 {
     x.div_ceil(bs) * bs
 }
+
+#[test]
+fn an_update_may_be_issued_from_the_previous_updates_completion() {
+    let s = Sched::new();
+    let f = TempFile::new("chain");
+    let c = ctx(&s, &f);
+    let t = Target::create(&c, 0, REGION, 1, 0, 1).unwrap();
+    let cont = t.cont_create(CONT, "chain").unwrap();
+    // Each completion callback issues the next update (a closed loop, as
+    // an engine handler or a benchmark does): 50 links.
+    fn link(cont: Cont, n: u64, done: tse::Task) {
+        let t = cont
+            .update_array(
+                oid(),
+                &dkey(1),
+                b"0",
+                10 + n,
+                Recx::new(n * 8, 8),
+                1,
+                &data(n, 8),
+            )
+            .unwrap();
+        t.register_comp_cb(move |t| {
+            assert_eq!(t.result(), 0);
+            if n < 49 {
+                link(cont, n + 1, done);
+            } else {
+                done.complete(0);
+            }
+            0
+        })
+        .unwrap();
+    }
+    let done = s.create_empty("");
+    link(cont.clone(), 0, done.clone());
+    assert_eq!(s.progress_until(&done), 0);
+    let (got, _) = cont
+        .fetch_array(oid(), &dkey(1), b"0", 100, Recx::new(0, 400))
+        .unwrap();
+    let want: Vec<u8> = (0..50).flat_map(|n| data(n, 8)).collect();
+    assert_eq!(got, want);
+}
