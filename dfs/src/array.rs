@@ -64,6 +64,58 @@ pub enum ArrayError {
     /// A zero chunk or cell size, or a range past the index space.
     #[error("invalid array I/O: {0}")]
     Inval(&'static str),
+    /// A buffer whose length is not a whole number of cells.
+    #[error("a buffer of {len} bytes is not a whole number of {cell}-byte cells")]
+    NotCellMultiple {
+        /// The buffer's length in bytes.
+        len: u64,
+        /// The array's cell size in bytes.
+        cell: u64,
+    },
+    /// Cell and chunk sizes an array cannot have.
+    #[error("bad array geometry (cell {cell} bytes, chunk {chunk} cells): {why}")]
+    BadGeometry {
+        /// Cell size in bytes.
+        cell: u64,
+        /// Chunk size in cells.
+        chunk: u64,
+        /// What is wrong with them.
+        why: &'static str,
+    },
+    /// The object is not of an array type (its dkeys are not integers).
+    #[error("object {0} is not an array object")]
+    NotArray(String),
+    /// `Array::create` on an object that already holds array metadata.
+    #[error("the object already holds an array")]
+    Exists,
+    /// `Array::open` on an object without array metadata.
+    #[error("no array metadata in the object (not created, or destroyed)")]
+    NotFound,
+    /// Array metadata that cannot be decoded.
+    #[error("corrupt array metadata: {0}")]
+    Corrupt(String),
+    /// A read larger than the memory that can be allocated for it.
+    #[error("cannot allocate {0} bytes for the read")]
+    TooLarge(u64),
+    /// The object layer failed (refused the request, or a task or RPC
+    /// failed with a `-DER_*` status).
+    #[error(transparent)]
+    Obj(#[from] obj::ObjError),
+}
+
+impl ArrayError {
+    /// The DAOS-style status (`-DER_*`) of the error.
+    pub fn rc(&self) -> i32 {
+        use tse::der::*;
+        match self {
+            ArrayError::Obj(e) => e.rc(),
+            ArrayError::Exists => -DER_EXIST,
+            ArrayError::NotFound => -DER_NONEXIST,
+            ArrayError::Corrupt(_) => -DER_PROTO,
+            ArrayError::TooLarge(_) => -DER_NOMEM,
+            _ => -DER_INVAL,
+        }
+    }
 }
 
 /// `compute_dkey`: for record `idx`, its dkey, its offset in the chunk and
@@ -146,6 +198,103 @@ pub fn split_io(
         }
     }
     Ok(out.into_values().collect())
+}
+
+/// `ranges` sorted by index with overlapping and adjacent ones merged and
+/// empty ones dropped (the records a punch or a hole list covers).
+/// Ranges running past `u64::MAX` are clipped there.
+pub fn merge_ranges(ranges: &[Range]) -> Vec<Range> {
+    let mut v: Vec<Range> = ranges.iter().copied().filter(|r| r.len > 0).collect();
+    v.sort_by_key(|r| r.idx);
+    let mut out: Vec<Range> = Vec::with_capacity(v.len());
+    for r in v {
+        let end = r.idx.saturating_add(r.len);
+        match out.last_mut() {
+            Some(last) if last.idx + last.len >= r.idx => {
+                last.len = last.len.max(end - last.idx);
+            }
+            _ => out.push(Range {
+                idx: r.idx,
+                len: end - r.idx,
+            }),
+        }
+    }
+    out
+}
+
+/// How many dkeys `ranges` touch, counting a dkey once per range that
+/// touches it (saturating; 0 for a zero chunk).
+pub fn dkeys_touched(ranges: &[Range], chunk: u64) -> u64 {
+    if chunk == 0 {
+        return 0;
+    }
+    ranges
+        .iter()
+        .filter(|r| r.len > 0)
+        .map(|r| {
+            let last = r.idx.saturating_add(r.len - 1);
+            last / chunk - r.idx / chunk + 1
+        })
+        .fold(0u64, u64::saturating_add)
+}
+
+/// The records of `ranges` that fall in dkey `dkey`'s chunk, relative to
+/// the chunk start, in the order of `ranges`. Dkey 0 (the metadata) holds
+/// no records.
+pub fn clip_to_dkey(ranges: &[Range], chunk: u64, dkey: u64) -> Vec<ChunkRecx> {
+    if chunk == 0 || dkey == 0 {
+        return Vec::new();
+    }
+    let Some(lo) = (dkey - 1).checked_mul(chunk) else {
+        return Vec::new();
+    };
+    let hi = lo.saturating_add(chunk);
+    let mut out: Vec<ChunkRecx> = Vec::new();
+    for r in ranges {
+        let (s, e) = (r.idx.max(lo), r.idx.saturating_add(r.len).min(hi));
+        if s < e {
+            match out.last_mut() {
+                Some(last) if last.idx + last.nr == s - lo => last.nr += e - s,
+                _ => out.push(ChunkRecx {
+                    idx: s - lo,
+                    nr: e - s,
+                }),
+            }
+        }
+    }
+    out
+}
+
+/// The records of `ranges` per dkey, without data (what a punch or a
+/// fetch describes): one entry per dkey touched, in dkey order, with its
+/// chunk-relative extents in the order of `ranges`. Empty ranges are
+/// skipped; a range past the index space is refused.
+pub fn split_records(
+    ranges: &[Range],
+    chunk: u64,
+) -> Result<Vec<(u64, Vec<ChunkRecx>)>, ArrayError> {
+    if chunk == 0 {
+        return Err(ArrayError::Inval("cell and chunk sizes must be non-zero"));
+    }
+    if ranges.iter().any(|r| r.idx.checked_add(r.len).is_none()) {
+        return Err(ArrayError::Inval("range past the end of the index space"));
+    }
+    let mut out: BTreeMap<u64, Vec<ChunkRecx>> = BTreeMap::new();
+    for r in ranges {
+        let (mut idx, mut left) = (r.idx, r.len);
+        while left > 0 {
+            let (dkey, rec, room) = compute_dkey(idx, chunk);
+            let nr = room.min(left);
+            let recxs = out.entry(dkey).or_default();
+            match recxs.last_mut() {
+                Some(last) if last.idx + last.nr == rec => last.nr += nr,
+                _ => recxs.push(ChunkRecx { idx: rec, nr }),
+            }
+            idx += nr;
+            left -= nr;
+        }
+    }
+    Ok(out.into_iter().collect())
 }
 
 #[cfg(test)]
@@ -263,5 +412,48 @@ mod tests {
                 prop_assert_eq!(&got, bytes);
             }
         }
+    }
+
+    #[test]
+    fn record_helpers_agree_with_the_split() {
+        let ranges = [
+            Range { idx: 5, len: 10 },
+            Range { idx: 0, len: 0 },
+            Range { idx: 12, len: 30 },
+            Range { idx: 100, len: 1 },
+        ];
+        assert_eq!(
+            merge_ranges(&ranges),
+            [Range { idx: 5, len: 37 }, Range { idx: 100, len: 1 }]
+        );
+        assert_eq!(dkeys_touched(&ranges, 16), 1 + 3 + 1);
+        let split = split_records(&ranges, 16).unwrap();
+        let dkeys: Vec<u64> = split.iter().map(|x| x.0).collect();
+        assert_eq!(dkeys, [1, 2, 3, 7]);
+        for (dkey, recxs) in &split {
+            assert_eq!(&clip_to_dkey(&ranges, 16, *dkey), recxs);
+        }
+        assert!(clip_to_dkey(&ranges, 16, 0).is_empty());
+        let huge = [Range {
+            idx: 0,
+            len: u64::MAX,
+        }];
+        assert_eq!(dkeys_touched(&huge, 1), u64::MAX);
+        assert_eq!(
+            clip_to_dkey(&huge, 1 << 20, 3),
+            [ChunkRecx {
+                idx: 0,
+                nr: 1 << 20
+            }]
+        );
+        assert!(split_records(
+            &[Range {
+                idx: u64::MAX,
+                len: 1
+            }],
+            4
+        )
+        .is_err());
+        assert!(split_records(&[], 0).is_err());
     }
 }

@@ -805,7 +805,13 @@ fn rw_update(
     if let Err(rc) = r {
         return fail(rc, reply);
     }
-    let data = match pull(&req, &bulk) {
+    // A punch carries no data (its iods name what to remove).
+    let pulled = if punch {
+        Ok(Data::Borrowed(&[]))
+    } else {
+        pull(&req, &bulk)
+    };
+    let data = match pulled {
         Ok(d) => d,
         Err(rc) => return fail(rc, reply),
     };

@@ -45,6 +45,18 @@ impl BulkRef {
         }
     }
 
+    /// A view of `len` bytes at `off` of this view (no copy).
+    pub fn slice(&self, off: usize, len: usize) -> Result<BulkRef, ObjError> {
+        match off.checked_add(len) {
+            Some(end) if end <= self.len => Ok(BulkRef {
+                buf: self.buf.clone(),
+                off: self.off + off,
+                len,
+            }),
+            _ => Err(ObjError::Inval("slice outside the bulk view")),
+        }
+    }
+
     /// The bytes.
     pub fn as_slice(&self) -> &[u8] {
         &self.buf[self.off..self.off + self.len]
@@ -243,6 +255,9 @@ mod tests {
         assert!(BulkRef::new(buf.clone(), usize::MAX, 2).is_err());
         let v = BulkRef::new(buf.clone(), 1, 2).unwrap();
         assert_eq!(v.as_slice(), &[2, 3]);
+        assert_eq!(v.slice(1, 1).unwrap().as_slice(), &[3]);
+        assert!(v.slice(1, 2).is_err());
+        assert!(v.slice(usize::MAX, 1).is_err());
         assert_eq!(v.into_vec(), vec![2, 3]);
         let whole = BulkRef::from_vec(vec![9; 8]);
         let p = whole.as_slice().as_ptr();

@@ -915,7 +915,12 @@ impl Inner {
     /// sleeping task is due (or `limit` passes).
     pub(crate) fn wait(&self, limit: Option<Duration>) {
         if self.pollers_busy() {
-            std::hint::spin_loop();
+            // I/O in flight: keep polling, but let other runnable threads
+            // (other targets, the client) have the core in between. With
+            // more threads than cores a pure spin holds the core for a
+            // whole time slice while the thread that would complete the
+            // work waits for it.
+            std::thread::yield_now();
             return;
         }
         let next = {
