@@ -118,6 +118,10 @@ impl CkptHdr {
     }
 }
 
+/// A commit held during a checkpoint: its op, its data (copied) and the
+/// task its caller holds.
+type Held = (IndexOp, Option<(DataAddr, Vec<u8>)>, Task);
+
 pub(crate) struct State {
     pub(crate) index: Index,
     pub(crate) alloc: ExtentAlloc,
@@ -125,6 +129,14 @@ pub(crate) struct State {
     /// Updates committed and not yet applied (a checkpoint waits for them,
     /// so it never records a WAL position past an unapplied record).
     pending: usize,
+    /// A checkpoint is waiting for `pending` to drain: new commits are
+    /// held in `deferred` until it is written, so the wait ends.
+    checkpointing: bool,
+    /// Commits held during a checkpoint: the op, its data (copied) and the
+    /// task the caller holds.
+    deferred: Vec<Held>,
+    /// A `vos_checkpoint` task is scheduled (the WAL passed half full).
+    ckpt_scheduled: bool,
     /// Containers whose destroy is logged but not yet applied: they take
     /// no new updates.
     destroying: Vec<ContId>,
@@ -271,6 +283,9 @@ impl Target {
                 alloc,
                 ckpt_gen: h.gen,
                 pending: 0,
+                checkpointing: false,
+                deferred: Vec::new(),
+                ckpt_scheduled: false,
                 destroying: Vec::new(),
                 released: Vec::new(),
             })),
@@ -287,9 +302,45 @@ impl Target {
 
     /// Writes the index to the older checkpoint slot with the WAL's
     /// position, then trims the WAL. Blocks until durable. Space released
-    /// by ops applied before it (destroys, aborts) returns to the allocator
-    /// then: no replayable record points into it any more.
+    /// by ops applied before it (destroys, aborts, aggregation) returns to
+    /// the allocator then: no replayable record points into it any more.
+    ///
+    /// It first waits for logged updates to be applied; commits made
+    /// meanwhile (by tasks its progress runs) are held and issued once the
+    /// checkpoint is written. Called while another checkpoint of the
+    /// target is under way (from a task that one's progress ran), it
+    /// returns at once: that checkpoint covers everything applied so far.
     pub fn checkpoint(&self) -> Result<(), VosError> {
+        {
+            let mut st = self.st.borrow_mut();
+            if st.checkpointing {
+                return Ok(());
+            }
+            st.checkpointing = true;
+        }
+        let r = self.checkpoint_now();
+        let held = {
+            let mut st = self.st.borrow_mut();
+            st.checkpointing = false;
+            std::mem::take(&mut st.deferred)
+        };
+        for (op, data, done) in held {
+            let data = data.as_ref().map(|(a, b)| (*a, &b[..]));
+            match self.commit(op, data) {
+                Ok(t) => {
+                    let d = done.clone();
+                    let _ = t.register_comp_cb(move |t| {
+                        d.complete(t.result());
+                        0
+                    });
+                }
+                Err(e) => done.complete(e.rc()),
+            }
+        }
+        r
+    }
+
+    fn checkpoint_now(&self) -> Result<(), VosError> {
         while self.st.borrow().pending > 0 {
             if self.ctx.sched().progress() == 0 {
                 std::thread::yield_now();
@@ -329,13 +380,11 @@ impl Target {
         if freed.is_empty() {
             return Ok(0);
         }
+        // Freed by the checkpoint that records the aggregated index (this
+        // one, or the one under way if this runs inside it).
+        let bytes = freed.iter().map(|a| a.len).sum();
+        self.st.borrow_mut().released.extend(freed);
         self.checkpoint()?;
-        let mut st = self.st.borrow_mut();
-        let mut bytes = 0;
-        for a in freed {
-            st.alloc.free(a.off, a.len)?;
-            bytes += a.len;
-        }
         Ok(bytes)
     }
 
@@ -464,9 +513,21 @@ impl Target {
         op: IndexOp,
         data: Option<(DataAddr, &[u8])>,
     ) -> Result<Task, VosError> {
+        {
+            let mut st = self.st.borrow_mut();
+            if st.checkpointing {
+                // Held until the checkpoint is written (it waits for the
+                // updates in flight; this one would keep it waiting).
+                let done = self.ctx.sched().create_empty("vos_update_end");
+                let _ = done.schedule(true);
+                st.deferred
+                    .push((op, data.map(|(a, b)| (a, b.to_vec())), done.clone()));
+                return Ok(done);
+            }
+        }
         let (used, total) = self.tx.wal().usage();
         if used * 2 > total {
-            self.checkpoint()?;
+            self.schedule_checkpoint();
         }
         let mut rec = Enc::new();
         op.encode(&mut rec);
@@ -541,6 +602,27 @@ impl Target {
         done.schedule(true).ok();
         // `done` stays running until the commit's callback completes it.
         Ok(done)
+    }
+
+    /// Schedules a checkpoint as a task of its own (`vos_checkpoint`), so
+    /// it never runs inside another task's completion; one at a time.
+    fn schedule_checkpoint(&self) {
+        {
+            let mut st = self.st.borrow_mut();
+            if st.ckpt_scheduled {
+                return;
+            }
+            st.ckpt_scheduled = true;
+        }
+        let me = self.clone();
+        let t = self.ctx.sched().create_named("vos_checkpoint", move |t| {
+            me.st.borrow_mut().ckpt_scheduled = false;
+            let r = me.checkpoint();
+            t.complete(r.err().map_or(0, |e| e.rc()));
+        });
+        if t.schedule(false).is_err() {
+            self.st.borrow_mut().ckpt_scheduled = false;
+        }
     }
 
     /// The index (read-only), for enumeration and `query_key_max`.
