@@ -1,0 +1,274 @@
+//! obj_bench: writes through the whole in-process chain (client task ->
+//! RPC frame -> engine target thread -> DTX -> vos -> bio -> io_uring on an
+//! O_DIRECT pool file) against vos updates of the same data issued
+//! directly on the same number of target threads, in one run.
+//!
+//! Cases: `write1m` (1 MiB writes, MiB/s) and `write4k` (4 KiB writes,
+//! writes/s). Ours: one client thread keeps `--qd` array writes in flight
+//! (an SX byte array with 1 MiB chunks, so each write is one dkey's
+//! update, spread over the targets by placement). Baseline: each of the `--targets`
+//! target threads keeps `qd / targets` vos updates in flight on its own
+//! region. Each side gets a fresh pool; rounds alternate which side runs
+//! first; medians are reported.
+//!
+//! `cargo run --release --example obj_bench -- [--file F] [--secs S] [--rounds R] [--qd N] [--targets T] [--case write1m|write4k]`
+
+use std::cell::{Cell, RefCell};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use rdaos::bio::{BioConfig, BioCtx, DevOpts};
+use rdaos::dfs::darray::Array;
+use rdaos::dfs::Range;
+use rdaos::obj::cli::ObjClient;
+use rdaos::obj::oclass::{generate_oid, ObjClass, ObjType};
+use rdaos::obj::srv::{pool_create, Engine, EngineConfig};
+use rdaos::obj::transport::BulkRef;
+use rdaos::tse::{Sched, Task};
+use rdaos::vos::{ContId, ObjId, Recx};
+
+struct Opts {
+    file: PathBuf,
+    secs: f64,
+    rounds: usize,
+    qd: usize,
+    targets: u32,
+    case: Option<String>,
+}
+
+fn parse() -> Opts {
+    let mut o = Opts {
+        file: std::env::temp_dir().join("rdaos-obj-bench.pool"),
+        secs: 2.0,
+        rounds: 3,
+        qd: 32,
+        targets: 4,
+        case: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(k) = it.next() {
+        if k == "--bench" {
+            continue;
+        }
+        let v = it.next().unwrap_or_default();
+        let bad = |what: &str| -> ! {
+            eprintln!("obj_bench: {k} needs {what}, got {v:?}");
+            std::process::exit(2)
+        };
+        match k.as_str() {
+            "--file" => o.file = PathBuf::from(&v),
+            "--secs" => o.secs = v.parse().unwrap_or_else(|_| bad("seconds")),
+            "--rounds" => o.rounds = v.parse().unwrap_or_else(|_| bad("a count")),
+            "--qd" => o.qd = v.parse().unwrap_or_else(|_| bad("a queue depth")),
+            "--targets" => o.targets = v.parse().unwrap_or_else(|_| bad("a target count")),
+            "--case" => o.case = Some(v),
+            _ => {
+                eprintln!(
+                    "usage: obj_bench [--file F] [--secs S] [--rounds R] [--qd N] [--targets T] [--case write1m|write4k]"
+                );
+                std::process::exit(2);
+            }
+        }
+    }
+    if o.qd == 0 || o.targets == 0 || o.rounds == 0 {
+        eprintln!("obj_bench: --qd, --targets and --rounds must be at least 1");
+        std::process::exit(2);
+    }
+    o
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+/// Keeps `qd` operations of `submit` in flight for `secs` on `s`, each
+/// completion launching the next (the thread parks while it waits);
+/// returns operations per second.
+fn closed_loop(s: &Sched, qd: usize, secs: f64, submit: impl Fn(u64) -> Task + 'static) -> f64 {
+    struct Loop {
+        submit: Box<dyn Fn(u64) -> Task>,
+        next: Cell<u64>,
+        done: Cell<u64>,
+        live: Cell<usize>,
+        deadline: Instant,
+        end: Task,
+    }
+    fn launch(l: &Rc<Loop>) {
+        let n = l.next.get();
+        l.next.set(n + 1);
+        let t = (l.submit)(n);
+        let l2 = l.clone();
+        t.register_comp_cb(move |t| {
+            assert_eq!(
+                t.result(),
+                0,
+                "a write failed: {}",
+                rdaos::tse::der_name(t.result())
+            );
+            l2.done.set(l2.done.get() + 1);
+            if Instant::now() < l2.deadline {
+                launch(&l2);
+            } else {
+                l2.live.set(l2.live.get() - 1);
+                if l2.live.get() == 0 {
+                    l2.end.complete(0);
+                }
+            }
+            0
+        })
+        .expect("callback");
+        // Tasks from vos arrive scheduled already; client tasks do not.
+        let _ = t.schedule(false);
+    }
+    let start = Instant::now();
+    let l = Rc::new(Loop {
+        submit: Box::new(submit),
+        next: Cell::new(0),
+        done: Cell::new(0),
+        live: Cell::new(qd),
+        deadline: start + Duration::from_secs_f64(secs),
+        end: s.create_empty(""),
+    });
+    for _ in 0..qd {
+        launch(&l);
+    }
+    assert_eq!(s.progress_until(&l.end), 0);
+    l.done.get() as f64 / start.elapsed().as_secs_f64()
+}
+
+fn fresh_pool(path: &Path, targets: u32, size: u64) {
+    let _ = std::fs::remove_file(path);
+    pool_create(path, size, 0xbe7c, 1, targets).expect("pool_create");
+}
+
+/// Ours: array writes (`dc_array_write` -> one `dc_obj_update_task` per
+/// dkey -> RPC -> engine -> DTX -> vos) to an SX array with 1 MiB chunks,
+/// at offsets spread over 1 GiB so the dkeys, and so the targets, vary.
+fn run_ours(o: &Opts, len: usize, pool_size: u64) -> f64 {
+    fresh_pool(&o.file, o.targets, pool_size);
+    let engine = Engine::start(EngineConfig::new(&o.file, 1, o.targets)).expect("engine");
+    let s = Sched::new();
+    let cli = ObjClient::new(&s.handle(), engine.transport());
+    let cont = cli.cont_create("bench").expect("container");
+    let h = cli
+        .obj_open(cont, generate_oid(7, 1, ObjType::ArrayByte, ObjClass::SX))
+        .expect("object");
+    let array = Array::create(&h, 1, 1 << 20).expect("array");
+    let buf = BulkRef::from_vec(vec![0x6bu8; len]);
+    let slots = (1u64 << 30) / len as u64;
+    let rate = closed_loop(&s, o.qd, o.secs, move |n| {
+        let slot = n.wrapping_mul(2_654_435_761) % slots;
+        let range = Range {
+            idx: slot * len as u64,
+            len: len as u64,
+        };
+        array
+            .write_task(&[range], std::slice::from_ref(&buf))
+            .expect("write")
+    });
+    drop(cli);
+    engine.stop().expect("engine stop");
+    rate
+}
+
+/// Baseline: every target thread updates its own vos target directly.
+fn run_vos(o: &Opts, len: usize, pool_size: u64) -> f64 {
+    fresh_pool(&o.file, o.targets, pool_size);
+    let per = o.qd.div_ceil(o.targets as usize);
+    let go = Arc::new(Barrier::new(o.targets as usize));
+    let threads: Vec<_> = (0..o.targets)
+        .map(|i| {
+            let (file, go, secs) = (o.file.clone(), go.clone(), o.secs);
+            std::thread::spawn(move || {
+                let s = Sched::new();
+                let ctx = BioCtx::open(
+                    &s.handle(),
+                    &file,
+                    &DevOpts::default(),
+                    &BioConfig {
+                        dma_chunks: 16,
+                        ..BioConfig::default()
+                    },
+                )
+                .expect("bio");
+                let info = rdaos::vos::pool_query(&ctx).expect("pool");
+                let t = rdaos::vos::pool_open_target(&ctx, &info, i).expect("target");
+                let c = t.cont_create(ContId(1), "bench").expect("container");
+                let data = Rc::new(vec![0x6bu8; len]);
+                let epoch = Rc::new(RefCell::new(1u64 << 40));
+                go.wait();
+                let rate = closed_loop(&s, per, secs, move |n| {
+                    let e = {
+                        let mut e = epoch.borrow_mut();
+                        *e += 1;
+                        *e
+                    };
+                    let dkey = (n % 1024 + 1).to_be_bytes();
+                    c.update_array(
+                        ObjId::new(1, 1),
+                        &dkey,
+                        b"0",
+                        e,
+                        Recx::new(0, len as u64),
+                        1,
+                        &data,
+                    )
+                    .expect("update")
+                });
+                t.close().expect("close");
+                rate
+            })
+        })
+        .collect();
+    threads.into_iter().map(|t| t.join().expect("thread")).sum()
+}
+
+fn main() {
+    let o = parse();
+    let mut lines = Vec::new();
+    for (name, len, unit) in [
+        ("write1m", 1usize << 20, "MiB/s"),
+        ("write4k", 4096, "writes/s"),
+    ] {
+        if o.case.as_deref().is_some_and(|c| c != name) {
+            continue;
+        }
+        // Room for the whole run without relying on aggregation.
+        let est = if len >= 1 << 20 {
+            2_000u64 << 20
+        } else {
+            150_000 * 4096
+        };
+        let pool_size = (est as f64 * o.secs * 1.5) as u64 + (o.targets as u64) * (256 << 20);
+        let (mut ours, mut base) = (Vec::new(), Vec::new());
+        for r in 0..o.rounds {
+            let (a, b) = if r % 2 == 0 {
+                let a = run_ours(&o, len, pool_size);
+                (a, run_vos(&o, len, pool_size))
+            } else {
+                let b = run_vos(&o, len, pool_size);
+                (run_ours(&o, len, pool_size), b)
+            };
+            eprintln!(
+                "  {name} round {}/{}: ours {a:.0} vos direct {b:.0} {unit} (ratio {:.2})",
+                r + 1,
+                o.rounds,
+                a / b
+            );
+            ours.push(a);
+            base.push(b);
+        }
+        let _ = std::fs::remove_file(&o.file);
+        let (a, b) = (median(ours), median(base));
+        lines.push(format!(
+            "obj_bench {name}: ours={a:.0} baseline={b:.0} ratio={:.2}",
+            a / b
+        ));
+    }
+    for l in lines {
+        println!("{l}");
+    }
+}
