@@ -7,12 +7,27 @@
 //! on the engine, `ds_obj_rw_handler` (`obj_ioc_begin`, `process_epoch`,
 //! DTX leader, `obj_local_rw`) applies them to [`vos`].
 //!
-//! So far this crate holds object ids and classes ([`oclass`]),
-//! placement ([`placement`]: which targets hold an object's shards, which
-//! redundancy group and leader a dkey goes to) and the hybrid logical
-//! clock that makes epochs ([`hlc`]), and the checked, versioned RPC
-//! frame ([`wire`]). The client and engine
-//! tasks, the wire format and the transport come with the obj issue.
+//! Modules, top to bottom:
+//!
+//! * [`cli`]: the client tasks (update, fetch, punch, key queries,
+//!   pool-wide containers) on the caller's scheduler;
+//! * [`rpc`] and [`wire`]: the request and reply bodies, as explicit bytes
+//!   inside a checked, versioned frame (magic, version, opcode, length,
+//!   crc32c);
+//! * [`transport`]: the [`Transport`](transport::Transport) trait, bulk
+//!   views of registered buffers, and the in-process transport;
+//! * [`srv`]: the engine: one thread per target (scheduler, io_uring ring,
+//!   VOS target, device region), the handlers and the DTX leader;
+//! * [`oclass`], [`placement`], [`hlc`]: object ids and classes, jump-hash
+//!   placement of shards and dkey groups, the hybrid logical clock;
+//! * [`trace`]: the layer of each seed step and the PlantUML diagram of a
+//!   traced operation (`RDAOS_TRACE`).
+//!
+//! A replicated update goes to the dkey group's leader only; the leader
+//! forwards it to the other replicas (which pull the data from the
+//! client's bulk themselves), and the client is answered once every
+//! replica has it durably, or, after an abort on every participant, with
+//! the failure.
 
 #![warn(missing_docs)]
 

@@ -35,7 +35,9 @@ pub fn layer_of(name: &str) -> &'static str {
     match name {
         "dfs_write" | "dfs_read" | "dfs_punch" => "dfs",
         "dc_array_write" | "dc_array_read" | "dc_array_io" | "compute_dkey" | "create_sgl"
-        | "dc_array_get_size" | "dc_array_set_size" | "dc_array_punch" => "array",
+        | "dc_array_get_size" | "dc_array_set_size" | "dc_array_punch"
+        // The seed draws the array layer's fan-out calls on its lifeline.
+        | "tse_task_register_deps" | "tse_task_list_sched" => "array",
         "ds_obj_rw_handler"
         | "ds_obj_tgt_update_handler"
         | "ds_obj_punch_handler"
