@@ -12,6 +12,10 @@
 //! first; medians are reported.
 //!
 //! `cargo run --release --example obj_bench -- [--file F] [--secs S] [--rounds R] [--qd N] [--targets T] [--case write1m|write4k]`
+//!
+//! Profiling aids: `OBJ_BENCH_ONLY=ours|vos` runs one side only (the
+//! other reads as 1); `OBJ_BENCH_TRACE=1` traces our side and prints the
+//! mean duration of every seed step.
 
 use std::cell::{Cell, RefCell};
 use std::path::{Path, PathBuf};
@@ -149,8 +153,17 @@ fn fresh_pool(path: &Path, targets: u32, size: u64) {
 /// at offsets spread over 1 GiB so the dkeys, and so the targets, vary.
 fn run_ours(o: &Opts, len: usize, pool_size: u64) -> f64 {
     fresh_pool(&o.file, o.targets, pool_size);
-    let engine = Engine::start(EngineConfig::new(&o.file, 1, o.targets)).expect("engine");
+    let tracer = rdaos::tse::Tracer::new();
+    let tracing = std::env::var_os("OBJ_BENCH_TRACE").is_some();
+    let mut cfg = EngineConfig::new(&o.file, 1, o.targets);
+    if tracing {
+        cfg.tracer = Some(tracer.clone());
+    }
+    let engine = Engine::start(cfg).expect("engine");
     let s = Sched::new();
+    if tracing {
+        s.set_tracer("client", Some(tracer.clone()));
+    }
     let cli = ObjClient::new(&s.handle(), engine.transport());
     let cont = cli.cont_create("bench").expect("container");
     let h = cli
@@ -171,6 +184,20 @@ fn run_ours(o: &Opts, len: usize, pool_size: u64) -> f64 {
     });
     drop(cli);
     engine.stop().expect("engine stop");
+    if tracing {
+        let mut m: std::collections::BTreeMap<&str, (u64, u64)> = Default::default();
+        for sp in tracer.spans() {
+            let e = m.entry(sp.name).or_default();
+            e.0 += 1;
+            e.1 += sp.end_ns - sp.start_ns;
+        }
+        for (n, (c, t)) in m {
+            eprintln!(
+                "TRACE {n:28} n={c:8} mean={:9.1} us",
+                t as f64 / c as f64 / 1e3
+            );
+        }
+    }
     rate
 }
 
@@ -245,7 +272,14 @@ fn main() {
         let pool_size = (est as f64 * o.secs * 1.5) as u64 + (o.targets as u64) * (256 << 20);
         let (mut ours, mut base) = (Vec::new(), Vec::new());
         for r in 0..o.rounds {
-            let (a, b) = if r % 2 == 0 {
+            // Profiling aid: only one side (the other reads as 1).
+            let (a, b) = if let Ok(side) = std::env::var("OBJ_BENCH_ONLY") {
+                if side == "ours" {
+                    (run_ours(&o, len, pool_size), 1.0)
+                } else {
+                    (1.0, run_vos(&o, len, pool_size))
+                }
+            } else if r % 2 == 0 {
                 let a = run_ours(&o, len, pool_size);
                 (a, run_vos(&o, len, pool_size))
             } else {

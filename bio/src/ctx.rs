@@ -163,6 +163,10 @@ impl Poller for RingPoller {
     fn busy(&self) -> bool {
         self.0.ring.borrow().inflight() > 0
     }
+
+    fn wait_io(&mut self, timeout: std::time::Duration) -> bool {
+        self.0.ring.borrow_mut().wait_cqe(timeout)
+    }
 }
 
 /// Unregisters the ring's poller (after draining it) when the last clone

@@ -185,6 +185,27 @@ impl Ring {
         n
     }
 
+    /// Blocks until at least one CQE is there or `timeout` passes
+    /// (submitting what is queued on the way). False on an IOPOLL ring,
+    /// whose completions are only found by polling.
+    pub(crate) fn wait_cqe(&mut self, timeout: std::time::Duration) -> bool {
+        if self.iopoll {
+            return false;
+        }
+        if !self.uring.completion().is_empty() {
+            return true;
+        }
+        let ts = io_uring::types::Timespec::from(timeout);
+        let args = io_uring::types::SubmitArgs::new().timespec(&ts);
+        // An error here is ETIME (timed out), EINTR or EBUSY: poll() sorts
+        // out whatever is left.
+        if let Ok(n) = self.uring.submitter().submit_with_args(1, &args) {
+            self.stats.submitted += n as u64;
+            self.queued = self.queued.saturating_sub(n as u32);
+        }
+        true
+    }
+
     /// Waits for every in-flight op (at teardown); returns their tasks and
     /// statuses for the caller to complete outside the ring borrow.
     pub(crate) fn drain(&mut self) -> Vec<Done> {

@@ -17,6 +17,15 @@ pub trait Poller {
     fn busy(&self) -> bool {
         false
     }
+
+    /// Blocks for at most `timeout` until one of its operations completes
+    /// (an io_uring ring: `io_uring_enter` waiting for one CQE). Returns
+    /// false if it cannot block (the scheduler then keeps polling). The
+    /// default cannot.
+    fn wait_io(&mut self, timeout: std::time::Duration) -> bool {
+        let _ = timeout;
+        false
+    }
 }
 
 /// Identifies a registered poller.

@@ -144,7 +144,7 @@ impl Shared {
         self.notify();
     }
 
-    fn has_work(&self) -> bool {
+    pub(crate) fn has_work(&self) -> bool {
         self.pending.load(Ordering::SeqCst)
             || !self.runq.is_empty()
             || self.kicked.swap(false, Ordering::SeqCst)

@@ -64,6 +64,16 @@ pub(crate) struct Core {
 
 /// Schedulers made so far: the high bits of task ids, so ids are unique
 /// across the schedulers of a process.
+/// Longest a scheduler with I/O in flight blocks in its poller before
+/// looking at its inbox again (work from other threads does not end the
+/// wait early).
+const IO_WAIT: Duration = Duration::from_micros(50);
+
+/// Idle polls (each followed by a yield) before a scheduler with I/O in
+/// flight blocks in its poller: a completion that is microseconds away is
+/// caught without a sleep and a wake-up, a longer wait costs no core.
+const SPIN_WAITS: u32 = 64;
+
 static NEXT_SCHED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 impl Core {
@@ -194,6 +204,9 @@ pub(crate) struct Inner {
     msgs: RefCell<Vec<Msg>>,
     work: RefCell<Vec<u32>>,
     tracer: RefCell<Option<(Tracer, &'static str)>>,
+    /// Waits with I/O in flight since progress last did something: the
+    /// first few spin (yielding), later ones block in the poller.
+    idle_waits: std::cell::Cell<u32>,
     pub(crate) shared: Arc<Shared>,
 }
 
@@ -213,6 +226,7 @@ impl Inner {
                 current: 0,
                 tracing: false,
             }),
+            idle_waits: std::cell::Cell::new(0),
             tracer: RefCell::new(None),
             deferred: RefCell::new(Vec::new()),
             pollers: RefCell::new(Vec::new()),
@@ -884,6 +898,31 @@ impl Inner {
         n
     }
 
+    /// Lets the one busy poller block for its next completion (bounded
+    /// by [`IO_WAIT`], `limit` and the next sleeper); false if there is
+    /// none that can.
+    fn wait_in_poller(&self, limit: Option<Duration>) -> bool {
+        let mut timeout = IO_WAIT;
+        if let Some(l) = limit {
+            timeout = timeout.min(l);
+        }
+        if let Some(Reverse((at, _, _))) = self.core.borrow().sleeping.peek() {
+            timeout = timeout.min(at.saturating_duration_since(Instant::now()));
+        }
+        if timeout.is_zero() {
+            return false;
+        }
+        let mut pollers = self.pollers.borrow_mut();
+        let mut busy = pollers
+            .iter_mut()
+            .filter_map(|e| e.poller.as_mut())
+            .filter(|p| p.busy());
+        match (busy.next(), busy.next()) {
+            (Some(p), None) => p.wait_io(timeout),
+            _ => false,
+        }
+    }
+
     fn pollers_busy(&self) -> bool {
         self.pollers
             .borrow()
@@ -907,6 +946,9 @@ impl Inner {
             }
             total += n;
         }
+        if total > 0 {
+            self.idle_waits.set(0);
+        }
         total
     }
 
@@ -915,11 +957,18 @@ impl Inner {
     /// sleeping task is due (or `limit` passes).
     pub(crate) fn wait(&self, limit: Option<Duration>) {
         if self.pollers_busy() {
-            // I/O in flight: keep polling, but let other runnable threads
-            // (other targets, the client) have the core in between. With
-            // more threads than cores a pure spin holds the core for a
-            // whole time slice while the thread that would complete the
-            // work waits for it.
+            // I/O in flight. A poller that can block waits for its next
+            // completion, for at most IO_WAIT so that work posted by other
+            // threads meanwhile is seen soon; otherwise keep polling, but
+            // let other runnable threads (other targets, the client) have
+            // the core in between: with more threads than cores a pure
+            // spin holds the core for a whole time slice while the thread
+            // that would complete the work waits for it.
+            let n = self.idle_waits.get();
+            self.idle_waits.set(n.saturating_add(1));
+            if n >= SPIN_WAITS && !self.shared.has_work() && self.wait_in_poller(limit) {
+                return;
+            }
             std::thread::yield_now();
             return;
         }

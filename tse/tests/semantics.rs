@@ -855,3 +855,47 @@ fn a_sleeping_task_completed_early_does_not_keep_the_scheduler_busy() {
         "drain waited for a stale sleeper"
     );
 }
+
+#[test]
+fn a_busy_poller_is_polled_a_while_then_allowed_to_block() {
+    // A poller with an operation in flight that only "completes" once the
+    // scheduler has let it block: progress_until must first poll it
+    // repeatedly (a completion microseconds away is caught without a
+    // sleep), then call wait_io, then see the completion.
+    struct Slow {
+        polls: Rc<Cell<u32>>,
+        waited: Rc<Cell<u32>>,
+        task: Option<Task>,
+    }
+    impl tse::Poller for Slow {
+        fn poll(&mut self) -> usize {
+            self.polls.set(self.polls.get() + 1);
+            if self.waited.get() > 0 {
+                if let Some(t) = self.task.take() {
+                    t.complete(0);
+                    return 1;
+                }
+            }
+            0
+        }
+        fn busy(&self) -> bool {
+            self.task.is_some()
+        }
+        fn wait_io(&mut self, timeout: Duration) -> bool {
+            assert!(timeout <= Duration::from_millis(1));
+            self.waited.set(self.waited.get() + 1);
+            true
+        }
+    }
+    let s = Sched::new();
+    let t = s.create_empty("io");
+    let (polls, waited) = (Rc::new(Cell::new(0)), Rc::new(Cell::new(0)));
+    s.register_poller(Box::new(Slow {
+        polls: polls.clone(),
+        waited: waited.clone(),
+        task: Some(t.clone()),
+    }));
+    assert_eq!(s.progress_until(&t), 0);
+    assert_eq!(waited.get(), 1);
+    assert!(polls.get() > 32, "blocked after only {} polls", polls.get());
+}
