@@ -32,6 +32,46 @@ impl Drop for Pool {
     }
 }
 
+/// A pool of `engines x tpe` targets, its engine, a client scheduler and
+/// client, and a container `name` (fields drop in reverse order: client
+/// first, pool file last).
+struct Setup {
+    cont: rdaos::vos::ContId,
+    cli: ObjClient,
+    s: Sched,
+    engine: Engine,
+    _pool: Pool,
+}
+
+impl Setup {
+    fn new(name: &str, engines: u32, tpe: u32) -> Setup {
+        Setup::with(name, engines, tpe, |_| {})
+    }
+
+    fn with(name: &str, engines: u32, tpe: u32, cfg: impl FnOnce(&mut EngineConfig)) -> Setup {
+        let pool = Pool::new(name, engines, tpe);
+        let mut c = EngineConfig::new(&pool.path, engines, tpe);
+        cfg(&mut c);
+        let engine = Engine::start(c).unwrap();
+        let s = Sched::new();
+        let cli = ObjClient::new(&s.handle(), engine.transport());
+        let cont = cli.cont_create(name).unwrap();
+        Setup {
+            cont,
+            cli,
+            s,
+            engine,
+            _pool: pool,
+        }
+    }
+
+    /// Stops the engine (closing every target) once the client is gone.
+    fn finish(self) {
+        drop(self.cli);
+        self.engine.stop().unwrap();
+    }
+}
+
 fn bytes(seed: u64, n: usize) -> Vec<u8> {
     (0..n)
         .map(|i| (seed as usize * 31 + i * 7 + i / 251) as u8)
@@ -44,11 +84,8 @@ fn sgl(v: Vec<u8>) -> Vec<BulkRef> {
 
 #[test]
 fn update_then_fetch_through_engine_targets_for_each_class() {
-    let pool = Pool::new("objrw", 1, 4);
-    let engine = Engine::start(EngineConfig::new(&pool.path, 1, 4)).unwrap();
-    let s = Sched::new();
-    let cli = ObjClient::new(&s.handle(), engine.transport());
-    let cont = cli.cont_create("objrw").unwrap();
+    let t = Setup::new("objrw", 1, 4);
+    let (cli, cont) = (&t.cli, t.cont);
     assert_eq!(cli.cont_open("objrw").unwrap(), cont);
     for (i, class) in [ObjClass::S1, ObjClass::SX, ObjClass::RP_2G1]
         .into_iter()
@@ -93,17 +130,13 @@ fn update_then_fetch_through_engine_targets_for_each_class() {
         assert_eq!(h.list_dkeys(None).unwrap().len(), 3);
         assert_eq!(h.query_key_max(b"0", None).unwrap(), Some((3, 10 + 19_456)));
     }
-    drop(cli);
-    engine.stop().unwrap();
+    t.finish();
 }
 
 #[test]
 fn replicas_hold_the_same_data_and_a_failed_replica_aborts_the_dtx() {
-    let pool = Pool::new("objrp", 2, 2);
-    let engine = Engine::start(EngineConfig::new(&pool.path, 2, 2)).unwrap();
-    let s = Sched::new();
-    let cli = ObjClient::new(&s.handle(), engine.transport());
-    let cont = cli.cont_create("rp").unwrap();
+    let t = Setup::new("rp", 2, 2);
+    let (cli, cont, engine) = (&t.cli, t.cont, &t.engine);
     let oid = generate_oid(2, 1, ObjType::ArrayByte, ObjClass::RP_2G1);
     let h = cli.obj_open(cont, oid).unwrap();
     let grp = h.layout().groups[0].clone();
@@ -165,17 +198,13 @@ fn replicas_hold_the_same_data_and_a_failed_replica_aborts_the_dtx() {
             vec![9; 16]
         );
     }
-    drop(cli);
-    engine.stop().unwrap();
+    t.finish();
 }
 
 #[test]
 fn epoch_restarts_are_retried_with_a_new_epoch_and_bad_input_is_refused() {
-    let pool = Pool::new("objep", 1, 2);
-    let engine = Engine::start(EngineConfig::new(&pool.path, 1, 2)).unwrap();
-    let s = Sched::new();
-    let cli = ObjClient::new(&s.handle(), engine.transport());
-    let cont = cli.cont_create("ep").unwrap();
+    let t = Setup::new("ep", 1, 2);
+    let (cli, cont, engine) = (&t.cli, t.cont, &t.engine);
     let oid = generate_oid(3, 1, ObjType::ArrayByte, ObjClass::S1);
     let h = cli.obj_open(cont, oid).unwrap();
     let leader = h.layout().groups[0][0];
@@ -247,21 +276,16 @@ fn epoch_restarts_are_retried_with_a_new_epoch_and_bad_input_is_refused() {
     );
     // Nothing acknowledged was lost along the way.
     assert_eq!(h.fetch(&dkey, vec![iod], None).unwrap().data, vec![1; 8]);
-    drop(cli);
-    engine.stop().unwrap();
+    t.finish();
 }
 
 #[test]
 fn one_traced_update_shows_the_seed_steps_in_order() {
-    let pool = Pool::new("objtr", 2, 2);
     let tracer = rdaos::tse::Tracer::new();
-    let mut cfg = EngineConfig::new(&pool.path, 2, 2);
-    cfg.tracer = Some(tracer.clone());
-    let engine = Engine::start(cfg).unwrap();
-    let s = Sched::new();
-    s.set_tracer("client", Some(tracer.clone()));
-    let cli = ObjClient::new(&s.handle(), engine.transport());
-    let cont = cli.cont_create("tr").unwrap();
+    let tr = tracer.clone();
+    let t = Setup::with("tr", 2, 2, move |c| c.tracer = Some(tr));
+    t.s.set_tracer("client", Some(tracer.clone()));
+    let (cli, cont) = (&t.cli, t.cont);
     let h = cli
         .obj_open(
             cont,
@@ -284,8 +308,7 @@ fn one_traced_update_shows_the_seed_steps_in_order() {
         None,
     )
     .unwrap();
-    drop(cli);
-    engine.stop().unwrap();
+    t.finish();
     let spans = tracer.spans();
     let text = rdaos::obj::trace::op_diagram(&spans, "dc_obj_update_task").unwrap();
     if let Some(p) = rdaos::obj::trace::env_path() {
