@@ -5,9 +5,28 @@
 //! `compute_dkey`, `create_sgl`: one object update per dkey, scheduled as a
 //! task list) on top of [`obj`], and later the FUSE daemon.
 //!
-//! So far this crate holds the array layer:
+//! The POSIX namespace (DAOS's `dfs_*`), top to bottom:
 //!
-//! * [`array`]: its arithmetic, splitting record ranges and a
+//! * [`namespace`]: [`Dfs`] (`mkfs` / `mount` of a POSIX container),
+//!   entry handles ([`Obj`]) and the directory operations: lookup, mkdir,
+//!   open/create, readdir with a resumable cursor, stat, chmod, utimens,
+//!   unlink, rmdir, rename, symlink, readlink, statfs; its module doc says
+//!   what is and is not atomic, and what unlinking an open file does;
+//! * [`file`](mod@file): open files ([`File`]): `dfs_write` / `dfs_read` as tasks
+//!   stacked on the array's `dc_array_write` / `dc_array_read`, truncate,
+//!   punch, fsync, and the open flags;
+//! * [`sb`]: the superblock (magic, versions, chunk size, classes, the
+//!   root's entry) and the container properties [`DfsAttr`];
+//! * [`dirent`]: directory objects: one dkey per entry, the inode record
+//!   under akey `DFS_INODE`, the parent link;
+//! * [`inode`]: the inode record's layout, names and modes, [`Stat`];
+//! * [`oidalloc`]: unique object ids (a counter in the superblock reserved
+//!   in batches, and a random per-mount high word);
+//! * [`errno`]: [`DfsError`] and its POSIX `errno` values.
+//!
+//! The array layer under it:
+//!
+//! * [`array`](mod@array): its arithmetic, splitting record ranges and a
 //!   scatter-gather list into per-dkey I/Os (`compute_dkey`, `create_sgl`)
 //!   with views of the caller's buffers, and the error type
 //!   [`ArrayError`];
@@ -18,14 +37,25 @@
 //!   `dc_obj_fetch_task` per dkey, scheduled as a list), and gets, sets
 //!   and punches its size and cells.
 //!
-//! The POSIX namespace (`dfs_*`) and the FUSE daemon come with the dfs
-//! issue.
+//! The FUSE daemon comes later.
 
 #![warn(missing_docs)]
 
 pub mod array;
 pub mod darray;
+pub mod dirent;
+pub mod errno;
+pub mod file;
+pub mod inode;
+pub mod namespace;
+pub mod oidalloc;
+pub mod sb;
 
 pub use array::{ArrayError, Range};
 pub use darray::{Array, ReadOut, ReadResult};
+pub use errno::DfsError;
+pub use file::{Access, File, OpenFlags};
+pub use inode::{FileType, Inode, Stat};
+pub use namespace::{Dfs, DirCursor, DirEntry, Obj, StatFs};
 pub use obj;
+pub use sb::DfsAttr;

@@ -1,0 +1,138 @@
+//! Directory objects: entries (dkey = name, akey
+//! [`INODE_AKEY`] = the inode record) and the
+//! parent link.
+//!
+//! A directory is a hashed key-value object. Besides its entries it holds
+//! one dkey that is never a valid name, [`PARENT_DKEY`] (`"/.."`), whose
+//! akey [`PARENT_AKEY`] is the parent directory's object id (16 bytes,
+//! `hi` then `lo`, little-endian); the root has none. `rename` follows
+//! these links upwards to refuse moving a directory below itself. Listing
+//! leaves every dkey holding a `/` out.
+
+use obj::cli::{FetchOut, ObjHandle};
+use obj::rpc::{IodDesc, PunchKind};
+use obj::transport::BulkRef;
+use obj::vos::ObjId;
+use tse::Task;
+
+use crate::errno::{Context, DfsError};
+use crate::inode::{Inode, INODE_AKEY};
+
+/// The dkey of a directory's parent link.
+pub const PARENT_DKEY: &[u8] = b"/..";
+/// The akey of the parent link.
+pub const PARENT_AKEY: &[u8] = b"DFS_PARENT";
+
+fn single(akey: &[u8], len: u64) -> IodDesc {
+    IodDesc {
+        akey: akey.to_vec(),
+        single: true,
+        rsize: len,
+        recxs: Vec::new(),
+    }
+}
+
+fn decode_entry(r: obj::cli::FetchResult) -> Result<Option<Inode>, DfsError> {
+    match r.sizes.first() {
+        Some(Some(_)) => Inode::decode(&r.data).map(Some),
+        _ => Ok(None),
+    }
+}
+
+/// The entry `name` of directory `dir`, if any.
+pub fn fetch(dir: &ObjHandle, name: &[u8]) -> Result<Option<Inode>, DfsError> {
+    let r = dir
+        .fetch(name, vec![single(INODE_AKEY, 0)], None)
+        .ctx("dfs_lookup: fetch the entry")?;
+    decode_entry(r)
+}
+
+/// Writes entry `name` of `dir` (creates or replaces it).
+pub fn put(dir: &ObjHandle, name: &[u8], inode: &Inode) -> Result<(), DfsError> {
+    let b = inode.encode();
+    dir.update(
+        name,
+        vec![single(INODE_AKEY, b.len() as u64)],
+        vec![BulkRef::from_vec(b)],
+        None,
+    )
+    .ctx("insert_entry")
+}
+
+/// Removes entry `name` of `dir` (punches its dkey).
+pub fn remove(dir: &ObjHandle, name: &[u8]) -> Result<(), DfsError> {
+    dir.punch(PunchKind::Dkey, name, Vec::new(), None)
+        .ctx("remove_entry")
+}
+
+/// The entry names of `dir`, sorted bytewise.
+pub fn names(dir: &ObjHandle) -> Result<Vec<Vec<u8>>, DfsError> {
+    Ok(dir
+        .list_dkeys(None)
+        .ctx("dfs_readdir: enumerate")?
+        .into_iter()
+        .filter(|k| !k.contains(&b'/'))
+        .collect())
+}
+
+/// Fetches the entries `names` of `dir` at once: one fetch task per entry,
+/// scheduled as a list. `None` for an entry that vanished meanwhile.
+pub fn fetch_many(dir: &ObjHandle, names: &[Vec<u8>]) -> Result<Vec<Option<Inode>>, DfsError> {
+    let mut parts: Vec<(Task, FetchOut)> = Vec::with_capacity(names.len());
+    for n in names {
+        parts.push(
+            dir.fetch_task(n, vec![single(INODE_AKEY, 0)], None)
+                .ctx("dfs_readdir: fetch the entries")?,
+        );
+    }
+    let tasks: Vec<Task> = parts.iter().map(|p| p.0.clone()).collect();
+    tse::list_sched(&tasks, true).map_err(|e| DfsError::task("dfs_readdir", e.rc()))?;
+    let mut out = Vec::with_capacity(parts.len());
+    for (t, o) in parts {
+        dir.client()
+            .wait(&t, "dc_obj_fetch")
+            .ctx("dfs_readdir: fetch the entries")?;
+        let r = o.borrow_mut().take();
+        let r = r.ok_or_else(|| DfsError::Corrupt("fetch completed without data".into()))?;
+        out.push(decode_entry(r)?);
+    }
+    Ok(out)
+}
+
+/// Sets the parent link of directory `dir` to `parent`.
+pub fn set_parent(dir: &ObjHandle, parent: ObjId) -> Result<(), DfsError> {
+    let mut v = parent.hi.to_le_bytes().to_vec();
+    v.extend_from_slice(&parent.lo.to_le_bytes());
+    dir.update(
+        PARENT_DKEY,
+        vec![single(PARENT_AKEY, 16)],
+        vec![BulkRef::from_vec(v)],
+        None,
+    )
+    .ctx("set the parent link")
+}
+
+/// The parent link of directory `dir` (`None`: the root, or a directory
+/// without one).
+pub fn parent(dir: &ObjHandle) -> Result<Option<ObjId>, DfsError> {
+    let r = dir
+        .fetch(PARENT_DKEY, vec![single(PARENT_AKEY, 0)], None)
+        .ctx("read the parent link")?;
+    match r.sizes.first() {
+        Some(Some(16)) if r.data.len() == 16 => {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(&r.data[..8]);
+            let hi = u64::from_le_bytes(a);
+            a.copy_from_slice(&r.data[8..]);
+            Ok(Some(ObjId::new(hi, u64::from_le_bytes(a))))
+        }
+        Some(Some(n)) => Err(DfsError::Corrupt(format!("parent link of {n} bytes"))),
+        _ => Ok(None),
+    }
+}
+
+/// Punches a whole object (a removed directory, or a file's array).
+pub fn punch_obj(oh: &ObjHandle) -> Result<(), DfsError> {
+    oh.punch(PunchKind::Obj, &[], Vec::new(), None)
+        .ctx("punch the object")
+}

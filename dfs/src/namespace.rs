@@ -1,0 +1,860 @@
+//! The POSIX namespace of a container (DAOS's `dfs_*`): [`Dfs`] (mkfs,
+//! mount), handles to its entries ([`Obj`]) and the directory operations.
+//! Open regular files are [`File`]s.
+//!
+//! Layout, as DAOS's dfs: the superblock object ([`crate::sb`]) holds the
+//! container's properties and the root's entry; a directory is a hashed
+//! key-value object whose dkeys are its entries' names, each holding an
+//! inode record ([`crate::inode`]); a regular file is a byte-array object
+//! (cell 1, the file's chunk size; no array metadata: the geometry is in
+//! the inode, as `daos_array_open_with_attr`); a symbolic link is only its
+//! entry (target in the record). Object ids come from
+//! [`crate::oidalloc`].
+//!
+//! Every operation is made of object-layer tasks (fetch, update, punch,
+//! enumerate; a file's I/O is the `dfs_write` / `dfs_read` task over the
+//! array's) and waits for them: the API is blocking.
+//!
+//! Semantics worth knowing:
+//!
+//! * **Atomicity.** There is no conditional update or distributed
+//!   transaction here: "does the entry exist" and "write the entry" are
+//!   two steps, and `rename` writes the new entry before removing the old
+//!   one (a crash in between leaves both names). One mount at a time per
+//!   container is what these semantics are exact for.
+//! * **Unlink of an open file** (also a file replaced by `rename`): the
+//!   entry goes at once; the file's object stays until the last
+//!   [`File`] of this mount on it is closed (dropped),
+//!   then it is punched, as POSIX keeps an unlinked open file. Handles of
+//!   other mounts are not known: for them the object is punched at once
+//!   (DAOS's `dfs_remove` punches at once for everyone). A process that
+//!   dies with an unlinked file open leaks its object.
+//! * **Times.** Entries get atime = mtime = ctime at creation; `chmod`,
+//!   `utimens` and `rename` change ctime; file writes and truncates do not
+//!   update the record (DAOS derives a file's mtime from the object's
+//!   highest epoch, which the object layer cannot be asked for yet).
+//! * **Stale handles.** An [`Obj`] names its entry by parent and name.
+//!   If that entry is removed, or renamed by another call, `stat` of the
+//!   handle reports its cached record with `nlink` 0, and `chmod` /
+//!   `utimens` fail with `ENOENT`. A directory handle is not revalidated:
+//!   entries made in a directory removed meanwhile are unreachable.
+//! * **Durability.** An operation returns once every replica of every
+//!   object it changed has it durably: [`File::fsync`](crate::file::File::fsync)
+//!   has nothing left to do.
+
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
+use std::rc::Rc;
+
+use obj::cli::{ObjClient, ObjHandle};
+use obj::oclass::{generate_oid, ObjClass, ObjType};
+use obj::vos::{ContId, ObjId};
+
+use crate::dirent;
+use crate::errno::{Context, DfsError};
+use crate::file::{File, OpenFlags};
+use crate::inode::{
+    check_component, check_name, now_ns, FileType, Inode, Stat, NAME_MAX, PATH_MAX, PERM_MASK,
+    S_IFDIR, S_IFLNK, S_IFMT, S_IFREG,
+};
+use crate::oidalloc::{OidAlloc, FIRST_LO};
+use crate::sb::{self, root_oid, sb_oid, DfsAttr, ROOT_DKEY};
+
+/// Symbolic links followed while resolving one path before `ELOOP`
+/// (Linux's `MAXSYMLINKS`).
+pub const MAX_SYMLINKS: u32 = 40;
+/// Directory levels `rename` walks up (parent links) before declaring
+/// the tree corrupt.
+const MAX_DEPTH: u32 = 4096;
+
+/// A handle to an entry of the namespace: its object id, where its entry
+/// is (parent directory and name) and its inode record as last read.
+/// Cheap to clone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Obj {
+    parent: ObjId,
+    name: Vec<u8>,
+    inode: Inode,
+}
+
+impl Obj {
+    /// The object id.
+    pub fn oid(&self) -> ObjId {
+        self.inode.oid
+    }
+
+    /// The entry's type.
+    pub fn kind(&self) -> FileType {
+        self.inode.kind()
+    }
+
+    /// True for a directory.
+    pub fn is_dir(&self) -> bool {
+        self.kind() == FileType::Dir
+    }
+
+    /// The entry's name (`"/"` for the root).
+    pub fn name(&self) -> String {
+        String::from_utf8_lossy(&self.name).into_owned()
+    }
+
+    /// The inode record as last read.
+    pub fn inode(&self) -> &Inode {
+        &self.inode
+    }
+
+    /// The object id of the directory holding the entry (the superblock's
+    /// for the root).
+    pub fn parent(&self) -> ObjId {
+        self.parent
+    }
+}
+
+/// One entry returned by [`Dfs::readdir`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirEntry {
+    /// The name.
+    pub name: String,
+    /// The type.
+    pub kind: FileType,
+    /// The inode number (as [`Stat::ino`]).
+    pub ino: u64,
+}
+
+/// Where [`Dfs::readdir`] goes on: after the entry name it holds (names
+/// come in bytewise order), so a listing resumes correctly across entries
+/// added or removed between calls.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DirCursor {
+    after: Option<Vec<u8>>,
+}
+
+impl DirCursor {
+    /// The start of a directory.
+    pub fn start() -> DirCursor {
+        DirCursor::default()
+    }
+}
+
+/// What [`Dfs::statfs`] can tell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatFs {
+    /// Preferred I/O size: the container's default chunk size.
+    pub bsize: u64,
+    /// Longest name.
+    pub namemax: u32,
+    /// Targets of the pool (from the pool map).
+    pub targets: u32,
+    /// The pool's capacity in bytes: `None`, the object layer has no
+    /// pool-query RPC yet.
+    pub capacity: Option<u64>,
+    /// Bytes used in the pool: `None`, for the same reason.
+    pub used: Option<u64>,
+}
+
+/// Whether `mount` knows of open files on an object.
+#[derive(Debug, Default)]
+struct OpenState {
+    count: usize,
+    unlinked: bool,
+}
+
+pub(crate) struct Inner {
+    pub(crate) cli: ObjClient,
+    cont: ContId,
+    label: String,
+    attr: DfsAttr,
+    sb: ObjHandle,
+    root: Obj,
+    oids: OidAlloc,
+    open: RefCell<HashMap<ObjId, OpenState>>,
+}
+
+/// A mounted POSIX container (DAOS's `dfs_t`). Cheap to clone; not `Send`
+/// (it uses the object client of the calling thread).
+#[derive(Clone)]
+pub struct Dfs {
+    pub(crate) inner: Rc<Inner>,
+}
+
+impl std::fmt::Debug for Dfs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dfs")
+            .field("label", &self.inner.label)
+            .field("attr", &self.inner.attr)
+            .finish()
+    }
+}
+
+fn ids() -> (u32, u32) {
+    // SAFETY: geteuid and getegid cannot fail and touch no memory.
+    unsafe { (libc::geteuid(), libc::getegid()) }
+}
+
+fn new_inode(mode: u32, oid: ObjId, oclass: ObjClass, chunk_size: u64) -> Inode {
+    let (uid, gid) = ids();
+    let now = now_ns();
+    Inode {
+        mode,
+        uid,
+        gid,
+        oid,
+        atime: now,
+        mtime: now,
+        ctime: now,
+        size: 0,
+        chunk_size,
+        oclass,
+        target: Vec::new(),
+    }
+}
+
+fn show(name: &[u8]) -> String {
+    String::from_utf8_lossy(name).into_owned()
+}
+
+/// Checks a mode for a new entry of type `ty`: permission bits, with
+/// either no type bits or `ty`'s.
+fn check_mode(mode: u32, ty: u32) -> Result<u32, DfsError> {
+    let t = mode & S_IFMT;
+    if (t != 0 && t != ty) || mode & !(S_IFMT | PERM_MASK) != 0 {
+        return Err(DfsError::inval(format!("mode {mode:#o}")));
+    }
+    Ok(ty | (mode & PERM_MASK))
+}
+
+impl Dfs {
+    /// `dfs_cont_create`: creates container `label` as a POSIX container:
+    /// the superblock with `attr`, and the root directory (mode 0755).
+    /// `EEXIST` when the container exists; `EINVAL` for a chunk size of 0
+    /// or a class the pool cannot hold.
+    pub fn mkfs(cli: &ObjClient, label: &str, attr: DfsAttr) -> Result<(), DfsError> {
+        if attr.chunk_size == 0 {
+            return Err(DfsError::inval("chunk size 0"));
+        }
+        for (c, t) in [
+            (attr.oclass, ObjType::ArrayByte),
+            (attr.dir_oclass, ObjType::KvHashed),
+        ] {
+            cli.obj_open(ContId(0), generate_oid(0, FIRST_LO, t, c))
+                .map_err(|e| DfsError::inval(format!("mkfs: object class {c}: {e}")))?;
+        }
+        let cont = cli.cont_create(label).ctx("mkfs: create the container")?;
+        let sb = cli.obj_open(cont, sb_oid()).ctx("mkfs")?;
+        let root = root_oid(attr.dir_oclass);
+        cli.obj_open(cont, root).ctx("mkfs")?;
+        let rec = new_inode(S_IFDIR | 0o755, root, attr.dir_oclass, 0);
+        dirent::put(&sb, ROOT_DKEY, &rec)?;
+        sb::write(&sb, &attr, FIRST_LO)
+    }
+
+    /// `dfs_mount`: opens container `label` and reads its superblock and
+    /// root. `ENOENT` for no such container; `EINVAL` for a container that
+    /// is not POSIX ([`DfsError::NotPosix`]) or of a newer layout
+    /// ([`DfsError::NewerLayout`]); `EIO` for a damaged superblock.
+    pub fn mount(cli: &ObjClient, label: &str) -> Result<Dfs, DfsError> {
+        let cont = cli.cont_open(label).ctx("mount: open the container")?;
+        let sbh = cli.obj_open(cont, sb_oid()).ctx("mount")?;
+        let attr = sb::read(&sbh, label)?;
+        let rec = dirent::fetch(&sbh, ROOT_DKEY)?
+            .ok_or_else(|| DfsError::Corrupt("superblock: no root entry".into()))?;
+        if rec.kind() != FileType::Dir {
+            return Err(DfsError::Corrupt(
+                "superblock: the root is not a directory".into(),
+            ));
+        }
+        cli.obj_open(cont, rec.oid)
+            .map_err(|e| DfsError::Corrupt(format!("superblock: root object id: {e}")))?;
+        let root = Obj {
+            parent: sb_oid(),
+            name: ROOT_DKEY.to_vec(),
+            inode: rec,
+        };
+        Ok(Dfs {
+            inner: Rc::new(Inner {
+                cli: cli.clone(),
+                cont,
+                label: label.to_string(),
+                attr,
+                oids: OidAlloc::new(sbh.clone()),
+                sb: sbh,
+                root,
+                open: RefCell::new(HashMap::new()),
+            }),
+        })
+    }
+
+    /// `dfs_umount`. Nothing is cached that needs writing back (the
+    /// id counter is persisted before its ids are used). Files still open
+    /// keep working until closed (they hold the mount).
+    pub fn umount(self) -> Result<(), DfsError> {
+        Ok(())
+    }
+
+    /// The container's properties.
+    pub fn attr(&self) -> DfsAttr {
+        self.inner.attr
+    }
+
+    /// The container.
+    pub fn cont(&self) -> ContId {
+        self.inner.cont
+    }
+
+    /// The object client.
+    pub fn client(&self) -> &ObjClient {
+        &self.inner.cli
+    }
+
+    /// The root directory.
+    pub fn root(&self) -> Obj {
+        self.inner.root.clone()
+    }
+
+    pub(crate) fn oh(&self, oid: ObjId) -> Result<ObjHandle, DfsError> {
+        self.inner
+            .cli
+            .obj_open(self.inner.cont, oid)
+            .map_err(|e| DfsError::Corrupt(format!("object id {oid:?}: {e}")))
+    }
+
+    /// The object holding `o`'s entry.
+    fn parent_oh(&self, o: &Obj) -> Result<ObjHandle, DfsError> {
+        if o.parent == sb_oid() {
+            Ok(self.inner.sb.clone())
+        } else {
+            self.oh(o.parent)
+        }
+    }
+
+    fn dir_oh(&self, dir: &Obj) -> Result<ObjHandle, DfsError> {
+        if !dir.is_dir() {
+            return Err(DfsError::NotDir(dir.name()));
+        }
+        self.oh(dir.oid())
+    }
+
+    /// The entry `name` of `dir`, or `None`.
+    fn child(&self, dir: &Obj, dh: &ObjHandle, name: &[u8]) -> Result<Option<Obj>, DfsError> {
+        Ok(dirent::fetch(dh, name)?.map(|inode| Obj {
+            parent: dir.oid(),
+            name: name.to_vec(),
+            inode,
+        }))
+    }
+
+    /// `dfs_lookup` without following a symlink in the last component
+    /// (`lstat`'s view): resolves absolute `path` from the root. `.` and
+    /// `..` are resolved on the way (`..` of the root is the root);
+    /// symlinks in earlier components are followed (relative targets from
+    /// the link's directory). `EINVAL` for a relative path, `ENOENT`,
+    /// `ENOTDIR` for a non-directory followed by more components,
+    /// `ENAMETOOLONG`, `ELOOP` after [`MAX_SYMLINKS`] links.
+    pub fn lookup_nofollow(&self, path: &str) -> Result<Obj, DfsError> {
+        self.resolve(path, false)
+    }
+
+    /// `dfs_lookup` following symlinks in every component (`stat`'s view),
+    /// otherwise as [`lookup_nofollow`](Self::lookup_nofollow).
+    pub fn lookup(&self, path: &str) -> Result<Obj, DfsError> {
+        self.resolve(path, true)
+    }
+
+    fn resolve(&self, path: &str, follow: bool) -> Result<Obj, DfsError> {
+        if path.len() > PATH_MAX {
+            return Err(DfsError::NameTooLong(path.len()));
+        }
+        if !path.starts_with('/') {
+            return Err(DfsError::inval(format!("{path:?} is not an absolute path")));
+        }
+        let split = |p: &str| -> Vec<String> {
+            p.split('/')
+                .filter(|c| !c.is_empty())
+                .map(str::to_string)
+                .collect()
+        };
+        let mut todo: VecDeque<String> = split(path).into();
+        let mut stack = vec![self.root()];
+        let mut links = 0;
+        while let Some(c) = todo.pop_front() {
+            check_component(&c)?;
+            let cur = stack.last().cloned().unwrap_or_else(|| self.root());
+            if !cur.is_dir() {
+                return Err(DfsError::NotDir(path.to_string()));
+            }
+            if c == "." {
+                continue;
+            }
+            if c == ".." {
+                if stack.len() > 1 {
+                    stack.pop();
+                }
+                continue;
+            }
+            let dh = self.oh(cur.oid())?;
+            let child = self
+                .child(&cur, &dh, c.as_bytes())?
+                .ok_or_else(|| DfsError::NotFound(path.to_string()))?;
+            if child.kind() == FileType::Symlink && (follow || !todo.is_empty()) {
+                links += 1;
+                if links > MAX_SYMLINKS {
+                    return Err(DfsError::Loop(path.to_string()));
+                }
+                let t = String::from_utf8(child.inode.target.clone())
+                    .map_err(|_| DfsError::inval("symlink target is not UTF-8"))?;
+                if t.starts_with('/') {
+                    stack.truncate(1);
+                }
+                for c in split(&t).into_iter().rev() {
+                    todo.push_front(c);
+                }
+                continue;
+            }
+            stack.push(child);
+        }
+        Ok(stack.pop().unwrap_or_else(|| self.root()))
+    }
+
+    /// `dfs_lookup_rel`: the entry `name` of `dir` (a symlink is not
+    /// followed). `ENOTDIR` if `dir` is not a directory, `ENOENT`,
+    /// `EINVAL` for `.`, `..` or a name with `/`.
+    pub fn lookup_rel(&self, dir: &Obj, name: &str) -> Result<Obj, DfsError> {
+        check_name(name)?;
+        let dh = self.dir_oh(dir)?;
+        self.child(dir, &dh, name.as_bytes())?
+            .ok_or_else(|| DfsError::NotFound(name.to_string()))
+    }
+
+    /// `dfs_mkdir`: makes directory `name` in `dir` with permission bits
+    /// `mode` (type bits: none or `S_IFDIR`). `EEXIST` if the name is
+    /// taken.
+    pub fn mkdir(&self, dir: &Obj, name: &str, mode: u32) -> Result<Obj, DfsError> {
+        check_name(name)?;
+        let mode = check_mode(mode, S_IFDIR)?;
+        let dh = self.dir_oh(dir)?;
+        if dirent::fetch(&dh, name.as_bytes())?.is_some() {
+            return Err(DfsError::Exists(name.to_string()));
+        }
+        let class = self.inner.attr.dir_oclass;
+        let oid = self.inner.oids.alloc(ObjType::KvHashed, class)?;
+        // The object first, then the entry: a crash leaves an orphan
+        // object, never an entry without its object.
+        dirent::set_parent(&self.oh(oid)?, dir.oid())?;
+        let rec = new_inode(mode, oid, class, 0);
+        dirent::put(&dh, name.as_bytes(), &rec)?;
+        Ok(Obj {
+            parent: dir.oid(),
+            name: name.as_bytes().to_vec(),
+            inode: rec,
+        })
+    }
+
+    /// `dfs_open`: opens the regular file `name` of `dir` as `flags` say,
+    /// creating it (class and chunk size: the container's defaults) with
+    /// `flags.mode` when `flags.create` is set and it does not exist.
+    /// `EEXIST` with `excl` when it exists, `ENOENT` without `create` when
+    /// it does not, `EISDIR` for a directory, `ELOOP` for a symlink (open
+    /// does not follow it, as `O_NOFOLLOW`: resolve it with
+    /// [`lookup`](Self::lookup) first), `EINVAL` for bad flags or mode.
+    pub fn open(&self, dir: &Obj, name: &str, flags: OpenFlags) -> Result<File, DfsError> {
+        check_name(name)?;
+        flags.check()?;
+        let dh = self.dir_oh(dir)?;
+        let existing = self.child(dir, &dh, name.as_bytes())?;
+        let (obj, created) = match existing {
+            None if !flags.create => return Err(DfsError::NotFound(name.to_string())),
+            None => {
+                let mode = check_mode(flags.mode, S_IFREG)?;
+                let a = self.inner.attr;
+                let oid = self.inner.oids.alloc(ObjType::ArrayByte, a.oclass)?;
+                let rec = new_inode(mode, oid, a.oclass, a.chunk_size);
+                dirent::put(&dh, name.as_bytes(), &rec)?;
+                let o = Obj {
+                    parent: dir.oid(),
+                    name: name.as_bytes().to_vec(),
+                    inode: rec,
+                };
+                (o, true)
+            }
+            Some(_) if flags.create && flags.excl => {
+                return Err(DfsError::Exists(name.to_string()))
+            }
+            Some(o) => match o.kind() {
+                FileType::Dir => return Err(DfsError::IsDir(name.to_string())),
+                FileType::Symlink => return Err(DfsError::Loop(name.to_string())),
+                FileType::File => (o, false),
+            },
+        };
+        let f = File::new(self, obj, flags.access)?;
+        if flags.trunc && !created {
+            f.truncate(0)?;
+        }
+        Ok(f)
+    }
+
+    /// `dfs_open` with `O_CREAT`: [`open`](Self::open) with
+    /// `flags.create` set and `flags.mode = mode`.
+    pub fn create(
+        &self,
+        dir: &Obj,
+        name: &str,
+        mode: u32,
+        flags: OpenFlags,
+    ) -> Result<File, DfsError> {
+        self.open(
+            dir,
+            name,
+            OpenFlags {
+                create: true,
+                mode,
+                ..flags
+            },
+        )
+    }
+
+    /// `dfs_readdir`: up to `max` entries of `dir` after `cursor`, in
+    /// bytewise name order, and the cursor to go on from (`None`: the
+    /// listing is complete). Each call enumerates the directory's names
+    /// and fetches the returned entries' records at once (one fetch task
+    /// each, scheduled as a list). `EINVAL` for `max` 0.
+    pub fn readdir(
+        &self,
+        dir: &Obj,
+        cursor: &DirCursor,
+        max: usize,
+    ) -> Result<(Vec<DirEntry>, Option<DirCursor>), DfsError> {
+        if max == 0 {
+            return Err(DfsError::inval("readdir of 0 entries"));
+        }
+        let dh = self.dir_oh(dir)?;
+        let mut names = dirent::names(&dh)?;
+        if let Some(a) = &cursor.after {
+            names.retain(|n| n > a);
+        }
+        let more = names.len() > max;
+        names.truncate(max);
+        let recs = dirent::fetch_many(&dh, &names)?;
+        let next = if more {
+            names.last().map(|n| DirCursor {
+                after: Some(n.clone()),
+            })
+        } else {
+            None
+        };
+        let entries = names
+            .iter()
+            .zip(recs)
+            .filter_map(|(n, r)| {
+                r.map(|r| DirEntry {
+                    name: show(n),
+                    kind: r.kind(),
+                    ino: r.oid.lo,
+                })
+            })
+            .collect();
+        Ok((entries, next))
+    }
+
+    /// The record of `o`'s entry now, or `None` when the entry is gone or
+    /// names another object.
+    fn refetch(&self, o: &Obj) -> Result<Option<Inode>, DfsError> {
+        let ph = self.parent_oh(o)?;
+        Ok(dirent::fetch(&ph, &o.name)?.filter(|r| r.oid == o.oid()))
+    }
+
+    /// `dfs_ostat`: the entry's attributes, its record read again (see the
+    /// module doc for a handle whose entry is gone), a file's size from
+    /// its array.
+    pub fn stat(&self, o: &Obj) -> Result<Stat, DfsError> {
+        let (rec, nlink) = match self.refetch(o)? {
+            Some(r) => {
+                let n = if r.kind() == FileType::Dir { 2 } else { 1 };
+                (r, n)
+            }
+            None => (o.inode.clone(), 0),
+        };
+        let size = match rec.kind() {
+            FileType::File => crate::file::array_of(self, &rec)?
+                .get_size()
+                .ctx("dfs_ostat: file size")?,
+            FileType::Symlink => rec.target.len() as u64,
+            FileType::Dir => 0,
+        };
+        Ok(Stat {
+            ino: rec.oid.lo,
+            mode: rec.mode,
+            nlink,
+            uid: rec.uid,
+            gid: rec.gid,
+            size,
+            blksize: if rec.chunk_size > 0 {
+                rec.chunk_size
+            } else {
+                self.inner.attr.chunk_size
+            },
+            atime: rec.atime,
+            mtime: rec.mtime,
+            ctime: rec.ctime,
+        })
+    }
+
+    /// Changes `o`'s record with `f` (ctime set to now) and writes it
+    /// back; the new handle.
+    fn update_entry(&self, o: &Obj, f: impl FnOnce(&mut Inode)) -> Result<Obj, DfsError> {
+        let ph = self.parent_oh(o)?;
+        let mut rec = dirent::fetch(&ph, &o.name)?
+            .filter(|r| r.oid == o.oid())
+            .ok_or_else(|| DfsError::NotFound(o.name()))?;
+        f(&mut rec);
+        rec.ctime = now_ns();
+        dirent::put(&ph, &o.name, &rec)?;
+        Ok(Obj {
+            inode: rec,
+            ..o.clone()
+        })
+    }
+
+    /// `dfs_chmod`: sets the permission bits (`mode & 0o7777`; other bits
+    /// are `EINVAL`). Returns the updated handle.
+    pub fn chmod(&self, o: &Obj, mode: u32) -> Result<Obj, DfsError> {
+        if mode & !PERM_MASK != 0 {
+            return Err(DfsError::inval(format!("mode {mode:#o}")));
+        }
+        self.update_entry(o, |r| r.mode = (r.mode & S_IFMT) | mode)
+    }
+
+    /// `dfs_osetattr` of times (`utimensat`): sets atime and/or mtime (ns
+    /// since the Unix epoch; `None` leaves one as it is). Returns the
+    /// updated handle.
+    pub fn utimens(
+        &self,
+        o: &Obj,
+        atime: Option<u64>,
+        mtime: Option<u64>,
+    ) -> Result<Obj, DfsError> {
+        self.update_entry(o, |r| {
+            if let Some(a) = atime {
+                r.atime = a;
+            }
+            if let Some(m) = mtime {
+                r.mtime = m;
+            }
+        })
+    }
+
+    /// Gets rid of a file's object whose entry is gone: now, or when the
+    /// last handle of this mount on it closes.
+    fn release_file(&self, oid: ObjId) -> Result<(), DfsError> {
+        {
+            let mut open = self.inner.open.borrow_mut();
+            if let Some(s) = open.get_mut(&oid) {
+                s.unlinked = true;
+                return Ok(());
+            }
+        }
+        dirent::punch_obj(&self.oh(oid)?)
+    }
+
+    /// A file handle of this mount opened on `oid`.
+    pub(crate) fn opened(&self, oid: ObjId) {
+        self.inner.open.borrow_mut().entry(oid).or_default().count += 1;
+    }
+
+    /// A file handle of this mount on `oid` closed: punches the object if
+    /// it was the last and the file was unlinked.
+    pub(crate) fn closed(&self, oid: ObjId) -> Result<(), DfsError> {
+        let punch = {
+            let mut open = self.inner.open.borrow_mut();
+            match open.get_mut(&oid) {
+                Some(s) if s.count > 1 => {
+                    s.count -= 1;
+                    false
+                }
+                Some(_) => open.remove(&oid).is_some_and(|s| s.unlinked),
+                None => false,
+            }
+        };
+        if punch {
+            dirent::punch_obj(&self.oh(oid)?)?;
+        }
+        Ok(())
+    }
+
+    /// `dfs_remove` of a non-directory: removes entry `name` of `dir`; a
+    /// file's object is punched (when its last handle closes if it is open,
+    /// see the module doc). `EISDIR` for a directory, `ENOENT`.
+    pub fn unlink(&self, dir: &Obj, name: &str) -> Result<(), DfsError> {
+        check_name(name)?;
+        let dh = self.dir_oh(dir)?;
+        let o = self
+            .child(dir, &dh, name.as_bytes())?
+            .ok_or_else(|| DfsError::NotFound(name.to_string()))?;
+        if o.is_dir() {
+            return Err(DfsError::IsDir(name.to_string()));
+        }
+        dirent::remove(&dh, name.as_bytes())?;
+        if o.kind() == FileType::File {
+            self.release_file(o.oid())?;
+        }
+        Ok(())
+    }
+
+    /// `dfs_remove` of a directory: removes the empty directory `name` of
+    /// `dir` and punches its object. `ENOTDIR` if it is not a directory,
+    /// `ENOTEMPTY`, `ENOENT`.
+    pub fn rmdir(&self, dir: &Obj, name: &str) -> Result<(), DfsError> {
+        check_name(name)?;
+        let dh = self.dir_oh(dir)?;
+        let o = self
+            .child(dir, &dh, name.as_bytes())?
+            .ok_or_else(|| DfsError::NotFound(name.to_string()))?;
+        if !o.is_dir() {
+            return Err(DfsError::NotDir(name.to_string()));
+        }
+        let oh = self.oh(o.oid())?;
+        if !dirent::names(&oh)?.is_empty() {
+            return Err(DfsError::NotEmpty(name.to_string()));
+        }
+        dirent::remove(&dh, name.as_bytes())?;
+        dirent::punch_obj(&oh)
+    }
+
+    /// True if directory `oid` is `anc` or below it (parent links).
+    fn is_below(&self, oid: ObjId, anc: ObjId) -> Result<bool, DfsError> {
+        let root = self.inner.root.oid();
+        let mut cur = oid;
+        for _ in 0..MAX_DEPTH {
+            if cur == anc {
+                return Ok(true);
+            }
+            if cur == root {
+                return Ok(false);
+            }
+            match dirent::parent(&self.oh(cur)?)? {
+                Some(p) => cur = p,
+                None => return Ok(false),
+            }
+        }
+        Err(DfsError::Corrupt(format!(
+            "more than {MAX_DEPTH} directory levels above {oid:?}"
+        )))
+    }
+
+    /// `dfs_move`: renames entry `src_name` of `src_dir` to `dst_name` of
+    /// `dst_dir`, replacing what is there: a file or symlink by anything
+    /// but a directory, an empty directory by a directory. `ENOTDIR` for a
+    /// directory over a non-directory, `EISDIR` for a non-directory over a
+    /// directory, `ENOTEMPTY` for a directory over a non-empty one,
+    /// `EINVAL` for moving a directory below itself, `ENOENT` when the
+    /// source does not exist. A replaced file is unlinked (see
+    /// [`unlink`](Self::unlink)), a replaced directory punched.
+    pub fn rename(
+        &self,
+        src_dir: &Obj,
+        src_name: &str,
+        dst_dir: &Obj,
+        dst_name: &str,
+    ) -> Result<(), DfsError> {
+        check_name(src_name)?;
+        check_name(dst_name)?;
+        let sh = self.dir_oh(src_dir)?;
+        let dh = self.dir_oh(dst_dir)?;
+        let src = self
+            .child(src_dir, &sh, src_name.as_bytes())?
+            .ok_or_else(|| DfsError::NotFound(src_name.to_string()))?;
+        if src_dir.oid() == dst_dir.oid() && src_name == dst_name {
+            return Ok(());
+        }
+        if src.is_dir() && self.is_below(dst_dir.oid(), src.oid())? {
+            return Err(DfsError::inval(format!(
+                "cannot move {src_name:?} below itself"
+            )));
+        }
+        let dst = self.child(dst_dir, &dh, dst_name.as_bytes())?;
+        if let Some(d) = &dst {
+            match (src.is_dir(), d.is_dir()) {
+                (true, false) => return Err(DfsError::NotDir(dst_name.to_string())),
+                (false, true) => return Err(DfsError::IsDir(dst_name.to_string())),
+                (true, true) if !dirent::names(&self.oh(d.oid())?)?.is_empty() => {
+                    return Err(DfsError::NotEmpty(dst_name.to_string()))
+                }
+                _ => {}
+            }
+        }
+        let mut rec = src.inode.clone();
+        rec.ctime = now_ns();
+        dirent::put(&dh, dst_name.as_bytes(), &rec)?;
+        dirent::remove(&sh, src_name.as_bytes())?;
+        if src.is_dir() && src_dir.oid() != dst_dir.oid() {
+            dirent::set_parent(&self.oh(src.oid())?, dst_dir.oid())?;
+        }
+        match dst {
+            Some(d) if d.oid() != src.oid() => match d.kind() {
+                FileType::File => self.release_file(d.oid()),
+                FileType::Dir => dirent::punch_obj(&self.oh(d.oid())?),
+                FileType::Symlink => Ok(()),
+            },
+            _ => Ok(()),
+        }
+    }
+
+    /// `dfs_open` with `S_IFLNK`: makes symlink `name` in `dir` pointing to
+    /// `target` (stored as is, not resolved). `EEXIST`, `EINVAL` for an
+    /// empty target or one with NUL, `ENAMETOOLONG` for one longer than
+    /// `PATH_MAX`.
+    pub fn symlink(&self, dir: &Obj, name: &str, target: &str) -> Result<Obj, DfsError> {
+        check_name(name)?;
+        if target.is_empty() || target.contains('\0') {
+            return Err(DfsError::inval("symlink target empty or with NUL"));
+        }
+        if target.len() > PATH_MAX {
+            return Err(DfsError::NameTooLong(target.len()));
+        }
+        let dh = self.dir_oh(dir)?;
+        if dirent::fetch(&dh, name.as_bytes())?.is_some() {
+            return Err(DfsError::Exists(name.to_string()));
+        }
+        // An id for the inode number only: no object is made.
+        let oid = self.inner.oids.alloc(ObjType::KvHashed, ObjClass::S1)?;
+        let mut rec = new_inode(S_IFLNK | 0o777, oid, ObjClass::S1, 0);
+        rec.target = target.as_bytes().to_vec();
+        rec.size = rec.target.len() as u64;
+        dirent::put(&dh, name.as_bytes(), &rec)?;
+        Ok(Obj {
+            parent: dir.oid(),
+            name: name.as_bytes().to_vec(),
+            inode: rec,
+        })
+    }
+
+    /// `dfs_get_symlink_value`: a symlink's target. `EINVAL` for anything
+    /// else.
+    pub fn readlink(&self, o: &Obj) -> Result<String, DfsError> {
+        if o.kind() != FileType::Symlink {
+            return Err(DfsError::inval(format!("{} is not a symlink", o.name())));
+        }
+        Ok(show(&o.inode.target))
+    }
+
+    /// `dfs_statfs`: what the namespace knows. The pool's capacity and
+    /// usage are `None`: the object layer has no pool-query RPC yet, and
+    /// rdaos does not make numbers up.
+    pub fn statfs(&self) -> Result<StatFs, DfsError> {
+        let probe = generate_oid(0, 0, ObjType::ArrayByte, ObjClass::SX);
+        let targets = self
+            .inner
+            .cli
+            .obj_open(self.inner.cont, probe)
+            .ctx("dfs_statfs")?
+            .layout()
+            .groups
+            .len() as u32;
+        Ok(StatFs {
+            bsize: self.inner.attr.chunk_size,
+            namemax: NAME_MAX as u32,
+            targets,
+            capacity: None,
+            used: None,
+        })
+    }
+}
