@@ -151,16 +151,13 @@ impl ObjClient {
             let step = t.sched().step("dc_rw_cb");
             let mut rc = t.result();
             if rc == 0 {
-                rc = match slot.take() {
-                    Some(m) => match ObjReply::decode(&m.frame, rpc_id) {
-                        Ok(rep) => {
-                            let status = rep.status;
-                            *a.borrow_mut() = Some((rep, m.bulk));
-                            status
-                        }
-                        Err(e) => e.rc(),
-                    },
-                    None => -der::DER_PROTO,
+                rc = match slot.take_reply(rpc_id) {
+                    Ok((rep, bulk)) => {
+                        let status = rep.status;
+                        *a.borrow_mut() = Some((rep, bulk));
+                        status
+                    }
+                    Err(rc) => rc,
                 };
             }
             step.end(rc);

@@ -922,15 +922,14 @@ fn dtx_end(
                 let step = sh.step("dc_rw_cb");
                 let mut rc = t.result();
                 if rc == 0 {
-                    match slot.take().map(|m| ObjReply::decode(&m.frame, id)) {
-                        Some(Ok(rep)) => {
+                    match slot.take_reply(id) {
+                        Ok((rep, _)) => {
                             rc = rep.status;
                             if rc == 0 && !rep.versions.is_empty() {
                                 undo_remote.push((to, rep.versions));
                             }
                         }
-                        Some(Err(err)) => rc = err.rc(),
-                        None => rc = -der::DER_PROTO,
+                        Err(e) => rc = e,
                     }
                 }
                 step.end(rc);

@@ -17,6 +17,7 @@ use tse::{RemoteSched, RemoteTask, SchedHandle};
 
 use crate::error::ObjError;
 use crate::placement::{PoolMap, TargetId};
+use crate::rpc::ObjReply;
 
 /// A read-only view of a registered buffer: `len` bytes at `off`.
 #[derive(Clone)]
@@ -169,6 +170,16 @@ impl ReplySlot {
     /// Takes the reply, if it arrived.
     pub fn take(&self) -> Option<Msg> {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+
+    /// Takes and decodes the reply to request `rpc_id` (`dc_rw_cb`): the
+    /// reply and its bulk, or `-DER_PROTO` when none arrived and the
+    /// decoder's status when it is malformed. The reply's own status is
+    /// left for the caller to read.
+    pub fn take_reply(&self, rpc_id: u64) -> Result<(ObjReply, Vec<BulkRef>), i32> {
+        let m = self.take().ok_or(-tse::der::DER_PROTO)?;
+        let rep = ObjReply::decode(&m.frame, rpc_id).map_err(|e| e.rc())?;
+        Ok((rep, m.bulk))
     }
 }
 
