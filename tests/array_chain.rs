@@ -7,6 +7,8 @@
 //! seed's task shape, and reading everything back after an engine
 //! restart.
 
+mod common;
+use common::Pool;
 use std::cell::Cell;
 use std::sync::Arc;
 
@@ -17,36 +19,12 @@ use rdaos::dfs::{Array, Range, ReadResult};
 use rdaos::obj::cli::{ObjClient, ObjHandle};
 use rdaos::obj::oclass::{generate_oid, ObjClass, ObjType};
 use rdaos::obj::rpc::BULK_THRESHOLD;
-use rdaos::obj::srv::{pool_create, Engine, EngineConfig};
+use rdaos::obj::srv::Engine;
 use rdaos::obj::transport::BulkRef;
 use rdaos::tse::{Sched, Tracer};
 use rdaos::vos::ContId;
 
 const TARGETS: u32 = 4;
-
-struct Pool {
-    path: std::path::PathBuf,
-}
-
-impl Pool {
-    fn new(name: &str) -> Pool {
-        let path =
-            std::env::temp_dir().join(format!("rdaos-array-{name}-{}.pool", std::process::id()));
-        let _ = std::fs::remove_file(&path);
-        pool_create(&path, 256 << 20, 0xa77a, 1, TARGETS).expect("pool_create");
-        Pool { path }
-    }
-
-    fn start(&self) -> Engine {
-        Engine::start(EngineConfig::new(&self.path, 1, TARGETS)).expect("engine start")
-    }
-}
-
-impl Drop for Pool {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
-    }
-}
 
 /// What the array should hold: its bytes and which cells hold data.
 #[derive(Debug, Clone)]
@@ -340,7 +318,7 @@ fn run_ops(oh: &ObjHandle, geom: (u64, u64), ops: &[Op]) -> Result<(), TestCaseE
 }
 
 fn random_io_against_the_model(class: ObjClass, label: &str, cases: u32) {
-    let pool = Pool::new(label);
+    let pool = Pool::new(label, 1, TARGETS);
     let engine = pool.start();
     let s = Sched::new();
     let cli = ObjClient::new(&s.handle(), engine.transport());
@@ -415,7 +393,7 @@ impl Client {
 
 #[test]
 fn bulk_and_inline_writes_multi_piece_sgls_and_bad_input() {
-    let pool = Pool::new("bulk");
+    let pool = Pool::new("bulk", 1, TARGETS);
     let engine = pool.start();
     let c = Client::new(&engine, "bulk", true);
     let chunk = 64 << 10;
@@ -549,7 +527,7 @@ fn bulk_and_inline_writes_multi_piece_sgls_and_bad_input() {
 
 #[test]
 fn a_write_is_the_seeds_task_graph() {
-    let pool = Pool::new("trace");
+    let pool = Pool::new("trace", 1, TARGETS);
     let engine = pool.start();
     let c = Client::new(&engine, "trace", true);
     let a = Array::create(&c.obj(1, ObjType::ArrayByte, ObjClass::SX), 1, 4096).unwrap();
@@ -621,7 +599,7 @@ fn a_write_is_the_seeds_task_graph() {
 
 #[test]
 fn arrays_read_back_after_an_engine_restart() {
-    let pool = Pool::new("restart");
+    let pool = Pool::new("restart", 1, TARGETS);
     let classes = [ObjClass::S1, ObjClass::SX, ObjClass::RP_2G1];
     let mut models = Vec::new();
     {
@@ -678,7 +656,7 @@ fn arrays_read_back_after_an_engine_restart() {
 fn obj_record_punch_makes_holes() {
     use rdaos::obj::rpc::{IodDesc, PunchKind};
     use rdaos::vos::Recx;
-    let pool = Pool::new("recxpunch");
+    let pool = Pool::new("recxpunch", 1, TARGETS);
     let engine = pool.start();
     let c = Client::new(&engine, "recxpunch", true);
     let h = c.obj(1, ObjType::ArrayByte, ObjClass::S1);

@@ -4,12 +4,13 @@
 //! per POSIX error, persistence across an engine restart, resumable
 //! readdir, unlink of open files, and the `dfs_write` task shape.
 
+mod common;
+use common::Pool;
 use std::cell::Cell;
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 
 use rdaos::dfs::errno::libc;
-use std::sync::atomic::{AtomicU32, Ordering};
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
@@ -18,38 +19,11 @@ use rdaos::dfs::{Dfs, DfsAttr, DfsError, DirCursor, FileType, Obj, OpenFlags};
 use rdaos::obj::cli::ObjClient;
 use rdaos::obj::oclass::ObjClass;
 use rdaos::obj::rpc::IodDesc;
-use rdaos::obj::srv::{pool_create, Engine, EngineConfig};
+use rdaos::obj::srv::Engine;
 use rdaos::obj::transport::BulkRef;
 use rdaos::tse::{Sched, Tracer};
 
 const TARGETS: u32 = 4;
-
-static POOLS: AtomicU32 = AtomicU32::new(0);
-
-struct Pool {
-    path: std::path::PathBuf,
-}
-
-impl Pool {
-    fn new(name: &str) -> Pool {
-        let n = POOLS.fetch_add(1, Ordering::Relaxed);
-        let path =
-            std::env::temp_dir().join(format!("rdaos-dfs-{name}-{}-{n}.pool", std::process::id()));
-        let _ = std::fs::remove_file(&path);
-        pool_create(&path, 256 << 20, 0xdf5 + n as u128, 1, TARGETS).expect("pool_create");
-        Pool { path }
-    }
-
-    fn start(&self) -> Engine {
-        Engine::start(EngineConfig::new(&self.path, 1, TARGETS)).expect("engine start")
-    }
-}
-
-impl Drop for Pool {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
-    }
-}
 
 /// A client thread's scheduler and object client.
 struct Client {
@@ -574,7 +548,7 @@ fn base_name(p: &str) -> &str {
 
 #[test]
 fn random_namespace_ops_match_the_model() {
-    let pool = Pool::new("model");
+    let pool = Pool::new("model", 1, TARGETS);
     let engine = pool.start();
     let c = Client::new(&engine);
     let case = Cell::new(0u32);
@@ -609,7 +583,7 @@ struct Env {
 
 impl Env {
     fn new(name: &str, attr: DfsAttr) -> Env {
-        let pool = Pool::new(name);
+        let pool = Pool::new(name, 1, TARGETS);
         let engine = pool.start();
         let c = Client::new(&engine);
         let dfs = fresh(&c, name, attr);
@@ -1175,7 +1149,7 @@ fn snapshot(dfs: &Dfs, dir: &Obj, path: &str, out: &mut Snapshot) {
 
 #[test]
 fn the_namespace_survives_an_engine_restart() {
-    let pool = Pool::new("persist");
+    let pool = Pool::new("persist", 1, TARGETS);
     let engine = pool.start();
     let c = Client::new(&engine);
     let dfs = fresh(&c, "persist", small_attr());

@@ -4,33 +4,16 @@
 //! Updates and fetches of every class, inline and bulk payloads, epoch
 //! retry, a failing replica (the DTX is aborted everywhere), bad input.
 
+mod common;
+use common::Pool;
 use rdaos::obj::cli::ObjClient;
 use rdaos::obj::oclass::{generate_oid, ObjClass, ObjType};
 use rdaos::obj::rpc::{IodDesc, PunchKind};
-use rdaos::obj::srv::{pool_create, Engine, EngineConfig, Fault};
+use rdaos::obj::srv::{Engine, EngineConfig, Fault};
 use rdaos::obj::transport::BulkRef;
 use rdaos::obj::ObjError;
 use rdaos::tse::{der, Sched};
 use rdaos::vos::Recx;
-
-struct Pool {
-    path: std::path::PathBuf,
-}
-
-impl Pool {
-    fn new(name: &str, engines: u32, tpe: u32) -> Pool {
-        let path = std::env::temp_dir().join(format!("rdaos-{name}-{}.pool", std::process::id()));
-        let _ = std::fs::remove_file(&path);
-        pool_create(&path, 256 << 20, 0xfeed, engines, tpe).expect("pool_create");
-        Pool { path }
-    }
-}
-
-impl Drop for Pool {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
-    }
-}
 
 /// A pool of `engines x tpe` targets, its engine, a client scheduler and
 /// client, and a container `name` (fields drop in reverse order: client
@@ -50,7 +33,7 @@ impl Setup {
 
     fn with(name: &str, engines: u32, tpe: u32, cfg: impl FnOnce(&mut EngineConfig)) -> Setup {
         let pool = Pool::new(name, engines, tpe);
-        let mut c = EngineConfig::new(&pool.path, engines, tpe);
+        let mut c = pool.config();
         cfg(&mut c);
         let engine = Engine::start(c).unwrap();
         let s = Sched::new();
