@@ -552,7 +552,13 @@ impl Array {
     /// an empty array), from the highest dkey with data and the end of its
     /// last record (`query_key_max`).
     pub fn get_size(&self) -> Result<u64, ArrayError> {
-        let Some((dkey, end)) = self.oh.query_key_max(DATA_AKEY, None)? else {
+        self.oh.client().sched().block_on(self.get_size_async())
+    }
+
+    /// [`get_size`](Self::get_size) as a future, to await on the client's
+    /// scheduler.
+    pub async fn get_size_async(&self) -> Result<u64, ArrayError> {
+        let Some((dkey, end)) = self.oh.query_key_max_async(DATA_AKEY, None).await? else {
             return Ok(0);
         };
         if dkey == MD_DKEY {

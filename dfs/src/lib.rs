@@ -15,6 +15,9 @@
 //! * [`file`](mod@file): open files ([`File`]): `dfs_write` / `dfs_read` as tasks
 //!   stacked on the array's `dc_array_write` / `dc_array_read`, truncate,
 //!   punch, fsync, and the open flags;
+//! * [`aio`]: the async ([`AsyncFile`]) and event-queue
+//!   ([`File::write_ev`] / [`File::read_ev`] on a [`tse::Eq`]) ways to do
+//!   file I/O, beside the blocking methods: the same tasks underneath;
 //! * [`sb`]: the superblock (magic, versions, chunk size, classes, the
 //!   root's entry) and the container properties [`DfsAttr`];
 //! * [`dirent`]: directory objects: one dkey per entry, the inode record
@@ -41,6 +44,7 @@
 
 #![warn(missing_docs)]
 
+pub mod aio;
 pub mod array;
 pub mod darray;
 pub mod dirent;
@@ -51,6 +55,7 @@ pub mod namespace;
 pub mod oidalloc;
 pub mod sb;
 
+pub use aio::AsyncFile;
 pub use array::{ArrayError, Range};
 pub use darray::{Array, ReadOut, ReadResult};
 pub use errno::DfsError;

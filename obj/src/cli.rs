@@ -565,7 +565,9 @@ impl ObjHandle {
         self.cli.wait(&t, "dc_obj_punch")
     }
 
-    fn every_group(&self, opcode: Opcode, req: ObjReq) -> Result<Vec<ObjReply>, ObjError> {
+    /// One RPC to every group's leader, awaited together: the replies in
+    /// group order.
+    async fn every_group(&self, opcode: Opcode, req: ObjReq) -> Result<Vec<ObjReply>, ObjError> {
         let parts: Vec<(Task, Answer)> = self
             .layout
             .groups
@@ -579,7 +581,10 @@ impl ObjHandle {
         tse::list_sched(&tasks, true).map_err(|_| ObjError::Inval("scheduler closed"))?;
         let mut out = Vec::with_capacity(parts.len());
         for (t, a) in parts {
-            self.cli.wait(&t, "dc_obj_shard_rw")?;
+            t.await.map_err(|e| ObjError::Failed {
+                op: "dc_obj_shard_rw",
+                rc: e.rc(),
+            })?;
             let r = a.borrow_mut().take();
             out.push(r.ok_or(ObjError::Proto("no reply".into()))?.0);
         }
@@ -594,6 +599,18 @@ impl ObjHandle {
         akey: &[u8],
         epoch: Option<Epoch>,
     ) -> Result<Option<(u64, u64)>, ObjError> {
+        self.cli
+            .sched()
+            .block_on(self.query_key_max_async(akey, epoch))
+    }
+
+    /// [`query_key_max`](Self::query_key_max) as a future, to await on the
+    /// client's scheduler (its RPCs run as tasks meanwhile).
+    pub async fn query_key_max_async(
+        &self,
+        akey: &[u8],
+        epoch: Option<Epoch>,
+    ) -> Result<Option<(u64, u64)>, ObjError> {
         let mut req = ObjReq::new(
             self.cont,
             self.oid,
@@ -601,7 +618,7 @@ impl ObjHandle {
         );
         req.iods = vec![IodDesc::array(akey, 1, Vec::new())];
         let mut best: Option<(u64, u64)> = None;
-        for rep in self.every_group(Opcode::ObjQueryKey, req)? {
+        for rep in self.every_group(Opcode::ObjQueryKey, req).await? {
             if rep.status != 0 {
                 return Err(ObjError::Failed {
                     op: "obj_query_key",
@@ -629,8 +646,12 @@ impl ObjHandle {
             self.oid,
             epoch.unwrap_or_else(|| self.cli.epoch_now()),
         );
+        let reps = self
+            .cli
+            .sched()
+            .block_on(self.every_group(Opcode::ObjEnumDkeys, req))?;
         let mut keys = Vec::new();
-        for rep in self.every_group(Opcode::ObjEnumDkeys, req)? {
+        for rep in reps {
             if rep.status != 0 {
                 return Err(ObjError::Failed {
                     op: "obj_enum_dkeys",
