@@ -15,9 +15,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use common::{percentile, Embedded, Res, Rng};
+use common::{drive, percentile, Embedded, Res, Rng};
 use rdaos::dfs::{DfsAttr, OpenFlags};
-use rdaos::obj::transport::BulkRef;
 use rdaos::tse::Eq;
 
 const BS: u64 = 4096;
@@ -63,7 +62,6 @@ fn main() -> Res<()> {
         .dfs
         .open(&emb.dfs.root(), "f", OpenFlags::read_write().create(0o644))?;
     let blocks = (a.file_mib << 20) / BS;
-    let buf = BulkRef::from_vec((0..BS * a.qd_max as u64).map(|i| i as u8).collect());
     let eq = Eq::new(&emb.sched());
     let mut rng = Rng::new(0x5eed);
     println!(
@@ -76,34 +74,12 @@ fn main() -> Res<()> {
     );
     let mut qd = 1;
     while qd <= a.qd_max {
-        let mut started = vec![Instant::now(); qd];
         let mut lat: Vec<u64> = Vec::with_capacity(1 << 20);
-        let launch = |slot: usize, started: &mut [Instant], rng: &mut Rng| -> Res<()> {
-            let data = buf.slice(slot * BS as usize, BS as usize)?;
-            started[slot] = Instant::now();
-            f.write_ev(&eq, slot as u64, rng.below(blocks) * BS, data)?;
-            Ok(())
-        };
-        for slot in 0..qd {
-            launch(slot, &mut started, &mut rng)?;
-        }
-        let t0 = Instant::now();
-        let deadline = t0 + Duration::from_secs_f64(a.secs);
-        let mut done = 0u64;
-        while eq.inflight() > 0 {
-            for ev in eq.poll(qd, Some(Duration::from_secs(10))) {
-                if ev.rc != 0 {
-                    return Err(format!("a write failed with {}", ev.rc).into());
-                }
-                let slot = ev.user_data as usize;
-                lat.push(started[slot].elapsed().as_nanos() as u64);
-                done += 1;
-                if Instant::now() < deadline {
-                    launch(slot, &mut started, &mut rng)?;
-                }
-            }
-        }
-        let secs = t0.elapsed().as_secs_f64();
+        let deadline = Instant::now() + Duration::from_secs_f64(a.secs);
+        let next = || Some(rng.below(blocks) * BS);
+        let (done, secs) = drive(&f, &eq, qd, BS as usize, next, Some(deadline), |ns| {
+            lat.push(ns)
+        })?;
         lat.sort_unstable();
         let us = |p| percentile(&lat, p) as f64 / 1e3;
         println!(

@@ -5,11 +5,13 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
-use rdaos::dfs::{Dfs, DfsAttr};
+use rdaos::dfs::{Dfs, DfsAttr, File};
 use rdaos::obj::cli::ObjClient;
 use rdaos::obj::srv::{pool_create, Engine, EngineConfig};
-use rdaos::tse::{Sched, SchedHandle};
+use rdaos::obj::transport::BulkRef;
+use rdaos::tse::{Eq, Sched, SchedHandle};
 
 /// Any error, with its message, for `main`'s `?`.
 pub type Res<T> = Result<T, Box<dyn std::error::Error>>;
@@ -97,4 +99,52 @@ impl Rng {
         self.0 ^= self.0 >> 27;
         self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n
     }
+}
+
+/// Keeps up to `qd` writes of `bs` bytes in flight on `f` through the
+/// event queue `eq` (each finished write launches the next in its slot):
+/// `next()` gives each write's offset, `None` or the `deadline` ends the
+/// run; `on_done` gets each write's latency in ns. Returns the number of
+/// writes and the seconds they took. Fails on the first failed write.
+pub fn drive(
+    f: &File,
+    eq: &Eq,
+    qd: usize,
+    bs: usize,
+    mut next: impl FnMut() -> Option<u64>,
+    deadline: Option<Instant>,
+    mut on_done: impl FnMut(u64),
+) -> Res<(u64, f64)> {
+    // One buffer, a slice of it per slot: no allocation per write.
+    let buf = BulkRef::from_vec((0..bs * qd).map(|i| (i * 7 + 1) as u8).collect());
+    let mut started = vec![Instant::now(); qd];
+    let launch = |slot: usize, off: u64, started: &mut [Instant]| -> Res<()> {
+        started[slot] = Instant::now();
+        f.write_ev(eq, slot as u64, off, buf.slice(slot * bs, bs)?)?;
+        Ok(())
+    };
+    let t0 = Instant::now();
+    for slot in 0..qd {
+        match next() {
+            Some(off) => launch(slot, off, &mut started)?,
+            None => break,
+        }
+    }
+    let mut done = 0u64;
+    while eq.inflight() > 0 {
+        for ev in eq.poll(qd, Some(Duration::from_secs(30))) {
+            if ev.rc != 0 {
+                return Err(format!("a write failed with {}", ev.rc).into());
+            }
+            let slot = ev.user_data as usize;
+            on_done(started[slot].elapsed().as_nanos() as u64);
+            done += 1;
+            if deadline.is_none_or(|d| Instant::now() < d) {
+                if let Some(off) = next() {
+                    launch(slot, off, &mut started)?;
+                }
+            }
+        }
+    }
+    Ok((done, t0.elapsed().as_secs_f64()))
 }
