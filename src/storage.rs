@@ -249,9 +249,10 @@ pub fn random_uuid() -> Result<u128, StorageError> {
 /// What to make: [`Storage::pool_create`]'s options.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PoolCreateOpts {
-    /// Bytes: a multiple of 4 KiB, at least 16 MiB per target. For a
-    /// block device or NVMe namespace the pool takes the whole device,
-    /// which must have at least this many bytes.
+    /// Bytes: a multiple of 4 KiB, at least 16 MiB per target. The pool
+    /// takes its whole device: a file already larger keeps its size, and
+    /// a block device or NVMe namespace must have at least this many
+    /// bytes.
     pub size: u64,
     /// Engines (fault domains) the targets are spread over.
     pub engines: u32,
@@ -648,11 +649,12 @@ impl Storage {
                 label: label.to_string(),
                 source,
             })?;
-            // A block device or namespace: the pool is what fits on it.
-            let size = if is_regular(&device) {
-                opts.size
-            } else {
-                pmi.region_len * u64::from(pmi.nr_targets)
+            // The pool takes the whole device: a file already larger than
+            // asked stays so; on a block device or namespace, what the
+            // targets' regions cover.
+            let size = match fs::metadata(&device) {
+                Ok(m) if m.is_file() => m.len(),
+                _ => pmi.region_len * u64::from(pmi.nr_targets),
             };
             let mut info = PoolInfo {
                 label: label.to_string(),
@@ -844,7 +846,9 @@ impl Storage {
 
 /// An engine running on a pool of the storage, in this process. Holds the
 /// pool's lock; dropping it stops the engine (use [`stop`](Self::stop) to
-/// see errors).
+/// see errors). It is `Send`: a daemon can start it on one thread and
+/// make clients ([`client`](Self::client)) on the threads that serve
+/// requests.
 pub struct RunningPool {
     engine: Engine,
     info: PoolInfo,
@@ -943,10 +947,6 @@ fn check_size(size: u64, targets: u32) -> Result<(), StorageError> {
     Ok(())
 }
 
-fn is_regular(p: &Path) -> bool {
-    fs::metadata(p).is_ok_and(|m| m.is_file())
-}
-
 /// Writes `bytes` to `path` through a temporary file, synced and renamed
 /// into place.
 fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), StorageError> {
@@ -1029,6 +1029,14 @@ mod tests {
             created: UNIX_EPOCH + Duration::from_secs(1_767_225_600),
             dir: dir.to_path_buf(),
         }
+    }
+
+    #[test]
+    fn a_running_pool_can_move_to_another_thread() {
+        fn send<T: Send>() {}
+        send::<RunningPool>();
+        send::<Storage>();
+        send::<StorageError>();
     }
 
     #[test]
@@ -1250,6 +1258,22 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("it is the device of pool \"b\""), "{e}");
+        // An existing file is used whole, and stays when the pool goes.
+        let mine = t.0.join("mine.img");
+        File::create(&mine).unwrap().set_len(96 << 20).unwrap();
+        let d = s
+            .pool_create(
+                "d",
+                &PoolCreateOpts {
+                    path: Some(mine.clone()),
+                    ..o.clone()
+                },
+            )
+            .unwrap();
+        assert_eq!((d.size, d.device_owned), (96 << 20, false));
+        s.pool_destroy("d").unwrap();
+        assert_eq!(fs::metadata(&mine).unwrap().len(), 96 << 20);
+        fs::remove_file(&mine).unwrap();
         // A damaged pool is listed with its error.
         fs::create_dir(t.0.join("junk")).unwrap();
         let l = s.pool_list().unwrap();
