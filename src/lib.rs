@@ -11,8 +11,15 @@
 //! [`dfs`] (POSIX namespace + array layer), [`obj`] (object client and
 //! engine), [`vos`] (versioned object store), [`bio`] (block I/O over
 //! io_uring) and [`tse`] (the task engine everything runs on).
+//!
+//! Beside them: [`storage`], the pools of a storage directory and an
+//! engine started on one in-process (what the `rdaos` command uses), and
+//! [`size`], byte sizes as people write and read them.
 
 #![warn(missing_docs)]
+
+pub mod size;
+pub mod storage;
 
 pub use bio;
 pub use dfs;

@@ -145,10 +145,11 @@ pub struct StatFs {
     pub namemax: u32,
     /// Targets of the pool (from the pool map).
     pub targets: u32,
-    /// The pool's capacity in bytes: `None`, the object layer has no
-    /// pool-query RPC yet.
+    /// The pool's capacity in bytes: the targets' data regions together
+    /// (from the pool query). `None` only where the pool cannot say.
     pub capacity: Option<u64>,
-    /// Bytes used in the pool: `None`, for the same reason.
+    /// Bytes allocated in those data regions (every version of every
+    /// container of the pool, not only this one's).
     pub used: Option<u64>,
 }
 
@@ -836,25 +837,18 @@ impl Dfs {
         Ok(show(&o.inode.target))
     }
 
-    /// `dfs_statfs`: what the namespace knows. The pool's capacity and
-    /// usage are `None`: the object layer has no pool-query RPC yet, and
-    /// rdaos does not make numbers up.
+    /// `dfs_statfs`: the namespace's limits and, from a pool query to
+    /// every target (`daos_pool_query`, as DAOS's `dfs_statfs` does), the
+    /// pool's capacity and usage. Fails (`EIO`, or the target's error)
+    /// when a target does not answer.
     pub fn statfs(&self) -> Result<StatFs, DfsError> {
-        let probe = generate_oid(0, 0, ObjType::ArrayByte, ObjClass::SX);
-        let targets = self
-            .inner
-            .cli
-            .obj_open(self.inner.cont, probe)
-            .ctx("dfs_statfs")?
-            .layout()
-            .groups
-            .len() as u32;
+        let space = self.inner.cli.pool_query().ctx("dfs_statfs")?;
         Ok(StatFs {
             bsize: self.inner.attr.chunk_size,
             namemax: NAME_MAX as u32,
-            targets,
-            capacity: None,
-            used: None,
+            targets: space.targets,
+            capacity: Some(space.total),
+            used: Some(space.used()),
         })
     }
 }

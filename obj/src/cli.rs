@@ -31,7 +31,7 @@ use crate::error::ObjError;
 use crate::hlc::Hlc;
 use crate::oclass::oid_class;
 use crate::placement::{dkey_hash, obj_layout, Layout, TargetId};
-use crate::rpc::{DataDesc, IodDesc, ObjReply, ObjReq, PunchKind, BULK_THRESHOLD};
+use crate::rpc::{DataDesc, IodDesc, ObjReply, ObjReq, PunchKind, TargetSpace, BULK_THRESHOLD};
 use crate::transport::{BulkRef, Msg, ReplySlot, Transport};
 use crate::wire::Opcode;
 
@@ -53,6 +53,28 @@ struct ClientInner {
 #[derive(Clone)]
 pub struct ObjClient {
     inner: Rc<ClientInner>,
+}
+
+/// The space of a pool, as [`ObjClient::pool_query`] adds it up over its
+/// targets. Counts the targets' data regions only: each target's
+/// superblock, WAL and checkpoint slots are overhead outside `total`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PoolSpace {
+    /// Bytes the targets' data regions hold together.
+    pub total: u64,
+    /// Of those, bytes not allocated to any version.
+    pub free: u64,
+    /// Targets that answered (every target of the pool map).
+    pub targets: u32,
+    /// Each target's own numbers, in pool-map order.
+    pub per_target: Vec<(TargetId, TargetSpace)>,
+}
+
+impl PoolSpace {
+    /// Bytes allocated: `total - free`.
+    pub fn used(&self) -> u64 {
+        self.total - self.free
+    }
 }
 
 /// What a shard RPC returned: the reply and any bulk it carried.
@@ -166,26 +188,91 @@ impl ObjClient {
         (t, answer)
     }
 
-    /// Sends `req` to every target and waits for all answers.
-    fn all_targets(&self, opcode: Opcode, req: ObjReq) -> Result<Vec<ObjReply>, ObjError> {
-        let parts: Vec<(Task, Answer)> = self
-            .targets()
-            .into_iter()
-            .map(|to| self.shard_rpc("ds_cont_op", to, opcode, req.clone(), Vec::new()))
+    /// Sends `req` to every target (one task named `name` each) and waits
+    /// for all answers, in target order.
+    fn all_targets(
+        &self,
+        name: &'static str,
+        opcode: Opcode,
+        req: ObjReq,
+    ) -> Result<Vec<(TargetId, ObjReply)>, ObjError> {
+        let targets = self.targets();
+        let parts: Vec<(Task, Answer)> = targets
+            .iter()
+            .map(|&to| self.shard_rpc(name, to, opcode, req.clone(), Vec::new()))
             .collect();
         let tasks: Vec<Task> = parts.iter().map(|p| p.0.clone()).collect();
         tse::list_sched(&tasks, true).map_err(|_| ObjError::Inval("schedule"))?;
         for t in &tasks {
             self.inner.sched.progress_until(t);
         }
-        Ok(parts
+        Ok(targets
             .into_iter()
-            .map(|(t, a)| {
-                a.borrow_mut()
+            .zip(parts)
+            .map(|(to, (t, a))| {
+                let rep = a
+                    .borrow_mut()
                     .take()
                     .map(|x| x.0)
-                    .unwrap_or_else(|| ObjReply::status(t.result()))
+                    .unwrap_or_else(|| ObjReply::status(t.result()));
+                (to, rep)
             })
+            .collect())
+    }
+
+    /// `daos_pool_query`'s space part: asks every target for its data
+    /// capacity and free bytes and adds them up. Fails if any target
+    /// fails or does not report its space.
+    pub fn pool_query(&self) -> Result<PoolSpace, ObjError> {
+        let req = ObjReq::new(ContId(0), ObjId::new(0, 0), 0);
+        let mut space = PoolSpace::default();
+        for (to, rep) in self.all_targets("dc_pool_query", Opcode::PoolQuery, req)? {
+            if rep.status != 0 {
+                return Err(ObjError::Failed {
+                    op: "pool_query",
+                    rc: rep.status,
+                });
+            }
+            let s = rep.space.ok_or_else(|| {
+                ObjError::Proto(format!("target {to:?} answered a pool query without space"))
+            })?;
+            if s.free > s.capacity {
+                return Err(ObjError::Proto(format!(
+                    "target {to:?} reports {} free bytes of {}",
+                    s.free, s.capacity
+                )));
+            }
+            space.total += s.capacity;
+            space.free += s.free;
+            space.targets += 1;
+            space.per_target.push((to, s));
+        }
+        Ok(space)
+    }
+
+    /// Every container of the pool (`daos_pool_list_cont`): id and label,
+    /// sorted by label. A container is listed once every target has it
+    /// (one that is still being created on some targets is not).
+    pub fn cont_list(&self) -> Result<Vec<(ContId, String)>, ObjError> {
+        let req = ObjReq::new(ContId(0), ObjId::new(0, 0), 0);
+        let mut seen: std::collections::BTreeMap<(String, u128), u32> = Default::default();
+        let mut n = 0;
+        for (_, rep) in self.all_targets("ds_cont_op", Opcode::ContList, req)? {
+            if rep.status != 0 {
+                return Err(ObjError::Failed {
+                    op: "cont_list",
+                    rc: rep.status,
+                });
+            }
+            n += 1;
+            for (id, label) in rep.conts {
+                *seen.entry((label, id)).or_default() += 1;
+            }
+        }
+        Ok(seen
+            .into_iter()
+            .filter(|(_, c)| *c == n)
+            .map(|((label, id), _)| (ContId(id), label))
             .collect())
     }
 
@@ -196,7 +283,7 @@ impl ObjClient {
         let id = ContId(fresh_uuid());
         let mut req = ObjReq::new(id, ObjId::new(0, 0), 0);
         req.label = label.to_string();
-        for rep in self.all_targets(Opcode::ContCreate, req)? {
+        for (_, rep) in self.all_targets("ds_cont_op", Opcode::ContCreate, req)? {
             if rep.status != 0 {
                 return Err(ObjError::Failed {
                     op: "cont_create",
@@ -212,7 +299,7 @@ impl ObjClient {
         let mut req = ObjReq::new(ContId(0), ObjId::new(0, 0), 0);
         req.label = label.to_string();
         let mut id = None;
-        for rep in self.all_targets(Opcode::ContOpen, req)? {
+        for (_, rep) in self.all_targets("ds_cont_op", Opcode::ContOpen, req)? {
             if rep.status != 0 {
                 return Err(ObjError::Failed {
                     op: "cont_open",

@@ -154,6 +154,19 @@ impl ObjReq {
     }
 }
 
+/// One target's space, as its `PoolQuery` handler reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TargetSpace {
+    /// Bytes of the target's data region (its superblock, WAL and
+    /// checkpoint slots are not counted).
+    pub capacity: u64,
+    /// Bytes of the data region not allocated to any version.
+    pub free: u64,
+}
+
+/// Longest container label on the wire (DAOS allows 127 characters).
+const MAX_LABEL: usize = 256;
+
 /// The body of every reply.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ObjReply {
@@ -175,6 +188,10 @@ pub struct ObjReply {
     pub max: Option<(Vec<u8>, u64)>,
     /// A container id (`ContOpen`).
     pub cont: u128,
+    /// The target's space (`PoolQuery`).
+    pub space: Option<TargetSpace>,
+    /// The target's containers: id and label (`ContList`).
+    pub conts: Vec<(u128, String)>,
 }
 
 impl ObjReply {
@@ -360,7 +377,7 @@ impl ObjReq {
                 _ => return Err(d.corrupt("bad punch kind")),
             };
             let versions = get_versions(&mut d)?;
-            let label = String::from_utf8(d.bytes(256)?.to_vec())
+            let label = String::from_utf8(d.bytes(MAX_LABEL)?.to_vec())
                 .map_err(|_| d.corrupt("label is not UTF-8"))?;
             Ok(ObjReq {
                 cont,
@@ -418,6 +435,22 @@ impl ObjReply {
             }
         }
         e.u128(self.cont);
+        match &self.space {
+            None => e.u8(0),
+            Some(sp) => {
+                e.u8(1);
+                e.u64(sp.capacity);
+                e.u64(sp.free);
+            }
+        }
+        if self.conts.len() > MAX_ITEMS || self.conts.iter().any(|c| c.1.len() > MAX_LABEL) {
+            return Err(ObjError::Inval("too many or too long container labels"));
+        }
+        e.u32(self.conts.len() as u32);
+        for (id, label) in &self.conts {
+            e.u128(*id);
+            e.bytes(label.as_bytes());
+        }
         let mut buf = e.buf;
         wire::seal(
             Header {
@@ -476,6 +509,22 @@ impl ObjReply {
                 _ => return Err(d.corrupt("bad max flag")),
             };
             let cont = d.u128()?;
+            let space = match d.u8()? {
+                0 => None,
+                1 => Some(TargetSpace {
+                    capacity: d.u64()?,
+                    free: d.u64()?,
+                }),
+                _ => return Err(d.corrupt("bad space flag")),
+            };
+            let n = count(&mut d)?;
+            let mut conts = Vec::with_capacity(n);
+            for _ in 0..n {
+                let id = d.u128()?;
+                let label = String::from_utf8(d.bytes(MAX_LABEL)?.to_vec())
+                    .map_err(|_| d.corrupt("container label is not UTF-8"))?;
+                conts.push((id, label));
+            }
             Ok(ObjReply {
                 status,
                 epoch,
@@ -486,6 +535,8 @@ impl ObjReply {
                 keys,
                 max,
                 cont,
+                space,
+                conts,
             })
         })()
         .map_err(proto)?;
@@ -544,6 +595,11 @@ mod tests {
             keys: vec![b"a".to_vec(), vec![]],
             max: Some((b"k".to_vec(), 99)),
             cont: 3,
+            space: Some(TargetSpace {
+                capacity: 1 << 30,
+                free: 12345,
+            }),
+            conts: vec![(9, "posix".into()), (1 << 100, String::new())],
         };
         let f = rep.encode(11).unwrap();
         assert_eq!(ObjReply::decode(&f, 11).unwrap(), rep);
@@ -573,6 +629,44 @@ mod tests {
             .unwrap();
             assert!(matches!(ObjReq::decode(&g), Err(ObjError::Proto(_))));
         }
+    }
+
+    #[test]
+    fn pool_query_and_cont_list_replies_are_checked() {
+        let rep = ObjReply {
+            space: Some(TargetSpace {
+                capacity: 100,
+                free: 40,
+            }),
+            ..ObjReply::status(0)
+        };
+        let f = rep.encode(5).unwrap();
+        assert_eq!(ObjReply::decode(&f, 5).unwrap(), rep);
+        // The space flag is the byte after the container id; any value
+        // but 0 and 1 is refused.
+        let (_, payload, _) = wire::decode(&f).unwrap();
+        let flag = payload.len() - 4 - 16 - 1;
+        assert_eq!(payload[flag], 1);
+        let mut body = payload.to_vec();
+        body[flag] = 2;
+        let mut g = vec![0u8; HEADER_LEN];
+        g.extend_from_slice(&body);
+        wire::seal(
+            Header {
+                opcode: Opcode::Reply,
+                flags: 0,
+                rpc_id: 5,
+            },
+            &mut g,
+        )
+        .unwrap();
+        assert!(matches!(ObjReply::decode(&g, 5), Err(ObjError::Proto(_))));
+        // A label the wire cannot carry is refused when encoding.
+        let rep = ObjReply {
+            conts: vec![(1, "x".repeat(MAX_LABEL + 1))],
+            ..ObjReply::status(0)
+        };
+        assert!(rep.encode(1).is_err());
     }
 
     #[test]

@@ -39,7 +39,7 @@ use vos::{Cont, ContId, Recx, Version};
 use crate::error::ObjError;
 use crate::hlc::{EpochError, Hlc, DEFAULT_EPSILON_NS};
 use crate::placement::{PoolMap, TargetId};
-use crate::rpc::{DataDesc, ObjReply, ObjReq, PunchKind, BULK_THRESHOLD};
+use crate::rpc::{DataDesc, ObjReply, ObjReq, PunchKind, TargetSpace, BULK_THRESHOLD};
 use crate::transport::{BulkRef, InProc, Msg, ReplySlot, ReplyTo, Transport};
 use crate::wire::{Header, Opcode};
 
@@ -205,6 +205,7 @@ impl TgtCtx {
 /// A running engine: its target threads and the transport that reaches
 /// them.
 pub struct Engine {
+    info: vos::PoolMapInfo,
     transport: Arc<InProc>,
     stops: Vec<RemoteTask>,
     threads: Vec<std::thread::JoinHandle<Result<(), ObjError>>>,
@@ -296,6 +297,7 @@ impl Engine {
             }
         }
         Ok(Engine {
+            info,
             transport,
             stops,
             threads,
@@ -306,6 +308,13 @@ impl Engine {
     /// The transport that reaches this engine's targets.
     pub fn transport(&self) -> Arc<dyn Transport> {
         self.transport.clone()
+    }
+
+    /// What the pool's device says about it (read from target 0's
+    /// superblock when the engine started): its uuid, targets and the
+    /// bytes of each target's region.
+    pub fn pool_info(&self) -> vos::PoolMapInfo {
+        self.info
     }
 
     /// The pool map.
@@ -471,7 +480,8 @@ fn handle(s: &SchedHandle, msg: Msg, reply: ReplyTo) {
         Opcode::TgtAbort => "dtx_abort",
         Opcode::ObjQueryKey => "ds_obj_query_key_handler",
         Opcode::ObjEnumDkeys => "ds_obj_enum_handler",
-        Opcode::ContCreate | Opcode::ContOpen => "ds_cont_op_handler",
+        Opcode::ContCreate | Opcode::ContOpen | Opcode::ContList => "ds_cont_op_handler",
+        Opcode::PoolQuery => "ds_pool_query_handler",
         Opcode::Reply => {
             send_reply(
                 reply,
@@ -509,7 +519,7 @@ fn dispatch(
     let sh = t.sched();
     let step = sh.step("obj_ioc_begin");
     let cont = match h.opcode {
-        Opcode::ContCreate | Opcode::ContOpen => None,
+        Opcode::ContCreate | Opcode::ContOpen | Opcode::ContList | Opcode::PoolQuery => None,
         _ => match ctx.cont(req.cont) {
             Ok(c) => Some(c),
             Err(rc) => {
@@ -582,6 +592,32 @@ fn dispatch(
             let rc = rep.status;
             send_reply(reply, rpc_id, &rep, Vec::new());
             t.complete(rc);
+        }
+        (Opcode::ContList, _) => {
+            let rep = ObjReply {
+                conts: ctx
+                    .vos
+                    .cont_list()
+                    .into_iter()
+                    .map(|(id, label)| (id.0, label))
+                    .collect(),
+                ..ObjReply::status(0)
+            };
+            send_reply(reply, rpc_id, &rep, Vec::new());
+            t.complete(0);
+        }
+        (Opcode::PoolQuery, _) => {
+            // The data region is what updates can fill; the superblock,
+            // WAL and checkpoint slots are fixed overhead.
+            let rep = ObjReply {
+                space: Some(TargetSpace {
+                    capacity: ctx.vos.superblock().geo.data_len,
+                    free: ctx.vos.free_bytes(),
+                }),
+                ..ObjReply::status(0)
+            };
+            send_reply(reply, rpc_id, &rep, Vec::new());
+            t.complete(0);
         }
         _ => {
             send_reply(

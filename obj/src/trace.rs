@@ -45,6 +45,7 @@ pub fn layer_of(name: &str) -> &'static str {
         | "ds_obj_query_key_handler"
         | "ds_obj_enum_handler"
         | "ds_cont_op_handler"
+        | "ds_pool_query_handler"
         | "obj_ioc_begin"
         | "process_epoch"
         | "obj_tgt_update"

@@ -14,8 +14,11 @@ use crate::error::ObjError;
 
 /// "RDRP" little-endian.
 pub const WIRE_MAGIC: u32 = u32::from_le_bytes(*b"RDRP");
-/// The frame format version this build speaks.
-pub const WIRE_VERSION: u16 = 1;
+/// The frame format version this build speaks. Version 2 added the
+/// `PoolQuery` and `ContList` opcodes and their fields at the end of the
+/// reply body: a version-1 peer would refuse those bodies as padded, so
+/// the version says it first.
+pub const WIRE_VERSION: u16 = 2;
 /// Header bytes.
 pub const HEADER_LEN: usize = 4 + 2 + 2 + 4 + 8 + 4 + 4;
 /// Largest payload accepted (inline data stays below DAOS's 19,456-byte
@@ -46,6 +49,10 @@ pub enum Opcode {
     ContCreate = 9,
     /// Look a container up by label on a target.
     ContOpen = 10,
+    /// `POOL_QUERY` on one target: its data capacity and free bytes.
+    PoolQuery = 11,
+    /// The containers of a target: ids and labels.
+    ContList = 12,
     /// A reply to any of the above.
     Reply = 0x8000,
 }
@@ -63,6 +70,8 @@ impl Opcode {
             8 => Opcode::ObjEnumDkeys,
             9 => Opcode::ContCreate,
             10 => Opcode::ContOpen,
+            11 => Opcode::PoolQuery,
+            12 => Opcode::ContList,
             0x8000 => Opcode::Reply,
             _ => return None,
         })
@@ -218,5 +227,24 @@ mod tests {
         two.extend_from_slice(&f);
         assert_eq!(decode(&two).unwrap().2, f.len());
         assert!(encode(h, &vec![0; MAX_PAYLOAD as usize + 1]).is_err());
+    }
+
+    #[test]
+    fn every_opcode_survives_a_frame_and_unknown_ones_are_refused() {
+        for v in 0..=u16::MAX {
+            let Some(op) = Opcode::from_u16(v) else {
+                continue;
+            };
+            assert_eq!(op as u16, v);
+            let h = Header {
+                opcode: op,
+                flags: 0,
+                rpc_id: 1,
+            };
+            assert_eq!(decode(&encode(h, b"").unwrap()).unwrap().0, h);
+        }
+        assert_eq!(Opcode::from_u16(11), Some(Opcode::PoolQuery));
+        assert_eq!(Opcode::from_u16(12), Some(Opcode::ContList));
+        assert_eq!(Opcode::from_u16(13), None);
     }
 }

@@ -1,0 +1,128 @@
+//! `rdaos`: DAOS's `dmg pool` and `daos cont` verbs on rdaos's embedded
+//! pools. Every command runs the engine it needs inside this process, on
+//! the pool's device in the storage directory, and stops it before
+//! exiting.
+//!
+//! One module per verb group ([`pool`], [`cont`]); a new group is a new
+//! module with a `clap::Subcommand` enum and a `run` function, plus one
+//! variant of [`Cmd`] and one arm in [`run`].
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use rdaos::storage::{Storage, STORAGE_ENV};
+
+mod cont;
+mod out;
+mod pool;
+
+/// The command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "rdaos",
+    version,
+    about = "Manage rdaos pools and containers (DAOS's dmg/daos verbs, embedded)",
+    long_about = "Manage rdaos pools and containers: DAOS's `dmg pool` and `daos cont` verbs \
+                  on embedded pools. Each command starts the pool's engine inside this \
+                  process, does its work and stops the engine: no server is needed.",
+    after_help = "Pools live in the storage directory: --storage DIR, else $RDAOS_STORAGE, \
+                  else $XDG_DATA_HOME/rdaos, else ~/.local/share/rdaos. Sizes are binary: \
+                  4G = 4GiB = 4 x 2^30 bytes; K, M, G, T, P, E, or plain bytes.\n\n\
+                  Exit status: 0 on success, 1 when the command failed, 2 for bad usage.\n\n\
+                  Example:\n  \
+                  rdaos pool create tank --size 4G\n  \
+                  rdaos cont create tank posix --type POSIX --oclass SX --chunk-size 1M\n  \
+                  rdaos pool query tank"
+)]
+struct Cli {
+    /// Storage directory holding the pools.
+    #[arg(long, global = true, value_name = "DIR", env = STORAGE_ENV)]
+    storage: Option<PathBuf>,
+
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+/// The verb groups.
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Create, list, query and destroy pools (dmg pool ...)
+    #[command(subcommand)]
+    Pool(pool::PoolCmd),
+    /// Create, list and inspect containers of a pool (daos cont ...)
+    #[command(subcommand)]
+    Cont(cont::ContCmd),
+}
+
+/// A command's failure: one line for the user.
+#[derive(Debug)]
+pub struct CliError(String);
+
+impl CliError {
+    /// An error with this message.
+    pub fn msg(m: impl Into<String>) -> CliError {
+        CliError(m.into())
+    }
+}
+
+impl<E: std::error::Error> From<E> for CliError {
+    fn from(e: E) -> CliError {
+        CliError(e.to_string())
+    }
+}
+
+/// What every verb returns.
+pub type CliResult = Result<(), CliError>;
+
+fn run(cli: Cli) -> CliResult {
+    let dir = match cli.storage {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Storage::default_dir()?,
+    };
+    let storage = Storage::open(dir)?;
+    match cli.cmd {
+        Cmd::Pool(c) => pool::run(&storage, c),
+        Cmd::Cont(c) => cont::run(&storage, c),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            use clap::error::ErrorKind::*;
+            if matches!(
+                e.kind(),
+                DisplayHelp | DisplayVersion | DisplayHelpOnMissingArgumentOrSubcommand
+            ) {
+                // Help asked for (or a group named without a verb): clap
+                // prints it; only the latter is a usage error.
+                let _ = e.print();
+                return if e.kind() == DisplayHelpOnMissingArgumentOrSubcommand {
+                    ExitCode::from(2)
+                } else {
+                    ExitCode::SUCCESS
+                };
+            }
+            // clap's message is its lines up to the usage; one line here.
+            let text = e.render().to_string();
+            let msg: Vec<&str> = text
+                .lines()
+                .take_while(|l| !l.trim().is_empty())
+                .map(str::trim)
+                .collect();
+            let msg = msg.join(" ");
+            let msg = msg.strip_prefix("error: ").unwrap_or(&msg);
+            eprintln!("rdaos: error: {msg} (see --help)");
+            return ExitCode::from(2);
+        }
+    };
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(CliError(m)) => {
+            eprintln!("rdaos: error: {m}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,1328 @@
+//! Embedded pool storage: the pools a user made with `rdaos pool create`,
+//! kept in one storage directory, and an engine started on one of them
+//! inside the calling process.
+//!
+//! # Where pools live
+//!
+//! The storage directory is, in order: the one the caller names
+//! (`--storage DIR`), `$RDAOS_STORAGE`, `$XDG_DATA_HOME/rdaos`, or
+//! `$HOME/.local/share/rdaos` ([`Storage::default_dir`]). Each pool is a
+//! directory named after its label:
+//!
+//! ```text
+//! <storage>/<label>/pool.meta   what the pool is (see below)
+//! <storage>/<label>/pool.dev    its device: a sparse file of the pool's size
+//! ```
+//!
+//! A pool made with an explicit device (`--path FILE|/dev/...`) has no
+//! `pool.dev`; the metadata names the device instead.
+//!
+//! # The metadata file
+//!
+//! Plain text, one `key value` per line, in this order, ending with a
+//! crc32c (hex) of every byte before its line:
+//!
+//! ```text
+//! rdaos-pool 1
+//! label tank
+//! uuid 2c0e4f4a-8d5e-4c1b-9a57-0f7b1e2d3c4b
+//! size 4294967296
+//! engines 1
+//! targets_per_engine 4
+//! device pool.dev
+//! device_owned yes
+//! created 1767225600
+//! crc32c 0x1a2b3c4d
+//! ```
+//!
+//! The first line is the format and its version ([`META_VERSION`]); a
+//! newer version is refused before anything else is read, and so is a
+//! file whose crc, keys or values are wrong. `device` is relative to the
+//! pool's directory unless absolute; `device_owned` says whether rdaos
+//! created the device file (and so removes it with the pool); `created`
+//! is in seconds since the Unix epoch.
+//!
+//! # Safety of the state on disk
+//!
+//! A pool is made in a hidden directory next to where it will live and
+//! renamed into place only once its device is formatted and its metadata
+//! written, so a failed or interrupted create leaves no pool behind (at
+//! worst a hidden `.creating-*` directory). A destroy renames the pool
+//! away first, then removes it. A process that runs an engine on a pool
+//! holds an exclusive lock on the pool's directory: a second engine on
+//! the same pool, or a destroy meanwhile, is refused with
+//! [`StorageError::Busy`].
+
+use std::fs::{self, File};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::FileTypeExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use obj::cli::ObjClient;
+use obj::placement::PoolMap;
+use obj::srv::{Engine, EngineConfig};
+use obj::ObjError;
+use tse::{Sched, SchedHandle};
+use vos::ContId;
+
+use crate::size::format_size;
+
+/// The environment variable naming the storage directory.
+pub const STORAGE_ENV: &str = "RDAOS_STORAGE";
+/// The metadata file in a pool's directory.
+pub const META_FILE: &str = "pool.meta";
+/// The device file in a pool's directory (when no `--path` was given).
+pub const DEV_FILE: &str = "pool.dev";
+/// The metadata format version this build writes, and the newest it reads.
+pub const META_VERSION: u32 = 1;
+/// Targets per engine when the caller does not say.
+pub const DEFAULT_TARGETS_PER_ENGINE: u32 = 4;
+/// Engines when the caller does not say.
+pub const DEFAULT_ENGINES: u32 = 1;
+/// Longest pool label (DAOS's `DAOS_PROP_LABEL_MAX_LEN`).
+pub const MAX_LABEL_LEN: usize = 127;
+/// Pool sizes are whole multiples of this (the file device's block).
+pub const SIZE_ALIGN: u64 = 4096;
+
+const META_MAGIC: &str = "rdaos-pool";
+/// Largest metadata file read (a real one is a few hundred bytes).
+const META_MAX: u64 = 64 << 10;
+
+/// What can go wrong with the storage directory and its pools.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StorageError {
+    /// No storage directory was named and there is no default (neither
+    /// `$XDG_DATA_HOME` nor `$HOME` is set).
+    #[error("no storage directory: pass --storage DIR or set {STORAGE_ENV} (HOME is not set)")]
+    NoDefaultDir,
+    /// A label that breaks DAOS's rules.
+    #[error("bad pool label {label:?}: {why}")]
+    BadLabel {
+        /// The label given.
+        label: String,
+        /// The rule it breaks.
+        why: &'static str,
+    },
+    /// No pool by that label.
+    #[error("pool {label:?} not found in {}", dir.display())]
+    NotFound {
+        /// The label.
+        label: String,
+        /// The storage directory looked in.
+        dir: PathBuf,
+    },
+    /// A pool by that label exists already.
+    #[error("pool {label:?} already exists in {}", dir.display())]
+    Exists {
+        /// The label.
+        label: String,
+        /// The storage directory.
+        dir: PathBuf,
+    },
+    /// A pool size that cannot be used.
+    #[error("bad pool size: {0}")]
+    BadSize(String),
+    /// Engines or targets that cannot make a pool.
+    #[error("bad pool layout: {0}")]
+    BadLayout(String),
+    /// A device path that cannot be used.
+    #[error("bad device {}: {why}", path.display())]
+    BadDevice {
+        /// The path given.
+        path: PathBuf,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// A metadata file that is damaged or not a pool's.
+    #[error("pool metadata {}: {why}", path.display())]
+    BadMeta {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        why: String,
+    },
+    /// A metadata file of a newer format than this build reads.
+    #[error(
+        "pool metadata {}: format version {found}, this rdaos reads up to {max}; use a newer rdaos",
+        path.display()
+    )]
+    NewerMeta {
+        /// The file.
+        path: PathBuf,
+        /// Its version.
+        found: u32,
+        /// The newest version this build reads.
+        max: u32,
+    },
+    /// Another process has an engine running on the pool.
+    #[error("pool {label:?} is in use by another process")]
+    Busy {
+        /// The label.
+        label: String,
+    },
+    /// The device holds another pool than the metadata says.
+    #[error("pool {label:?}: device {} holds pool {found}, the metadata says {expected}", device.display())]
+    WrongPool {
+        /// The label.
+        label: String,
+        /// The device.
+        device: PathBuf,
+        /// The uuid on the device.
+        found: String,
+        /// The uuid in the metadata.
+        expected: String,
+    },
+    /// Formatting the device or running the engine failed.
+    #[error("pool {label:?}: {source}")]
+    Engine {
+        /// The label.
+        label: String,
+        /// The object layer's error.
+        source: ObjError,
+    },
+    /// A file-system operation failed.
+    #[error("{what} {}: {source}", path.display())]
+    Io {
+        /// What was being done.
+        what: &'static str,
+        /// On what.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> StorageError {
+    let path = path.to_path_buf();
+    move |source| StorageError::Io { what, path, source }
+}
+
+/// Checks a pool label against DAOS's rules: 1 to 127 characters of
+/// `A-Z a-z 0-9 _ . : -`, and not shaped like a UUID (which would be
+/// ambiguous with a pool's uuid).
+pub fn check_label(label: &str) -> Result<(), StorageError> {
+    let bad = |why| {
+        Err(StorageError::BadLabel {
+            label: label.to_string(),
+            why,
+        })
+    };
+    if label.is_empty() || label.len() > MAX_LABEL_LEN {
+        return bad("a pool label is 1 to 127 characters");
+    }
+    if !label
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"_.:-".contains(&b))
+    {
+        return bad("a pool label uses only A-Z a-z 0-9 _ . : -");
+    }
+    if label.parse::<ContId>().is_ok() {
+        return bad("a pool label cannot be a UUID");
+    }
+    if label == "." || label == ".." {
+        return bad("a pool label cannot be . or ..");
+    }
+    Ok(())
+}
+
+/// The text form of a uuid (`8-4-4-4-12` hex digits).
+pub fn uuid_string(uuid: u128) -> String {
+    ContId(uuid).to_string()
+}
+
+/// A fresh random (version 4) uuid, from the kernel's random pool.
+pub fn random_uuid() -> Result<u128, StorageError> {
+    let path = Path::new("/dev/urandom");
+    let mut b = [0u8; 16];
+    File::open(path)
+        .and_then(|mut f| f.read_exact(&mut b))
+        .map_err(io("reading", path))?;
+    let u = u128::from_le_bytes(b);
+    // Version 4 (bits 76..80), variant 0b10 (bits 62..64).
+    let u = (u & !(0xfu128 << 76)) | (4u128 << 76);
+    Ok((u & !(0x3u128 << 62)) | (0x2u128 << 62))
+}
+
+/// What to make: [`Storage::pool_create`]'s options.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolCreateOpts {
+    /// Bytes: a multiple of 4 KiB, at least 16 MiB per target. The pool
+    /// takes its whole device: a file already larger keeps its size, and
+    /// a block device or NVMe namespace must have at least this many
+    /// bytes.
+    pub size: u64,
+    /// Engines (fault domains) the targets are spread over.
+    pub engines: u32,
+    /// Targets per engine.
+    pub targets_per_engine: u32,
+    /// The device: `None` for `pool.dev` in the pool's directory; a
+    /// regular file (created if missing, grown to `size`), a block device
+    /// or an NVMe namespace otherwise.
+    pub path: Option<PathBuf>,
+}
+
+impl PoolCreateOpts {
+    /// `size` bytes on one engine of [`DEFAULT_TARGETS_PER_ENGINE`]
+    /// targets, in `pool.dev`.
+    pub fn new(size: u64) -> PoolCreateOpts {
+        PoolCreateOpts {
+            size,
+            engines: DEFAULT_ENGINES,
+            targets_per_engine: DEFAULT_TARGETS_PER_ENGINE,
+            path: None,
+        }
+    }
+}
+
+/// A pool, as its metadata file describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolInfo {
+    /// Its label (also its directory's name).
+    pub label: String,
+    /// Its uuid (also in every target's superblock on the device).
+    pub uuid: u128,
+    /// Bytes of the device the pool was made on.
+    pub size: u64,
+    /// Engines.
+    pub engines: u32,
+    /// Targets per engine.
+    pub targets_per_engine: u32,
+    /// The device, absolute.
+    pub device: PathBuf,
+    /// True when rdaos created the device file (it goes with the pool).
+    pub device_owned: bool,
+    /// When it was made.
+    pub created: SystemTime,
+    /// Its directory in the storage directory.
+    pub dir: PathBuf,
+}
+
+impl PoolInfo {
+    /// Targets in the pool.
+    pub fn targets(&self) -> u32 {
+        self.engines * self.targets_per_engine
+    }
+
+    /// The uuid as text.
+    pub fn uuid_string(&self) -> String {
+        uuid_string(self.uuid)
+    }
+
+    /// The metadata file.
+    pub fn meta_path(&self) -> PathBuf {
+        self.dir.join(META_FILE)
+    }
+
+    /// The metadata file's text.
+    pub fn encode(&self) -> String {
+        let device = if self.device == self.dir.join(DEV_FILE) {
+            DEV_FILE.to_string()
+        } else {
+            self.device.to_string_lossy().into_owned()
+        };
+        let created = self
+            .created
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let mut s = String::new();
+        s += &format!("{META_MAGIC} {META_VERSION}\n");
+        s += &format!("label {}\n", self.label);
+        s += &format!("uuid {}\n", self.uuid_string());
+        s += &format!("size {}\n", self.size);
+        s += &format!("engines {}\n", self.engines);
+        s += &format!("targets_per_engine {}\n", self.targets_per_engine);
+        s += &format!("device {device}\n");
+        s += &format!(
+            "device_owned {}\n",
+            if self.device_owned { "yes" } else { "no" }
+        );
+        s += &format!("created {created}\n");
+        let crc = crc32c::crc32c(s.as_bytes());
+        s += &format!("crc32c {crc:#010x}\n");
+        s
+    }
+
+    /// Reads metadata text `text` of the pool in directory `dir` (`path`
+    /// names the file in errors). Refuses a newer format first, then any
+    /// damage: wrong crc, missing, unknown, repeated or misordered keys,
+    /// bad values, a label other than the directory's name.
+    pub fn decode(text: &[u8], dir: &Path, path: &Path) -> Result<PoolInfo, StorageError> {
+        let bad = |why: String| StorageError::BadMeta {
+            path: path.to_path_buf(),
+            why,
+        };
+        let text = std::str::from_utf8(text).map_err(|_| bad("not UTF-8 text".into()))?;
+        let first = text.lines().next().unwrap_or("");
+        let version = match first.split_once(' ') {
+            Some((META_MAGIC, v)) => v
+                .parse::<u32>()
+                .map_err(|_| bad(format!("bad format version {v:?}")))?,
+            _ => return Err(bad("not an rdaos pool metadata file".into())),
+        };
+        if version > META_VERSION {
+            return Err(StorageError::NewerMeta {
+                path: path.to_path_buf(),
+                found: version,
+                max: META_VERSION,
+            });
+        }
+        if version == 0 {
+            return Err(bad("format version 0".into()));
+        }
+        // The crc line is the last; it covers every byte before it.
+        let body_end = text
+            .trim_end_matches('\n')
+            .rfind('\n')
+            .map(|i| i + 1)
+            .ok_or_else(|| bad("no crc32c line".into()))?;
+        let (body, crc_line) = text.split_at(body_end);
+        // Exactly as written: `crc32c 0x` and 8 lowercase hex digits.
+        let stored = crc_line
+            .strip_suffix('\n')
+            .and_then(|l| l.strip_prefix("crc32c 0x"))
+            .filter(|h| h.len() == 8 && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+            .and_then(|h| u32::from_str_radix(h, 16).ok())
+            .ok_or_else(|| bad("the last line is not a crc32c".into()))?;
+        let computed = crc32c::crc32c(body.as_bytes());
+        if stored != computed {
+            return Err(bad(format!(
+                "crc32c mismatch (stored {stored:#010x}, computed {computed:#010x}): the file is damaged"
+            )));
+        }
+        const KEYS: [&str; 8] = [
+            "label",
+            "uuid",
+            "size",
+            "engines",
+            "targets_per_engine",
+            "device",
+            "device_owned",
+            "created",
+        ];
+        let lines: Vec<&str> = body.lines().skip(1).collect();
+        if lines.len() != KEYS.len() {
+            return Err(bad(format!(
+                "{} fields, expected {}",
+                lines.len(),
+                KEYS.len()
+            )));
+        }
+        let mut vals = [""; KEYS.len()];
+        for (i, (line, key)) in lines.iter().zip(KEYS).enumerate() {
+            vals[i] = match line.split_once(' ') {
+                Some((k, v)) if k == key && !v.is_empty() => v,
+                _ => return Err(bad(format!("line {:?} where {key} was expected", line))),
+            };
+        }
+        let num = |i: usize| -> Result<u64, StorageError> {
+            vals[i]
+                .parse::<u64>()
+                .map_err(|_| bad(format!("{} {:?} is not a number", KEYS[i], vals[i])))
+        };
+        let small = |i: usize| -> Result<u32, StorageError> {
+            num(i)?
+                .try_into()
+                .map_err(|_| bad(format!("{} {} is too large", KEYS[i], vals[i])))
+        };
+        let label = vals[0].to_string();
+        check_label(&label).map_err(|e| bad(e.to_string()))?;
+        if dir.file_name().and_then(|n| n.to_str()) != Some(label.as_str()) {
+            return Err(bad(format!(
+                "label {label:?} does not match the pool's directory {}",
+                dir.display()
+            )));
+        }
+        let uuid = vals[1]
+            .parse::<ContId>()
+            .map_err(|_| bad(format!("uuid {:?} is not a uuid", vals[1])))?
+            .0;
+        let size = num(2)?;
+        let (engines, targets_per_engine) = (small(3)?, small(4)?);
+        PoolMap::new(engines, targets_per_engine).map_err(|e| bad(e.to_string()))?;
+        let device = Path::new(vals[5]);
+        let device = if device.is_absolute() {
+            device.to_path_buf()
+        } else {
+            dir.join(device)
+        };
+        let device_owned = match vals[6] {
+            "yes" => true,
+            "no" => false,
+            v => return Err(bad(format!("device_owned {v:?} is neither yes nor no"))),
+        };
+        let created = UNIX_EPOCH + Duration::from_secs(num(7)?);
+        Ok(PoolInfo {
+            label,
+            uuid,
+            size,
+            engines,
+            targets_per_engine,
+            device,
+            device_owned,
+            created,
+            dir: dir.to_path_buf(),
+        })
+    }
+}
+
+/// One entry of [`Storage::pool_list`]: a pool directory and what its
+/// metadata says (or why it cannot be read).
+#[derive(Debug)]
+pub struct PoolListing {
+    /// The directory's name.
+    pub label: String,
+    /// The pool, or why its metadata is unreadable.
+    pub info: Result<PoolInfo, StorageError>,
+}
+
+/// The storage directory and its pools.
+#[derive(Debug, Clone)]
+pub struct Storage {
+    dir: PathBuf,
+}
+
+impl Storage {
+    /// The default storage directory: `$RDAOS_STORAGE`, else
+    /// `$XDG_DATA_HOME/rdaos`, else `$HOME/.local/share/rdaos`.
+    pub fn default_dir() -> Result<PathBuf, StorageError> {
+        let var = |k| std::env::var_os(k).filter(|v| !v.is_empty());
+        if let Some(d) = var(STORAGE_ENV) {
+            return Ok(PathBuf::from(d));
+        }
+        if let Some(d) = var("XDG_DATA_HOME") {
+            return Ok(PathBuf::from(d).join("rdaos"));
+        }
+        var("HOME")
+            .map(|h| PathBuf::from(h).join(".local/share/rdaos"))
+            .ok_or(StorageError::NoDefaultDir)
+    }
+
+    /// The storage in `dir` (made by the first pool create if missing).
+    /// Fails if `dir` exists and is not a directory.
+    pub fn open(dir: impl AsRef<Path>) -> Result<Storage, StorageError> {
+        let dir = dir.as_ref();
+        let dir = if dir.is_absolute() {
+            dir.to_path_buf()
+        } else {
+            std::env::current_dir()
+                .map_err(io("finding the current directory for", dir))?
+                .join(dir)
+        };
+        match fs::metadata(&dir) {
+            Ok(m) if !m.is_dir() => Err(StorageError::Io {
+                what: "opening the storage directory",
+                path: dir,
+                source: std::io::Error::from_raw_os_error(libc::ENOTDIR),
+            }),
+            _ => Ok(Storage { dir }),
+        }
+    }
+
+    /// The storage directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn pool_dir(&self, label: &str) -> PathBuf {
+        self.dir.join(label)
+    }
+
+    fn not_found(&self, label: &str) -> StorageError {
+        StorageError::NotFound {
+            label: label.to_string(),
+            dir: self.dir.clone(),
+        }
+    }
+
+    /// The pool `label`.
+    pub fn pool(&self, label: &str) -> Result<PoolInfo, StorageError> {
+        check_label(label)?;
+        let dir = self.pool_dir(label);
+        let path = dir.join(META_FILE);
+        let text = match File::open(&path) {
+            Ok(f) => {
+                let mut v = Vec::new();
+                f.take(META_MAX + 1)
+                    .read_to_end(&mut v)
+                    .map_err(io("reading", &path))?;
+                if v.len() as u64 > META_MAX {
+                    return Err(StorageError::BadMeta {
+                        path,
+                        why: "too large to be pool metadata".into(),
+                    });
+                }
+                v
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(if dir.is_dir() {
+                    StorageError::BadMeta {
+                        path,
+                        why: "missing: the directory is not a pool".into(),
+                    }
+                } else {
+                    self.not_found(label)
+                });
+            }
+            Err(e) => return Err(io("opening", &path)(e)),
+        };
+        PoolInfo::decode(&text, &dir, &path)
+    }
+
+    /// Every pool, by label. A directory whose metadata cannot be read is
+    /// listed with the error; hidden entries (a create or destroy in
+    /// progress) and plain files are skipped.
+    pub fn pool_list(&self) -> Result<Vec<PoolListing>, StorageError> {
+        let rd = match fs::read_dir(&self.dir) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io("listing", &self.dir)(e)),
+        };
+        let mut out = Vec::new();
+        for ent in rd {
+            let ent = ent.map_err(io("listing", &self.dir))?;
+            let name = ent.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if name.starts_with('.') || !ent.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
+            out.push(PoolListing {
+                label: name.to_string(),
+                info: self.pool(name),
+            });
+        }
+        out.sort_by(|a, b| a.label.cmp(&b.label));
+        Ok(out)
+    }
+
+    /// Makes pool `label`: checks everything first, formats the device
+    /// (`obj::srv::pool_create`) in a hidden directory, writes the
+    /// metadata, then renames the directory into place. On failure
+    /// nothing is left behind but a device the caller named and that
+    /// existed before (it may have been partly formatted).
+    pub fn pool_create(
+        &self,
+        label: &str,
+        opts: &PoolCreateOpts,
+    ) -> Result<PoolInfo, StorageError> {
+        check_label(label)?;
+        let map = PoolMap::new(opts.engines, opts.targets_per_engine)
+            .map_err(|e| StorageError::BadLayout(e.to_string()))?;
+        let targets = map.targets();
+        check_size(opts.size, targets)?;
+        let final_dir = self.pool_dir(label);
+        let exists = || StorageError::Exists {
+            label: label.to_string(),
+            dir: self.dir.clone(),
+        };
+        if final_dir.exists() {
+            return Err(exists());
+        }
+        let external = match &opts.path {
+            Some(p) => Some(self.check_device(p, opts.size)?),
+            None => None,
+        };
+        fs::create_dir_all(&self.dir).map_err(io("creating the storage directory", &self.dir))?;
+        let now = SystemTime::now();
+        let nanos = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        let tmp = self
+            .dir
+            .join(format!(".creating-{label}-{}-{nanos}", std::process::id()));
+        fs::create_dir(&tmp).map_err(io("creating", &tmp))?;
+        let device = match &external {
+            Some((p, _)) => p.clone(),
+            None => tmp.join(DEV_FILE),
+        };
+        let device_owned = external.as_ref().is_none_or(|e| !e.1);
+        let r = (|| {
+            let uuid = random_uuid()?;
+            let pmi = obj::srv::pool_create(
+                &device,
+                opts.size,
+                uuid,
+                opts.engines,
+                opts.targets_per_engine,
+            )
+            .map_err(|source| StorageError::Engine {
+                label: label.to_string(),
+                source,
+            })?;
+            // The pool takes the whole device: a file already larger than
+            // asked stays so; on a block device or namespace, what the
+            // targets' regions cover.
+            let size = match fs::metadata(&device) {
+                Ok(m) if m.is_file() => m.len(),
+                _ => pmi.region_len * u64::from(pmi.nr_targets),
+            };
+            let mut info = PoolInfo {
+                label: label.to_string(),
+                uuid,
+                size,
+                engines: opts.engines,
+                targets_per_engine: opts.targets_per_engine,
+                device: device.clone(),
+                device_owned,
+                created: UNIX_EPOCH
+                    + Duration::from_secs(
+                        now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
+                    ),
+                dir: tmp.clone(),
+            };
+            write_synced(&tmp.join(META_FILE), info.encode().as_bytes())?;
+            // Into place: fails if a pool of that label appeared meanwhile.
+            fs::rename(&tmp, &final_dir).map_err(|e| match e.raw_os_error() {
+                Some(libc::EEXIST | libc::ENOTEMPTY) => exists(),
+                _ => io("renaming into place", &final_dir)(e),
+            })?;
+            sync_dir(&self.dir)?;
+            info.dir = final_dir.clone();
+            if external.is_none() {
+                info.device = final_dir.join(DEV_FILE);
+            }
+            Ok(info)
+        })();
+        if r.is_err() {
+            let _ = fs::remove_dir_all(&tmp);
+            if external.is_some() && device_owned {
+                let _ = fs::remove_file(&device);
+            }
+        }
+        r
+    }
+
+    /// Checks an explicit device for a new pool of `size` bytes: absolute
+    /// (made so), of a kind bio can open, big enough, and not another
+    /// pool's. Returns the absolute path and whether it already existed.
+    fn check_device(&self, p: &Path, size: u64) -> Result<(PathBuf, bool), StorageError> {
+        let bad = |why: String| StorageError::BadDevice {
+            path: p.to_path_buf(),
+            why,
+        };
+        let abs = if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            std::env::current_dir()
+                .map_err(io("finding the current directory for", p))?
+                .join(p)
+        };
+        let text = abs
+            .to_str()
+            .ok_or_else(|| bad("the path is not UTF-8".into()))?;
+        if text.contains('\n') {
+            return Err(bad("the path contains a newline".into()));
+        }
+        let existed = match fs::metadata(&abs) {
+            Ok(m) => {
+                let t = m.file_type();
+                if t.is_block_device() {
+                    let cap = File::open(&abs)
+                        .and_then(|mut f| f.seek(SeekFrom::End(0)))
+                        .map_err(io("reading the size of", &abs))?;
+                    if cap < size {
+                        return Err(bad(format!(
+                            "it has {} ({cap} bytes), the pool needs {}",
+                            format_size(cap),
+                            format_size(size)
+                        )));
+                    }
+                } else if !(t.is_file() || t.is_char_device()) {
+                    return Err(bad(
+                        "neither a regular file, a block device nor an NVMe namespace".into(),
+                    ));
+                }
+                true
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let parent = abs.parent().unwrap_or(Path::new("/"));
+                if !parent.is_dir() {
+                    return Err(bad(format!("{} is not a directory", parent.display())));
+                }
+                false
+            }
+            Err(e) => return Err(io("looking at", &abs)(e)),
+        };
+        // Not a device another pool of this storage uses.
+        let canon = |q: &Path| fs::canonicalize(q).unwrap_or_else(|_| q.to_path_buf());
+        let mine = canon(&abs);
+        for l in self.pool_list()? {
+            if let Ok(i) = l.info {
+                if canon(&i.device) == mine {
+                    return Err(bad(format!("it is the device of pool {:?}", i.label)));
+                }
+            }
+        }
+        Ok((abs, existed))
+    }
+
+    /// Removes pool `label`: its directory and, if rdaos created it, its
+    /// device file. A device the user named and that existed before is
+    /// left as it is. Refused while an engine runs on the pool. A pool
+    /// whose metadata is damaged is removed too (its directory only).
+    pub fn pool_destroy(&self, label: &str) -> Result<(), StorageError> {
+        check_label(label)?;
+        let dir = self.pool_dir(label);
+        if !dir.is_dir() {
+            return Err(self.not_found(label));
+        }
+        let _lock = lock_dir(&dir, label)?;
+        let info = self.pool(label).ok();
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let gone = self.dir.join(format!(
+            ".destroying-{label}-{}-{nanos}",
+            std::process::id()
+        ));
+        fs::rename(&dir, &gone).map_err(io("renaming away", &dir))?;
+        sync_dir(&self.dir)?;
+        if let Some(i) = info {
+            if i.device_owned && i.device.parent() != Some(dir.as_path()) {
+                match fs::remove_file(&i.device) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        return Err(io("removing", &i.device)(e))
+                    }
+                    _ => {}
+                }
+            }
+        }
+        fs::remove_dir_all(&gone).map_err(io("removing", &gone))
+    }
+
+    /// Starts an engine on pool `label` in this process (one thread per
+    /// target) and holds the pool's lock until it stops. Checks that the
+    /// device holds the pool the metadata names.
+    pub fn start(&self, label: &str) -> Result<RunningPool, StorageError> {
+        let info = self.pool(label)?;
+        self.start_with(info, |_| {})
+    }
+
+    /// [`start`](Self::start) with the engine's configuration adjusted by
+    /// `tune` first (tracing, DMA buffers, aggregation...). The device and
+    /// the targets come from the metadata.
+    pub fn start_with(
+        &self,
+        info: PoolInfo,
+        tune: impl FnOnce(&mut EngineConfig),
+    ) -> Result<RunningPool, StorageError> {
+        let lock = lock_dir(&info.dir, &info.label)?;
+        let mut cfg = EngineConfig::new(&info.device, info.engines, info.targets_per_engine);
+        tune(&mut cfg);
+        cfg.path = info.device.clone();
+        cfg.engines = info.engines;
+        cfg.targets_per_engine = info.targets_per_engine;
+        let engine = Engine::start(cfg).map_err(|source| StorageError::Engine {
+            label: info.label.clone(),
+            source,
+        })?;
+        let found = engine.pool_info().pool;
+        if found != info.uuid {
+            let _ = engine.stop();
+            return Err(StorageError::WrongPool {
+                label: info.label.clone(),
+                device: info.device.clone(),
+                found: uuid_string(found),
+                expected: info.uuid_string(),
+            });
+        }
+        Ok(RunningPool {
+            engine,
+            info,
+            _lock: lock,
+        })
+    }
+
+    /// Starts an engine on pool `label` and makes an object client for
+    /// the calling thread, on a new scheduler owned by the returned
+    /// connection.
+    pub fn connect(&self, label: &str) -> Result<PoolConn, StorageError> {
+        let pool = self.start(label)?;
+        let sched = Sched::new();
+        let cli = pool.client(&sched.handle());
+        Ok(PoolConn { cli, sched, pool })
+    }
+}
+
+/// An engine running on a pool of the storage, in this process. Holds the
+/// pool's lock; dropping it stops the engine (use [`stop`](Self::stop) to
+/// see errors). It is `Send`: a daemon can start it on one thread and
+/// make clients ([`client`](Self::client)) on the threads that serve
+/// requests.
+pub struct RunningPool {
+    engine: Engine,
+    info: PoolInfo,
+    _lock: File,
+}
+
+impl RunningPool {
+    /// The pool.
+    pub fn info(&self) -> &PoolInfo {
+        &self.info
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// An object client whose tasks run on `sched` (the caller's thread's
+    /// scheduler).
+    pub fn client(&self, sched: &SchedHandle) -> ObjClient {
+        ObjClient::new(sched, self.engine.transport())
+    }
+
+    /// Stops the engine (every target closes with a checkpoint), then
+    /// releases the pool.
+    pub fn stop(self) -> Result<(), StorageError> {
+        let label = self.info.label;
+        self.engine
+            .stop()
+            .map_err(|source| StorageError::Engine { label, source })
+    }
+}
+
+/// A pool with a running engine and an object client on the calling
+/// thread's own scheduler: what a command needs to talk to a pool.
+/// Not `Send` (the client belongs to this thread). Dropping it drops the
+/// client, then the scheduler, then stops the engine; use
+/// [`close`](Self::close) to see errors.
+pub struct PoolConn {
+    // Fields drop in this order.
+    cli: ObjClient,
+    sched: Sched,
+    pool: RunningPool,
+}
+
+impl PoolConn {
+    /// The object client.
+    pub fn client(&self) -> &ObjClient {
+        &self.cli
+    }
+
+    /// The scheduler the client's tasks run on.
+    pub fn sched(&self) -> &Sched {
+        &self.sched
+    }
+
+    /// The pool.
+    pub fn info(&self) -> &PoolInfo {
+        self.pool.info()
+    }
+
+    /// The running engine.
+    pub fn engine(&self) -> &Engine {
+        self.pool.engine()
+    }
+
+    /// Drops the client and its scheduler, then stops the engine and
+    /// reports how that went.
+    pub fn close(self) -> Result<(), StorageError> {
+        let PoolConn { cli, sched, pool } = self;
+        drop(cli);
+        drop(sched);
+        pool.stop()
+    }
+}
+
+/// Checks a pool size for `targets` targets.
+fn check_size(size: u64, targets: u32) -> Result<(), StorageError> {
+    if size == 0 {
+        return Err(StorageError::BadSize("the size is 0".into()));
+    }
+    if size % SIZE_ALIGN != 0 {
+        return Err(StorageError::BadSize(format!(
+            "{size} bytes is not a multiple of 4 KiB"
+        )));
+    }
+    let need = vos::MIN_REGION * u64::from(targets);
+    if size < need {
+        return Err(StorageError::BadSize(format!(
+            "{} is too small for {targets} targets: at least {} ({} per target)",
+            format_size(size),
+            format_size(need),
+            format_size(vos::MIN_REGION)
+        )));
+    }
+    Ok(())
+}
+
+/// Writes `bytes` to `path` through a temporary file, synced and renamed
+/// into place.
+fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), StorageError> {
+    let tmp = path.with_extension("tmp");
+    let r = File::create(&tmp)
+        .and_then(|mut f| {
+            f.write_all(bytes)?;
+            f.sync_all()
+        })
+        .map_err(io("writing", &tmp))
+        .and_then(|_| fs::rename(&tmp, path).map_err(io("renaming into place", path)));
+    if r.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    r?;
+    sync_dir(path.parent().unwrap_or(Path::new(".")))
+}
+
+/// Makes a directory's entries (a rename, a new file) durable.
+fn sync_dir(dir: &Path) -> Result<(), StorageError> {
+    File::open(dir)
+        .and_then(|f| f.sync_all())
+        .map_err(io("syncing", dir))
+}
+
+/// Takes the exclusive lock of a pool's directory, without waiting.
+fn lock_dir(dir: &Path, label: &str) -> Result<File, StorageError> {
+    let f = File::open(dir).map_err(io("opening", dir))?;
+    // SAFETY: flock on a file descriptor this function owns; it touches
+    // no memory.
+    let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc != 0 {
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
+            return Err(StorageError::Busy {
+                label: label.to_string(),
+            });
+        }
+        return Err(io("locking", dir)(e));
+    }
+    Ok(f)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    static N: AtomicU32 = AtomicU32::new(0);
+
+    /// A fresh storage directory in the temp directory (a real file
+    /// system: O_DIRECT needs one), removed when dropped.
+    struct Tmp(PathBuf);
+
+    impl Tmp {
+        fn new(tag: &str) -> Tmp {
+            let n = N.fetch_add(1, Ordering::Relaxed);
+            let p = std::env::temp_dir()
+                .join(format!("rdaos-storage-{tag}-{}-{n}", std::process::id()));
+            let _ = fs::remove_dir_all(&p);
+            Tmp(p)
+        }
+    }
+
+    impl Drop for Tmp {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn sample(dir: &Path) -> PoolInfo {
+        PoolInfo {
+            label: "tank".into(),
+            uuid: 0x2c0e_4f4a_8d5e_4c1b_9a57_0f7b_1e2d_3c4b,
+            size: 4 << 30,
+            engines: 2,
+            targets_per_engine: 4,
+            device: dir.join(DEV_FILE),
+            device_owned: true,
+            created: UNIX_EPOCH + Duration::from_secs(1_767_225_600),
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    #[test]
+    fn a_running_pool_can_move_to_another_thread() {
+        fn send<T: Send>() {}
+        send::<RunningPool>();
+        send::<Storage>();
+        send::<StorageError>();
+    }
+
+    #[test]
+    fn labels_follow_daos_rules() {
+        for ok in ["tank", "a", "A-b_c.d:e", &"x".repeat(127), "123"] {
+            check_label(ok).unwrap();
+        }
+        let why = |l: &str| match check_label(l) {
+            Err(StorageError::BadLabel { why, .. }) => why,
+            r => panic!("{l:?}: {r:?}"),
+        };
+        assert!(why("").contains("1 to 127"));
+        assert!(why(&"x".repeat(128)).contains("1 to 127"));
+        assert!(why("a/b").contains("only"));
+        assert!(why("a b").contains("only"));
+        assert!(why("é").contains("only"));
+        assert!(why("2c0e4f4a-8d5e-4c1b-9a57-0f7b1e2d3c4b").contains("UUID"));
+        assert!(why(".").contains(". or .."));
+        assert!(why("..").contains(". or .."));
+        let e = check_label("a/b").unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "bad pool label \"a/b\": a pool label uses only A-Z a-z 0-9 _ . : -"
+        );
+    }
+
+    #[test]
+    fn random_uuids_are_version_4_and_differ() {
+        let (a, b) = (random_uuid().unwrap(), random_uuid().unwrap());
+        assert_ne!(a, b);
+        for u in [a, b] {
+            assert_eq!((u >> 76) & 0xf, 4);
+            assert_eq!((u >> 62) & 0x3, 2);
+            assert_eq!(uuid_string(u).len(), 36);
+        }
+    }
+
+    #[test]
+    fn metadata_round_trips() {
+        let dir = Path::new("/storage/tank");
+        let path = dir.join(META_FILE);
+        let i = sample(dir);
+        let text = i.encode();
+        assert!(text
+            .starts_with("rdaos-pool 1\nlabel tank\nuuid 2c0e4f4a-8d5e-4c1b-9a57-0f7b1e2d3c4b\n"));
+        assert!(text.contains("\ndevice pool.dev\n"), "{text}");
+        assert_eq!(PoolInfo::decode(text.as_bytes(), dir, &path).unwrap(), i);
+        // An external device is kept absolute.
+        let j = PoolInfo {
+            device: "/dev/vdb".into(),
+            device_owned: false,
+            ..i.clone()
+        };
+        let text = j.encode();
+        assert!(text.contains("\ndevice /dev/vdb\ndevice_owned no\n"));
+        assert_eq!(PoolInfo::decode(text.as_bytes(), dir, &path).unwrap(), j);
+    }
+
+    /// Re-seals `body` (everything but the crc line) with a good crc.
+    fn reseal(body: &str) -> String {
+        format!("{body}crc32c {:#010x}\n", crc32c::crc32c(body.as_bytes()))
+    }
+
+    #[test]
+    fn damaged_foreign_and_newer_metadata_is_refused() {
+        let dir = Path::new("/storage/tank");
+        let path = dir.join(META_FILE);
+        let text = sample(dir).encode();
+        let dec = |t: &str| PoolInfo::decode(t.as_bytes(), dir, &path);
+        // Any flipped bit anywhere is caught.
+        for i in 0..text.len() {
+            for bit in 0..8 {
+                let mut b = text.clone().into_bytes();
+                b[i] ^= 1 << bit;
+                assert!(
+                    PoolInfo::decode(&b, dir, &path).is_err(),
+                    "flip at byte {i} bit {bit} accepted"
+                );
+            }
+        }
+        // Truncated anywhere.
+        for cut in 0..text.len() - 1 {
+            assert!(dec(&text[..cut]).is_err(), "cut at {cut} accepted");
+        }
+        // A newer format is refused as such, whatever follows.
+        let newer = text.replacen("rdaos-pool 1", "rdaos-pool 2", 1);
+        match dec(&newer) {
+            Err(StorageError::NewerMeta {
+                found: 2, max: 1, ..
+            }) => {}
+            r => panic!("{r:?}"),
+        }
+        assert!(dec(&newer)
+            .unwrap_err()
+            .to_string()
+            .contains("format version 2, this rdaos reads up to 1"));
+        // Well sealed but wrong inside.
+        let body = &text[..text.rfind("crc32c").unwrap()];
+        for (from, to, want) in [
+            ("label tank", "label other", "does not match"),
+            ("engines 2", "engines 0", "at least one engine"),
+            ("engines 2", "engines 99999999999", "too large"),
+            ("size 4294967296", "size lots", "not a number"),
+            (
+                "device_owned yes",
+                "device_owned maybe",
+                "neither yes nor no",
+            ),
+            ("uuid 2c0e", "uuid zz0e", "not a uuid"),
+            (
+                "engines 2\ntargets_per_engine 4",
+                "targets_per_engine 4\nengines 2",
+                "expected",
+            ),
+            (
+                "created 1767225600\n",
+                "created 1767225600\nextra 1\n",
+                "fields",
+            ),
+            ("rdaos-pool 1", "rdaos-pool 0", "version 0"),
+            ("rdaos-pool 1", "something 1", "not an rdaos pool"),
+        ] {
+            let t = reseal(&body.replacen(from, to, 1));
+            let e = dec(&t).unwrap_err().to_string();
+            assert!(e.contains(want), "{from:?} -> {to:?}: {e}");
+            assert!(e.contains("/storage/tank/pool.meta"), "{e}");
+        }
+        assert!(PoolInfo::decode(&[0xff, 0xfe], dir, &path).is_err());
+    }
+
+    #[test]
+    fn bad_create_requests_name_what_is_wrong() {
+        let t = Tmp::new("bad");
+        let s = Storage::open(&t.0).unwrap();
+        let e = |l: &str, o: PoolCreateOpts| s.pool_create(l, &o).unwrap_err().to_string();
+        assert!(e("a b", PoolCreateOpts::new(256 << 20)).contains("bad pool label"));
+        assert!(e("p", PoolCreateOpts::new(0)).contains("the size is 0"));
+        assert!(e("p", PoolCreateOpts::new((256 << 20) + 1)).contains("multiple of 4 KiB"));
+        let small = e("p", PoolCreateOpts::new(32 << 20));
+        assert!(
+            small.contains("32.0 MiB is too small for 4 targets: at least 64.0 MiB"),
+            "{small}"
+        );
+        let o = PoolCreateOpts {
+            engines: 0,
+            ..PoolCreateOpts::new(256 << 20)
+        };
+        assert!(e("p", o).contains("bad pool layout"));
+        let o = PoolCreateOpts {
+            path: Some("/nonexistent-dir/x".into()),
+            ..PoolCreateOpts::new(256 << 20)
+        };
+        assert!(e("p", o).contains("/nonexistent-dir is not a directory"));
+        // Nothing was made, not even the storage directory.
+        assert!(!t.0.exists());
+        assert!(s.pool_list().unwrap().is_empty());
+        let nf = s.pool("nope").unwrap_err().to_string();
+        assert_eq!(nf, format!("pool \"nope\" not found in {}", t.0.display()));
+        assert!(matches!(
+            s.pool_destroy("nope"),
+            Err(StorageError::NotFound { .. })
+        ));
+    }
+
+    #[test]
+    fn a_failed_format_leaves_nothing_and_keeps_the_users_device() {
+        let t = Tmp::new("fail");
+        let s = Storage::open(&t.0).unwrap();
+        // /dev/null passes the checks (a character device could be an
+        // NVMe namespace) but cannot be formatted.
+        let o = PoolCreateOpts {
+            path: Some("/dev/null".into()),
+            ..PoolCreateOpts::new(64 << 20)
+        };
+        let e = s.pool_create("p", &o).unwrap_err();
+        assert!(matches!(e, StorageError::Engine { .. }), "{e}");
+        assert!(Path::new("/dev/null").exists());
+        assert_eq!(fs::read_dir(&t.0).unwrap().count(), 0, "leftovers");
+    }
+
+    #[test]
+    fn pools_are_created_listed_locked_and_destroyed() {
+        let t = Tmp::new("life");
+        let s = Storage::open(&t.0).unwrap();
+        let o = PoolCreateOpts {
+            targets_per_engine: 2,
+            ..PoolCreateOpts::new(64 << 20)
+        };
+        let a = s.pool_create("a", &o).unwrap();
+        assert_eq!((a.size, a.targets(), a.device_owned), (64 << 20, 2, true));
+        assert_eq!(a.device, t.0.join("a").join(DEV_FILE));
+        assert_eq!(fs::metadata(&a.device).unwrap().len(), 64 << 20);
+        assert_eq!(s.pool("a").unwrap(), a);
+        assert!(matches!(
+            s.pool_create("a", &o),
+            Err(StorageError::Exists { .. })
+        ));
+        // An external file, made by rdaos, goes with the pool.
+        let ext = t.0.join("ext.img");
+        let b = s
+            .pool_create(
+                "b",
+                &PoolCreateOpts {
+                    path: Some(ext.clone()),
+                    ..o.clone()
+                },
+            )
+            .unwrap();
+        assert_eq!((b.device.as_path(), b.device_owned), (ext.as_path(), true));
+        // ... and cannot back a second pool.
+        let e = s
+            .pool_create(
+                "c",
+                &PoolCreateOpts {
+                    path: Some(ext.clone()),
+                    ..o.clone()
+                },
+            )
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("it is the device of pool \"b\""), "{e}");
+        // An existing file is used whole, and stays when the pool goes.
+        let mine = t.0.join("mine.img");
+        File::create(&mine).unwrap().set_len(96 << 20).unwrap();
+        let d = s
+            .pool_create(
+                "d",
+                &PoolCreateOpts {
+                    path: Some(mine.clone()),
+                    ..o.clone()
+                },
+            )
+            .unwrap();
+        assert_eq!((d.size, d.device_owned), (96 << 20, false));
+        s.pool_destroy("d").unwrap();
+        assert_eq!(fs::metadata(&mine).unwrap().len(), 96 << 20);
+        fs::remove_file(&mine).unwrap();
+        // A damaged pool is listed with its error.
+        fs::create_dir(t.0.join("junk")).unwrap();
+        let l = s.pool_list().unwrap();
+        let labels: Vec<&str> = l.iter().map(|p| p.label.as_str()).collect();
+        assert_eq!(labels, ["a", "b", "junk"]);
+        assert!(l[0].info.is_ok() && l[1].info.is_ok());
+        assert!(l[2]
+            .info
+            .as_ref()
+            .unwrap_err()
+            .to_string()
+            .contains("not a pool"));
+
+        // A running engine holds the pool: no second one, no destroy.
+        let c = s.connect("a").unwrap();
+        assert_eq!(c.info().label, "a");
+        assert!(matches!(s.start("a"), Err(StorageError::Busy { .. })));
+        assert!(matches!(
+            s.pool_destroy("a"),
+            Err(StorageError::Busy { .. })
+        ));
+        let space = c.client().pool_query().unwrap();
+        assert_eq!(space.targets, 2);
+        assert!(space.total > 0 && space.total < 64 << 20);
+        c.close().unwrap();
+
+        s.pool_destroy("a").unwrap();
+        s.pool_destroy("b").unwrap();
+        s.pool_destroy("junk").unwrap();
+        assert!(!ext.exists());
+        assert_eq!(fs::read_dir(&t.0).unwrap().count(), 0, "leftovers");
+        assert!(matches!(s.pool("a"), Err(StorageError::NotFound { .. })));
+    }
+
+    #[test]
+    fn an_engine_refuses_a_device_holding_another_pool() {
+        let t = Tmp::new("swap");
+        let s = Storage::open(&t.0).unwrap();
+        let o = PoolCreateOpts {
+            targets_per_engine: 1,
+            ..PoolCreateOpts::new(32 << 20)
+        };
+        s.pool_create("a", &o).unwrap();
+        s.pool_create("b", &o).unwrap();
+        fs::rename(t.0.join("b/pool.dev"), t.0.join("a/pool.dev")).unwrap();
+        match s.start("a") {
+            Err(StorageError::WrongPool { label, .. }) => assert_eq!(label, "a"),
+            Err(e) => panic!("{e}"),
+            Ok(_) => panic!("started on another pool's device"),
+        }
+    }
+}

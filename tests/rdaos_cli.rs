@@ -1,0 +1,294 @@
+//! The `rdaos` command end to end: the built binary against a fresh
+//! storage directory in the temp directory (a real file system, for
+//! O_DIRECT): pool create, list, query, container create with a class
+//! and chunk size, query and get-prop showing them, list, destroy, and
+//! the errors and exit codes of bad input.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// A storage directory removed when dropped.
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new(tag: &str) -> Dir {
+        let p = std::env::temp_dir().join(format!("rdaos-cli-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        Dir(p)
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Runs `rdaos --storage dir args...` with no RDAOS_STORAGE around it.
+fn rdaos(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rdaos"))
+        .arg("--storage")
+        .arg(dir)
+        .args(args)
+        .env_remove("RDAOS_STORAGE")
+        .output()
+        .expect("run rdaos")
+}
+
+/// Runs it, expects success, returns stdout.
+fn ok(dir: &Path, args: &[&str]) -> String {
+    let o = rdaos(dir, args);
+    let (out, err) = (
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr),
+    );
+    assert!(o.status.success(), "rdaos {args:?} failed: {err}{out}");
+    assert!(err.is_empty(), "rdaos {args:?} wrote to stderr: {err}");
+    out.into_owned()
+}
+
+/// Runs it, expects exit status `code` and one `rdaos: error:` line on
+/// stderr containing `want`; nothing on stdout.
+fn fails(dir: &Path, args: &[&str], code: i32, want: &str) {
+    let o = rdaos(dir, args);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(code), "rdaos {args:?}: {err}");
+    assert!(o.stdout.is_empty(), "rdaos {args:?} printed to stdout");
+    assert_eq!(err.lines().count(), 1, "rdaos {args:?}: {err}");
+    assert!(err.starts_with("rdaos: error: "), "{err}");
+    assert!(err.contains(want), "rdaos {args:?}: {err:?} lacks {want:?}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+/// The value of `name` in a `  name : value` listing.
+fn field<'a>(out: &'a str, name: &str) -> &'a str {
+    out.lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(" : ")?;
+            (k.trim() == name).then_some(v.trim())
+        })
+        .unwrap_or_else(|| panic!("no {name} in {out}"))
+}
+
+#[test]
+fn pools_and_posix_containers_through_the_command() {
+    let d = Dir::new("life");
+    let s = d.0.as_path();
+
+    let out = ok(s, &["pool", "list"]);
+    assert!(out.starts_with("No pools in "), "{out}");
+
+    let out = ok(
+        s,
+        &["pool", "create", "tank", "--size", "256M", "--targets", "2"],
+    );
+    assert_eq!(field(&out, "Label"), "tank");
+    assert_eq!(field(&out, "Size"), "256.0 MiB");
+    assert!(field(&out, "Targets").starts_with("2 "), "{out}");
+    let uuid = field(&out, "UUID").to_string();
+    assert_eq!(uuid.len(), 36);
+    assert!(s.join("tank/pool.meta").is_file());
+    assert_eq!(
+        std::fs::metadata(s.join("tank/pool.dev")).unwrap().len(),
+        256 << 20
+    );
+
+    let out = ok(s, &["pool", "list"]);
+    let row = out.lines().find(|l| l.starts_with("tank ")).expect(&out);
+    assert!(row.contains(&uuid) && row.contains("256.0 MiB"), "{row}");
+    let out = ok(s, &["pool", "list", "--verbose"]);
+    assert!(out.contains("Created") && out.contains("pool.dev"), "{out}");
+
+    let out = ok(s, &["pool", "query", "tank"]);
+    assert_eq!(field(&out, "UUID"), uuid);
+    assert_eq!(field(&out, "Size"), "256.0 MiB");
+    assert_eq!(field(&out, "Used"), "0 B (0%)");
+    assert!(field(&out, "Free").ends_with(" MiB"), "{out}");
+    assert!(field(&out, "Targets").starts_with("2 "), "{out}");
+
+    let out = ok(
+        s,
+        &[
+            "cont",
+            "create",
+            "tank",
+            "posix",
+            "--type",
+            "POSIX",
+            "--oclass",
+            "SX",
+            "--chunk-size",
+            "512K",
+        ],
+    );
+    assert_eq!(field(&out, "Type"), "POSIX");
+    let cuuid = field(&out, "UUID").to_string();
+    for verb in ["query", "get-prop"] {
+        let out = ok(s, &["cont", verb, "tank", "posix"]);
+        assert_eq!(field(&out, "Label"), "posix", "{verb}");
+        assert_eq!(field(&out, "UUID"), cuuid, "{verb}");
+        assert_eq!(field(&out, "Type"), "POSIX", "{verb}");
+        assert_eq!(field(&out, "Object class"), "SX", "{verb}");
+        assert_eq!(field(&out, "Dir object class"), "S1", "{verb}");
+        assert_eq!(field(&out, "Chunk size"), "512 KiB", "{verb}");
+    }
+    // The defaults, and a replicated class the pool can hold.
+    ok(s, &["cont", "create", "tank", "b", "--oclass", "rp_2g1"]);
+    let out = ok(s, &["cont", "get-prop", "tank", "b"]);
+    assert_eq!(field(&out, "Object class"), "RP_2G1");
+    assert_eq!(field(&out, "Chunk size"), "1 MiB");
+    let out = ok(s, &["cont", "list", "tank"]);
+    let labels: Vec<&str> = out
+        .lines()
+        .skip(2)
+        .map(|l| l.split_whitespace().nth(1).unwrap())
+        .collect();
+    assert_eq!(labels, ["b", "posix"], "{out}");
+
+    // The containers' metadata takes space now.
+    let out = ok(s, &["pool", "query", "tank", "-v"]);
+    assert_ne!(field(&out, "Used"), "0 B (0%)", "{out}");
+    assert!(out.contains("Target") && out.contains("0.1"), "{out}");
+
+    // Errors: one line, what is wrong, exit 1 (failed) or 2 (usage).
+    let dir = s.display().to_string();
+    fails(
+        s,
+        &["pool", "create", "tank", "--size", "256M"],
+        1,
+        "pool \"tank\" already exists",
+    );
+    fails(
+        s,
+        &["pool", "query", "nope"],
+        1,
+        &format!("pool \"nope\" not found in {dir}"),
+    );
+    fails(
+        s,
+        &["pool", "destroy", "nope"],
+        1,
+        "pool \"nope\" not found",
+    );
+    fails(
+        s,
+        &["cont", "create", "nope", "c"],
+        1,
+        "pool \"nope\" not found",
+    );
+    fails(
+        s,
+        &["cont", "create", "tank", "posix"],
+        1,
+        "container \"posix\" already exists in pool \"tank\"",
+    );
+    fails(
+        s,
+        &["cont", "query", "tank", "nope"],
+        1,
+        "container \"nope\" not found in pool \"tank\"",
+    );
+    fails(
+        s,
+        &["cont", "create", "tank", "c", "--oclass", "RP_3G1"],
+        1,
+        "RP_3G1 needs 3 targets",
+    );
+    fails(
+        s,
+        &["cont", "create", "tank", "c", "--oclass", "EC_2P1"],
+        2,
+        "unknown object class \"EC_2P1\"",
+    );
+    fails(
+        s,
+        &["cont", "create", "tank", "c", "--chunk-size", "0"],
+        1,
+        "bad chunk size",
+    );
+    fails(
+        s,
+        &["cont", "create", "tank", "c", "--type", "HDF5"],
+        2,
+        "possible values: POSIX",
+    );
+    fails(
+        s,
+        &["pool", "create", "x", "--size", "4X"],
+        2,
+        "unknown unit \"X\"",
+    );
+    fails(
+        s,
+        &["pool", "create", "x", "--size", "1000"],
+        1,
+        "not a multiple of 4 KiB",
+    );
+    fails(
+        s,
+        &["pool", "create", "x", "--size", "16M"],
+        1,
+        "too small for 4 targets",
+    );
+    fails(s, &["pool", "create", "x"], 2, "--size");
+    fails(
+        s,
+        &["pool", "create", "a/b", "--size", "256M"],
+        1,
+        "bad pool label \"a/b\"",
+    );
+    fails(
+        s,
+        &["pool", "create", "x", "--size", "256M", "--targets", "0"],
+        2,
+        "--targets",
+    );
+    fails(s, &["bogus"], 2, "unrecognized subcommand");
+    // A damaged metadata file is named, not trusted.
+    let meta = s.join("tank/pool.meta");
+    let good = std::fs::read_to_string(&meta).unwrap();
+    std::fs::write(&meta, good.replace("engines 1", "engines 2")).unwrap();
+    fails(s, &["pool", "query", "tank"], 1, "crc32c mismatch");
+    std::fs::write(&meta, &good).unwrap();
+    // Failed commands left nothing behind.
+    let names: Vec<String> = std::fs::read_dir(s)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["tank"]);
+
+    let out = ok(s, &["pool", "destroy", "tank"]);
+    assert!(out.contains("destroyed"), "{out}");
+    assert!(ok(s, &["pool", "list"]).starts_with("No pools"));
+    assert_eq!(std::fs::read_dir(s).unwrap().count(), 0);
+}
+
+#[test]
+fn help_and_storage_directory_choice() {
+    let d = Dir::new("help");
+    for args in [
+        &["--help"][..],
+        &["pool", "create", "--help"],
+        &["cont", "create", "--help"],
+    ] {
+        let o = rdaos(&d.0, args);
+        assert!(o.status.success(), "{args:?}");
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(out.contains("Usage: rdaos"), "{out}");
+    }
+    // RDAOS_STORAGE is the directory when --storage is not given.
+    let o = Command::new(env!("CARGO_BIN_EXE_rdaos"))
+        .args(["pool", "create", "p", "--size", "64M", "--targets", "1"])
+        .env("RDAOS_STORAGE", &d.0)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(d.0.join("p/pool.meta").is_file());
+    // A storage path that is a file is an error, not a crash.
+    fails(
+        &d.0.join("p/pool.meta"),
+        &["pool", "list"],
+        1,
+        "Not a directory",
+    );
+}
