@@ -46,6 +46,8 @@ struct ClientInner {
     transport: Arc<dyn Transport>,
     hlc: Hlc,
     next_rpc: Cell<u64>,
+    /// Trace parent given to the tasks the async calls create (0: none).
+    trace_parent: Cell<u64>,
 }
 
 /// An object-layer client on the calling thread's scheduler. Cheap to
@@ -90,6 +92,7 @@ impl ObjClient {
                 transport,
                 hlc: Hlc::new(),
                 next_rpc: Cell::new(0),
+                trace_parent: Cell::new(0),
             }),
         }
     }
@@ -97,6 +100,25 @@ impl ObjClient {
     /// The scheduler the client's tasks run on.
     pub fn sched(&self) -> &SchedHandle {
         &self.inner.sched
+    }
+
+    /// Makes `id` (a task's or a step's trace id; 0: none) the trace parent
+    /// of the tasks the client's async calls (`*_async`, and the blocking
+    /// calls built on them) create from now on, and returns the previous
+    /// one. A caller whose future is polled outside its own task (a
+    /// spawned future after its first poll) sets it around each poll so
+    /// its object tasks still hang below it in a trace.
+    pub fn swap_trace_parent(&self, id: u64) -> u64 {
+        self.inner.trace_parent.replace(id)
+    }
+
+    /// Gives `t` the trace parent set by
+    /// [`swap_trace_parent`](Self::swap_trace_parent), if any.
+    pub fn adopt(&self, t: &Task) {
+        let p = self.inner.trace_parent.get();
+        if p != 0 {
+            t.set_parent(p);
+        }
     }
 
     /// A new epoch from the client's clock.
@@ -188,9 +210,10 @@ impl ObjClient {
         (t, answer)
     }
 
-    /// Sends `req` to every target (one task named `name` each) and waits
-    /// for all answers, in target order.
-    fn all_targets(
+    /// Sends `req` to every target (one task named `name` each) and awaits
+    /// all answers, in target order (a failed RPC is its target's reply
+    /// status).
+    async fn all_targets(
         &self,
         name: &'static str,
         opcode: Opcode,
@@ -202,9 +225,13 @@ impl ObjClient {
             .map(|&to| self.shard_rpc(name, to, opcode, req.clone(), Vec::new()))
             .collect();
         let tasks: Vec<Task> = parts.iter().map(|p| p.0.clone()).collect();
+        for t in &tasks {
+            self.adopt(t);
+        }
         tse::list_sched(&tasks, true).map_err(|_| ObjError::Inval("schedule"))?;
         for t in &tasks {
-            self.inner.sched.progress_until(t);
+            // A failure is read from the task's result below.
+            let _ = t.clone().await;
         }
         Ok(targets
             .into_iter()
@@ -224,9 +251,18 @@ impl ObjClient {
     /// capacity and free bytes and adds them up. Fails if any target
     /// fails or does not report its space.
     pub fn pool_query(&self) -> Result<PoolSpace, ObjError> {
+        self.sched().block_on(self.pool_query_async())
+    }
+
+    /// [`pool_query`](Self::pool_query) as a future, to await on the
+    /// client's scheduler.
+    pub async fn pool_query_async(&self) -> Result<PoolSpace, ObjError> {
         let req = ObjReq::new(ContId(0), ObjId::new(0, 0), 0);
         let mut space = PoolSpace::default();
-        for (to, rep) in self.all_targets("dc_pool_query", Opcode::PoolQuery, req)? {
+        for (to, rep) in self
+            .all_targets("dc_pool_query", Opcode::PoolQuery, req)
+            .await?
+        {
             if rep.status != 0 {
                 return Err(ObjError::Failed {
                     op: "pool_query",
@@ -257,7 +293,10 @@ impl ObjClient {
         let req = ObjReq::new(ContId(0), ObjId::new(0, 0), 0);
         let mut seen: std::collections::BTreeMap<(String, u128), u32> = Default::default();
         let mut n = 0;
-        for (_, rep) in self.all_targets("ds_cont_op", Opcode::ContList, req)? {
+        let reps = self
+            .sched()
+            .block_on(self.all_targets("ds_cont_op", Opcode::ContList, req))?;
+        for (_, rep) in reps {
             if rep.status != 0 {
                 return Err(ObjError::Failed {
                     op: "cont_list",
@@ -279,11 +318,20 @@ impl ObjClient {
     /// Creates container `label` on every target (a pool-wide container,
     /// as `ds_cont` does) and returns its new id.
     pub fn cont_create(&self, label: &str) -> Result<ContId, ObjError> {
+        self.sched().block_on(self.cont_create_async(label))
+    }
+
+    /// [`cont_create`](Self::cont_create) as a future, to await on the
+    /// client's scheduler.
+    pub async fn cont_create_async(&self, label: &str) -> Result<ContId, ObjError> {
         vos::check_label(label).map_err(|_| ObjError::Inval("bad container label"))?;
         let id = ContId(fresh_uuid());
         let mut req = ObjReq::new(id, ObjId::new(0, 0), 0);
         req.label = label.to_string();
-        for (_, rep) in self.all_targets("ds_cont_op", Opcode::ContCreate, req)? {
+        for (_, rep) in self
+            .all_targets("ds_cont_op", Opcode::ContCreate, req)
+            .await?
+        {
             if rep.status != 0 {
                 return Err(ObjError::Failed {
                     op: "cont_create",
@@ -296,10 +344,19 @@ impl ObjClient {
 
     /// Finds container `label` (it must exist on every target).
     pub fn cont_open(&self, label: &str) -> Result<ContId, ObjError> {
+        self.sched().block_on(self.cont_open_async(label))
+    }
+
+    /// [`cont_open`](Self::cont_open) as a future, to await on the
+    /// client's scheduler.
+    pub async fn cont_open_async(&self, label: &str) -> Result<ContId, ObjError> {
         let mut req = ObjReq::new(ContId(0), ObjId::new(0, 0), 0);
         req.label = label.to_string();
         let mut id = None;
-        for (_, rep) in self.all_targets("ds_cont_op", Opcode::ContOpen, req)? {
+        for (_, rep) in self
+            .all_targets("ds_cont_op", Opcode::ContOpen, req)
+            .await?
+        {
             if rep.status != 0 {
                 return Err(ObjError::Failed {
                     op: "cont_open",
@@ -529,7 +586,8 @@ impl ObjHandle {
             .create_named(name, move |t| dc_obj_rw_task(t, &args))
     }
 
-    /// Blocking update: runs [`update_task`](Self::update_task) to the end.
+    /// Blocking update: runs [`update_async`](Self::update_async) to the
+    /// end on the client's scheduler.
     pub fn update(
         &self,
         dkey: &[u8],
@@ -537,23 +595,47 @@ impl ObjHandle {
         sgl: Sgl,
         epoch: Option<Epoch>,
     ) -> Result<(), ObjError> {
-        let t = self.update_task(dkey, iods, sgl, epoch)?;
-        t.schedule(true)
-            .map_err(|_| ObjError::Inval("scheduler closed"))?;
-        self.cli.wait(&t, "dc_obj_update")
+        self.cli
+            .sched()
+            .block_on(self.update_async(dkey, iods, sgl, epoch))
     }
 
-    /// Blocking fetch.
+    /// `dc_obj_update`: creates [`update_task`](Self::update_task),
+    /// schedules it and awaits it (on the client's scheduler).
+    pub async fn update_async(
+        &self,
+        dkey: &[u8],
+        iods: Vec<IodDesc>,
+        sgl: Sgl,
+        epoch: Option<Epoch>,
+    ) -> Result<(), ObjError> {
+        let t = self.update_task(dkey, iods, sgl, epoch)?;
+        run_task(&self.cli, t, "dc_obj_update").await
+    }
+
+    /// Blocking fetch: runs [`fetch_async`](Self::fetch_async) to the end
+    /// on the client's scheduler.
     pub fn fetch(
         &self,
         dkey: &[u8],
         iods: Vec<IodDesc>,
         epoch: Option<Epoch>,
     ) -> Result<FetchResult, ObjError> {
+        self.cli
+            .sched()
+            .block_on(self.fetch_async(dkey, iods, epoch))
+    }
+
+    /// `dc_obj_fetch`: creates [`fetch_task`](Self::fetch_task), schedules
+    /// it and awaits it (on the client's scheduler); the data read.
+    pub async fn fetch_async(
+        &self,
+        dkey: &[u8],
+        iods: Vec<IodDesc>,
+        epoch: Option<Epoch>,
+    ) -> Result<FetchResult, ObjError> {
         let (t, out) = self.fetch_task(dkey, iods, epoch)?;
-        t.schedule(true)
-            .map_err(|_| ObjError::Inval("scheduler closed"))?;
-        self.cli.wait(&t, "dc_obj_fetch")?;
+        run_task(&self.cli, t, "dc_obj_fetch").await?;
         let r = out.borrow_mut().take();
         r.ok_or(ObjError::Proto("fetch completed without data".into()))
     }
@@ -640,7 +722,8 @@ impl ObjHandle {
         Ok(parent)
     }
 
-    /// Blocking punch.
+    /// Blocking punch: runs [`punch_async`](Self::punch_async) to the end
+    /// on the client's scheduler.
     pub fn punch(
         &self,
         kind: PunchKind,
@@ -648,8 +731,26 @@ impl ObjHandle {
         iods: Vec<IodDesc>,
         epoch: Option<Epoch>,
     ) -> Result<(), ObjError> {
+        self.cli
+            .sched()
+            .block_on(self.punch_async(kind, dkey, iods, epoch))
+    }
+
+    /// `dc_obj_punch`: [`punch_task`](Self::punch_task) (scheduled when
+    /// made), awaited on the client's scheduler.
+    pub async fn punch_async(
+        &self,
+        kind: PunchKind,
+        dkey: &[u8],
+        iods: Vec<IodDesc>,
+        epoch: Option<Epoch>,
+    ) -> Result<(), ObjError> {
         let t = self.punch_task(kind, dkey, iods, epoch)?;
-        self.cli.wait(&t, "dc_obj_punch")
+        self.cli.adopt(&t);
+        t.await.map_err(|e| ObjError::Failed {
+            op: "dc_obj_punch",
+            rc: e.rc(),
+        })
     }
 
     /// One RPC to every group's leader, awaited together: the replies in
@@ -665,6 +766,9 @@ impl ObjHandle {
             })
             .collect();
         let tasks: Vec<Task> = parts.iter().map(|p| p.0.clone()).collect();
+        for t in &tasks {
+            self.cli.adopt(t);
+        }
         tse::list_sched(&tasks, true).map_err(|_| ObjError::Inval("scheduler closed"))?;
         let mut out = Vec::with_capacity(parts.len());
         for (t, a) in parts {
@@ -728,15 +832,18 @@ impl ObjHandle {
 
     /// The object's dkeys at `epoch` (`None`: now), over every group, sorted.
     pub fn list_dkeys(&self, epoch: Option<Epoch>) -> Result<Vec<Vec<u8>>, ObjError> {
+        self.cli.sched().block_on(self.list_dkeys_async(epoch))
+    }
+
+    /// `daos_obj_list_dkey`: [`list_dkeys`](Self::list_dkeys) as a future,
+    /// to await on the client's scheduler.
+    pub async fn list_dkeys_async(&self, epoch: Option<Epoch>) -> Result<Vec<Vec<u8>>, ObjError> {
         let req = ObjReq::new(
             self.cont,
             self.oid,
             epoch.unwrap_or_else(|| self.cli.epoch_now()),
         );
-        let reps = self
-            .cli
-            .sched()
-            .block_on(self.every_group(Opcode::ObjEnumDkeys, req))?;
+        let reps = self.every_group(Opcode::ObjEnumDkeys, req).await?;
         let mut keys = Vec::new();
         for rep in reps {
             if rep.status != 0 {
@@ -751,6 +858,15 @@ impl ObjHandle {
         keys.dedup();
         Ok(keys)
     }
+}
+
+/// Schedules `t` now (with the client's trace parent) and awaits it; a
+/// failure is `op`'s.
+async fn run_task(cli: &ObjClient, t: Task, op: &'static str) -> Result<(), ObjError> {
+    cli.adopt(&t);
+    t.schedule(true)
+        .map_err(|_| ObjError::Inval("scheduler closed"))?;
+    t.await.map_err(|e| ObjError::Failed { op, rc: e.rc() })
 }
 
 fn fetch_result(rep: ObjReply, bulk: Vec<BulkRef>) -> Result<FetchResult, ObjError> {
