@@ -421,6 +421,15 @@ impl Array {
     /// Blocking write of `data` at cell `idx` (`daos_array_write` of one
     /// range). `data` must be a whole number of cells.
     pub fn write(&self, idx: u64, data: BulkRef) -> Result<(), ArrayError> {
+        self.oh
+            .client()
+            .sched()
+            .block_on(self.write_async(idx, data))
+    }
+
+    /// [`write`](Self::write) as a future: the `dc_array_write` task,
+    /// scheduled and awaited on the client's scheduler.
+    pub async fn write_async(&self, idx: u64, data: BulkRef) -> Result<(), ArrayError> {
         let len = data.len() as u64;
         if len % self.cell != 0 {
             return Err(ArrayError::NotCellMultiple {
@@ -428,13 +437,21 @@ impl Array {
                 cell: self.cell,
             });
         }
-        self.write_ranges(
+        let t = self.write_task(
             &[Range {
                 idx,
                 len: len / self.cell,
             }],
             &[data],
-        )
+        )?;
+        self.oh.client().adopt(&t);
+        t.schedule(true)
+            .map_err(|_| ObjError::Inval("scheduler closed"))?;
+        t.await.map_err(|e| ObjError::Failed {
+            op: "dc_array_write",
+            rc: e.rc(),
+        })?;
+        Ok(())
     }
 
     /// `dc_array_read` as a task (created, not scheduled): reads the cells
@@ -578,10 +595,11 @@ impl Array {
 
     /// The array's chunk dkeys (the metadata dkey and foreign keys left
     /// out).
-    fn chunk_dkeys(&self) -> Result<Vec<u64>, ArrayError> {
+    async fn chunk_dkeys(&self) -> Result<Vec<u64>, ArrayError> {
         Ok(self
             .oh
-            .list_dkeys(None)?
+            .list_dkeys_async(None)
+            .await?
             .into_iter()
             .filter_map(|k| <[u8; 8]>::try_from(k.as_slice()).ok())
             .map(u64::from_be_bytes)
@@ -589,11 +607,14 @@ impl Array {
             .collect())
     }
 
-    /// Waits for every task of `tasks` (already scheduled); the first error.
-    fn wait_all(&self, tasks: &[Task], op: &'static str) -> Result<(), ArrayError> {
+    /// Awaits every task of `tasks` (already scheduled); the first error.
+    async fn wait_all(&self, tasks: &[Task], op: &'static str) -> Result<(), ArrayError> {
         let mut first = Ok(());
         for t in tasks {
-            let r = self.oh.client().wait(t, op);
+            let r = t
+                .clone()
+                .await
+                .map_err(|e| ObjError::Failed { op, rc: e.rc() });
             if first.is_ok() {
                 first = r;
             }
@@ -613,7 +634,13 @@ impl Array {
     ///   cells between the old and the new size are holes, which read as
     ///   zeros).
     pub fn set_size(&self, n: u64) -> Result<(), ArrayError> {
-        let cur = self.get_size()?;
+        self.oh.client().sched().block_on(self.set_size_async(n))
+    }
+
+    /// [`set_size`](Self::set_size) as a future (on the client's
+    /// scheduler).
+    pub async fn set_size_async(&self, n: u64) -> Result<(), ArrayError> {
+        let cur = self.get_size_async().await?;
         if n == cur {
             return Ok(());
         }
@@ -628,7 +655,7 @@ impl Array {
             };
             let mut dead = Vec::new();
             let mut cut = Vec::new();
-            for d in self.chunk_dkeys()? {
+            for d in self.chunk_dkeys().await? {
                 if d >= first_dead {
                     dead.push(d);
                 } else if rem != 0 && d == boundary {
@@ -641,12 +668,13 @@ impl Array {
                     ));
                 }
             }
-            self.punch_in_dkeys(&dead, cut, "dc_array_set_size")?;
-            if n == 0 || self.get_size()? == n {
+            self.punch_in_dkeys(&dead, cut, "dc_array_set_size").await?;
+            if n == 0 || self.get_size_async().await? == n {
                 return Ok(());
             }
         }
-        self.write(n - 1, BulkRef::from_vec(vec![0; self.cell as usize]))
+        self.write_async(n - 1, BulkRef::from_vec(vec![0; self.cell as usize]))
+            .await
     }
 
     /// `daos_array_punch`: the cells of `ranges` become holes (they read as
@@ -654,6 +682,11 @@ impl Array {
     /// punch (`PunchKind::Recx`) per dkey touched, or, for a punch over
     /// more than [`PUNCH_SPLIT_MAX`] dkeys, per existing dkey it covers.
     pub fn punch(&self, ranges: &[Range]) -> Result<(), ArrayError> {
+        self.oh.client().sched().block_on(self.punch_async(ranges))
+    }
+
+    /// [`punch`](Self::punch) as a future (on the client's scheduler).
+    pub async fn punch_async(&self, ranges: &[Range]) -> Result<(), ArrayError> {
         if ranges.iter().any(|r| r.idx.checked_add(r.len).is_none()) {
             return Err(ArrayError::Inval("range past the end of the index space"));
         }
@@ -665,19 +698,20 @@ impl Array {
             if dkeys_touched(&merged, self.chunk) <= PUNCH_SPLIT_MAX {
                 split_records(&merged, self.chunk)?
             } else {
-                self.chunk_dkeys()?
+                self.chunk_dkeys()
+                    .await?
                     .into_iter()
                     .map(|d| (d, clip_to_dkey(&merged, self.chunk, d)))
                     .filter(|(_, x)| !x.is_empty())
                     .collect()
             };
-        self.punch_in_dkeys(&[], per_dkey, "dc_array_punch")
+        self.punch_in_dkeys(&[], per_dkey, "dc_array_punch").await
     }
 
     /// Punches the dkeys `dead` whole (`PunchKind::Dkey`) and the cells
     /// `cut` (chunk-relative, per dkey) as records (`PunchKind::Recx`), all
     /// at once; the first error.
-    fn punch_in_dkeys(
+    async fn punch_in_dkeys(
         &self,
         dead: &[u64],
         cut: Vec<(u64, Vec<ChunkRecx>)>,
@@ -699,7 +733,10 @@ impl Array {
             cuts.push(t);
         }
         tasks.extend(cuts);
-        self.wait_all(&tasks, op)
+        for t in &tasks {
+            self.oh.client().adopt(t);
+        }
+        self.wait_all(&tasks, op).await
     }
 
     /// `daos_array_destroy`: punches the whole object, metadata included

@@ -295,12 +295,28 @@ impl File {
         self.array.get_size().ctx("dfs_get_size")
     }
 
+    /// [`size`](Self::size) as a future (on the client's scheduler).
+    pub async fn size_async(&self) -> Result<u64, DfsError> {
+        self.array.get_size_async().await.ctx("dfs_get_size")
+    }
+
+    /// Runs `fut` to the end on the client's scheduler.
+    fn block<T>(&self, fut: impl std::future::Future<Output = T>) -> T {
+        self.dfs.client().sched().block_on(fut)
+    }
+
     /// `dfs_punch` to the end / `ftruncate`: sets the size to `size`
     /// (`daos_array_set_size`: shrinking punches what is past it, growing
     /// leaves a hole). `EBADF` for a read-only handle.
     pub fn truncate(&self, size: u64) -> Result<(), DfsError> {
+        self.block(self.truncate_async(size))
+    }
+
+    /// [`truncate`](Self::truncate) as a future (on the client's
+    /// scheduler).
+    pub async fn truncate_async(&self, size: u64) -> Result<(), DfsError> {
         self.writable()?;
-        self.array.set_size(size).ctx("dfs_punch")
+        self.array.set_size_async(size).await.ctx("dfs_punch")
     }
 
     /// `dfs_punch`: the bytes `[offset, offset + len)` read as zeros
@@ -308,19 +324,25 @@ impl File {
     /// truncates it to `offset`; one inside it leaves the size alone; one
     /// past it does nothing. `EBADF` for a read-only handle.
     pub fn punch(&self, offset: u64, len: u64) -> Result<(), DfsError> {
+        self.block(self.punch_async(offset, len))
+    }
+
+    /// [`punch`](Self::punch) as a future (on the client's scheduler).
+    pub async fn punch_async(&self, offset: u64, len: u64) -> Result<(), DfsError> {
         self.writable()?;
         let end = offset
             .checked_add(len)
             .ok_or_else(|| DfsError::inval("punch past the end of the index space"))?;
-        let size = self.size()?;
+        let size = self.size_async().await?;
         if offset >= size || len == 0 {
             return Ok(());
         }
         if end >= size {
-            return self.truncate(offset);
+            return self.truncate_async(offset).await;
         }
         self.array
-            .punch(&[Range { idx: offset, len }])
+            .punch_async(&[Range { idx: offset, len }])
+            .await
             .ctx("dfs_punch")
     }
 
@@ -339,9 +361,15 @@ impl File {
     /// `dfs_release`: closes the handle; if the file was unlinked and this
     /// was the mount's last handle on it, its object is punched now (the
     /// error of that punch is returned).
-    pub fn close(mut self) -> Result<(), DfsError> {
+    pub fn close(self) -> Result<(), DfsError> {
+        let dfs = self.dfs.clone();
+        dfs.client().sched().block_on(self.close_async())
+    }
+
+    /// [`close`](Self::close) as a future (on the client's scheduler).
+    pub async fn close_async(mut self) -> Result<(), DfsError> {
         self.open = false;
-        self.dfs.closed(self.obj.oid())
+        self.dfs.closed_async(self.obj.oid()).await
     }
 }
 

@@ -230,6 +230,11 @@ impl Dfs {
     /// `EEXIST` when the container exists; `EINVAL` for a chunk size of 0
     /// or a class the pool cannot hold.
     pub fn mkfs(cli: &ObjClient, label: &str, attr: DfsAttr) -> Result<(), DfsError> {
+        cli.sched().block_on(Dfs::mkfs_async(cli, label, attr))
+    }
+
+    /// [`mkfs`](Self::mkfs) as a future (on `cli`'s scheduler).
+    pub async fn mkfs_async(cli: &ObjClient, label: &str, attr: DfsAttr) -> Result<(), DfsError> {
         if attr.chunk_size == 0 {
             return Err(DfsError::inval("chunk size 0"));
         }
@@ -240,13 +245,16 @@ impl Dfs {
             cli.obj_open(ContId(0), generate_oid(0, FIRST_LO, t, c))
                 .map_err(|e| DfsError::inval(format!("mkfs: object class {c}: {e}")))?;
         }
-        let cont = cli.cont_create(label).ctx("mkfs: create the container")?;
+        let cont = cli
+            .cont_create_async(label)
+            .await
+            .ctx("mkfs: create the container")?;
         let sb = cli.obj_open(cont, sb_oid()).ctx("mkfs")?;
         let root = root_oid(attr.dir_oclass);
         cli.obj_open(cont, root).ctx("mkfs")?;
         let rec = new_inode(S_IFDIR | 0o755, root, attr.dir_oclass, 0);
-        dirent::put(&sb, ROOT_DKEY, &rec)?;
-        sb::write(&sb, &attr, FIRST_LO)
+        dirent::put_async(&sb, ROOT_DKEY, &rec).await?;
+        sb::write_async(&sb, &attr, FIRST_LO).await
     }
 
     /// `dfs_mount`: opens container `label` and reads its superblock and
@@ -254,10 +262,19 @@ impl Dfs {
     /// is not POSIX ([`DfsError::NotPosix`]) or of a newer layout
     /// ([`DfsError::NewerLayout`]); `EIO` for a damaged superblock.
     pub fn mount(cli: &ObjClient, label: &str) -> Result<Dfs, DfsError> {
-        let cont = cli.cont_open(label).ctx("mount: open the container")?;
+        cli.sched().block_on(Dfs::mount_async(cli, label))
+    }
+
+    /// [`mount`](Self::mount) as a future (on `cli`'s scheduler).
+    pub async fn mount_async(cli: &ObjClient, label: &str) -> Result<Dfs, DfsError> {
+        let cont = cli
+            .cont_open_async(label)
+            .await
+            .ctx("mount: open the container")?;
         let sbh = cli.obj_open(cont, sb_oid()).ctx("mount")?;
-        let attr = sb::read(&sbh, label)?;
-        let rec = dirent::fetch(&sbh, ROOT_DKEY)?
+        let attr = sb::read_async(&sbh, label).await?;
+        let rec = dirent::fetch_async(&sbh, ROOT_DKEY)
+            .await?
             .ok_or_else(|| DfsError::Corrupt("superblock: no root entry".into()))?;
         if rec.kind() != FileType::Dir {
             return Err(DfsError::Corrupt(
@@ -312,6 +329,12 @@ impl Dfs {
         self.inner.root.clone()
     }
 
+    /// Runs `fut` to the end on the client's scheduler (the blocking
+    /// forms).
+    fn block<T>(&self, fut: impl std::future::Future<Output = T>) -> T {
+        self.inner.cli.sched().block_on(fut)
+    }
+
     pub(crate) fn oh(&self, oid: ObjId) -> Result<ObjHandle, DfsError> {
         self.inner
             .cli
@@ -336,8 +359,13 @@ impl Dfs {
     }
 
     /// The entry `name` of `dir`, or `None`.
-    fn child(&self, dir: &Obj, dh: &ObjHandle, name: &[u8]) -> Result<Option<Obj>, DfsError> {
-        Ok(dirent::fetch(dh, name)?.map(|inode| Obj {
+    async fn child_async(
+        &self,
+        dir: &Obj,
+        dh: &ObjHandle,
+        name: &[u8],
+    ) -> Result<Option<Obj>, DfsError> {
+        Ok(dirent::fetch_async(dh, name).await?.map(|inode| Obj {
             parent: dir.oid(),
             name: name.to_vec(),
             inode,
@@ -352,16 +380,28 @@ impl Dfs {
     /// `ENOTDIR` for a non-directory followed by more components,
     /// `ENAMETOOLONG`, `ELOOP` after [`MAX_SYMLINKS`] links.
     pub fn lookup_nofollow(&self, path: &str) -> Result<Obj, DfsError> {
-        self.resolve(path, false)
+        self.block(self.lookup_nofollow_async(path))
+    }
+
+    /// [`lookup_nofollow`](Self::lookup_nofollow) as a future (on the client's
+    /// scheduler).
+    pub async fn lookup_nofollow_async(&self, path: &str) -> Result<Obj, DfsError> {
+        self.resolve_async(path, false).await
     }
 
     /// `dfs_lookup` following symlinks in every component (`stat`'s view),
     /// otherwise as [`lookup_nofollow`](Self::lookup_nofollow).
     pub fn lookup(&self, path: &str) -> Result<Obj, DfsError> {
-        self.resolve(path, true)
+        self.block(self.lookup_async(path))
     }
 
-    fn resolve(&self, path: &str, follow: bool) -> Result<Obj, DfsError> {
+    /// [`lookup`](Self::lookup) as a future (on the client's
+    /// scheduler).
+    pub async fn lookup_async(&self, path: &str) -> Result<Obj, DfsError> {
+        self.resolve_async(path, true).await
+    }
+
+    async fn resolve_async(&self, path: &str, follow: bool) -> Result<Obj, DfsError> {
         if path.len() > PATH_MAX {
             return Err(DfsError::NameTooLong(path.len()));
         }
@@ -394,7 +434,8 @@ impl Dfs {
             }
             let dh = self.oh(cur.oid())?;
             let child = self
-                .child(&cur, &dh, c.as_bytes())?
+                .child_async(&cur, &dh, c.as_bytes())
+                .await?
                 .ok_or_else(|| DfsError::NotFound(path.to_string()))?;
             if child.kind() == FileType::Symlink && (follow || !todo.is_empty()) {
                 links += 1;
@@ -420,9 +461,16 @@ impl Dfs {
     /// followed). `ENOTDIR` if `dir` is not a directory, `ENOENT`,
     /// `EINVAL` for `.`, `..` or a name with `/`.
     pub fn lookup_rel(&self, dir: &Obj, name: &str) -> Result<Obj, DfsError> {
+        self.block(self.lookup_rel_async(dir, name))
+    }
+
+    /// [`lookup_rel`](Self::lookup_rel) as a future (on the client's
+    /// scheduler).
+    pub async fn lookup_rel_async(&self, dir: &Obj, name: &str) -> Result<Obj, DfsError> {
         check_name(name)?;
         let dh = self.dir_oh(dir)?;
-        self.child(dir, &dh, name.as_bytes())?
+        self.child_async(dir, &dh, name.as_bytes())
+            .await?
             .ok_or_else(|| DfsError::NotFound(name.to_string()))
     }
 
@@ -430,19 +478,29 @@ impl Dfs {
     /// `mode` (type bits: none or `S_IFDIR`). `EEXIST` if the name is
     /// taken.
     pub fn mkdir(&self, dir: &Obj, name: &str, mode: u32) -> Result<Obj, DfsError> {
+        self.block(self.mkdir_async(dir, name, mode))
+    }
+
+    /// [`mkdir`](Self::mkdir) as a future (on the client's
+    /// scheduler).
+    pub async fn mkdir_async(&self, dir: &Obj, name: &str, mode: u32) -> Result<Obj, DfsError> {
         check_name(name)?;
         let mode = check_mode(mode, S_IFDIR)?;
         let dh = self.dir_oh(dir)?;
-        if dirent::fetch(&dh, name.as_bytes())?.is_some() {
+        if dirent::fetch_async(&dh, name.as_bytes()).await?.is_some() {
             return Err(DfsError::Exists(name.to_string()));
         }
         let class = self.inner.attr.dir_oclass;
-        let oid = self.inner.oids.alloc(ObjType::KvHashed, class)?;
+        let oid = self
+            .inner
+            .oids
+            .alloc_async(ObjType::KvHashed, class)
+            .await?;
         // The object first, then the entry: a crash leaves an orphan
         // object, never an entry without its object.
-        dirent::set_parent(&self.oh(oid)?, dir.oid())?;
+        dirent::set_parent_async(&self.oh(oid)?, dir.oid()).await?;
         let rec = new_inode(mode, oid, class, 0);
-        dirent::put(&dh, name.as_bytes(), &rec)?;
+        dirent::put_async(&dh, name.as_bytes(), &rec).await?;
         Ok(Obj {
             parent: dir.oid(),
             name: name.as_bytes().to_vec(),
@@ -458,18 +516,33 @@ impl Dfs {
     /// does not follow it, as `O_NOFOLLOW`: resolve it with
     /// [`lookup`](Self::lookup) first), `EINVAL` for bad flags or mode.
     pub fn open(&self, dir: &Obj, name: &str, flags: OpenFlags) -> Result<File, DfsError> {
+        self.block(self.open_async(dir, name, flags))
+    }
+
+    /// [`open`](Self::open) as a future (on the client's
+    /// scheduler).
+    pub async fn open_async(
+        &self,
+        dir: &Obj,
+        name: &str,
+        flags: OpenFlags,
+    ) -> Result<File, DfsError> {
         check_name(name)?;
         flags.check()?;
         let dh = self.dir_oh(dir)?;
-        let existing = self.child(dir, &dh, name.as_bytes())?;
+        let existing = self.child_async(dir, &dh, name.as_bytes()).await?;
         let (obj, created) = match existing {
             None if !flags.create => return Err(DfsError::NotFound(name.to_string())),
             None => {
                 let mode = check_mode(flags.mode, S_IFREG)?;
                 let a = self.inner.attr;
-                let oid = self.inner.oids.alloc(ObjType::ArrayByte, a.oclass)?;
+                let oid = self
+                    .inner
+                    .oids
+                    .alloc_async(ObjType::ArrayByte, a.oclass)
+                    .await?;
                 let rec = new_inode(mode, oid, a.oclass, a.chunk_size);
-                dirent::put(&dh, name.as_bytes(), &rec)?;
+                dirent::put_async(&dh, name.as_bytes(), &rec).await?;
                 let o = Obj {
                     parent: dir.oid(),
                     name: name.as_bytes().to_vec(),
@@ -488,7 +561,7 @@ impl Dfs {
         };
         let f = File::new(self, obj, flags.access)?;
         if flags.trunc && !created {
-            f.truncate(0)?;
+            f.truncate_async(0).await?;
         }
         Ok(f)
     }
@@ -502,7 +575,18 @@ impl Dfs {
         mode: u32,
         flags: OpenFlags,
     ) -> Result<File, DfsError> {
-        self.open(
+        self.block(self.create_async(dir, name, mode, flags))
+    }
+
+    /// [`create`](Self::create) as a future (on the client's scheduler).
+    pub async fn create_async(
+        &self,
+        dir: &Obj,
+        name: &str,
+        mode: u32,
+        flags: OpenFlags,
+    ) -> Result<File, DfsError> {
+        self.open_async(
             dir,
             name,
             OpenFlags {
@@ -511,6 +595,7 @@ impl Dfs {
                 ..flags
             },
         )
+        .await
     }
 
     /// `dfs_readdir`: up to `max` entries of `dir` after `cursor`, in
@@ -524,17 +609,27 @@ impl Dfs {
         cursor: &DirCursor,
         max: usize,
     ) -> Result<(Vec<DirEntry>, Option<DirCursor>), DfsError> {
+        self.block(self.readdir_async(dir, cursor, max))
+    }
+
+    /// [`readdir`](Self::readdir) as a future (on the client's scheduler).
+    pub async fn readdir_async(
+        &self,
+        dir: &Obj,
+        cursor: &DirCursor,
+        max: usize,
+    ) -> Result<(Vec<DirEntry>, Option<DirCursor>), DfsError> {
         if max == 0 {
             return Err(DfsError::inval("readdir of 0 entries"));
         }
         let dh = self.dir_oh(dir)?;
-        let mut names = dirent::names(&dh)?;
+        let mut names = dirent::names_async(&dh).await?;
         if let Some(a) = &cursor.after {
             names.retain(|n| n > a);
         }
         let more = names.len() > max;
         names.truncate(max);
-        let recs = dirent::fetch_many(&dh, &names)?;
+        let recs = dirent::fetch_many_async(&dh, &names).await?;
         let next = if more {
             names.last().map(|n| DirCursor {
                 after: Some(n.clone()),
@@ -558,16 +653,24 @@ impl Dfs {
 
     /// The record of `o`'s entry now, or `None` when the entry is gone or
     /// names another object.
-    fn refetch(&self, o: &Obj) -> Result<Option<Inode>, DfsError> {
+    async fn refetch_async(&self, o: &Obj) -> Result<Option<Inode>, DfsError> {
         let ph = self.parent_oh(o)?;
-        Ok(dirent::fetch(&ph, &o.name)?.filter(|r| r.oid == o.oid()))
+        Ok(dirent::fetch_async(&ph, &o.name)
+            .await?
+            .filter(|r| r.oid == o.oid()))
     }
 
     /// `dfs_ostat`: the entry's attributes, its record read again (see the
     /// module doc for a handle whose entry is gone), a file's size from
     /// its array.
     pub fn stat(&self, o: &Obj) -> Result<Stat, DfsError> {
-        let (rec, nlink) = match self.refetch(o)? {
+        self.block(self.stat_async(o))
+    }
+
+    /// [`stat`](Self::stat) as a future (on the client's
+    /// scheduler).
+    pub async fn stat_async(&self, o: &Obj) -> Result<Stat, DfsError> {
+        let (rec, nlink) = match self.refetch_async(o).await? {
             Some(r) => {
                 let n = if r.kind() == FileType::Dir { 2 } else { 1 };
                 (r, n)
@@ -576,7 +679,8 @@ impl Dfs {
         };
         let size = match rec.kind() {
             FileType::File => crate::file::array_of(self, &rec)?
-                .get_size()
+                .get_size_async()
+                .await
                 .ctx("dfs_ostat: file size")?,
             FileType::Symlink => rec.target.len() as u64,
             FileType::Dir => 0,
@@ -601,14 +705,19 @@ impl Dfs {
 
     /// Changes `o`'s record with `f` (ctime set to now) and writes it
     /// back; the new handle.
-    fn update_entry(&self, o: &Obj, f: impl FnOnce(&mut Inode)) -> Result<Obj, DfsError> {
+    async fn update_entry_async(
+        &self,
+        o: &Obj,
+        f: impl FnOnce(&mut Inode),
+    ) -> Result<Obj, DfsError> {
         let ph = self.parent_oh(o)?;
-        let mut rec = dirent::fetch(&ph, &o.name)?
+        let mut rec = dirent::fetch_async(&ph, &o.name)
+            .await?
             .filter(|r| r.oid == o.oid())
             .ok_or_else(|| DfsError::NotFound(o.name()))?;
         f(&mut rec);
         rec.ctime = now_ns();
-        dirent::put(&ph, &o.name, &rec)?;
+        dirent::put_async(&ph, &o.name, &rec).await?;
         Ok(Obj {
             inode: rec,
             ..o.clone()
@@ -618,10 +727,17 @@ impl Dfs {
     /// `dfs_chmod`: sets the permission bits (`mode & 0o7777`; other bits
     /// are `EINVAL`). Returns the updated handle.
     pub fn chmod(&self, o: &Obj, mode: u32) -> Result<Obj, DfsError> {
+        self.block(self.chmod_async(o, mode))
+    }
+
+    /// [`chmod`](Self::chmod) as a future (on the client's
+    /// scheduler).
+    pub async fn chmod_async(&self, o: &Obj, mode: u32) -> Result<Obj, DfsError> {
         if mode & !PERM_MASK != 0 {
             return Err(DfsError::inval(format!("mode {mode:#o}")));
         }
-        self.update_entry(o, |r| r.mode = (r.mode & S_IFMT) | mode)
+        self.update_entry_async(o, |r| r.mode = (r.mode & S_IFMT) | mode)
+            .await
     }
 
     /// `dfs_osetattr` of times (`utimensat`): sets atime and/or mtime (ns
@@ -633,7 +749,17 @@ impl Dfs {
         atime: Option<u64>,
         mtime: Option<u64>,
     ) -> Result<Obj, DfsError> {
-        self.update_entry(o, |r| {
+        self.block(self.utimens_async(o, atime, mtime))
+    }
+
+    /// [`utimens`](Self::utimens) as a future (on the client's scheduler).
+    pub async fn utimens_async(
+        &self,
+        o: &Obj,
+        atime: Option<u64>,
+        mtime: Option<u64>,
+    ) -> Result<Obj, DfsError> {
+        self.update_entry_async(o, |r| {
             if let Some(a) = atime {
                 r.atime = a;
             }
@@ -641,11 +767,12 @@ impl Dfs {
                 r.mtime = m;
             }
         })
+        .await
     }
 
     /// Gets rid of a file's object whose entry is gone: now, or when the
     /// last handle of this mount on it closes.
-    fn release_file(&self, oid: ObjId) -> Result<(), DfsError> {
+    async fn release_file_async(&self, oid: ObjId) -> Result<(), DfsError> {
         {
             let mut open = self.inner.open.borrow_mut();
             if let Some(s) = open.get_mut(&oid) {
@@ -653,7 +780,7 @@ impl Dfs {
                 return Ok(());
             }
         }
-        dirent::punch_obj(&self.oh(oid)?)
+        dirent::punch_obj_async(&self.oh(oid)?).await
     }
 
     /// A file handle of this mount opened on `oid`.
@@ -664,6 +791,11 @@ impl Dfs {
     /// A file handle of this mount on `oid` closed: punches the object if
     /// it was the last and the file was unlinked.
     pub(crate) fn closed(&self, oid: ObjId) -> Result<(), DfsError> {
+        self.block(self.closed_async(oid))
+    }
+
+    /// [`closed`](Self::closed) as a future.
+    pub(crate) async fn closed_async(&self, oid: ObjId) -> Result<(), DfsError> {
         let punch = {
             let mut open = self.inner.open.borrow_mut();
             match open.get_mut(&oid) {
@@ -676,7 +808,7 @@ impl Dfs {
             }
         };
         if punch {
-            dirent::punch_obj(&self.oh(oid)?)?;
+            dirent::punch_obj_async(&self.oh(oid)?).await?;
         }
         Ok(())
     }
@@ -685,17 +817,24 @@ impl Dfs {
     /// file's object is punched (when its last handle closes if it is open,
     /// see the module doc). `EISDIR` for a directory, `ENOENT`.
     pub fn unlink(&self, dir: &Obj, name: &str) -> Result<(), DfsError> {
+        self.block(self.unlink_async(dir, name))
+    }
+
+    /// [`unlink`](Self::unlink) as a future (on the client's
+    /// scheduler).
+    pub async fn unlink_async(&self, dir: &Obj, name: &str) -> Result<(), DfsError> {
         check_name(name)?;
         let dh = self.dir_oh(dir)?;
         let o = self
-            .child(dir, &dh, name.as_bytes())?
+            .child_async(dir, &dh, name.as_bytes())
+            .await?
             .ok_or_else(|| DfsError::NotFound(name.to_string()))?;
         if o.is_dir() {
             return Err(DfsError::IsDir(name.to_string()));
         }
-        dirent::remove(&dh, name.as_bytes())?;
+        dirent::remove_async(&dh, name.as_bytes()).await?;
         if o.kind() == FileType::File {
-            self.release_file(o.oid())?;
+            self.release_file_async(o.oid()).await?;
         }
         Ok(())
     }
@@ -704,24 +843,31 @@ impl Dfs {
     /// `dir` and punches its object. `ENOTDIR` if it is not a directory,
     /// `ENOTEMPTY`, `ENOENT`.
     pub fn rmdir(&self, dir: &Obj, name: &str) -> Result<(), DfsError> {
+        self.block(self.rmdir_async(dir, name))
+    }
+
+    /// [`rmdir`](Self::rmdir) as a future (on the client's
+    /// scheduler).
+    pub async fn rmdir_async(&self, dir: &Obj, name: &str) -> Result<(), DfsError> {
         check_name(name)?;
         let dh = self.dir_oh(dir)?;
         let o = self
-            .child(dir, &dh, name.as_bytes())?
+            .child_async(dir, &dh, name.as_bytes())
+            .await?
             .ok_or_else(|| DfsError::NotFound(name.to_string()))?;
         if !o.is_dir() {
             return Err(DfsError::NotDir(name.to_string()));
         }
         let oh = self.oh(o.oid())?;
-        if !dirent::names(&oh)?.is_empty() {
+        if !dirent::names_async(&oh).await?.is_empty() {
             return Err(DfsError::NotEmpty(name.to_string()));
         }
-        dirent::remove(&dh, name.as_bytes())?;
-        dirent::punch_obj(&oh)
+        dirent::remove_async(&dh, name.as_bytes()).await?;
+        dirent::punch_obj_async(&oh).await
     }
 
     /// True if directory `oid` is `anc` or below it (parent links).
-    fn is_below(&self, oid: ObjId, anc: ObjId) -> Result<bool, DfsError> {
+    async fn is_below_async(&self, oid: ObjId, anc: ObjId) -> Result<bool, DfsError> {
         let root = self.inner.root.oid();
         let mut cur = oid;
         for _ in 0..MAX_DEPTH {
@@ -731,7 +877,7 @@ impl Dfs {
             if cur == root {
                 return Ok(false);
             }
-            match dirent::parent(&self.oh(cur)?)? {
+            match dirent::parent_async(&self.oh(cur)?).await? {
                 Some(p) => cur = p,
                 None => return Ok(false),
             }
@@ -756,27 +902,39 @@ impl Dfs {
         dst_dir: &Obj,
         dst_name: &str,
     ) -> Result<(), DfsError> {
+        self.block(self.rename_async(src_dir, src_name, dst_dir, dst_name))
+    }
+
+    /// [`rename`](Self::rename) as a future (on the client's scheduler).
+    pub async fn rename_async(
+        &self,
+        src_dir: &Obj,
+        src_name: &str,
+        dst_dir: &Obj,
+        dst_name: &str,
+    ) -> Result<(), DfsError> {
         check_name(src_name)?;
         check_name(dst_name)?;
         let sh = self.dir_oh(src_dir)?;
         let dh = self.dir_oh(dst_dir)?;
         let src = self
-            .child(src_dir, &sh, src_name.as_bytes())?
+            .child_async(src_dir, &sh, src_name.as_bytes())
+            .await?
             .ok_or_else(|| DfsError::NotFound(src_name.to_string()))?;
         if src_dir.oid() == dst_dir.oid() && src_name == dst_name {
             return Ok(());
         }
-        if src.is_dir() && self.is_below(dst_dir.oid(), src.oid())? {
+        if src.is_dir() && self.is_below_async(dst_dir.oid(), src.oid()).await? {
             return Err(DfsError::inval(format!(
                 "cannot move {src_name:?} below itself"
             )));
         }
-        let dst = self.child(dst_dir, &dh, dst_name.as_bytes())?;
+        let dst = self.child_async(dst_dir, &dh, dst_name.as_bytes()).await?;
         if let Some(d) = &dst {
             match (src.is_dir(), d.is_dir()) {
                 (true, false) => return Err(DfsError::NotDir(dst_name.to_string())),
                 (false, true) => return Err(DfsError::IsDir(dst_name.to_string())),
-                (true, true) if !dirent::names(&self.oh(d.oid())?)?.is_empty() => {
+                (true, true) if !dirent::names_async(&self.oh(d.oid())?).await?.is_empty() => {
                     return Err(DfsError::NotEmpty(dst_name.to_string()))
                 }
                 _ => {}
@@ -784,15 +942,15 @@ impl Dfs {
         }
         let mut rec = src.inode.clone();
         rec.ctime = now_ns();
-        dirent::put(&dh, dst_name.as_bytes(), &rec)?;
-        dirent::remove(&sh, src_name.as_bytes())?;
+        dirent::put_async(&dh, dst_name.as_bytes(), &rec).await?;
+        dirent::remove_async(&sh, src_name.as_bytes()).await?;
         if src.is_dir() && src_dir.oid() != dst_dir.oid() {
-            dirent::set_parent(&self.oh(src.oid())?, dst_dir.oid())?;
+            dirent::set_parent_async(&self.oh(src.oid())?, dst_dir.oid()).await?;
         }
         match dst {
             Some(d) if d.oid() != src.oid() => match d.kind() {
-                FileType::File => self.release_file(d.oid()),
-                FileType::Dir => dirent::punch_obj(&self.oh(d.oid())?),
+                FileType::File => self.release_file_async(d.oid()).await,
+                FileType::Dir => dirent::punch_obj_async(&self.oh(d.oid())?).await,
                 FileType::Symlink => Ok(()),
             },
             _ => Ok(()),
@@ -804,6 +962,17 @@ impl Dfs {
     /// empty target or one with NUL, `ENAMETOOLONG` for one longer than
     /// `PATH_MAX`.
     pub fn symlink(&self, dir: &Obj, name: &str, target: &str) -> Result<Obj, DfsError> {
+        self.block(self.symlink_async(dir, name, target))
+    }
+
+    /// [`symlink`](Self::symlink) as a future (on the client's
+    /// scheduler).
+    pub async fn symlink_async(
+        &self,
+        dir: &Obj,
+        name: &str,
+        target: &str,
+    ) -> Result<Obj, DfsError> {
         check_name(name)?;
         if target.is_empty() || target.contains('\0') {
             return Err(DfsError::inval("symlink target empty or with NUL"));
@@ -812,15 +981,19 @@ impl Dfs {
             return Err(DfsError::NameTooLong(target.len()));
         }
         let dh = self.dir_oh(dir)?;
-        if dirent::fetch(&dh, name.as_bytes())?.is_some() {
+        if dirent::fetch_async(&dh, name.as_bytes()).await?.is_some() {
             return Err(DfsError::Exists(name.to_string()));
         }
         // An id for the inode number only: no object is made.
-        let oid = self.inner.oids.alloc(ObjType::KvHashed, ObjClass::S1)?;
+        let oid = self
+            .inner
+            .oids
+            .alloc_async(ObjType::KvHashed, ObjClass::S1)
+            .await?;
         let mut rec = new_inode(S_IFLNK | 0o777, oid, ObjClass::S1, 0);
         rec.target = target.as_bytes().to_vec();
         rec.size = rec.target.len() as u64;
-        dirent::put(&dh, name.as_bytes(), &rec)?;
+        dirent::put_async(&dh, name.as_bytes(), &rec).await?;
         Ok(Obj {
             parent: dir.oid(),
             name: name.as_bytes().to_vec(),
@@ -842,7 +1015,13 @@ impl Dfs {
     /// pool's capacity and usage. Fails (`EIO`, or the target's error)
     /// when a target does not answer.
     pub fn statfs(&self) -> Result<StatFs, DfsError> {
-        let space = self.inner.cli.pool_query().ctx("dfs_statfs")?;
+        self.block(self.statfs_async())
+    }
+
+    /// [`statfs`](Self::statfs) as a future (on the client's
+    /// scheduler).
+    pub async fn statfs_async(&self) -> Result<StatFs, DfsError> {
+        let space = self.inner.cli.pool_query_async().await.ctx("dfs_statfs")?;
         Ok(StatFs {
             bsize: self.inner.attr.chunk_size,
             namemax: NAME_MAX as u32,

@@ -43,6 +43,10 @@ pub struct OidAlloc {
     hi32: u32,
     next: Cell<u64>,
     end: Cell<u64>,
+    /// Held while a batch is being reserved: concurrent allocations (many
+    /// `mkdir` tasks in flight) wait for that batch instead of reserving
+    /// one each from the same counter value.
+    reserving: futures::lock::Mutex<()>,
 }
 
 fn random_hi32() -> u32 {
@@ -67,20 +71,36 @@ impl OidAlloc {
             hi32: random_hi32(),
             next: Cell::new(0),
             end: Cell::new(0),
+            reserving: futures::lock::Mutex::new(()),
         }
     }
 
     /// A new object id of type `otype` and class `class`.
     pub fn alloc(&self, otype: ObjType, class: ObjClass) -> Result<ObjId, DfsError> {
-        if self.next.get() >= self.end.get() {
-            self.reserve()?;
-        }
-        let lo = self.next.get();
-        self.next.set(lo + 1);
-        Ok(generate_oid(self.hi32, lo, otype, class))
+        self.sb
+            .client()
+            .sched()
+            .block_on(self.alloc_async(otype, class))
     }
 
-    fn reserve(&self) -> Result<(), DfsError> {
+    /// [`alloc`](Self::alloc) as a future (on the client's scheduler). Any
+    /// number may be in flight: one reserves a batch, the others wait
+    /// for it.
+    pub async fn alloc_async(&self, otype: ObjType, class: ObjClass) -> Result<ObjId, DfsError> {
+        loop {
+            let lo = self.next.get();
+            if lo < self.end.get() {
+                self.next.set(lo + 1);
+                return Ok(generate_oid(self.hi32, lo, otype, class));
+            }
+            let _held = self.reserving.lock().await;
+            if self.next.get() >= self.end.get() {
+                self.reserve().await?;
+            }
+        }
+    }
+
+    async fn reserve(&self) -> Result<(), DfsError> {
         let iod = IodDesc {
             akey: AK_OID_NEXT.to_vec(),
             single: true,
@@ -89,7 +109,8 @@ impl OidAlloc {
         };
         let r = self
             .sb
-            .fetch(SB_DKEY, vec![iod], None)
+            .fetch_async(SB_DKEY, vec![iod], None)
+            .await
             .ctx("oid_gen: read the counter")?;
         let cur = match (r.sizes.first(), r.data.len()) {
             (Some(Some(8)), 8) => {
@@ -116,12 +137,13 @@ impl OidAlloc {
             recxs: Vec::new(),
         };
         self.sb
-            .update(
+            .update_async(
                 SB_DKEY,
                 vec![iod],
                 vec![BulkRef::from_vec(end.to_le_bytes().to_vec())],
                 None,
             )
+            .await
             .ctx("oid_gen: advance the counter")?;
         self.next.set(cur);
         self.end.set(end);

@@ -110,6 +110,13 @@ fn class_from(b: &[u8]) -> Option<ObjClass> {
 /// Writes the superblock metadata (magic last written of all: one update)
 /// with the counter at `oid_next`.
 pub fn write(sb: &ObjHandle, attr: &DfsAttr, oid_next: u64) -> Result<(), DfsError> {
+    sb.client()
+        .sched()
+        .block_on(write_async(sb, attr, oid_next))
+}
+
+/// [`write`] as a future (on the client's scheduler).
+pub async fn write_async(sb: &ObjHandle, attr: &DfsAttr, oid_next: u64) -> Result<(), DfsError> {
     let fields: [(&[u8], Vec<u8>); 7] = [
         (AK_MAGIC, SB_MAGIC.to_le_bytes().to_vec()),
         (AK_SB_VERSION, SB_VERSION.to_le_bytes().to_vec()),
@@ -124,12 +131,18 @@ pub fn write(sb: &ObjHandle, attr: &DfsAttr, oid_next: u64) -> Result<(), DfsErr
         .into_iter()
         .map(|(_, v)| BulkRef::from_vec(v))
         .collect();
-    sb.update(SB_DKEY, iods, sgl, None)
+    sb.update_async(SB_DKEY, iods, sgl, None)
+        .await
         .ctx("mkfs: write the superblock")
 }
 
 /// Reads and checks the superblock of container `label`.
 pub fn read(sb: &ObjHandle, label: &str) -> Result<DfsAttr, DfsError> {
+    sb.client().sched().block_on(read_async(sb, label))
+}
+
+/// [`read`] as a future (on the client's scheduler).
+pub async fn read_async(sb: &ObjHandle, label: &str) -> Result<DfsAttr, DfsError> {
     let akeys: [(&[u8], usize); 6] = [
         (AK_MAGIC, 8),
         (AK_SB_VERSION, 2),
@@ -140,7 +153,8 @@ pub fn read(sb: &ObjHandle, label: &str) -> Result<DfsAttr, DfsError> {
     ];
     let iods = akeys.iter().map(|(k, _)| single(k, 0)).collect();
     let r = sb
-        .fetch(SB_DKEY, iods, None)
+        .fetch_async(SB_DKEY, iods, None)
+        .await
         .ctx("mount: read the superblock")?;
     if r.sizes.len() != akeys.len() {
         return Err(DfsError::Corrupt(format!(
