@@ -13,8 +13,8 @@
 //!   back the finished events. One thread keeps any number in flight.
 //!
 //! The namespace operations of [`Dfs`](crate::Dfs) (lookup, create,
-//! mkdir...) are blocking; called from inside a future they progress the
-//! same scheduler until done, so other tasks keep running meanwhile.
+//! mkdir...) have async forms (`mkdir_async`, ...) to await here, and task
+//! forms ([`DfsOp`](crate::DfsOp)) to launch on the same event queue.
 
 use obj::transport::BulkRef;
 use tse::{Eq, Task};

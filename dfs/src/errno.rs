@@ -128,6 +128,30 @@ impl DfsError {
         }
     }
 
+    /// The `-DER_*` status a task failing with this error completes with
+    /// (the status of an event on a [`tse::Eq`]): the object or array
+    /// layer's own status, `-DER_NONEXIST`, `-DER_EXIST`, `-DER_INVAL`,
+    /// `-DER_NOSPACE`, `-DER_OVERFLOW` for a name too long, `-DER_NO_PERM`
+    /// for a bad handle, else (`ENOTDIR`, `EISDIR`, `ENOTEMPTY`, `ELOOP`,
+    /// corruption) `-DER_IO`: [`errno`](Self::errno) of the error itself
+    /// is exact.
+    pub fn der(&self) -> i32 {
+        let d = match self {
+            DfsError::NotFound(_) => der::DER_NONEXIST,
+            DfsError::Exists(_) => der::DER_EXIST,
+            DfsError::Inval(_) | DfsError::NotPosix(_) | DfsError::NewerLayout { .. } => {
+                der::DER_INVAL
+            }
+            DfsError::NameTooLong(_) => der::DER_OVERFLOW,
+            DfsError::BadHandle(_) => der::DER_NO_PERM,
+            DfsError::NoSpace { .. } => der::DER_NOSPACE,
+            DfsError::Obj { source, .. } if source.rc() != 0 => return source.rc(),
+            DfsError::Array { source, .. } if source.rc() != 0 => return source.rc(),
+            _ => der::DER_IO,
+        };
+        -d
+    }
+
     /// An object-layer error met while doing `ctx`; `-DER_NOSPACE` becomes
     /// [`DfsError::NoSpace`].
     pub fn obj(ctx: impl Into<String>, source: ObjError) -> DfsError {
@@ -181,6 +205,23 @@ impl<T> Context<T> for Result<T, ArrayError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn task_statuses_are_der_codes() {
+        assert_eq!(DfsError::NotFound("x".into()).der(), -der::DER_NONEXIST);
+        assert_eq!(DfsError::Exists("x".into()).der(), -der::DER_EXIST);
+        assert_eq!(DfsError::inval("x").der(), -der::DER_INVAL);
+        assert_eq!(DfsError::NotEmpty("x".into()).der(), -der::DER_IO);
+        let busy = ObjError::Failed {
+            op: "x",
+            rc: -der::DER_BUSY,
+        };
+        assert_eq!(DfsError::obj("w", busy).der(), -der::DER_BUSY);
+        assert_eq!(
+            DfsError::task("t", -der::DER_CANCELED).der(),
+            -der::DER_CANCELED
+        );
+    }
 
     #[test]
     fn storage_statuses_map_to_errno() {

@@ -185,6 +185,11 @@ impl File {
         })
     }
 
+    /// The mount's object client.
+    pub(crate) fn dfs_client(&self) -> obj::cli::ObjClient {
+        self.dfs.client().clone()
+    }
+
     /// The file's handle in the namespace.
     pub fn obj(&self) -> &Obj {
         &self.obj

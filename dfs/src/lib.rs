@@ -11,7 +11,13 @@
 //!   entry handles ([`Obj`]) and the directory operations: lookup, mkdir,
 //!   open/create, readdir with a resumable cursor, stat, chmod, utimens,
 //!   unlink, rmdir, rename, symlink, readlink, statfs; its module doc says
-//!   what is and is not atomic, and what unlinking an open file does;
+//!   what is and is not atomic, and what unlinking an open file does.
+//!   Each operation is a task, callable three ways: blocking
+//!   (`dfs.mkdir(..)`), async (`dfs.mkdir_async(..).await`) and as a task
+//!   named after DAOS's function (`dfs.mkdir_task(..)`: a [`DfsOp`] to
+//!   launch on a [`tse::Eq`], schedule or depend on);
+//! * [`task`](mod@task): [`DfsOp`], the task form of every namespace
+//!   operation (and of a file's truncate, punch and release);
 //! * [`file`](mod@file): open files ([`File`]): `dfs_write` / `dfs_read` as tasks
 //!   stacked on the array's `dc_array_write` / `dc_array_read`, truncate,
 //!   punch, fsync, and the open flags;
@@ -54,6 +60,7 @@ pub mod inode;
 pub mod namespace;
 pub mod oidalloc;
 pub mod sb;
+pub mod task;
 
 pub use aio::AsyncFile;
 pub use array::{ArrayError, Range};
@@ -64,3 +71,4 @@ pub use inode::{FileType, Inode, Stat};
 pub use namespace::{Dfs, DirCursor, DirEntry, Obj, StatFs};
 pub use obj;
 pub use sb::DfsAttr;
+pub use task::DfsOp;

@@ -13,7 +13,19 @@
 //!
 //! Every operation is made of object-layer tasks (fetch, update, punch,
 //! enumerate; a file's I/O is the `dfs_write` / `dfs_read` task over the
-//! array's) and waits for them: the API is blocking.
+//! array's) and is itself a task. Each is written once, as an `async fn`
+//! awaiting those tasks, and called three ways:
+//!
+//! * blocking: `dfs.mkdir(&dir, "a", 0o755)` (runs the future with
+//!   `block_on` on the client's scheduler);
+//! * async: `dfs.mkdir_async(&dir, "a", 0o755).await` on the scheduler's
+//!   thread (many at once with `futures::future::join_all` or `spawn`);
+//! * task: `dfs.mkdir_task(&dir, "a", 0o755)`, a [`DfsOp`](crate::DfsOp)
+//!   whose task is named as DAOS's function (`dfs_mkdir`, `dfs_lookup`,
+//!   `dfs_open`, `dfs_readdir`, `dfs_ostat`, `dfs_chmod`, `dfs_osetattr`,
+//!   `dfs_remove`, `dfs_move`, `dfs_statfs`, `dfs_mount`, ...): launch it
+//!   on a [`tse::Eq`], schedule it, or make other tasks depend on it (see
+//!   [`crate::task`]).
 //!
 //! Semantics worth knowing:
 //!
