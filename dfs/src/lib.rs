@@ -61,7 +61,7 @@ pub use array::{ArrayError, Range};
 pub use darray::{Array, ReadOut, ReadResult};
 pub use errno::DfsError;
 pub use file::{Access, File, OpenFlags};
-pub use fuse::{Dfuse, DfuseConfig, DfuseError};
+pub use fuse::{Dfuse, DfuseConfig, DfuseError, DfuseStats};
 pub use inode::{FileType, Inode, Stat};
 pub use namespace::{Dfs, DirCursor, DirEntry, Obj, StatFs};
 pub use obj;

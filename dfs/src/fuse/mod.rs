@@ -76,7 +76,7 @@ pub use ops::DEFAULT_MAX_WRITE;
 use crate::errno::DfsError;
 use crate::namespace::Dfs;
 use ops::{DfuseOps, Inbox, KernelWishes};
-use work::{Worker, WorkerCfg};
+use work::{Counters, Worker, WorkerCfg};
 
 /// What to mount, where, and how.
 #[derive(Clone)]
@@ -172,10 +172,29 @@ pub enum DfuseError {
     Thread(String),
 }
 
+/// What a mount did so far ([`Dfuse::stats`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DfuseStats {
+    /// FUSE requests run by the dfs thread.
+    pub requests: u64,
+    /// Writes answered successfully.
+    pub writes: u64,
+    /// Bytes they wrote.
+    pub write_bytes: u64,
+    /// Reads answered successfully (those past the end of a file, which
+    /// need no I/O, not counted).
+    pub reads: u64,
+    /// Bytes they returned.
+    pub read_bytes: u64,
+    /// The most reads and writes that were in flight at once.
+    pub max_io_inflight: u64,
+}
+
 /// A mounted container. Dropping it unmounts (as [`unmount`]
 /// (Self::unmount), errors ignored).
 pub struct Dfuse {
     mountpoint: PathBuf,
+    counters: Arc<Counters>,
     session: Option<BackgroundSession>,
     worker: Option<JoinHandle<Result<(), DfsError>>>,
 }
@@ -223,6 +242,8 @@ impl Dfuse {
         let transport = cfg.transport.clone();
         let label = cfg.cont.clone();
         let inbox2 = inbox.clone();
+        let counters = Arc::new(Counters::default());
+        let counters2 = counters.clone();
         let worker = std::thread::Builder::new()
             .name("dfuse".into())
             .spawn(move || {
@@ -236,7 +257,7 @@ impl Dfuse {
                     }
                 };
                 let _ = ready_tx.send(Ok(()));
-                Worker::new(dfs, wcfg).dfuse_do_work(&inbox2)
+                Worker::new(dfs, wcfg, counters2).dfuse_do_work(&inbox2)
             })
             .map_err(|e| DfuseError::Thread(format!("start the dfs thread: {e}")))?;
         match ready_rx.recv() {
@@ -291,6 +312,7 @@ impl Dfuse {
         };
         Ok(Dfuse {
             mountpoint,
+            counters,
             session: Some(session),
             worker: Some(worker),
         })
@@ -299,6 +321,20 @@ impl Dfuse {
     /// The mount point (canonical).
     pub fn mountpoint(&self) -> &Path {
         &self.mountpoint
+    }
+
+    /// What the mount did so far.
+    pub fn stats(&self) -> DfuseStats {
+        let c = &self.counters;
+        let get = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+        DfuseStats {
+            requests: get(&c.requests),
+            writes: get(&c.writes),
+            write_bytes: get(&c.write_bytes),
+            reads: get(&c.reads),
+            read_bytes: get(&c.read_bytes),
+            max_io_inflight: get(&c.max_io_inflight),
+        }
     }
 
     /// True while the file system is mounted and served (false once it

@@ -14,6 +14,8 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use fuser::{
@@ -68,6 +70,34 @@ impl Fail {
 
 type R<T> = Result<T, Fail>;
 
+/// Counters of a mount, updated by the dfs thread, read by anyone.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) requests: AtomicU64,
+    pub(crate) writes: AtomicU64,
+    pub(crate) write_bytes: AtomicU64,
+    pub(crate) reads: AtomicU64,
+    pub(crate) read_bytes: AtomicU64,
+    pub(crate) io_inflight: AtomicU64,
+    pub(crate) max_io_inflight: AtomicU64,
+}
+
+impl Counters {
+    fn add(c: &AtomicU64, n: u64) {
+        c.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// One more read or write in flight.
+    fn io_started(&self) {
+        let n = self.io_inflight.fetch_add(1, Ordering::Relaxed) + 1;
+        self.max_io_inflight.fetch_max(n, Ordering::Relaxed);
+    }
+
+    fn io_done(&self) {
+        self.io_inflight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// An open file handle.
 struct OpenFile {
     file: Rc<File>,
@@ -80,7 +110,6 @@ struct OpenFile {
 }
 
 /// What the I/O completion callbacks share with the loop.
-#[derive(Default)]
 struct Live {
     files: RefCell<HashMap<u64, OpenFile>>,
     /// Sizes of files this mount has seen (all writes go through it),
@@ -90,6 +119,7 @@ struct Live {
     settled: RefCell<Vec<u64>>,
     /// The loop's wake-up task while it waits.
     bell: RefCell<Option<Task>>,
+    counters: Arc<Counters>,
 }
 
 impl Live {
@@ -103,6 +133,7 @@ impl Live {
 
     /// A write on `fh` to file `oid` ending at `end` finished with `rc`.
     fn write_done(&self, fh: u64, oid: ObjId, end: u64, rc: i32) {
+        self.counters.io_done();
         {
             let mut sizes = self.sizes.borrow_mut();
             if rc == 0 {
@@ -153,7 +184,7 @@ fn name_str(name: &OsStr) -> R<&str> {
 
 impl Worker {
     /// A worker serving `dfs`.
-    pub(crate) fn new(dfs: Dfs, cfg: WorkerCfg) -> Worker {
+    pub(crate) fn new(dfs: Dfs, cfg: WorkerCfg, counters: Arc<Counters>) -> Worker {
         let sched = dfs.client().sched().clone();
         let inodes = InodeTable::new(dfs.root());
         Worker {
@@ -161,7 +192,13 @@ impl Worker {
             sched,
             cfg,
             inodes,
-            live: Rc::default(),
+            live: Rc::new(Live {
+                files: RefCell::default(),
+                sizes: RefCell::default(),
+                settled: RefCell::default(),
+                bell: RefCell::default(),
+                counters,
+            }),
             dirs: HashMap::new(),
             next_fh: 1,
         }
@@ -260,6 +297,7 @@ impl Worker {
     }
 
     fn dispatch(&mut self, r: Req) {
+        Counters::add(&self.live.counters.requests, 1);
         match r {
             Req::Lookup {
                 parent,
@@ -663,11 +701,18 @@ impl Worker {
             Ok(None) => return reply.data(&[]),
             Err(e) => return reply.error(e.errno()),
         };
+        let counters = self.live.counters.clone();
+        counters.io_started();
         let cb = t.register_comp_cb(move |t| {
             let rc = t.result();
             let data = out.borrow_mut().take();
+            counters.io_done();
             match (rc, data) {
-                (0, Some(r)) => reply.data(&r.data),
+                (0, Some(r)) => {
+                    Counters::add(&counters.reads, 1);
+                    Counters::add(&counters.read_bytes, r.data.len() as u64);
+                    reply.data(&r.data)
+                }
                 (0, None) => reply.error(Errno::EIO),
                 (rc, _) => reply.error(Errno::from_i32(der_to_errno(rc))),
             }
@@ -675,10 +720,13 @@ impl Worker {
         });
         // A fresh task takes callbacks; if it did not, the reply went with
         // the refused callback (answered EIO by the session).
-        if cb.is_ok() {
-            if let Err(e) = t.schedule(true) {
-                t.complete(e.rc());
+        match cb {
+            Ok(()) => {
+                if let Err(e) = t.schedule(true) {
+                    t.complete(e.rc());
+                }
             }
+            Err(_) => self.live.counters.io_done(),
         }
     }
 
@@ -709,6 +757,7 @@ impl Worker {
         if let Some(of) = self.live.files.borrow_mut().get_mut(&fh) {
             of.inflight += 1;
         }
+        self.live.counters.io_started();
         let live = self.live.clone();
         let cb = t.register_comp_cb(move |t| {
             let rc = t.result();
@@ -716,6 +765,10 @@ impl Worker {
                 reply.written(n);
             } else {
                 reply.error(Errno::from_i32(der_to_errno(rc)));
+            }
+            if rc == 0 {
+                Counters::add(&live.counters.writes, 1);
+                Counters::add(&live.counters.write_bytes, u64::from(n));
             }
             live.write_done(fh, oid, end, rc);
             0
