@@ -175,12 +175,24 @@ fn seed_dd_loop_then_remount_shows_the_same_md5sums() {
     );
     assert!(before.contains(direct.trim()), "{before} vs {direct}");
 
+    // Whole 1 MiB FUSE writes reached the daemon.
+    let st = fs.stats();
+    assert!(st.writes >= 56 && st.write_bytes >= 56 << 20, "{st:?}");
+    assert_eq!(st.write_bytes / st.writes, 1 << 20, "{st:?}");
+
     // Unmount, remount on the same engine.
     fs.unmount().expect("unmount");
     assert!(!mounted(&dir.path));
     let fs = mount(&engine, &dir);
     assert_eq!(md5s(&dir.path), before);
-    fs.unmount().expect("unmount");
+    // An unmount from outside (`umount DIR`) stops the daemon too.
+    sh(&dir.path, &format!("cd /; umount {}", dir.path.display()));
+    let t0 = Instant::now();
+    while fs.is_running() {
+        assert!(t0.elapsed() < Duration::from_secs(10), "still running");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    fs.unmount().expect("unmount after umount");
 
     // And after the engine restarts (the pool reopened).
     engine.stop().expect("engine stop");

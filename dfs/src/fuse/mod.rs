@@ -22,8 +22,8 @@
 //!     -> completion callback -> ReplyWrite::written -> /dev/fuse -> APP
 //! ```
 //!
-//! Two threads and a queue: the session thread ([`ops`]) turns each
-//! request into a [`ops::Req`] and posts it; the dfs thread ([`work`])
+//! Two threads and a queue: the session thread (`fuse/ops.rs`) turns each
+//! request into a `Req` and posts it; the dfs thread (`fuse/work.rs`)
 //! owns the [`Dfs`] mount (which is not `Send`), its object client and
 //! its scheduler. Reads and writes are tasks whose completion callbacks
 //! send the reply, so as many are in flight as the kernel sends
@@ -42,7 +42,7 @@
 //!   in flight, so whatever a program saw acknowledged is on the pool.
 //!   After a crash of the daemon, the engine's WAL replay shows the same.
 //! * Writes up to `max_write` (1 MiB by default) arrive whole.
-//! * Inode numbers are the object ids' low words ([`inodes`]): stable
+//! * Inode numbers are the object ids' low words (`fuse/inodes.rs`): stable
 //!   across mounts.
 //! * File sizes are remembered by the mount (every write passes through
 //!   it), so reads need no size query; as the namespace itself, this is
@@ -190,8 +190,8 @@ pub struct DfuseStats {
     pub max_io_inflight: u64,
 }
 
-/// A mounted container. Dropping it unmounts (as [`unmount`]
-/// (Self::unmount), errors ignored).
+/// A mounted container. Dropping it unmounts (as
+/// [`unmount`](Self::unmount), errors ignored).
 pub struct Dfuse {
     mountpoint: PathBuf,
     counters: Arc<Counters>,
