@@ -25,7 +25,7 @@ use rdaos::dfs::errno::libc;
 use rdaos::dfs::{Dfs, DfsAttr, Dfuse, DfuseConfig, OpenFlags};
 use rdaos::obj::cli::ObjClient;
 use rdaos::obj::srv::Engine;
-use rdaos::tse::Sched;
+use rdaos::tse::{Sched, Tracer};
 
 const TARGETS: u32 = 4;
 const CONT: &str = "posix";
@@ -331,6 +331,42 @@ fn bad_requests_get_errors_and_the_daemon_keeps_serving() {
     // Still serving.
     std::fs::write(p.join("after"), b"ok").unwrap();
     assert_eq!(std::fs::read(p.join("after")).unwrap(), b"ok");
+    fs.unmount().unwrap();
+    engine.stop().unwrap();
+}
+
+#[test]
+fn a_fuse_write_is_traced_as_the_seed_top_down() {
+    need_fuse!();
+    let pool = Pool::new("dfuse-trace", 1, TARGETS);
+    let dir = MountDir::new("trace");
+    let tracer = Tracer::new();
+    let mut ecfg = pool.config();
+    ecfg.tracer = Some(tracer.clone());
+    let engine = Engine::start(ecfg).expect("engine start");
+    mkfs(&engine);
+    let mut cfg = DfuseConfig::new(&dir.path, CONT, engine.transport());
+    cfg.tracer = Some(tracer.clone());
+    let fs = Dfuse::mount(cfg).expect("dfuse mount");
+    tracer.clear();
+    sh(
+        &dir.path,
+        "dd if=/dev/zero of=t bs=64k count=1 oflag=direct status=none",
+    );
+    let spans = tracer.spans();
+    let find = |name: &str| {
+        spans
+            .iter()
+            .find(|s| s.name == name)
+            .unwrap_or_else(|| panic!("no {name} span in {spans:#?}"))
+    };
+    let cb = find("dfuse_cb_write");
+    let w = find("dfs_write");
+    assert_eq!(w.parent, cb.id, "dfs_write runs under dfuse_cb_write");
+    assert_eq!(cb.sched, "dfuse");
+    for step in ["dc_array_write", "ds_obj_rw_handler", "vos_update_begin"] {
+        find(step);
+    }
     fs.unmount().unwrap();
     engine.stop().unwrap();
 }

@@ -106,6 +106,11 @@ pub struct DfuseConfig {
     /// Threads reading `/dev/fuse` (default 1: a request costs the
     /// session thread only a queue push and, for a write, the copy).
     pub session_threads: usize,
+    /// Records a span of every seed step the dfs thread runs
+    /// (`dfuse_cb_write` -> `dfs_write` -> `dc_array_write` -> ...),
+    /// labelled `dfuse`; give the engine the same tracer to see the whole
+    /// chain.
+    pub tracer: Option<tse::Tracer>,
 }
 
 impl DfuseConfig {
@@ -126,6 +131,7 @@ impl DfuseConfig {
             capacity_hint: None,
             allow_other: false,
             session_threads: 1,
+            tracer: None,
         }
     }
 }
@@ -141,6 +147,7 @@ impl std::fmt::Debug for DfuseConfig {
             .field("capacity_hint", &self.capacity_hint)
             .field("allow_other", &self.allow_other)
             .field("session_threads", &self.session_threads)
+            .field("tracer", &self.tracer.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -240,6 +247,7 @@ impl Dfuse {
             capacity_hint: cfg.capacity_hint,
         };
         let transport = cfg.transport.clone();
+        let tracer = cfg.tracer.clone();
         let label = cfg.cont.clone();
         let inbox2 = inbox.clone();
         let counters = Arc::new(Counters::default());
@@ -248,6 +256,9 @@ impl Dfuse {
             .name("dfuse".into())
             .spawn(move || {
                 let sched = Sched::new();
+                if let Some(t) = tracer {
+                    sched.set_tracer("dfuse", Some(t));
+                }
                 let cli = ObjClient::new(&sched.handle(), transport);
                 let dfs = match Dfs::mount(&cli, &label) {
                     Ok(d) => d,

@@ -687,6 +687,7 @@ impl Worker {
     /// `dfuse_cb_read`: starts a `dfs_read` task for the bytes before the
     /// end of the file; its completion sends the data.
     fn dfuse_cb_read(&mut self, fh: u64, offset: u64, size: u32, reply: ReplyData) {
+        let _step = self.sched.step("dfuse_cb_read");
         let started = (|| -> R<Option<(Task, ReadOut)>> {
             let file = self.file(fh)?;
             let end = self.size_of(file.obj())?;
@@ -734,6 +735,7 @@ impl Worker {
     /// one copy made on the session thread), answered by its completion
     /// callback.
     fn dfuse_cb_write(&mut self, fh: u64, offset: u64, data: BulkRef, reply: ReplyWrite) {
+        let _step = self.sched.step("dfuse_cb_write");
         let len = data.len();
         let file = match self.file(fh) {
             Ok(f) => f,
