@@ -3,7 +3,7 @@
 //! The top of the seed: `dfs_write` (file -> array object, byte offset ->
 //! array index) and the array layer (`dc_array_write`, `dc_array_io`,
 //! `compute_dkey`, `create_sgl`: one object update per dkey, scheduled as a
-//! task list) on top of [`obj`], and later the FUSE daemon.
+//! task list) on top of [`obj`], and the FUSE daemon (`dfuse`) above it.
 //!
 //! The POSIX namespace (DAOS's `dfs_*`), top to bottom:
 //!
@@ -46,7 +46,12 @@
 //!   `dc_obj_fetch_task` per dkey, scheduled as a list), and gets, sets
 //!   and punches its size and cells.
 //!
-//! The FUSE daemon comes later.
+//! The FUSE daemon on top of it all:
+//!
+//! * [`fuse`]: [`Dfuse`] mounts a container on a directory (`dfuse`):
+//!   the kernel's requests (`dfuse_cb_write`, `dfuse_cb_read`, ...) become
+//!   namespace calls and `dfs_write` / `dfs_read` tasks on a dfs thread,
+//!   many in flight at once; its module doc follows one request through.
 
 #![warn(missing_docs)]
 
@@ -56,6 +61,7 @@ pub mod darray;
 pub mod dirent;
 pub mod errno;
 pub mod file;
+pub mod fuse;
 pub mod inode;
 pub mod namespace;
 pub mod oidalloc;
@@ -67,6 +73,7 @@ pub use array::{ArrayError, Range};
 pub use darray::{Array, ReadOut, ReadResult};
 pub use errno::DfsError;
 pub use file::{Access, File, OpenFlags};
+pub use fuse::{Dfuse, DfuseConfig, DfuseError, DfuseStats};
 pub use inode::{FileType, Inode, Stat};
 pub use namespace::{Dfs, DirCursor, DirEntry, Obj, StatFs};
 pub use obj;

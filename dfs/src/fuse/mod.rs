@@ -1,0 +1,451 @@
+//! # dfuse: a container mounted as a file system (DAOS's `dfuse`)
+//!
+//! [`Dfuse::mount`] mounts a POSIX container at a directory through the
+//! kernel's FUSE driver (the [`fuser`] crate, pure Rust: as root it
+//! mounts with `mount(2)` on `/dev/fuse`, no libfuse needed), so
+//! ordinary tools (`dd`, `cp`, `fio`, ...) read and write it.
+//!
+//! ## How a request flows (the top of the seed)
+//!
+//! ```text
+//! APP write(2) -> kernel FUSE -> /dev/fuse
+//!   session thread (fuser, libfuse's fuse_session_loop):
+//!     read one request -> DfuseOps::write (se->op.write_buf)
+//!       copy the data once into a Vec        (fuse_buf_copy)
+//!       -> BulkRef::from_vec -> Req::Write -> Inbox::post (wakes the dfs thread)
+//!     read the next request (no waiting for the write)
+//!   dfs thread (Worker::dfuse_do_work):
+//!     dfuse_cb_write -> File::write_task (dfs_write) -> schedule
+//!       -> dc_array_write -> dc_obj_update ... engine ... io_uring
+//!     next request; the scheduler runs every task in flight meanwhile
+//!   write task completes (the update is durable on every replica)
+//!     -> completion callback -> ReplyWrite::written -> /dev/fuse -> APP
+//! ```
+//!
+//! Two threads and a queue: the session thread (`fuse/ops.rs`) turns each
+//! request into a `Req` and posts it; the dfs thread (`fuse/work.rs`)
+//! owns the [`Dfs`] mount (which is not `Send`), its object client and
+//! its scheduler. Reads and writes are tasks whose completion callbacks
+//! send the reply, so as many are in flight as the kernel sends
+//! (`FUSE_ASYNC_DIO` is asked for: `aio` / `io_uring` direct I/O arrives
+//! as concurrent requests; up to 64 background requests). Namespace
+//! operations (lookup, create, mkdir, rename, ...) are the blocking
+//! [`Dfs`] calls, one at a time, while the scheduler keeps the I/O in
+//! flight going.
+//!
+//! ## What the mount promises
+//!
+//! * A write is answered only once its `dfs_write` task completed, that
+//!   is once every replica made it durable: `fsync` / `flush` only wait
+//!   for the handle's writes still in flight, and an unmount (`umount`,
+//!   or [`Dfuse::unmount`] on `SIGINT` / `SIGTERM`) waits for every reply
+//!   in flight, so whatever a program saw acknowledged is on the pool.
+//!   After a crash of the daemon, the engine's WAL replay shows the same.
+//! * Writes up to `max_write` (1 MiB by default) arrive whole.
+//! * Inode numbers are the object ids' low words (`fuse/inodes.rs`): stable
+//!   across mounts.
+//! * File sizes are remembered by the mount (every write passes through
+//!   it), so reads need no size query; as the namespace itself, this is
+//!   exact for one mount of a container at a time.
+//! * No hard links, devices, FIFOs or sockets (`EPERM`); `chown` to
+//!   another owner is `EPERM`; extended attributes are not supported.
+//! * `statfs` (`df`) reports the pool's capacity and use when the
+//!   namespace knows them ([`crate::StatFs`]), else
+//!   [`DfuseConfig::capacity_hint`] with nothing counted as used, else a
+//!   size of 0.
+
+mod attr;
+mod inodes;
+mod ops;
+mod signal;
+mod work;
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Arc};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use fuser::{BackgroundSession, MountOption, Session, SessionACL};
+use obj::cli::ObjClient;
+use obj::transport::Transport;
+use tse::Sched;
+
+pub use ops::DEFAULT_MAX_WRITE;
+
+use crate::errno::DfsError;
+use crate::namespace::Dfs;
+use ops::{DfuseOps, Inbox, KernelWishes};
+use work::{Counters, Worker, WorkerCfg};
+
+/// What to mount, where, and how.
+#[derive(Clone)]
+pub struct DfuseConfig {
+    /// The directory to mount on (must exist).
+    pub mountpoint: PathBuf,
+    /// The POSIX container's label (made by [`Dfs::mkfs`]).
+    pub cont: String,
+    /// How to reach the pool's engines (in-process or TCP).
+    pub transport: Arc<dyn Transport>,
+    /// Longest FUSE write asked of the kernel (default
+    /// [`DEFAULT_MAX_WRITE`], 1 MiB).
+    pub max_write: u32,
+    /// Open every file with `FOPEN_DIRECT_IO`: no page cache, every
+    /// `read(2)` / `write(2)` goes to the daemon as it is (default off:
+    /// cached reads, writes are written through anyway).
+    pub direct_io: bool,
+    /// How long the kernel may cache entries and attributes (default
+    /// 1 s).
+    pub attr_ttl: Duration,
+    /// What `statfs` reports as the size when the pool cannot say (for
+    /// example the pool file's size); `None`: 0.
+    pub capacity_hint: Option<u64>,
+    /// Let every user in (FUSE's `allow_other`; default: only the user
+    /// who mounted).
+    pub allow_other: bool,
+    /// Threads reading `/dev/fuse` (default 1: a request costs the
+    /// session thread only a queue push and, for a write, the copy).
+    pub session_threads: usize,
+    /// Records a span of every seed step the dfs thread runs
+    /// (`dfuse_cb_write` -> `dfs_write` -> `dc_array_write` -> ...),
+    /// labelled `dfuse`; give the engine the same tracer to see the whole
+    /// chain.
+    pub tracer: Option<tse::Tracer>,
+}
+
+impl DfuseConfig {
+    /// Container `cont` reached through `transport`, mounted on
+    /// `mountpoint`, with the defaults above.
+    pub fn new(
+        mountpoint: impl Into<PathBuf>,
+        cont: impl Into<String>,
+        transport: Arc<dyn Transport>,
+    ) -> DfuseConfig {
+        DfuseConfig {
+            mountpoint: mountpoint.into(),
+            cont: cont.into(),
+            transport,
+            max_write: DEFAULT_MAX_WRITE,
+            direct_io: false,
+            attr_ttl: Duration::from_secs(1),
+            capacity_hint: None,
+            allow_other: false,
+            session_threads: 1,
+            tracer: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for DfuseConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DfuseConfig")
+            .field("mountpoint", &self.mountpoint)
+            .field("cont", &self.cont)
+            .field("max_write", &self.max_write)
+            .field("direct_io", &self.direct_io)
+            .field("attr_ttl", &self.attr_ttl)
+            .field("capacity_hint", &self.capacity_hint)
+            .field("allow_other", &self.allow_other)
+            .field("session_threads", &self.session_threads)
+            .field("tracer", &self.tracer.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a mount or an unmount failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DfuseError {
+    /// The container could not be mounted, or closing it at the end
+    /// failed.
+    #[error("dfuse: {0}")]
+    Dfs(#[from] DfsError),
+    /// The FUSE mount, the session or the unmount failed (no
+    /// `/dev/fuse`, not allowed, not a directory, busy, ...).
+    #[error("dfuse: {what} {path}: {source}")]
+    Fuse {
+        /// The step.
+        what: &'static str,
+        /// The mount point.
+        path: PathBuf,
+        /// The system's error.
+        source: io::Error,
+    },
+    /// A bad configuration value.
+    #[error("dfuse: invalid configuration: {0}")]
+    Config(String),
+    /// A thread of the daemon could not start or died.
+    #[error("dfuse: {0}")]
+    Thread(String),
+}
+
+/// What a mount did so far ([`Dfuse::stats`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DfuseStats {
+    /// FUSE requests run by the dfs thread.
+    pub requests: u64,
+    /// Writes answered successfully.
+    pub writes: u64,
+    /// Bytes they wrote.
+    pub write_bytes: u64,
+    /// Reads answered successfully (those past the end of a file, which
+    /// need no I/O, not counted).
+    pub reads: u64,
+    /// Bytes they returned.
+    pub read_bytes: u64,
+    /// The most reads and writes that were in flight at once.
+    pub max_io_inflight: u64,
+}
+
+/// A mounted container. Dropping it unmounts (as
+/// [`unmount`](Self::unmount), errors ignored).
+pub struct Dfuse {
+    mountpoint: PathBuf,
+    counters: Arc<Counters>,
+    session: Option<BackgroundSession>,
+    worker: Option<JoinHandle<Result<(), DfsError>>>,
+}
+
+impl std::fmt::Debug for Dfuse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dfuse")
+            .field("mountpoint", &self.mountpoint)
+            .field("running", &self.is_running())
+            .finish()
+    }
+}
+
+impl Dfuse {
+    /// Mounts container `cfg.cont` on `cfg.mountpoint`: starts the dfs
+    /// thread (scheduler, object client, [`Dfs::mount`]), mounts FUSE and
+    /// answers the kernel's `INIT`, then starts the session thread.
+    /// Returns once the mount is usable.
+    pub fn mount(cfg: DfuseConfig) -> Result<Dfuse, DfuseError> {
+        if cfg.max_write < 4096 {
+            return Err(DfuseError::Config(format!(
+                "max_write {} is below 4096",
+                cfg.max_write
+            )));
+        }
+        if cfg.session_threads == 0 {
+            return Err(DfuseError::Config("0 session threads".into()));
+        }
+        let fuse_err = |what, source| DfuseError::Fuse {
+            what,
+            path: cfg.mountpoint.clone(),
+            source,
+        };
+        let mountpoint = cfg
+            .mountpoint
+            .canonicalize()
+            .map_err(|e| fuse_err("mount point", e))?;
+        let inbox = Arc::new(Inbox::default());
+        let (ready_tx, ready_rx) = mpsc::channel::<Result<(), DfsError>>();
+        let wcfg = WorkerCfg {
+            ttl: cfg.attr_ttl,
+            direct_io: cfg.direct_io,
+            capacity_hint: cfg.capacity_hint,
+        };
+        let transport = cfg.transport.clone();
+        let tracer = cfg.tracer.clone();
+        let label = cfg.cont.clone();
+        let inbox2 = inbox.clone();
+        let counters = Arc::new(Counters::default());
+        let counters2 = counters.clone();
+        let worker = std::thread::Builder::new()
+            .name("dfuse".into())
+            .spawn(move || {
+                let sched = Sched::new();
+                if let Some(t) = tracer {
+                    sched.set_tracer("dfuse", Some(t));
+                }
+                let cli = ObjClient::new(&sched.handle(), transport);
+                let dfs = match Dfs::mount(&cli, &label) {
+                    Ok(d) => d,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return Ok(());
+                    }
+                };
+                let _ = ready_tx.send(Ok(()));
+                Worker::new(dfs, wcfg, counters2).dfuse_do_work(&inbox2)
+            })
+            .map_err(|e| DfuseError::Thread(format!("start the dfs thread: {e}")))?;
+        match ready_rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                let _ = worker.join();
+                return Err(e.into());
+            }
+            Err(_) => {
+                let _ = worker.join();
+                return Err(DfuseError::Thread("the dfs thread died".into()));
+            }
+        }
+        let stop_worker = |worker: JoinHandle<Result<(), DfsError>>| {
+            // The session never started or is gone: its ops were
+            // dropped, which closed the inbox.
+            inbox.close();
+            let _ = worker.join();
+        };
+        let ops = DfuseOps::new(
+            inbox.clone(),
+            KernelWishes {
+                max_write: cfg.max_write,
+            },
+        );
+        let mut fc = fuser::Config::default();
+        fc.mount_options = vec![
+            MountOption::FSName("dfuse".into()),
+            MountOption::Subtype("daos".into()),
+            MountOption::RW,
+            MountOption::DefaultPermissions,
+        ];
+        fc.acl = if cfg.allow_other {
+            SessionACL::All
+        } else {
+            SessionACL::Owner
+        };
+        fc.n_threads = Some(cfg.session_threads);
+        let session = match Session::new(ops, &mountpoint, &fc) {
+            Ok(s) => s,
+            Err(e) => {
+                stop_worker(worker);
+                return Err(fuse_err("mount", e));
+            }
+        };
+        let session = match session.spawn() {
+            Ok(s) => s,
+            Err(e) => {
+                stop_worker(worker);
+                return Err(DfuseError::Thread(format!("start the session thread: {e}")));
+            }
+        };
+        Ok(Dfuse {
+            mountpoint,
+            counters,
+            session: Some(session),
+            worker: Some(worker),
+        })
+    }
+
+    /// The mount point (canonical).
+    pub fn mountpoint(&self) -> &Path {
+        &self.mountpoint
+    }
+
+    /// What the mount did so far.
+    pub fn stats(&self) -> DfuseStats {
+        let c = &self.counters;
+        let get = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+        DfuseStats {
+            requests: get(&c.requests),
+            writes: get(&c.writes),
+            write_bytes: get(&c.write_bytes),
+            reads: get(&c.reads),
+            read_bytes: get(&c.read_bytes),
+            max_io_inflight: get(&c.max_io_inflight),
+        }
+    }
+
+    /// True while the file system is mounted and served (false once it
+    /// was unmounted from outside, e.g. `umount DIR`).
+    pub fn is_running(&self) -> bool {
+        let session = self
+            .session
+            .as_ref()
+            .is_some_and(|s| !s.guard.is_finished());
+        let worker = self.worker.as_ref().is_some_and(|w| !w.is_finished());
+        session && worker
+    }
+
+    /// Unmounts and stops: `umount(2)` (a lazy unmount when the mount is
+    /// busy: it then finishes once the last file on it is closed), waits
+    /// for the session to end and for the dfs thread to answer everything
+    /// in flight, close every handle and unmount the container.
+    pub fn unmount(mut self) -> Result<(), DfuseError> {
+        self.stop()
+    }
+
+    /// Serves until `SIGINT` or `SIGTERM` arrives or the file system is
+    /// unmounted from outside, then stops as [`unmount`](Self::unmount).
+    /// What a daemon's `main` calls (`rdaos dfuse`). The signal handlers
+    /// are this call's (the previous ones come back when it returns);
+    /// one call at a time per process.
+    pub fn run_until_signal(self) -> Result<(), DfuseError> {
+        let sig = signal::SignalWait::install().map_err(|e| DfuseError::Fuse {
+            what: "install signal handlers for",
+            path: self.mountpoint.clone(),
+            source: e,
+        })?;
+        while self.is_running() && !sig.wait(Duration::from_millis(100)) {}
+        let r = self.unmount();
+        drop(sig);
+        r
+    }
+
+    fn stop(&mut self) -> Result<(), DfuseError> {
+        let mut first = Ok(());
+        if let Some(s) = self.session.take() {
+            if !s.guard.is_finished() {
+                if let Err(e) = umount(&self.mountpoint) {
+                    first = Err(DfuseError::Fuse {
+                        what: "unmount",
+                        path: self.mountpoint.clone(),
+                        source: e,
+                    });
+                }
+            }
+            if first.is_ok() {
+                if let Err(e) = s.join() {
+                    first = Err(DfuseError::Fuse {
+                        what: "session of",
+                        path: self.mountpoint.clone(),
+                        source: e,
+                    });
+                }
+            }
+            // On an unmount error the session is left running (dropped,
+            // not joined): the mount stays usable.
+        }
+        if let Some(w) = self.worker.take() {
+            if first.is_ok() || w.is_finished() {
+                let r = match w.join() {
+                    Ok(r) => r.map_err(DfuseError::from),
+                    Err(_) => Err(DfuseError::Thread("the dfs thread panicked".into())),
+                };
+                if first.is_ok() {
+                    first = r;
+                }
+            }
+        }
+        first
+    }
+}
+
+impl Drop for Dfuse {
+    fn drop(&mut self) {
+        let _ = self.stop();
+    }
+}
+
+/// `umount(2)`, lazily (`MNT_DETACH`) if the mount is busy; a path that
+/// is no longer a mount point (unmounted meanwhile) is not an error.
+fn umount(path: &Path) -> io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    for flags in [0, libc::MNT_DETACH] {
+        // SAFETY: `c` is a NUL-terminated path alive across the call.
+        if unsafe { libc::umount2(c.as_ptr(), flags) } == 0 {
+            return Ok(());
+        }
+        let e = io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::EBUSY) if flags == 0 => continue,
+            Some(libc::EINVAL) => return Ok(()),
+            _ => return Err(e),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,614 @@
+//! The FUSE session side: [`DfuseOps`] is the [`fuser::Filesystem`] the
+//! session thread calls for each request the kernel sends (libfuse's
+//! `fuse_session_process_buf_int` -> `se->op.*`). It does no namespace
+//! work itself: every request becomes a [`Req`] (a write's data copied,
+//! once, into the buffer that goes to the engine) and is posted to the
+//! dfs thread's [`Inbox`], and the session thread goes back to reading
+//! the next request. Replies are sent by the dfs thread.
+
+use std::collections::VecDeque;
+use std::ffi::{OsStr, OsString};
+use std::io;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use fuser::{
+    Errno, FileHandle, Filesystem, INodeNo, InitFlags, KernelConfig, LockOwner, OpenFlags,
+    RenameFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry,
+    ReplyOpen, ReplyStatfs, ReplyWrite, Request, TimeOrNow, WriteFlags,
+};
+use obj::transport::BulkRef;
+use tse::RemoteTask;
+
+/// Longest FUSE write asked of the kernel: 1 MiB, a chunk of the default
+/// container (the kernel caps it at its `max_pages` limit, 256 pages on
+/// Linux by default, which is 1 MiB too).
+pub const DEFAULT_MAX_WRITE: u32 = 1 << 20;
+
+/// Background requests (async direct I/O, readahead) the kernel keeps in
+/// flight to the daemon.
+const MAX_BACKGROUND: u16 = 64;
+
+/// One FUSE request, as the dfs thread needs it: the arguments (names
+/// and data owned) and the reply to send.
+#[derive(Debug)]
+pub(crate) enum Req {
+    Lookup {
+        parent: u64,
+        name: OsString,
+        reply: ReplyEntry,
+    },
+    Forget {
+        ino: u64,
+        nlookup: u64,
+    },
+    GetAttr {
+        ino: u64,
+        reply: ReplyAttr,
+    },
+    SetAttr {
+        ino: u64,
+        fh: Option<u64>,
+        set: SetAttr,
+        reply: ReplyAttr,
+    },
+    ReadLink {
+        ino: u64,
+        reply: ReplyData,
+    },
+    Mknod {
+        parent: u64,
+        name: OsString,
+        mode: u32,
+        umask: u32,
+        reply: ReplyEntry,
+    },
+    Mkdir {
+        parent: u64,
+        name: OsString,
+        mode: u32,
+        umask: u32,
+        reply: ReplyEntry,
+    },
+    Unlink {
+        parent: u64,
+        name: OsString,
+        reply: ReplyEmpty,
+    },
+    Rmdir {
+        parent: u64,
+        name: OsString,
+        reply: ReplyEmpty,
+    },
+    Symlink {
+        parent: u64,
+        name: OsString,
+        target: OsString,
+        reply: ReplyEntry,
+    },
+    Rename {
+        parent: u64,
+        name: OsString,
+        newparent: u64,
+        newname: OsString,
+        flags: RenameFlags,
+        reply: ReplyEmpty,
+    },
+    Open {
+        ino: u64,
+        flags: i32,
+        reply: ReplyOpen,
+    },
+    Create {
+        parent: u64,
+        name: OsString,
+        mode: u32,
+        umask: u32,
+        flags: i32,
+        reply: ReplyCreate,
+    },
+    Read {
+        fh: u64,
+        offset: u64,
+        size: u32,
+        reply: ReplyData,
+    },
+    Write {
+        fh: u64,
+        offset: u64,
+        data: BulkRef,
+        reply: ReplyWrite,
+    },
+    /// `flush` (each `close`) and `fsync`: answered once the writes in
+    /// flight on the handle are done.
+    Sync {
+        fh: u64,
+        reply: ReplyEmpty,
+    },
+    Release {
+        fh: u64,
+        reply: ReplyEmpty,
+    },
+    Fallocate {
+        fh: u64,
+        offset: u64,
+        length: u64,
+        mode: i32,
+        reply: ReplyEmpty,
+    },
+    OpenDir {
+        ino: u64,
+        reply: ReplyOpen,
+    },
+    ReadDir {
+        ino: u64,
+        fh: u64,
+        offset: u64,
+        reply: ReplyDirectory,
+    },
+    ReleaseDir {
+        fh: u64,
+        reply: ReplyEmpty,
+    },
+    StatFs {
+        reply: ReplyStatfs,
+    },
+}
+
+/// What a `setattr` changes.
+#[derive(Debug, Default)]
+pub(crate) struct SetAttr {
+    pub(crate) mode: Option<u32>,
+    pub(crate) uid: Option<u32>,
+    pub(crate) gid: Option<u32>,
+    pub(crate) size: Option<u64>,
+    pub(crate) atime: Option<TimeOrNow>,
+    pub(crate) mtime: Option<TimeOrNow>,
+}
+
+#[derive(Default)]
+struct InboxState {
+    reqs: VecDeque<Req>,
+    /// The dfs thread's wake-up task while it waits for requests.
+    bell: Option<RemoteTask>,
+    /// The session ended: no more requests will come.
+    closed: bool,
+}
+
+/// Requests on their way from the session thread to the dfs thread.
+#[derive(Default)]
+pub(crate) struct Inbox {
+    state: Mutex<InboxState>,
+}
+
+/// What [`Inbox::take`] found.
+pub(crate) enum Taken {
+    /// Requests to run, oldest first.
+    Reqs(VecDeque<Req>),
+    /// Nothing queued: the bell given was hung up and rings on the next
+    /// post.
+    Wait,
+    /// Nothing queued and the session ended.
+    Closed,
+}
+
+impl Inbox {
+    /// Queues `r` for the dfs thread and wakes it.
+    pub(crate) fn post(&self, r: Req) {
+        let bell = {
+            let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            st.reqs.push_back(r);
+            st.bell.take()
+        };
+        if let Some(b) = bell {
+            b.complete(0);
+        }
+    }
+
+    /// No more requests: the session ended. Wakes the dfs thread.
+    pub(crate) fn close(&self) {
+        let bell = {
+            let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            st.closed = true;
+            st.bell.take()
+        };
+        if let Some(b) = bell {
+            b.complete(0);
+        }
+    }
+
+    /// Takes every queued request; if there is none, hangs up `bell` (to
+    /// be completed by the next [`post`](Self::post) or
+    /// [`close`](Self::close)).
+    pub(crate) fn take(&self, bell: impl FnOnce() -> RemoteTask) -> Taken {
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if !st.reqs.is_empty() {
+            return Taken::Reqs(std::mem::take(&mut st.reqs));
+        }
+        if st.closed {
+            return Taken::Closed;
+        }
+        st.bell = Some(bell());
+        Taken::Wait
+    }
+}
+
+/// How the kernel is asked to talk to the daemon.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct KernelWishes {
+    pub(crate) max_write: u32,
+}
+
+/// The [`fuser::Filesystem`] of a dfuse mount: posts each request to the
+/// dfs thread.
+pub(crate) struct DfuseOps {
+    inbox: Arc<Inbox>,
+    wishes: KernelWishes,
+}
+
+impl DfuseOps {
+    pub(crate) fn new(inbox: Arc<Inbox>, wishes: KernelWishes) -> DfuseOps {
+        DfuseOps { inbox, wishes }
+    }
+
+    fn post(&self, r: Req) {
+        self.inbox.post(r)
+    }
+}
+
+impl Drop for DfuseOps {
+    /// The session is over (unmounted, or it failed to start): the dfs
+    /// thread finishes what is in flight and stops.
+    fn drop(&mut self) {
+        self.inbox.close();
+    }
+}
+
+impl Filesystem for DfuseOps {
+    fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> io::Result<()> {
+        // Each is a wish: a kernel that refuses one still works, only
+        // slower (smaller writes, synchronous direct I/O).
+        let _ = config.set_max_write(self.wishes.max_write);
+        let _ = config.set_max_readahead(self.wishes.max_write);
+        let _ = config.set_max_background(MAX_BACKGROUND);
+        let _ = config.set_congestion_threshold(MAX_BACKGROUND / 4 * 3);
+        for f in [
+            // Direct I/O from aio / io_uring reaches the daemon as many
+            // requests at once instead of one at a time.
+            InitFlags::FUSE_ASYNC_DIO,
+            // Lookups and readdirs of one directory may overlap.
+            InitFlags::FUSE_PARALLEL_DIROPS,
+        ] {
+            let _ = config.add_capabilities(f);
+        }
+        Ok(())
+    }
+
+    fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
+        self.post(Req::Lookup {
+            parent: parent.0,
+            name: name.to_owned(),
+            reply,
+        });
+    }
+
+    fn forget(&self, _req: &Request, ino: INodeNo, nlookup: u64) {
+        self.post(Req::Forget {
+            ino: ino.0,
+            nlookup,
+        });
+    }
+
+    fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
+        self.post(Req::GetAttr { ino: ino.0, reply });
+    }
+
+    fn setattr(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        mode: Option<u32>,
+        uid: Option<u32>,
+        gid: Option<u32>,
+        size: Option<u64>,
+        atime: Option<TimeOrNow>,
+        mtime: Option<TimeOrNow>,
+        _ctime: Option<SystemTime>,
+        fh: Option<FileHandle>,
+        _crtime: Option<SystemTime>,
+        _chgtime: Option<SystemTime>,
+        _bkuptime: Option<SystemTime>,
+        _flags: Option<fuser::BsdFileFlags>,
+        reply: ReplyAttr,
+    ) {
+        self.post(Req::SetAttr {
+            ino: ino.0,
+            fh: fh.map(|f| f.0),
+            set: SetAttr {
+                mode,
+                uid,
+                gid,
+                size,
+                atime,
+                mtime,
+            },
+            reply,
+        });
+    }
+
+    fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
+        self.post(Req::ReadLink { ino: ino.0, reply });
+    }
+
+    fn mknod(
+        &self,
+        _req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        mode: u32,
+        umask: u32,
+        _rdev: u32,
+        reply: ReplyEntry,
+    ) {
+        self.post(Req::Mknod {
+            parent: parent.0,
+            name: name.to_owned(),
+            mode,
+            umask,
+            reply,
+        });
+    }
+
+    fn mkdir(
+        &self,
+        _req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        mode: u32,
+        umask: u32,
+        reply: ReplyEntry,
+    ) {
+        self.post(Req::Mkdir {
+            parent: parent.0,
+            name: name.to_owned(),
+            mode,
+            umask,
+            reply,
+        });
+    }
+
+    fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        self.post(Req::Unlink {
+            parent: parent.0,
+            name: name.to_owned(),
+            reply,
+        });
+    }
+
+    fn rmdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        self.post(Req::Rmdir {
+            parent: parent.0,
+            name: name.to_owned(),
+            reply,
+        });
+    }
+
+    fn symlink(
+        &self,
+        _req: &Request,
+        parent: INodeNo,
+        link_name: &OsStr,
+        target: &Path,
+        reply: ReplyEntry,
+    ) {
+        self.post(Req::Symlink {
+            parent: parent.0,
+            name: link_name.to_owned(),
+            target: target.as_os_str().to_owned(),
+            reply,
+        });
+    }
+
+    fn rename(
+        &self,
+        _req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        newparent: INodeNo,
+        newname: &OsStr,
+        flags: RenameFlags,
+        reply: ReplyEmpty,
+    ) {
+        self.post(Req::Rename {
+            parent: parent.0,
+            name: name.to_owned(),
+            newparent: newparent.0,
+            newname: newname.to_owned(),
+            flags,
+            reply,
+        });
+    }
+
+    fn link(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _newparent: INodeNo,
+        _newname: &OsStr,
+        reply: ReplyEntry,
+    ) {
+        // The namespace has no hard links (one entry per object).
+        reply.error(Errno::EPERM);
+    }
+
+    fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+        self.post(Req::Open {
+            ino: ino.0,
+            flags: flags.0,
+            reply,
+        });
+    }
+
+    fn read(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        size: u32,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        reply: ReplyData,
+    ) {
+        self.post(Req::Read {
+            fh: fh.0,
+            offset,
+            size,
+            reply,
+        });
+    }
+
+    /// `write_buf` -> `dfuse_cb_write`'s first half: the one copy of the
+    /// data (`fuse_buf_copy`), straight into the buffer the engine reads.
+    fn write(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        data: &[u8],
+        _write_flags: WriteFlags,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        reply: ReplyWrite,
+    ) {
+        self.post(Req::Write {
+            fh: fh.0,
+            offset,
+            data: BulkRef::from_vec(data.to_vec()),
+            reply,
+        });
+    }
+
+    fn flush(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        _lock_owner: LockOwner,
+        reply: ReplyEmpty,
+    ) {
+        self.post(Req::Sync { fh: fh.0, reply });
+    }
+
+    fn release(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        _flush: bool,
+        reply: ReplyEmpty,
+    ) {
+        self.post(Req::Release { fh: fh.0, reply });
+    }
+
+    fn fsync(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        _datasync: bool,
+        reply: ReplyEmpty,
+    ) {
+        self.post(Req::Sync { fh: fh.0, reply });
+    }
+
+    fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        self.post(Req::OpenDir { ino: ino.0, reply });
+    }
+
+    fn readdir(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        reply: ReplyDirectory,
+    ) {
+        self.post(Req::ReadDir {
+            ino: ino.0,
+            fh: fh.0,
+            offset,
+            reply,
+        });
+    }
+
+    fn releasedir(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        _flags: OpenFlags,
+        reply: ReplyEmpty,
+    ) {
+        self.post(Req::ReleaseDir { fh: fh.0, reply });
+    }
+
+    fn fsyncdir(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _fh: FileHandle,
+        _datasync: bool,
+        reply: ReplyEmpty,
+    ) {
+        // Directory operations are durable when they are answered.
+        reply.ok();
+    }
+
+    fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
+        self.post(Req::StatFs { reply });
+    }
+
+    fn create(
+        &self,
+        _req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        mode: u32,
+        umask: u32,
+        flags: i32,
+        reply: ReplyCreate,
+    ) {
+        self.post(Req::Create {
+            parent: parent.0,
+            name: name.to_owned(),
+            mode,
+            umask,
+            flags,
+            reply,
+        });
+    }
+
+    fn fallocate(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        length: u64,
+        mode: i32,
+        reply: ReplyEmpty,
+    ) {
+        self.post(Req::Fallocate {
+            fh: fh.0,
+            offset,
+            length,
+            mode,
+            reply,
+        });
+    }
+}
