@@ -158,7 +158,7 @@ pub enum StorageError {
         max: u32,
     },
     /// Another process has an engine running on the pool.
-    #[error("pool {label:?} is in use by another process")]
+    #[error("pool {label:?} is in use by another process (an rdaos dfuse mount?)")]
     Busy {
         /// The label.
         label: String,
@@ -972,23 +972,35 @@ fn sync_dir(dir: &Path) -> Result<(), StorageError> {
         .map_err(io("syncing", dir))
 }
 
-/// Takes the exclusive lock of a pool's directory, without waiting.
+/// Takes the exclusive lock of a pool's directory, waiting at most
+/// [`LOCK_WAIT`] for another process to release it.
 fn lock_dir(dir: &Path, label: &str) -> Result<File, StorageError> {
     let f = File::open(dir).map_err(io("opening", dir))?;
-    // SAFETY: flock on a file descriptor this function owns; it touches
-    // no memory.
-    let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-    if rc != 0 {
+    // A process that just let go of the pool (a dfuse daemon after its
+    // umount) still stops its engine for a moment: wait that long.
+    let deadline = std::time::Instant::now() + LOCK_WAIT;
+    loop {
+        // SAFETY: flock on a file descriptor this function owns; it
+        // touches no memory.
+        let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if rc == 0 {
+            return Ok(f);
+        }
         let e = std::io::Error::last_os_error();
-        if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
+        if e.raw_os_error() != Some(libc::EWOULDBLOCK) {
+            return Err(io("locking", dir)(e));
+        }
+        if std::time::Instant::now() >= deadline {
             return Err(StorageError::Busy {
                 label: label.to_string(),
             });
         }
-        return Err(io("locking", dir)(e));
+        std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    Ok(f)
 }
+
+/// How long taking a pool waits for another process to release it.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 #[cfg(test)]
 mod tests {

@@ -292,3 +292,72 @@ fn help_and_storage_directory_choice() {
         "Not a directory",
     );
 }
+
+/// `rdaos dfuse` daemonizes once mounted, serves the container, stops at
+/// `umount`, and a second mount shows what the first one acknowledged;
+/// its bad inputs fail in the foreground. Needs root and /dev/fuse.
+#[test]
+fn dfuse_mounts_daemonizes_and_stops_at_umount() {
+    // SAFETY: geteuid cannot fail and touches no memory.
+    if !Path::new("/dev/fuse").exists() || unsafe { rdaos::dfs::errno::libc::geteuid() } != 0 {
+        eprintln!("SKIP: rdaos dfuse needs root and /dev/fuse");
+        return;
+    }
+    let d = Dir::new("dfuse");
+    let s = d.0.as_path();
+    let mnt = d.0.with_extension("mnt");
+    std::fs::create_dir_all(&mnt).unwrap();
+    let m = mnt.to_str().unwrap();
+    ok(
+        s,
+        &["pool", "create", "p", "--size", "256M", "--targets", "2"],
+    );
+    ok(s, &["cont", "create", "p", "c", "--type", "POSIX"]);
+
+    fails(
+        s,
+        &["dfuse", "-m", "/nonexistent-dir", "-p", "p", "-c", "c"],
+        1,
+        "not a directory",
+    );
+    fails(
+        s,
+        &["dfuse", "-m", m, "-p", "nope", "-c", "c"],
+        1,
+        "\"nope\" not found",
+    );
+    fails(s, &["dfuse", "-m", m, "-p", "p", "-c", "nope"], 1, "nope");
+    fails(s, &["dfuse", "-m", m, "-p", "p"], 2, "--cont");
+
+    /// Lazily unmounts whatever is still mounted when the test ends.
+    struct Guard(PathBuf);
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg("-l").arg(&self.0).output();
+            let _ = std::fs::remove_dir(&self.0);
+        }
+    }
+    let _guard = Guard(mnt.clone());
+    let data: Vec<u8> = (0..3u32 << 20).map(|i| (i % 253) as u8).collect();
+    let out = ok(s, &["dfuse", "-m", m, "-p", "p", "-c", "c"]);
+    assert!(out.contains("mounted at"), "{out}");
+    let unmount = || {
+        let st = Command::new("umount").arg(&mnt).status().unwrap();
+        assert!(st.success(), "umount {m}");
+    };
+    std::fs::write(mnt.join("f"), &data).unwrap();
+    std::fs::create_dir(mnt.join("dir")).unwrap();
+    // The mount holds the pool: other commands wait, then say so.
+    fails(s, &["pool", "query", "p"], 1, "in use");
+    unmount();
+    // The daemon lets go of the pool at its umount.
+    let q = ok(s, &["pool", "query", "p"]);
+    assert!(field(&q, "Used").starts_with("3.0 MiB"), "{q}");
+
+    ok(s, &["dfuse", "-m", m, "-p", "p", "-c", "c"]);
+    let back = std::fs::read(mnt.join("f"));
+    let dir_ok = mnt.join("dir").is_dir();
+    unmount();
+    assert_eq!(back.unwrap(), data, "the file after a remount");
+    assert!(dir_ok, "the directory after a remount");
+}

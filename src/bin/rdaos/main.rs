@@ -1,9 +1,9 @@
-//! `rdaos`: DAOS's `dmg pool` and `daos cont` verbs on rdaos's embedded
-//! pools. Every command runs the engine it needs inside this process, on
+//! `rdaos`: DAOS's `dmg pool`, `daos cont` and `dfuse` verbs on rdaos's
+//! embedded pools. Every command runs the engine it needs inside this process, on
 //! the pool's device in the storage directory, and stops it before
 //! exiting.
 //!
-//! One module per verb group ([`pool`], [`cont`]); a new group is a new
+//! One module per verb group ([`pool`], [`cont`], [`dfuse`]); a new group is a new
 //! module with a `clap::Subcommand` enum and a `run` function, plus one
 //! variant of [`Cmd`] and one arm in [`run`].
 
@@ -14,6 +14,7 @@ use clap::{Parser, Subcommand};
 use rdaos::storage::{Storage, STORAGE_ENV};
 
 mod cont;
+mod dfuse;
 mod out;
 mod pool;
 
@@ -53,6 +54,8 @@ enum Cmd {
     /// Create, list and inspect containers of a pool (daos cont ...)
     #[command(subcommand)]
     Cont(cont::ContCmd),
+    /// Mount a POSIX container through FUSE (dfuse)
+    Dfuse(dfuse::DfuseArgs),
 }
 
 /// A command's failure: one line for the user.
@@ -84,6 +87,7 @@ fn run(cli: Cli) -> CliResult {
     match cli.cmd {
         Cmd::Pool(c) => pool::run(&storage, c),
         Cmd::Cont(c) => cont::run(&storage, c),
+        Cmd::Dfuse(a) => dfuse::run(&storage, a),
     }
 }
 

@@ -1,0 +1,160 @@
+//! `rdaos dfuse`: DAOS's `dfuse` on an embedded pool. Starts the pool's
+//! engine in this process, mounts a POSIX container at a directory through
+//! FUSE ([`rdaos::dfs::fuse`]) and serves it until `SIGINT`, `SIGTERM` or
+//! an outside `umount`; then waits for every reply in flight, unmounts and
+//! stops the engine (every target checkpoints), so whatever a program saw
+//! acknowledged is on the pool for the next mount.
+//!
+//! Without `--foreground` it daemonizes as dfuse does: the command returns
+//! once the mount is up (or with the error that prevented it), and the
+//! daemon goes on in its own session with its output discarded.
+
+use std::io::{Read, Write};
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::path::PathBuf;
+
+use clap::Args;
+use rdaos::dfs::fuse::{Dfuse, DfuseConfig};
+use rdaos::storage::Storage;
+
+use crate::{CliError, CliResult};
+
+/// `rdaos dfuse`'s arguments.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Example:\n  rdaos dfuse --mountpoint /mnt/posix --pool tank --cont posix\n  \
+                  dd if=/dev/zero of=/mnt/posix/0 bs=1M count=100 oflag=direct\n  \
+                  umount /mnt/posix"
+)]
+pub struct DfuseArgs {
+    /// Directory to mount the container at (must exist)
+    #[arg(long, short = 'm', value_name = "DIR")]
+    mountpoint: PathBuf,
+    /// Pool label
+    #[arg(long, short = 'p')]
+    pool: String,
+    /// Container label (a POSIX container: `rdaos cont create POOL LABEL --type POSIX`)
+    #[arg(long, short = 'c')]
+    cont: String,
+    /// Stay in the foreground (Ctrl-C unmounts) instead of daemonizing
+    #[arg(long, short = 'f')]
+    foreground: bool,
+}
+
+/// Runs `rdaos dfuse`.
+pub fn run(storage: &Storage, a: DfuseArgs) -> CliResult {
+    if !a.mountpoint.is_dir() {
+        return Err(CliError::msg(format!(
+            "mountpoint {}: not a directory",
+            a.mountpoint.display()
+        )));
+    }
+    // Checked before forking, so a typo fails in the foreground.
+    storage.pool(&a.pool)?;
+    if a.foreground {
+        return serve(storage, &a, |m| println!("{m}"));
+    }
+    let (rd, wr) = pipe()?;
+    // SAFETY: no thread has been started yet in this process (clap and
+    // the storage lookup run on the main thread only), so the child is a
+    // complete copy that may go on running Rust code.
+    match unsafe { libc::fork() } {
+        -1 => Err(CliError::msg(format!(
+            "fork: {}",
+            std::io::Error::last_os_error()
+        ))),
+        0 => {
+            drop(rd);
+            // The write end goes once the mount is up (the caller then
+            // returns), or with the error that prevented it.
+            let wr = std::cell::RefCell::new(Some(std::fs::File::from(wr)));
+            let r = serve(storage, &a, |m| {
+                if let Some(mut w) = wr.borrow_mut().take() {
+                    let _ = writeln!(w, "{m}");
+                }
+                detach();
+            });
+            if let (Err(CliError(m)), Some(mut w)) = (&r, wr.borrow_mut().take()) {
+                let _ = writeln!(w, "rdaos: error: {m}");
+            }
+            std::process::exit(if r.is_ok() { 0 } else { 1 });
+        }
+        _ => {
+            drop(wr);
+            // The daemon writes one line when mounted, or its error, then
+            // closes its end.
+            let mut msg = String::new();
+            let _ = std::fs::File::from(rd).read_to_string(&mut msg);
+            match msg.trim().strip_prefix("rdaos: error: ") {
+                Some(e) => Err(CliError::msg(e)),
+                None if msg.trim().is_empty() => {
+                    Err(CliError::msg("the dfuse daemon exited before mounting"))
+                }
+                None => {
+                    println!("{}", msg.trim());
+                    Ok(())
+                }
+            }
+        }
+    }
+}
+
+/// Engine, mount, serve; `mounted` is told once the mount is up.
+fn serve(storage: &Storage, a: &DfuseArgs, mounted: impl FnOnce(String)) -> CliResult {
+    let pool = storage.start(&a.pool)?;
+    let cfg = DfuseConfig::new(&a.mountpoint, &a.cont, pool.engine().transport());
+    let fuse = match Dfuse::mount(cfg) {
+        Ok(f) => f,
+        Err(e) => {
+            let _ = pool.stop();
+            return Err(CliError::msg(format!(
+                "mounting container {:?} of pool {:?}: {e}",
+                a.cont, a.pool
+            )));
+        }
+    };
+    mounted(format!(
+        "container {} of pool {} mounted at {} ({}umount {} to stop)",
+        a.cont,
+        a.pool,
+        a.mountpoint.display(),
+        if a.foreground { "Ctrl-C or " } else { "" },
+        a.mountpoint.display()
+    ));
+    let served = fuse.run_until_signal();
+    let stopped = pool.stop();
+    served?;
+    Ok(stopped?)
+}
+
+fn pipe() -> Result<(OwnedFd, OwnedFd), CliError> {
+    let mut fds = [0i32; 2];
+    // SAFETY: pipe2 writes two descriptors into the array it is given.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(CliError::msg(format!(
+            "pipe: {}",
+            std::io::Error::last_os_error()
+        )));
+    }
+    // SAFETY: both descriptors were just created and are owned here only.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// The daemon leaves the caller's session and terminal: a new session,
+/// standard streams on /dev/null.
+fn detach() {
+    // SAFETY: setsid, open and dup2 take no Rust-owned memory but the
+    // NUL-terminated path literal; failures leave the streams as they were.
+    unsafe {
+        libc::setsid();
+        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+        if null >= 0 {
+            for fd in 0..3 {
+                libc::dup2(null, fd);
+            }
+            if null > 2 {
+                libc::close(null);
+            }
+        }
+    }
+}
