@@ -45,12 +45,13 @@ struct Opts {
     max_write: u32,
     direct_io: bool,
     rounds: usize,
+    chunk: u64,
 }
 
 fn usage() -> ! {
     eprintln!(
         "usage: dfuse_bench [--dir D] [--mib N] [--fio-mib M] [--fio-secs S] [--rounds R] \
-         [--targets T] [--ioengine io_uring|libaio] [--max-write B] [--direct-io] [--small]"
+         [--targets T] [--ioengine io_uring|libaio] [--max-write B] [--chunk-kib K] [--direct-io] [--small]"
     );
     std::process::exit(2)
 }
@@ -66,6 +67,7 @@ fn parse() -> Opts {
         max_write: rdaos::dfs::fuse::DEFAULT_MAX_WRITE,
         direct_io: false,
         rounds: 3,
+        chunk: rdaos::dfs::sb::DEFAULT_CHUNK_SIZE,
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -97,6 +99,7 @@ fn parse() -> Opts {
             "--fio-secs" => o.fio_secs = num(&v),
             "--targets" => o.targets = u32::try_from(num(&v)).unwrap_or_else(|_| usage()),
             "--rounds" => o.rounds = usize::try_from(num(&v)).unwrap_or_else(|_| usage()),
+            "--chunk-kib" => o.chunk = num(&v) << 10,
             "--max-write" => o.max_write = u32::try_from(num(&v)).unwrap_or_else(|_| usage()),
             "--ioengine" if v == "io_uring" || v == "libaio" => o.ioengine = v,
             _ => usage(),
@@ -224,7 +227,11 @@ fn main() {
     {
         let s = Sched::new();
         let cli = ObjClient::new(&s.handle(), engine.transport());
-        Dfs::mkfs(&cli, "bench", DfsAttr::default()).expect("mkfs");
+        let attr = DfsAttr {
+            chunk_size: o.chunk,
+            ..DfsAttr::default()
+        };
+        Dfs::mkfs(&cli, "bench", attr).expect("mkfs");
     }
     let mut cfg = DfuseConfig::new(&mnt, "bench", engine.transport());
     cfg.capacity_hint = Some(pool_bytes);
