@@ -83,14 +83,21 @@ fn run() -> Res<()> {
         std::env::temp_dir().join(format!("rdaos-seed-write-{}", std::process::id()))
     });
     let storage = Storage::open(&dir)?;
-    let r = seed(&a, &storage);
-    if !a.keep {
-        let _ = storage.pool_destroy("seed");
-        if temp {
-            let _ = std::fs::remove_dir_all(&dir);
+    // Removes the pool (and a temporary storage directory) however seed()
+    // ends, a panic included (stdout closed early by `| head`).
+    struct Cleanup<'a>(&'a Storage, bool, bool);
+    impl Drop for Cleanup<'_> {
+        fn drop(&mut self) {
+            if !self.1 {
+                let _ = self.0.pool_destroy("seed");
+                if self.2 {
+                    let _ = std::fs::remove_dir_all(self.0.dir());
+                }
+            }
         }
     }
-    r
+    let _cleanup = Cleanup(&storage, a.keep, temp);
+    seed(&a, &storage)
 }
 
 fn seed(a: &Args, storage: &Storage) -> Res<()> {
