@@ -444,14 +444,7 @@ impl Array {
             }],
             &[data],
         )?;
-        self.oh.client().adopt(&t);
-        t.schedule(true)
-            .map_err(|_| ObjError::Inval("scheduler closed"))?;
-        t.await.map_err(|e| ObjError::Failed {
-            op: "dc_array_write",
-            rc: e.rc(),
-        })?;
-        Ok(())
+        Ok(self.oh.client().run_task(t, "dc_array_write").await?)
     }
 
     /// `dc_array_read` as a task (created, not scheduled): reads the cells

@@ -384,6 +384,19 @@ impl Dfs {
         }))
     }
 
+    /// Entry `name` of `dir` (whose object handle is `dh`); `ENOENT` if
+    /// there is none.
+    async fn existing_child_async(
+        &self,
+        dir: &Obj,
+        dh: &ObjHandle,
+        name: &str,
+    ) -> Result<Obj, DfsError> {
+        self.child_async(dir, dh, name.as_bytes())
+            .await?
+            .ok_or_else(|| DfsError::NotFound(name.to_string()))
+    }
+
     /// `dfs_lookup` without following a symlink in the last component
     /// (`lstat`'s view): resolves absolute `path` from the root. `.` and
     /// `..` are resolved on the way (`..` of the root is the root);
@@ -481,9 +494,7 @@ impl Dfs {
     pub async fn lookup_rel_async(&self, dir: &Obj, name: &str) -> Result<Obj, DfsError> {
         check_name(name)?;
         let dh = self.dir_oh(dir)?;
-        self.child_async(dir, &dh, name.as_bytes())
-            .await?
-            .ok_or_else(|| DfsError::NotFound(name.to_string()))
+        self.existing_child_async(dir, &dh, name).await
     }
 
     /// `dfs_mkdir`: makes directory `name` in `dir` with permission bits
@@ -837,10 +848,7 @@ impl Dfs {
     pub async fn unlink_async(&self, dir: &Obj, name: &str) -> Result<(), DfsError> {
         check_name(name)?;
         let dh = self.dir_oh(dir)?;
-        let o = self
-            .child_async(dir, &dh, name.as_bytes())
-            .await?
-            .ok_or_else(|| DfsError::NotFound(name.to_string()))?;
+        let o = self.existing_child_async(dir, &dh, name).await?;
         if o.is_dir() {
             return Err(DfsError::IsDir(name.to_string()));
         }
@@ -863,10 +871,7 @@ impl Dfs {
     pub async fn rmdir_async(&self, dir: &Obj, name: &str) -> Result<(), DfsError> {
         check_name(name)?;
         let dh = self.dir_oh(dir)?;
-        let o = self
-            .child_async(dir, &dh, name.as_bytes())
-            .await?
-            .ok_or_else(|| DfsError::NotFound(name.to_string()))?;
+        let o = self.existing_child_async(dir, &dh, name).await?;
         if !o.is_dir() {
             return Err(DfsError::NotDir(name.to_string()));
         }
@@ -929,10 +934,7 @@ impl Dfs {
         check_name(dst_name)?;
         let sh = self.dir_oh(src_dir)?;
         let dh = self.dir_oh(dst_dir)?;
-        let src = self
-            .child_async(src_dir, &sh, src_name.as_bytes())
-            .await?
-            .ok_or_else(|| DfsError::NotFound(src_name.to_string()))?;
+        let src = self.existing_child_async(src_dir, &sh, src_name).await?;
         if src_dir.oid() == dst_dir.oid() && src_name == dst_name {
             return Ok(());
         }

@@ -121,6 +121,15 @@ impl ObjClient {
         }
     }
 
+    /// Schedules `t` now (with the client's trace parent) and awaits it
+    /// on the client's scheduler; a failure is `op`'s.
+    pub async fn run_task(&self, t: Task, op: &'static str) -> Result<(), ObjError> {
+        self.adopt(&t);
+        t.schedule(true)
+            .map_err(|_| ObjError::Inval("scheduler closed"))?;
+        t.await.map_err(|e| ObjError::Failed { op, rc: e.rc() })
+    }
+
     /// A new epoch from the client's clock.
     pub fn epoch_now(&self) -> Epoch {
         self.inner.hlc.now()
@@ -610,7 +619,7 @@ impl ObjHandle {
         epoch: Option<Epoch>,
     ) -> Result<(), ObjError> {
         let t = self.update_task(dkey, iods, sgl, epoch)?;
-        run_task(&self.cli, t, "dc_obj_update").await
+        self.cli.run_task(t, "dc_obj_update").await
     }
 
     /// Blocking fetch: runs [`fetch_async`](Self::fetch_async) to the end
@@ -635,7 +644,7 @@ impl ObjHandle {
         epoch: Option<Epoch>,
     ) -> Result<FetchResult, ObjError> {
         let (t, out) = self.fetch_task(dkey, iods, epoch)?;
-        run_task(&self.cli, t, "dc_obj_fetch").await?;
+        self.cli.run_task(t, "dc_obj_fetch").await?;
         let r = out.borrow_mut().take();
         r.ok_or(ObjError::Proto("fetch completed without data".into()))
     }
@@ -858,15 +867,6 @@ impl ObjHandle {
         keys.dedup();
         Ok(keys)
     }
-}
-
-/// Schedules `t` now (with the client's trace parent) and awaits it; a
-/// failure is `op`'s.
-async fn run_task(cli: &ObjClient, t: Task, op: &'static str) -> Result<(), ObjError> {
-    cli.adopt(&t);
-    t.schedule(true)
-        .map_err(|_| ObjError::Inval("scheduler closed"))?;
-    t.await.map_err(|e| ObjError::Failed { op, rc: e.rc() })
 }
 
 fn fetch_result(rep: ObjReply, bulk: Vec<BulkRef>) -> Result<FetchResult, ObjError> {
