@@ -128,14 +128,14 @@ impl ReplyTo {
     pub fn send(mut self, msg: Msg) {
         *self.slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(msg);
         if let Some(t) = self.task.take() {
-            t.complete(0);
+            t.complete_once(0);
         }
     }
 
     /// Fails the request without a reply (transport-level failure).
     pub fn fail(mut self, rc: i32) {
         if let Some(t) = self.task.take() {
-            t.complete(rc);
+            t.complete_once(rc);
         }
     }
 }
@@ -143,7 +143,7 @@ impl ReplyTo {
 impl Drop for ReplyTo {
     fn drop(&mut self) {
         if let Some(t) = self.task.take() {
-            t.complete(-tse::der::DER_CANCELED);
+            t.complete_once(-tse::der::DER_CANCELED);
         }
     }
 }

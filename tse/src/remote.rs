@@ -24,6 +24,10 @@ use crate::sched::SchedHandle;
 pub(crate) enum Msg {
     /// Complete task `key` with `rc` (a remote `tse_task_complete`).
     Complete { key: u32, rc: i32 },
+    /// Complete task `key` with `rc`, then drop the sender's reference:
+    /// what [`RemoteTask::complete_once`] sends, one message instead of
+    /// two.
+    CompleteRelease { key: u32, rc: i32 },
     /// A [`RemoteTask`] was cloned: one more reference on `key`.
     Incref { key: u32 },
     /// A [`RemoteTask`] was dropped: one reference less on `key`.
@@ -227,6 +231,8 @@ impl std::fmt::Debug for RemoteSched {
 pub struct RemoteTask {
     pub(crate) shared: Arc<Shared>,
     pub(crate) key: u32,
+    /// The reference was handed over by [`complete_once`](Self::complete_once).
+    pub(crate) released: bool,
 }
 
 impl RemoteTask {
@@ -234,6 +240,19 @@ impl RemoteTask {
     /// `progress()`). A no-op if the task is already complete.
     pub fn complete(&self, rc: i32) {
         let _ = self.shared.send(Msg::Complete { key: self.key, rc });
+    }
+
+    /// Completes the task with `rc` and gives up this handle, in one
+    /// message to the task's scheduler (`complete` followed by a drop
+    /// sends two, and each can wake the scheduler's thread). This is how
+    /// an RPC reply ends its task.
+    pub fn complete_once(mut self, rc: i32) {
+        let sent = self
+            .shared
+            .send(Msg::CompleteRelease { key: self.key, rc })
+            .is_ok();
+        // The message carries this handle's reference; Drop sends nothing.
+        self.released = sent;
     }
 
     /// The task's scheduler.
@@ -252,12 +271,16 @@ impl Clone for RemoteTask {
         RemoteTask {
             shared: self.shared.clone(),
             key: self.key,
+            released: false,
         }
     }
 }
 
 impl Drop for RemoteTask {
     fn drop(&mut self) {
+        if self.released {
+            return;
+        }
         let _ = self.shared.send(Msg::Decref { key: self.key });
     }
 }

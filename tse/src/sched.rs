@@ -853,6 +853,10 @@ impl Inner {
     fn apply(self: &Rc<Self>, m: Msg) {
         match m {
             Msg::Complete { key, rc } => self.complete(key, rc),
+            Msg::CompleteRelease { key, rc } => {
+                self.complete(key, rc);
+                self.decref(key);
+            }
             Msg::Incref { key } => self.incref(key),
             Msg::Decref { key } => self.decref(key),
             Msg::AddDependent { key, parent } => {

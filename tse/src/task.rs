@@ -310,6 +310,7 @@ impl Task {
         RemoteTask {
             shared: self.inner.shared.clone(),
             key: self.key,
+            released: false,
         }
     }
 

@@ -685,6 +685,61 @@ fn remote_complete_and_post() {
 }
 
 #[test]
+fn remote_complete_once_completes_and_releases() {
+    // The task's body owns a guard: it is dropped when the task's slot
+    // is freed, i.e. when the last reference (here the remote one) goes.
+    struct Guard(std::sync::Arc<std::sync::atomic::AtomicBool>);
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+    let client = Sched::new();
+    for once in [true, false] {
+        let freed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let guard = Guard(freed.clone());
+        let rpc = client.create_named("crt_req_send", move |_| {
+            let _ = &guard;
+        });
+        rpc.schedule(false).unwrap();
+        let seen = std::rc::Rc::new(std::cell::Cell::new(0));
+        let s2 = seen.clone();
+        rpc.register_comp_cb(move |t| {
+            s2.set(t.result());
+            0
+        })
+        .unwrap();
+        let remote = rpc.remote();
+        drop(rpc);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let th = std::thread::spawn(move || {
+            if once {
+                remote.complete_once(-der::DER_IO);
+            } else {
+                remote.complete(-der::DER_IO);
+                // Still held: the task cannot be freed yet.
+                rx.recv().unwrap();
+                drop(remote);
+            }
+        });
+        while seen.get() == 0 {
+            client.progress();
+        }
+        assert_eq!(seen.get(), -der::DER_IO);
+        client.progress();
+        assert_eq!(
+            freed.load(std::sync::atomic::Ordering::SeqCst),
+            once,
+            "freed with the completion only when the handle went with it"
+        );
+        tx.send(()).ok();
+        th.join().unwrap();
+        client.progress();
+        assert!(freed.load(std::sync::atomic::Ordering::SeqCst));
+    }
+}
+
+#[test]
 fn event_queue_poll() {
     let s = Sched::new();
     let eq = Eq::new(&s);
