@@ -280,11 +280,23 @@ fn get_versions(d: &mut Dec) -> Result<Vec<Version>, vos::VosError> {
 }
 
 /// A frame under construction: header space reserved, body appended.
-fn start() -> Enc {
+/// An encoder with the frame header reserved and room for `body` bytes
+/// after it, so a frame is allocated once (an inline 4 KiB payload would
+/// otherwise be copied again by every growth of the vector).
+fn start(body: usize) -> Enc {
     let mut e = Enc::new();
-    e.buf.reserve(256);
+    e.buf.reserve_exact(HEADER_LEN + body);
     e.buf.resize(HEADER_LEN, 0);
     e
+}
+
+/// Bytes [`put_data`] writes for `d`.
+fn data_size(d: &DataDesc) -> usize {
+    match d {
+        DataDesc::None => 1,
+        DataDesc::Inline(b) => 5 + b.len(),
+        DataDesc::Bulk(_) => 9,
+    }
 }
 
 impl ObjReq {
@@ -296,7 +308,25 @@ impl ObjReq {
         if self.iods.len() > MAX_ITEMS || self.iods.iter().any(|i| i.recxs.len() > MAX_ITEMS) {
             return Err(ObjError::Inval("too many iods or extents in one request"));
         }
-        let mut e = start();
+        let body = 16
+            + 8 * 5
+            + 4
+            + self.dkey.len()
+            + 4
+            + self
+                .iods
+                .iter()
+                .map(|i| 4 + i.akey.len() + 1 + 8 + 4 + 16 * i.recxs.len())
+                .sum::<usize>()
+            + 4
+            + 8 * self.fwd.len()
+            + data_size(&self.data)
+            + 1
+            + 4
+            + 16 * self.versions.len()
+            + 4
+            + self.label.len();
+        let mut e = start(body);
         e.u128(self.cont.0);
         e.u64(self.oid.hi);
         e.u64(self.oid.lo);
@@ -403,7 +433,30 @@ impl ObjReq {
 impl ObjReply {
     /// Encodes the reply to request `rpc_id` as a sealed frame.
     pub fn encode(&self, rpc_id: u64) -> Result<Vec<u8>, ObjError> {
-        let mut e = start();
+        let body = 4
+            + 8
+            + 4
+            + 16 * self.versions.len()
+            + 4
+            + self.holes.iter().map(|h| 4 + 16 * h.len()).sum::<usize>()
+            + 4
+            + 8 * self.sizes.len()
+            + 1
+            + self.data.as_ref().map_or(0, data_size)
+            + 4
+            + self.keys.iter().map(|k| 4 + k.len()).sum::<usize>()
+            + 1
+            + self.max.as_ref().map_or(0, |(k, _)| 4 + k.len() + 8)
+            + 16
+            + 1
+            + self.space.as_ref().map_or(0, |_| 16)
+            + 4
+            + self
+                .conts
+                .iter()
+                .map(|(_, l)| 16 + 4 + l.len())
+                .sum::<usize>();
+        let mut e = start(body);
         e.u32(self.status as u32);
         e.u64(self.epoch);
         put_versions(&mut e, &self.versions);
@@ -604,6 +657,36 @@ mod tests {
         let f = rep.encode(11).unwrap();
         assert_eq!(ObjReply::decode(&f, 11).unwrap(), rep);
         assert!(matches!(ObjReply::decode(&f, 12), Err(ObjError::Proto(_))));
+    }
+
+    #[test]
+    fn frames_are_allocated_once_at_their_exact_size() {
+        // The size estimate must match what is written: short, and an
+        // inline payload is copied again when the vector grows.
+        let mut r = sample();
+        r.data = DataDesc::Inline(vec![1; 4096]);
+        for req in [r, sample(), ObjReq::new(ContId(1), ObjId::new(1, 1), 1)] {
+            let f = req.encode(Opcode::ObjUpdate, 1).unwrap();
+            assert_eq!(f.capacity(), f.len());
+        }
+        let full = ObjReply {
+            versions: vec![Version { epoch: 1, seq: 2 }],
+            holes: vec![vec![Recx { idx: 0, nr: 4 }], vec![]],
+            sizes: vec![1, 2],
+            data: Some(DataDesc::Inline(vec![3; 4096])),
+            keys: vec![b"ab".to_vec()],
+            max: Some((b"k".to_vec(), 9)),
+            space: Some(TargetSpace {
+                capacity: 1,
+                free: 1,
+            }),
+            conts: vec![(9, "posix".into())],
+            ..ObjReply::status(0)
+        };
+        for rep in [full, ObjReply::status(-1)] {
+            let f = rep.encode(3).unwrap();
+            assert_eq!(f.capacity(), f.len());
+        }
     }
 
     #[test]
