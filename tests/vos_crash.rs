@@ -147,7 +147,20 @@ fn acknowledged_updates_survive_sigkill() {
             .spawn()
             .unwrap();
         // Let it run a random while, then SIGKILL (std's kill sends SIGKILL).
+        // On a loaded machine the writer may not have acknowledged anything
+        // by then: wait for its first acknowledgement of this round (a new
+        // whole line in the side log) before killing it.
+        let before = std::fs::metadata(&side).map_or(0, |m| m.len());
         std::thread::sleep(Duration::from_millis(150 + (round * 7919) % 400));
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while std::time::Instant::now() < deadline {
+            let log = std::fs::read(&side).unwrap_or_default();
+            let new = log.get(before as usize..).unwrap_or_default();
+            if new.contains(&b'\n') || child.try_wait().ok().flatten().is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
         if let Ok(Some(status)) = child.try_wait() {
             let err =
                 std::fs::read_to_string(dir.join(format!("child-{round}.err"))).unwrap_or_default();
