@@ -12,6 +12,37 @@ use crate::nvme;
 /// `BLKGETSIZE64`: `_IOR(0x12, 114, size_t)`.
 const BLKGETSIZE64: libc::c_ulong = 0x8008_1272;
 
+/// Grows a regular file to `want` bytes with its blocks allocated
+/// (`fallocate`), so the file system can never run out of space under an
+/// update that the pool's own allocator already accepted (a failed WAL
+/// write poisons the target), and data writes do not allocate blocks on
+/// the way. Where the file system cannot allocate ahead (`EOPNOTSUPP`),
+/// the file is only extended, sparse.
+fn reserve(fd: RawFd, path: &Path, want: u64) -> Result<(), BioError> {
+    let Ok(len) = libc::off_t::try_from(want) else {
+        return Err(BioError::Inval(format!("file size {want} is too large")));
+    };
+    // SAFETY: fallocate on an open regular file, mode 0 (allocate and
+    // extend).
+    if unsafe { libc::fallocate(fd, 0, 0, len) } == 0 {
+        return Ok(());
+    }
+    let err = std::io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EIO);
+    if err != libc::EOPNOTSUPP && err != libc::ENOSYS {
+        return Err(BioError::os(
+            format!("reserving {want} bytes for {}", path.display()),
+            err,
+        ));
+    }
+    // SAFETY: ftruncate on an open regular file.
+    if unsafe { libc::ftruncate(fd, len) } != 0 {
+        return Err(BioError::last_os(format!("sizing {}", path.display())));
+    }
+    Ok(())
+}
+
 /// Which backend to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DevKind {
@@ -28,7 +59,8 @@ pub enum DevKind {
 pub struct DevOpts {
     /// Backend choice.
     pub kind: DevKind,
-    /// For a regular file: create it (or grow it) to this size.
+    /// For a regular file: create it (or grow it) to this size, with its
+    /// blocks allocated where the file system can.
     pub create_size: Option<u64>,
     /// For NVMe: use an IOPOLL ring (`None`: when the namespace's queue
     /// has poll queues, per sysfs `io_poll`).
@@ -103,6 +135,7 @@ impl Device {
         if opts.create_size.is_some() {
             flags |= libc::O_CREAT;
         }
+        let existed = path.exists();
         let fd = open_raw(path, flags)?;
         // SAFETY: fstat on an open fd into a zeroed struct.
         let mut st: libc::stat = unsafe { std::mem::zeroed() };
@@ -136,9 +169,12 @@ impl Device {
                     });
                 }
                 if size < want {
-                    // SAFETY: ftruncate on an open regular file.
-                    if unsafe { libc::ftruncate(fd.as_raw_fd(), want as libc::off_t) } != 0 {
-                        return Err(BioError::last_os(format!("sizing {}", path.display())));
+                    if let Err(e) = reserve(fd.as_raw_fd(), path, want) {
+                        if !existed {
+                            // Ours, and of no use: leave nothing behind.
+                            let _ = std::fs::remove_file(path);
+                        }
+                        return Err(e);
                     }
                     size = want;
                 }
