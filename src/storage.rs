@@ -11,7 +11,7 @@
 //!
 //! ```text
 //! <storage>/<label>/pool.meta   what the pool is (see below)
-//! <storage>/<label>/pool.dev    its device: a sparse file of the pool's size
+//! <storage>/<label>/pool.dev    its device: a file of the pool's size, its blocks reserved
 //! ```
 //!
 //! A pool made with an explicit device (`--path FILE|/dev/...`) has no
