@@ -41,7 +41,6 @@ use rdaos::dfs::darray::Array;
 use rdaos::dfs::Range;
 use rdaos::obj::cli::ObjClient;
 use rdaos::obj::oclass::{generate_oid, ObjClass, ObjType};
-use rdaos::obj::placement::{dkey_hash, obj_layout};
 use rdaos::obj::srv::{pool_create, Engine, EngineConfig};
 use rdaos::obj::transport::BulkRef;
 use rdaos::tse::{Sched, Task};
@@ -205,14 +204,11 @@ fn run_ours(o: &Opts, len: usize, pool_size: u64) -> f64 {
     // random` the offsets are drawn over the whole GiB instead).
     let slots = (1u64 << 30) / len as u64;
     let per_chunk = (1u64 << 20) / len as u64;
-    let layout = obj_layout(engine.transport().pool_map(), h.oid()).expect("layout");
+    // The array's dkeys are big-endian chunk numbers from 1 (darray).
     let mut by_target: Vec<Vec<u64>> = vec![Vec::new(); o.targets as usize];
     for slot in 0..slots {
         let dkey = slot / per_chunk + 1;
-        let hash = dkey_hash(&dkey.to_be_bytes(), true);
-        let g = layout.dkey_group(hash);
-        let leader = layout.leader(hash, g, &[]).expect("leader");
-        let t = layout.groups[g][leader];
+        let t = h.dkey_leader(&dkey.to_be_bytes()).expect("placement");
         by_target[(t.engine * o.targets + t.target) as usize].push(slot);
     }
     let even = o.spread_even;

@@ -135,7 +135,8 @@ impl Device {
         if opts.create_size.is_some() {
             flags |= libc::O_CREAT;
         }
-        let existed = path.exists();
+        // A create that fails removes the file only if it made it.
+        let existed = opts.create_size.is_none() || path.exists();
         let fd = open_raw(path, flags)?;
         // SAFETY: fstat on an open fd into a zeroed struct.
         let mut st: libc::stat = unsafe { std::mem::zeroed() };

@@ -477,6 +477,17 @@ impl ObjHandle {
         &self.layout
     }
 
+    /// The target an update of `dkey` is sent to: the leader of the
+    /// dkey's redundancy group (`obj_shards_2_fwtgts`).
+    pub fn dkey_leader(&self, dkey: &[u8]) -> Result<TargetId, ObjError> {
+        self.group_targets(dkey)
+            .map(|(leader, _)| leader)
+            .map_err(|rc| ObjError::Failed {
+                op: "obj_shards_2_fwtgts",
+                rc,
+            })
+    }
+
     /// The client.
     pub fn client(&self) -> &ObjClient {
         &self.cli

@@ -279,10 +279,9 @@ fn get_versions(d: &mut Dec) -> Result<Vec<Version>, vos::VosError> {
     Ok(v)
 }
 
-/// A frame under construction: header space reserved, body appended.
-/// An encoder with the frame header reserved and room for `body` bytes
-/// after it, so a frame is allocated once (an inline 4 KiB payload would
-/// otherwise be copied again by every growth of the vector).
+/// A frame under construction: header space reserved, and room for the
+/// `body` bytes to be appended, so a frame is allocated once (an inline
+/// 4 KiB payload would otherwise be copied again by every growth).
 fn start(body: usize) -> Enc {
     let mut e = Enc::new();
     e.buf.reserve_exact(HEADER_LEN + body);
