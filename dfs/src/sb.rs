@@ -115,7 +115,7 @@ pub fn write(sb: &ObjHandle, attr: &DfsAttr, oid_next: u64) -> Result<(), DfsErr
         .block_on(write_async(sb, attr, oid_next))
 }
 
-/// [`write`] as a future (on the client's scheduler).
+/// [`write()`] as a future (on the client's scheduler).
 pub async fn write_async(sb: &ObjHandle, attr: &DfsAttr, oid_next: u64) -> Result<(), DfsError> {
     let fields: [(&[u8], Vec<u8>); 7] = [
         (AK_MAGIC, SB_MAGIC.to_le_bytes().to_vec()),

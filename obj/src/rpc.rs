@@ -1,5 +1,5 @@
 //! The bodies of the object RPCs, as explicit little-endian bytes inside a
-//! [`wire`](crate::wire) frame (never Rust structs in memory), so the
+//! [`wire`] frame (never Rust structs in memory), so the
 //! in-process transport carries exactly what a socket would.
 //!
 //! One request body ([`ObjReq`]) serves every opcode: an `OBJ_RW` update

@@ -36,7 +36,7 @@
 //!   registrations and wake-ups go through a message inbox the owner drains
 //!   in `progress()`, so tasks of different schedulers may depend on each
 //!   other across threads.
-//! * [`Eq`] is the event-queue style: launch many tasks, poll for finished
+//! * [`Eq`](struct@Eq) is the event-queue style: launch many tasks, poll for finished
 //!   events, no async needed.
 //! * With a [`Tracer`] set ([`SchedHandle::set_tracer`]), every named
 //!   task that completes records a [`Span`]: name, parent task, scheduler
