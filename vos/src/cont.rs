@@ -181,13 +181,18 @@ impl Cont {
         akey: &[u8],
         v: Version,
     ) -> Result<Task, VosError> {
-        let op = IndexOp::Abort {
+        self.commit_checked(IndexOp::Abort {
             cont: self.id,
             oid,
             dkey: dkey.to_vec(),
             akey: akey.to_vec(),
             v,
-        };
+        })
+    }
+
+    /// Logs an abort once the container is not being destroyed and the
+    /// index accepts it.
+    fn commit_checked(&self, op: IndexOp) -> Result<Task, VosError> {
         {
             let st = self.t.st.borrow();
             Target::check_not_destroying(&st, self.id)?;
@@ -240,17 +245,27 @@ impl Cont {
         akey: &[u8],
         epoch: Epoch,
     ) -> Result<Task, VosError> {
-        let v = self.next_version(epoch)?;
-        let op = IndexOp::UpdateSingle {
+        self.punch_single_tx(oid, dkey, akey, epoch)
+            .map(|(task, _)| task)
+    }
+
+    /// [`punch_single`](Self::punch_single), also returning the version
+    /// the punch was given (for [`abort`](Self::abort)).
+    pub fn punch_single_tx(
+        &self,
+        oid: ObjId,
+        dkey: &[u8],
+        akey: &[u8],
+        epoch: Epoch,
+    ) -> Result<(Task, Version), VosError> {
+        self.punch_op(epoch, |v| IndexOp::UpdateSingle {
             cont: self.id,
             oid,
             dkey: dkey.to_vec(),
             akey: akey.to_vec(),
             v,
             data: None,
-        };
-        self.t.st.borrow().index.check(&op)?;
-        self.t.commit(op, None)
+        })
     }
 
     /// Punches records `recx` of an array akey (they read as holes).
@@ -263,8 +278,22 @@ impl Cont {
         recx: Recx,
         rsize: u64,
     ) -> Result<Task, VosError> {
-        let v = self.next_version(epoch)?;
-        let op = IndexOp::UpdateArray {
+        self.punch_recx_tx(oid, dkey, akey, epoch, recx, rsize)
+            .map(|(task, _)| task)
+    }
+
+    /// [`punch_recx`](Self::punch_recx), also returning the version the
+    /// punch was given (for [`abort`](Self::abort)).
+    pub fn punch_recx_tx(
+        &self,
+        oid: ObjId,
+        dkey: &[u8],
+        akey: &[u8],
+        epoch: Epoch,
+        recx: Recx,
+        rsize: u64,
+    ) -> Result<(Task, Version), VosError> {
+        self.punch_op(epoch, |v| IndexOp::UpdateArray {
             cont: self.id,
             oid,
             dkey: dkey.to_vec(),
@@ -273,9 +302,7 @@ impl Cont {
             recx,
             rsize,
             data: None,
-        };
-        self.t.st.borrow().index.check(&op)?;
-        self.t.commit(op, None)
+        })
     }
 
     /// Punches an object, dkey or akey (`dkey`/`akey` `None` for the
@@ -287,8 +314,20 @@ impl Cont {
         akey: Option<&[u8]>,
         epoch: Epoch,
     ) -> Result<Task, VosError> {
-        let v = self.next_version(epoch)?;
-        let op = match (dkey, akey) {
+        self.punch_tx(oid, dkey, akey, epoch).map(|(task, _)| task)
+    }
+
+    /// [`punch`](Self::punch), also returning the version the punch was
+    /// given: an akey punch is taken back by [`abort`](Self::abort), an
+    /// object or dkey punch by [`abort_punch`](Self::abort_punch).
+    pub fn punch_tx(
+        &self,
+        oid: ObjId,
+        dkey: Option<&[u8]>,
+        akey: Option<&[u8]>,
+        epoch: Epoch,
+    ) -> Result<(Task, Version), VosError> {
+        self.punch_op(epoch, |v| match (dkey, akey) {
             (None, _) => IndexOp::PunchObj {
                 cont: self.id,
                 oid,
@@ -307,9 +346,39 @@ impl Cont {
                 akey: a.to_vec(),
                 v,
             },
-        };
+        })
+    }
+
+    /// `vos_dtx_abort` for an object (`dkey` `None`) or dkey punch: removes
+    /// the punch at version `v` (what [`punch_tx`](Self::punch_tx)
+    /// returned), so what it hid is visible again. Logged and applied like
+    /// [`abort`](Self::abort), with the same rules: a version that is not
+    /// there changes nothing; abort only above every aggregation horizon.
+    pub fn abort_punch(
+        &self,
+        oid: ObjId,
+        dkey: Option<&[u8]>,
+        v: Version,
+    ) -> Result<Task, VosError> {
+        self.commit_checked(IndexOp::AbortPunch {
+            cont: self.id,
+            oid,
+            dkey: dkey.map(<[u8]>::to_vec),
+            v,
+        })
+    }
+
+    /// A punch at `epoch`: the op `make` builds for its new version, checked,
+    /// then logged (it carries no data).
+    fn punch_op(
+        &self,
+        epoch: Epoch,
+        make: impl FnOnce(Version) -> IndexOp,
+    ) -> Result<(Task, Version), VosError> {
+        let v = self.next_version(epoch)?;
+        let op = make(v);
         self.t.st.borrow().index.check(&op)?;
-        self.t.commit(op, None)
+        Ok((self.t.commit(op, None)?, v))
     }
 
     /// Reads records `recx` of an array akey at `epoch`: their bytes

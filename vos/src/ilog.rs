@@ -61,6 +61,12 @@ impl Ilog {
         self.remove_where(v, |e| e == Entry::Create)
     }
 
+    /// Removes the punch recorded at exactly `v` (an aborted punch's); true
+    /// if there was one.
+    pub fn remove_punch(&mut self, v: Version) -> bool {
+        self.remove_where(v, |e| e == Entry::Punch)
+    }
+
     /// Removes every entry (creation or punch) recorded at exactly `v`;
     /// true if there was any.
     pub fn remove_all(&mut self, v: Version) -> bool {

@@ -13,8 +13,9 @@
 //! in-memory [`Index`]. Replay re-applies the logged ops after the last
 //! checkpoint. Aggregation drops versions no reader can still see and
 //! frees their space. An abort (DAOS's `vos_dtx_abort`, [`Cont::abort`])
-//! removes one update's version again, for a DTX that did not succeed on
-//! every replica.
+//! removes one update's or punch's version again ([`Cont::abort_punch`]
+//! for object and dkey punches), for a DTX that did not succeed on every
+//! replica.
 //!
 //! [`Target`] is one target's store on its device region (create, open
 //! with replay, checkpoint, aggregation, containers); a [`Cont`] is an

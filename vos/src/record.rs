@@ -24,6 +24,8 @@ const OP_CONT_DESTROY: u8 = 7;
 /// version is unchanged: a build without it refuses to open a target whose
 /// WAL still holds one ("unknown op tag") rather than misreading it.
 const OP_ABORT: u8 = 8;
+/// WAL-only as well, for the same reason.
+const OP_ABORT_PUNCH: u8 = 9;
 
 fn put_cont(e: &mut Enc, c: ContId) {
     e.u64((c.0 >> 64) as u64);
@@ -165,6 +167,19 @@ impl IndexOp {
                 e.bytes(dkey);
                 e.bytes(akey);
             }
+            IndexOp::AbortPunch { cont, oid, dkey, v } => {
+                e.u8(OP_ABORT_PUNCH);
+                put_cont(e, *cont);
+                put_oid(e, *oid);
+                put_v(e, *v);
+                match dkey {
+                    None => e.u8(0),
+                    Some(k) => {
+                        e.u8(1);
+                        e.bytes(k);
+                    }
+                }
+            }
             IndexOp::ContCreate { cont, label } => {
                 e.u8(OP_CONT_CREATE);
                 put_cont(e, *cont);
@@ -244,6 +259,14 @@ impl IndexOp {
                     akey,
                     v,
                 }
+            }
+            OP_ABORT_PUNCH => {
+                let dkey = match d.u8()? {
+                    0 => None,
+                    1 => Some(get_key(d)?),
+                    _ => return Err(d.corrupt("bad punch scope")),
+                };
+                IndexOp::AbortPunch { cont, oid, dkey, v }
             }
             _ => return Err(d.corrupt("unknown op tag")),
         })
@@ -479,6 +502,20 @@ mod tests {
                 dkey: b"meta".to_vec(),
                 akey: b"size".to_vec(),
                 v: v(7, 99),
+            },
+            // Punch aborts: the dkey punch above, and an object punch that
+            // is not there.
+            IndexOp::AbortPunch {
+                cont,
+                oid,
+                dkey: Some(b"gone".to_vec()),
+                v: v(9, 5),
+            },
+            IndexOp::AbortPunch {
+                cont,
+                oid,
+                dkey: None,
+                v: v(10, 77),
             },
         ]
     }

@@ -14,8 +14,9 @@
 //! * Checkpoint: the index is written to the older slot with its WAL
 //!   position, flushed, and the WAL trimmed to that position; space that
 //!   destroys and aborts released before it is reusable from then on.
-//! * Abort (`vos_dtx_abort`): an [`IndexOp::Abort`] logged like any other
-//!   op (no data), removing one version once durable.
+//! * Abort (`vos_dtx_abort`): an [`IndexOp::Abort`] (or, for an object or
+//!   dkey punch, [`IndexOp::AbortPunch`]) logged like any other op (no
+//!   data), removing one version once durable.
 //!
 //! Checkpoints and fetches currently block the target's thread while their
 //! I/O runs (progressing its scheduler); updates are tasks.

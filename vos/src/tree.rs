@@ -104,7 +104,7 @@ pub enum IndexOp {
     /// entries at `v` (its creation, or the punch a single-value or akey
     /// punch at `v` recorded), and the creations at `v` the update left on
     /// the dkey and the object; keys left with nothing are dropped. Object
-    /// and dkey punches are not undone by it. A version that is not there
+    /// and dkey punches are undone by [`IndexOp::AbortPunch`]. A version that is not there
     /// (never applied here, or already aborted) makes it a no-op. Versions
     /// at or below an aggregation horizon may already be folded into
     /// others: abort only what aggregation has not passed yet.
@@ -118,6 +118,22 @@ pub enum IndexOp {
         /// Attribute key.
         akey: Vec<u8>,
         /// The version to remove (the one the update was given).
+        v: Version,
+    },
+    /// Abort of an object or dkey punch (the rest of `vos_dtx_abort`):
+    /// removes the punch recorded at exactly `v` in the object's (`dkey`
+    /// `None`) or the dkey's incarnation log, so what it hid shows again;
+    /// a key that only the punch brought into the index is dropped. A
+    /// version that is not there makes it a no-op. Akey, record and
+    /// single-value punches are taken back by [`IndexOp::Abort`].
+    AbortPunch {
+        /// Container.
+        cont: ContId,
+        /// Object.
+        oid: ObjId,
+        /// The punched dkey, or `None` for an object punch.
+        dkey: Option<Vec<u8>>,
+        /// The version of the punch to remove.
         v: Version,
     },
 }
@@ -138,7 +154,8 @@ impl IndexOp {
             | IndexOp::PunchObj { v, .. }
             | IndexOp::PunchDkey { v, .. }
             | IndexOp::PunchAkey { v, .. }
-            | IndexOp::Abort { v, .. } => Some(*v),
+            | IndexOp::Abort { v, .. }
+            | IndexOp::AbortPunch { v, .. } => Some(*v),
             IndexOp::ContCreate { .. } | IndexOp::ContDestroy { .. } => None,
         }
     }
@@ -152,6 +169,7 @@ impl IndexOp {
             | IndexOp::PunchDkey { cont, .. }
             | IndexOp::PunchAkey { cont, .. }
             | IndexOp::Abort { cont, .. }
+            | IndexOp::AbortPunch { cont, .. }
             | IndexOp::ContCreate { cont, .. }
             | IndexOp::ContDestroy { cont } => *cont,
         }
@@ -373,7 +391,10 @@ impl Index {
             IndexOp::UpdateSingle {
                 oid, dkey, akey, ..
             } => (oid, dkey, akey, None),
-            IndexOp::PunchDkey { dkey, .. } => return check_keys(&[dkey]),
+            IndexOp::PunchDkey { dkey, .. }
+            | IndexOp::AbortPunch {
+                dkey: Some(dkey), ..
+            } => return check_keys(&[dkey]),
             IndexOp::PunchAkey { dkey, akey, .. } | IndexOp::Abort { dkey, akey, .. } => {
                 return check_keys(&[dkey, akey])
             }
@@ -508,6 +529,7 @@ impl Index {
             IndexOp::Abort {
                 oid, dkey, akey, ..
             } => return Ok(abort_version(c, *oid, dkey, akey, v)),
+            IndexOp::AbortPunch { oid, dkey, .. } => abort_punch(c, *oid, dkey.as_deref(), v),
             IndexOp::ContCreate { .. } | IndexOp::ContDestroy { .. } => {}
         }
         Ok(Vec::new())
@@ -602,6 +624,30 @@ fn abort_version(c: &mut Cont, oid: ObjId, dkey: &[u8], akey: &[u8], v: Version)
         c.objs.remove(&oid);
     }
     freed
+}
+
+/// Removes the object or dkey punch at `v` (see [`IndexOp::AbortPunch`])
+/// and drops the keys it leaves with nothing.
+fn abort_punch(c: &mut Cont, oid: ObjId, dkey: Option<&[u8]>, v: Version) {
+    let Some(o) = c.objs.get_mut(&oid) else {
+        return;
+    };
+    match dkey {
+        None => {
+            o.ilog.remove_punch(v);
+        }
+        Some(dkey) => {
+            let Some(d) = o.dkeys.get_mut(dkey) else {
+                return;
+            };
+            if d.ilog.remove_punch(v) && d.ilog.is_empty() && d.akeys.is_empty() {
+                o.dkeys.remove(dkey);
+            }
+        }
+    }
+    if o.ilog.is_empty() && o.dkeys.is_empty() {
+        c.objs.remove(&oid);
+    }
 }
 
 impl Index {
@@ -941,5 +987,88 @@ mod tests {
             v: v(1, 1),
         };
         assert!(matches!(got.check(&stranger), Err(VosError::NoCont(_))));
+    }
+
+    fn abort_punch(dkey: Option<&[u8]>, v: Version) -> IndexOp {
+        IndexOp::AbortPunch {
+            cont: C,
+            oid: ObjId::new(1, 1),
+            dkey: dkey.map(<[u8]>::to_vec),
+            v,
+        }
+    }
+
+    #[test]
+    fn abort_punch_shows_what_an_object_or_dkey_punch_hid() {
+        let o = ObjId::new(1, 1);
+        let base = [array(b"k", v(1, 1), 0, 0), single(b"j", v(2, 2), None)];
+        let mut want = with_cont();
+        for op in &base {
+            want.apply(op).unwrap();
+        }
+        let punches = [
+            IndexOp::PunchDkey {
+                cont: C,
+                oid: o,
+                dkey: b"k".to_vec(),
+                v: v(3, 3),
+            },
+            // A dkey that exists only through its punch.
+            IndexOp::PunchDkey {
+                cont: C,
+                oid: o,
+                dkey: b"never".to_vec(),
+                v: v(4, 4),
+            },
+            IndexOp::PunchObj {
+                cont: C,
+                oid: o,
+                v: v(5, 5),
+            },
+            // An object that exists only through its punch.
+            IndexOp::PunchObj {
+                cont: C,
+                oid: ObjId::new(2, 2),
+                v: v(6, 6),
+            },
+        ];
+        let mut got = with_cont();
+        for op in base.iter().chain(&punches) {
+            got.apply(op).unwrap();
+        }
+        assert!(got.list_dkeys(C, o, 9).is_empty(), "punched");
+        // Each abort takes back its own punch only: naming the object
+        // punch's version at the dkey level (or the other way) changes
+        // nothing.
+        let before = form(&got);
+        assert!(got
+            .apply(&abort_punch(Some(b"k"), v(5, 5)))
+            .unwrap()
+            .is_empty());
+        got.apply(&abort_punch(None, v(3, 3))).unwrap();
+        // Nor does naming the version of an update that created the key.
+        got.apply(&abort_punch(Some(b"k"), v(1, 1))).unwrap();
+        got.apply(&abort_punch(None, v(1, 1))).unwrap();
+        assert_eq!(form(&got), before);
+        got.apply(&abort_punch(None, v(5, 5))).unwrap();
+        assert!(
+            got.list_dkeys(C, o, 9).is_empty(),
+            "the dkey punch still hides k"
+        );
+        got.apply(&abort_punch(Some(b"k"), v(3, 3))).unwrap();
+        assert_eq!(got.list_dkeys(C, o, 9), [b"k".to_vec()]);
+        got.apply(&abort_punch(Some(b"never"), v(4, 4))).unwrap();
+        let stray = IndexOp::AbortPunch {
+            cont: C,
+            oid: ObjId::new(2, 2),
+            dkey: None,
+            v: v(6, 6),
+        };
+        got.apply(&stray).unwrap();
+        assert_eq!(form(&got), form(&want));
+        // Again: nothing changes. A bad dkey is refused.
+        got.apply(&stray).unwrap();
+        assert_eq!(form(&got), form(&want));
+        assert!(got.check(&abort_punch(Some(b""), v(7, 7))).is_err());
     }
 }

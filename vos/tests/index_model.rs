@@ -13,7 +13,9 @@
 //!   it) and the punches of it and of its parents at or below E is a
 //!   creation;
 //! * an abort of version V on an akey removes the event at V if it is an
-//!   update (or akey punch) of that akey, and nothing otherwise.
+//!   update (or akey punch) of that akey, and nothing otherwise; an abort
+//!   of a punch at V on a dkey (or the object) removes the event at V if
+//!   it is a punch of that dkey (or of the object), and nothing otherwise.
 //!
 //! Data bytes live in a real buffer standing in for the data region, at
 //! addresses from the real allocator; aggregation frees space that later
@@ -88,6 +90,16 @@ enum Op {
         array: bool,
         e: Epoch,
     },
+    /// Abort an object (`d` `None`) or dkey punch: `how` picks a punch's
+    /// own version and scope (0, 1), an event's version on the scope
+    /// `o`/`d` (2) or a version never handed out, at epoch `e` (3).
+    AbortPunch {
+        how: u8,
+        pick: usize,
+        o: u8,
+        d: Option<u8>,
+        e: Epoch,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -108,8 +120,10 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (o.clone(), e.clone()).prop_map(|(o, e)| Op::PunchObj { o, e }),
         6 => (o.clone(), d.clone(), 1u64..45).prop_map(|(o, d, e)| Op::Read { o, d, e }),
         1 => (1u64..30).prop_map(|e| Op::Aggregate { e }),
-        3 => (0u8..5, any::<usize>(), o, d, any::<bool>(), e)
+        3 => (0u8..5, any::<usize>(), o.clone(), d.clone(), any::<bool>(), e.clone())
             .prop_map(|(how, pick, o, d, array, e)| Op::Abort { how, pick, o, d, array, e }),
+        2 => (0u8..4, any::<usize>(), o, proptest::option::of(d), e)
+            .prop_map(|(how, pick, o, d, e)| Op::AbortPunch { how, pick, o, d, e }),
     ]
 }
 
@@ -187,6 +201,23 @@ impl Model {
             .iter()
             .position(|(ev_v, ev)| *ev_v == v && akey_of(ev) == Some((o, d, array)))?;
         Some(self.evs.remove(at).1)
+    }
+
+    /// Removes the punch an abort of `v` on dkey `d` (or the object, `d`
+    /// `None`) of `o` takes back, if any; true if there was one.
+    fn abort_punch(&mut self, v: Version, o: u8, d: Option<u8>) -> bool {
+        let hit = |ev: &Ev| match (ev, d) {
+            (Ev::PunchD { o: o2, d: d2 }, Some(d)) => *o2 == o && *d2 == d,
+            (Ev::PunchO { o: o2 }, None) => *o2 == o,
+            _ => false,
+        };
+        match self.evs.iter().position(|(ev_v, ev)| *ev_v == v && hit(ev)) {
+            Some(at) => {
+                self.evs.remove(at);
+                true
+            }
+            None => false,
+        }
     }
 
     /// The newest event at or below `e` matching `f`.
@@ -384,6 +415,55 @@ impl Harness {
         Ok(())
     }
 
+    fn abort_punch(
+        &mut self,
+        how: u8,
+        pick: usize,
+        o: u8,
+        d: Option<u8>,
+        e: Epoch,
+    ) -> Result<(), TestCaseError> {
+        let punches: Vec<(Version, u8, Option<u8>)> = self
+            .model
+            .evs
+            .iter()
+            .filter_map(|(v, ev)| match *ev {
+                Ev::PunchD { o, d } => Some((*v, o, Some(d))),
+                Ev::PunchO { o } => Some((*v, o, None)),
+                _ => None,
+            })
+            .collect();
+        let evs = &self.model.evs;
+        let (v, o, d) = match how {
+            0 | 1 if !punches.is_empty() => punches[pick % punches.len()],
+            2 if !evs.is_empty() => (evs[pick % evs.len()].0, o, d),
+            _ => {
+                let seq = self.idx.seq() + 1 + (pick % 3) as u64;
+                (Version { epoch: e, seq }, o, d)
+            }
+        };
+        if v.epoch <= self.horizon {
+            return Ok(()); // aggregation may have folded it: never aborted
+        }
+        let op = IndexOp::AbortPunch {
+            cont: cont(o),
+            oid: oid(o),
+            dkey: d.map(dkey),
+            v,
+        };
+        let snapshot = encoded(&self.idx);
+        let freed = self.idx.apply(&op).unwrap();
+        prop_assert!(freed.is_empty(), "a punch holds no data: {:?}", freed);
+        prop_assert!(self.idx.seq() >= v.seq, "a named version is never reused");
+        if !self.model.abort_punch(v, o, d) {
+            prop_assert!(
+                encoded(&self.idx)[8..] == snapshot[8..],
+                "no-op punch abort changed the index"
+            );
+        }
+        Ok(())
+    }
+
     fn apply(&mut self, op: IndexOp, ev: Ev) {
         let v = op.version().expect("object ops are versioned");
         self.idx.apply(&op).unwrap();
@@ -535,6 +615,7 @@ impl Harness {
                 array,
                 e,
             } => self.abort(how, pick, o, d, array, e)?,
+            Op::AbortPunch { how, pick, o, d, e } => self.abort_punch(how, pick, o, d, e)?,
             _ => {}
         }
         Ok(())

@@ -856,3 +856,81 @@ fn a_closed_loop_of_updates_passes_many_checkpoints_without_stalling() {
         .unwrap();
     assert_eq!(got, want);
 }
+
+#[test]
+fn punch_aborts_take_back_every_kind_of_punch_across_crash_replay() {
+    let s = Sched::new();
+    let f = TempFile::new("abort-punch");
+    let c = ctx(&s, &f);
+    let t = Target::create(&c, 0, REGION, 0xac, 0, 1).unwrap();
+    t.cont_create(CONT, "test").unwrap();
+    let (d1, d2, arr) = (dkey(1), dkey(2), b"0".as_slice());
+    let (sa, whole) = (b"size".as_slice(), Recx::new(0, 4096));
+    for d in [&d1, &d2] {
+        let ta = co(&t)
+            .update_array(oid(), d, arr, 1, whole, 1, &data(1, 4096))
+            .unwrap();
+        assert_eq!(wait(&s, ta), 0);
+        let ts = co(&t).update_single(oid(), d, sa, 1, b"one").unwrap();
+        assert_eq!(wait(&s, ts), 0);
+    }
+    // Every kind of punch at epoch 2 on d1, and on the whole object; each
+    // one aborted (its version named), in turn.
+    let c1 = co(&t);
+    let punches = [
+        c1.punch_recx_tx(oid(), &d1, arr, 2, Recx::new(10, 20), 1),
+        c1.punch_single_tx(oid(), &d1, sa, 2),
+        c1.punch_tx(oid(), Some(&d1), Some(arr), 2),
+        c1.punch_tx(oid(), Some(&d1), None, 2),
+        c1.punch_tx(oid(), None, None, 2),
+    ];
+    let mut undo = Vec::new();
+    for (i, p) in punches.into_iter().enumerate() {
+        let (task, v) = p.unwrap();
+        assert_eq!(wait(&s, task), 0);
+        undo.push((i, v));
+    }
+    assert!(
+        co(&t).list_dkeys(oid(), 9).is_empty(),
+        "the object is punched"
+    );
+    for (i, v) in undo {
+        let task = match i {
+            0 | 2 => co(&t).abort(oid(), &d1, arr, v),
+            1 => co(&t).abort(oid(), &d1, sa, v),
+            3 => co(&t).abort_punch(oid(), Some(&d1), v),
+            _ => co(&t).abort_punch(oid(), None, v),
+        };
+        assert_eq!(wait(&s, task.unwrap()), 0);
+    }
+    // One punch that stays: d2's, at epoch 3.
+    let kept = co(&t).punch(oid(), Some(&d2), None, 3).unwrap();
+    assert_eq!(wait(&s, kept), 0);
+    assert!(matches!(
+        co(&t).abort_punch(oid(), Some(b""), Version { epoch: 3, seq: 1 }),
+        Err(VosError::Inval(_))
+    ));
+    let check = |t: &Target| {
+        let (got, _) = co(t).fetch_array(oid(), &d1, arr, 9, whole).unwrap();
+        assert_eq!(got, data(1, 4096), "d1's records");
+        assert_eq!(
+            co(t).fetch_single(oid(), &d1, sa, 9).unwrap().as_deref(),
+            Some(&b"one"[..])
+        );
+        assert_eq!(co(t).list_dkeys(oid(), 9), vec![d1.to_vec()]);
+        assert_eq!(co(t).fetch_single(oid(), &d2, sa, 9).unwrap(), None);
+        assert_eq!(
+            co(t).fetch_single(oid(), &d2, sa, 2).unwrap().as_deref(),
+            Some(&b"one"[..]),
+            "d2 before its punch"
+        );
+    };
+    check(&t);
+    // Crash with everything in the WAL only: replay gives the same.
+    drop(t);
+    let t = Target::open(&c, 0).unwrap();
+    check(&t);
+    t.close().unwrap();
+    let t = Target::open(&c, 0).unwrap();
+    check(&t);
+}
