@@ -2,7 +2,8 @@
 //! thread, an engine of several targets (each its own thread, scheduler,
 //! ring and VOS region of one O_DIRECT pool file), RPCs as checked frames.
 //! Updates and fetches of every class, inline and bulk payloads, epoch
-//! retry, a failing replica (the DTX is aborted everywhere), bad input.
+//! retry, a failing replica (the DTX of an update or punch is aborted
+//! everywhere), bad input.
 
 mod common;
 use common::Pool;
@@ -180,6 +181,89 @@ fn replicas_hold_the_same_data_and_a_failed_replica_aborts_the_dtx() {
                 .data,
             vec![9; 16]
         );
+    }
+    t.finish();
+}
+
+#[test]
+fn a_punch_that_fails_on_one_replica_is_aborted_on_the_others() {
+    let t = Setup::new("rpp", 2, 2);
+    let (cli, cont, engine) = (&t.cli, t.cont, &t.engine);
+    let oid = generate_oid(4, 1, ObjType::ArrayByte, ObjClass::RP_2G1);
+    let h = cli.obj_open(cont, oid).unwrap();
+    let grp = h.layout().groups[0].clone();
+    let dkey = 9u64.to_be_bytes();
+    let arr = IodDesc::array(b"0", 1, vec![Recx { idx: 0, nr: 64 }]);
+    let single = |len| IodDesc {
+        akey: b"s".to_vec(),
+        single: true,
+        rsize: len,
+        recxs: Vec::new(),
+    };
+    let (v_arr, v_single) = (bytes(3, 64), bytes(4, 24));
+    let mut both = v_arr.clone();
+    both.extend_from_slice(&v_single);
+    h.update(&dkey, vec![arr.clone(), single(24)], sgl(both), None)
+        .unwrap();
+    // What every replica must still show: both akeys, whole.
+    let intact = |why: &str| {
+        let now = cli.epoch_now();
+        for &tgt in &grp {
+            let got = h
+                .fetch_from(tgt, &dkey, vec![arr.clone(), single(0)], now)
+                .unwrap();
+            assert_eq!(&got.data[..64], &v_arr[..], "{why}: array on {tgt:?}");
+            assert_eq!(got.holes[0], Vec::<Recx>::new(), "{why}: holes on {tgt:?}");
+            assert_eq!(got.sizes[1], Some(24), "{why}: single value on {tgt:?}");
+            assert_eq!(
+                &got.data[64..],
+                &v_single[..],
+                "{why}: single value on {tgt:?}"
+            );
+        }
+    };
+    intact("before");
+    // Records and a single value (two versions per replica), the akeys,
+    // the dkey, the object: each kind fails on each replica in turn.
+    let records = IodDesc::array(b"0", 1, vec![Recx { idx: 8, nr: 8 }]);
+    let kinds = [
+        (PunchKind::Recx, vec![records.clone(), single(0)]),
+        (PunchKind::Akeys, vec![arr.clone(), single(0)]),
+        (PunchKind::Dkey, vec![]),
+        (PunchKind::Obj, vec![]),
+    ];
+    for (kind, iods) in &kinds {
+        for &bad in &grp {
+            engine.inject(bad, Fault::PunchIo(1)).unwrap();
+            let err = h.punch(*kind, &dkey, iods.clone(), None).unwrap_err();
+            assert_eq!(
+                err,
+                ObjError::Failed {
+                    op: "dc_obj_punch",
+                    rc: -der::DER_IO
+                },
+                "{kind:?} failing on {bad:?}"
+            );
+            intact(&format!("{kind:?} failed on {bad:?}"));
+        }
+    }
+    // A punch that succeeds reaches both replicas.
+    h.punch(PunchKind::Recx, &dkey, vec![records, single(0)], None)
+        .unwrap();
+    let now = cli.epoch_now();
+    for &tgt in &grp {
+        let got = h
+            .fetch_from(tgt, &dkey, vec![arr.clone(), single(0)], now)
+            .unwrap();
+        assert_eq!(got.holes[0], vec![Recx { idx: 8, nr: 8 }], "on {tgt:?}");
+        assert_eq!(got.sizes[1], None, "on {tgt:?}");
+    }
+    h.punch(PunchKind::Dkey, &dkey, vec![], None).unwrap();
+    for &tgt in &grp {
+        let got = h
+            .fetch_from(tgt, &dkey, vec![arr.clone()], cli.epoch_now())
+            .unwrap();
+        assert_eq!(got.holes[0], vec![Recx { idx: 0, nr: 64 }], "on {tgt:?}");
     }
     t.finish();
 }

@@ -126,9 +126,12 @@ pub struct ObjReq {
     pub fwd: Vec<TargetId>,
     /// The data (update).
     pub data: DataDesc,
-    /// What a punch removes.
+    /// What a punch removes; for `TgtAbort`, how `versions` are laid out
+    /// (`Recx` for an update's).
     pub punch: PunchKind,
-    /// Versions to abort, one per iod (`TgtAbort`).
+    /// Versions to abort (`TgtAbort`): one per record extent or single
+    /// value of each iod (`Recx`), one per iod (`Akeys`), or one (`Dkey`,
+    /// `Obj`).
     pub versions: Vec<Version>,
     /// Container label (`ContCreate`, `ContOpen`).
     pub label: String,

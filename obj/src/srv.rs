@@ -15,13 +15,16 @@
 //! are removed, see `vos::Cont::abort`) before `obj_rw_reply` reports the
 //! failure, so no replica keeps a version the others lack. Otherwise
 //! `obj_rw_complete` / `obj_rw_reply` acknowledge: every replica has the
-//! update durably.
+//! update durably. Punches (`ds_obj_punch_handler`) go the same way: a
+//! punch that fails on one replica is aborted on the others
+//! (`vos::Cont::abort` for akey, record and single-value punches,
+//! `vos::Cont::abort_punch` for object and dkey punches), so what it
+//! would have removed stays readable on every replica.
 //!
-//! Differences from DAOS, on purpose: an update is visible on a replica as
-//! soon as it is durable there (DAOS keeps it "prepared" and hidden on
-//! non-leaders until the DTX commits); a reader on a replica can therefore
-//! see a version for the short time before an abort removes it. Punches
-//! are replicated the same way but are not aborted on a partial failure.
+//! Differences from DAOS, on purpose: an update or punch is visible on a
+//! replica as soon as it is durable there (DAOS keeps it "prepared" and
+//! hidden on non-leaders until the DTX commits); a reader on a replica can
+//! therefore see it for the short time before an abort takes it back.
 //! Fetches read synchronously on the target's thread.
 
 use std::cell::{Cell, RefCell};
@@ -132,12 +135,16 @@ pub enum Fault {
     /// The next `n` updates on the target are refused by `process_epoch`
     /// with `-DER_TX_RESTART`, as if their epoch were outside the window.
     EpochRestart(u32),
+    /// The next `n` punches on the target fail their local operation with
+    /// `-DER_IO` (nothing is removed there).
+    PunchIo(u32),
 }
 
 #[derive(Default)]
 struct Faults {
     io: Vec<AtomicU32>,
     restart: Vec<AtomicU32>,
+    punch_io: Vec<AtomicU32>,
 }
 
 impl Faults {
@@ -243,6 +250,7 @@ impl Engine {
         let faults = Arc::new(Faults {
             io: (0..n).map(|_| AtomicU32::new(0)).collect(),
             restart: (0..n).map(|_| AtomicU32::new(0)).collect(),
+            punch_io: (0..n).map(|_| AtomicU32::new(0)).collect(),
         });
         let hlcs: Vec<Arc<Hlc>> = (0..cfg.engines).map(|_| Arc::new(Hlc::new())).collect();
         let mut threads = Vec::with_capacity(n);
@@ -332,6 +340,7 @@ impl Engine {
         match fault {
             Fault::UpdateIo(n) => self.faults.io[i].store(n, Ordering::Release),
             Fault::EpochRestart(n) => self.faults.restart[i].store(n, Ordering::Release),
+            Fault::PunchIo(n) => self.faults.punch_io[i].store(n, Ordering::Release),
         }
         Ok(())
     }
@@ -673,11 +682,75 @@ fn pull<'a>(req: &'a ObjReq, bulk: &'a [BulkRef]) -> Result<Data<'a>, i32> {
     Ok(d)
 }
 
+/// What aborting one local vos operation takes back: the version it gave
+/// an akey (an update, or an akey, record or single-value punch), a dkey
+/// punch or an object punch.
+enum Undo {
+    Akey(Vec<u8>, Version),
+    Dkey(Version),
+    Obj(Version),
+}
+
+impl Undo {
+    fn version(&self) -> Version {
+        match self {
+            Undo::Akey(_, v) | Undo::Dkey(v) | Undo::Obj(v) => *v,
+        }
+    }
+
+    /// `vos_dtx_abort` of it on this target (`req` names the object and
+    /// dkey).
+    fn abort(&self, c: &Cont, req: &ObjReq) -> Result<Task, vos::VosError> {
+        match self {
+            Undo::Akey(akey, v) => c.abort(req.oid, &req.dkey, akey, *v),
+            Undo::Dkey(v) => c.abort_punch(req.oid, Some(&req.dkey), *v),
+            Undo::Obj(v) => c.abort_punch(req.oid, None, *v),
+        }
+    }
+
+    /// The operations a `TgtAbort` names: `req.versions` in the order the
+    /// replica applied them, laid out by `req.punch` (`Recx`, also used
+    /// for updates: one per record extent or single value of each iod;
+    /// `Akeys`: one per iod; `Dkey`, `Obj`: one). A count that does not
+    /// match is a protocol error.
+    fn list(req: &ObjReq) -> Result<Vec<Undo>, i32> {
+        let vs = &req.versions;
+        let one = match (req.punch, &vs[..]) {
+            (PunchKind::Obj, [v]) => Some(Undo::Obj(*v)),
+            (PunchKind::Dkey, [v]) => Some(Undo::Dkey(*v)),
+            (PunchKind::Obj | PunchKind::Dkey, _) => return Err(-der::DER_PROTO),
+            _ => None,
+        };
+        if let Some(u) = one {
+            return Ok(vec![u]);
+        }
+        let akeys: Vec<&[u8]> = req
+            .iods
+            .iter()
+            .flat_map(|i| {
+                let n = match req.punch {
+                    PunchKind::Recx if !i.single => i.recxs.len(),
+                    _ => 1,
+                };
+                std::iter::repeat_n(&i.akey[..], n)
+            })
+            .collect();
+        if akeys.len() != vs.len() {
+            return Err(-der::DER_PROTO);
+        }
+        Ok(akeys
+            .into_iter()
+            .zip(vs)
+            .map(|(a, v)| Undo::Akey(a.to_vec(), *v))
+            .collect())
+    }
+}
+
 /// One participant's part of a DTX.
 enum Part {
-    /// A local vos update or punch: its task and, for updates, the akey and
-    /// version to abort.
-    Local(Task, Option<(Vec<u8>, Version)>),
+    /// A local vos update or punch: its task and what aborting it takes
+    /// back.
+    Local(Task, Undo),
     /// A forwarded RPC to a replica.
     Remote(Task, ReplySlot, TargetId, u64),
 }
@@ -696,7 +769,12 @@ fn obj_local_rw(
 ) -> Result<(), i32> {
     let step = sh.step("obj_local_rw");
     let r = (|| {
-        if !punch && Faults::take(&ctx.faults.io, ctx.idx) {
+        let fault = if punch {
+            &ctx.faults.punch_io
+        } else {
+            &ctx.faults.io
+        };
+        if Faults::take(fault, ctx.idx) {
             return Err(-der::DER_IO);
         }
         if punch {
@@ -728,7 +806,7 @@ fn obj_local_rw(
                 match r {
                     Ok((task, v)) => {
                         b.end(0);
-                        parts.push(Part::Local(task, Some((iod.akey.clone(), v))));
+                        parts.push(Part::Local(task, Undo::Akey(iod.akey.clone(), v)));
                     }
                     Err(e) => {
                         b.end(e.rc());
@@ -744,28 +822,28 @@ fn obj_local_rw(
 }
 
 fn local_punch(c: &Cont, req: &ObjReq, parts: &mut Vec<Part>) -> Result<(), i32> {
-    let (oid, e) = (req.oid, req.epoch);
-    let mut push = |r: Result<Task, vos::VosError>| match r {
-        Ok(t) => {
-            parts.push(Part::Local(t, None));
-            Ok(())
-        }
-        Err(err) => Err(err.rc()),
+    let (oid, dkey, e) = (req.oid, &req.dkey[..], req.epoch);
+    let mut push = |r: Result<(Task, Version), vos::VosError>, undo: &dyn Fn(Version) -> Undo| {
+        let (t, v) = r.map_err(|err| err.rc())?;
+        parts.push(Part::Local(t, undo(v)));
+        Ok(())
     };
     match req.punch {
-        PunchKind::Obj => push(c.punch(oid, None, None, e)),
-        PunchKind::Dkey => push(c.punch(oid, Some(&req.dkey), None, e)),
-        PunchKind::Akeys => req
-            .iods
-            .iter()
-            .try_for_each(|i| push(c.punch(oid, Some(&req.dkey), Some(&i.akey), e))),
+        PunchKind::Obj => push(c.punch_tx(oid, None, None, e), &Undo::Obj),
+        PunchKind::Dkey => push(c.punch_tx(oid, Some(dkey), None, e), &Undo::Dkey),
+        PunchKind::Akeys => req.iods.iter().try_for_each(|i| {
+            let undo = |v| Undo::Akey(i.akey.clone(), v);
+            push(c.punch_tx(oid, Some(dkey), Some(&i.akey), e), &undo)
+        }),
         PunchKind::Recx => req.iods.iter().try_for_each(|i| {
+            let undo = |v| Undo::Akey(i.akey.clone(), v);
             if i.single {
-                push(c.punch_single(oid, &req.dkey, &i.akey, e))
+                push(c.punch_single_tx(oid, dkey, &i.akey, e), &undo)
             } else {
-                i.recxs
-                    .iter()
-                    .try_for_each(|rx| push(c.punch_recx(oid, &req.dkey, &i.akey, e, *rx, i.rsize)))
+                i.recxs.iter().try_for_each(|rx| {
+                    let r = c.punch_recx_tx(oid, dkey, &i.akey, e, *rx, i.rsize);
+                    push(r, &undo)
+                })
             }
         }),
     }
@@ -901,7 +979,7 @@ fn rw_update(
             let Some((parts, reply, req, c)) = state.take() else {
                 return;
             };
-            dtx_end(e, &ctx2, parts, reply, req, c, rpc_id, first_err);
+            dtx_end(e, &ctx2, parts, reply, req, c, rpc, first_err);
         },
     );
     end.disable_propagate();
@@ -936,22 +1014,23 @@ fn dtx_end(
     reply: ReplyTo,
     req: ObjReq,
     c: Cont,
-    rpc_id: u64,
+    rpc: Rpc,
     mut first_err: i32,
 ) {
+    let rpc_id = rpc.rpc_id;
     let sh = e.sched();
     let mut versions = Vec::new();
-    let mut undo_local: Vec<(Vec<u8>, Version)> = Vec::new();
+    let mut undo_local: Vec<Undo> = Vec::new();
     let mut undo_remote: Vec<(TargetId, Vec<Version>)> = Vec::new();
     for p in parts {
         match p {
-            Part::Local(t, v) => {
+            Part::Local(t, undo) => {
                 let rc = t.result();
                 if rc != 0 {
                     first_err = if first_err == 0 { rc } else { first_err };
-                } else if let Some(kv) = v {
-                    versions.push(kv.1);
-                    undo_local.push(kv);
+                } else {
+                    versions.push(undo.version());
+                    undo_local.push(undo);
                 }
             }
             Part::Remote(t, slot, to, id) => {
@@ -991,8 +1070,8 @@ fn dtx_end(
     }
     // Abort what was written, then report the failure.
     let mut aborts = Vec::new();
-    for (akey, v) in undo_local {
-        if let Ok(t) = c.abort(req.oid, &req.dkey, &akey, v) {
+    for undo in &undo_local {
+        if let Ok(t) = undo.abort(&c, &req) {
             aborts.push(t);
         }
     }
@@ -1001,6 +1080,13 @@ fn dtx_end(
         a.dkey = req.dkey.clone();
         a.iods = req.iods.clone();
         a.versions = vs;
+        // How the versions are laid out (see `Undo::list`): an update's
+        // are per record extent or single value, as a record punch's.
+        a.punch = if rpc.punch {
+            req.punch
+        } else {
+            PunchKind::Recx
+        };
         if let Ok(Part::Remote(t, ..)) = forward_abort(&sh, ctx, a, to) {
             aborts.push(t);
         }
@@ -1023,24 +1109,21 @@ fn forward_abort(sh: &SchedHandle, ctx: &TgtCtx, a: ObjReq, to: TargetId) -> Res
     forward(sh, ctx, &a, &[], to, Opcode::TgtAbort)
 }
 
-/// `TgtAbort`: removes the given versions (one per extent or single value,
-/// in the request's iod order), then answers.
+/// `TgtAbort`: removes the given versions (see [`Undo::list`] for their
+/// order), then answers.
 fn abort_handler(t: &Task, c: &Cont, req: &ObjReq, reply: ReplyTo, rpc_id: u64) {
-    let keys: Vec<&[u8]> = req
-        .iods
-        .iter()
-        .flat_map(|i| {
-            let n = if i.single { 1 } else { i.recxs.len() };
-            std::iter::repeat_n(&i.akey[..], n)
-        })
-        .collect();
     let mut tasks = Vec::new();
     let mut rc = 0;
-    for (akey, v) in keys.iter().zip(&req.versions) {
-        match c.abort(req.oid, &req.dkey, akey, *v) {
-            Ok(t) => tasks.push(t),
-            Err(e) => rc = e.rc(),
+    match Undo::list(req) {
+        Ok(list) => {
+            for undo in &list {
+                match undo.abort(c, req) {
+                    Ok(t) => tasks.push(t),
+                    Err(e) => rc = e.rc(),
+                }
+            }
         }
+        Err(e) => rc = e,
     }
     let mut reply = Some(reply);
     let sh = t.sched();
