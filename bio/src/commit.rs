@@ -16,13 +16,17 @@
 //!   completed (usually the next group-commit frame): an acknowledged
 //!   small update is durable even on a device with a volatile write
 //!   cache, not merely written. (DAOS skips this: it expects SSDs with
-//!   power-loss protection.)
+//!   power-loss protection.) If the data write fails, its record is in
+//!   the log already and replay will end there, so the log is poisoned
+//!   ([`Wal::poison_at`]) and every later transaction fails too, even one
+//!   whose own record is durable: nothing acknowledged is lost at the
+//!   next open.
 //!
 //! The record on the WAL is `n u32 | n x (off u64, len u64, crc u32) |
 //! payload`; [`TxLog::replay`] returns the payloads of the records whose
 //! data checks out.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use tse::Task;
@@ -142,9 +146,12 @@ impl TxLog {
         // so a record that replay must drop (its data torn) is never
         // followed by an acknowledged one.
         let mut deps = vec![data_done.clone()];
+        // The record's sequence once appended (u64::MAX until then).
+        let my_seq = Rc::new(Cell::new(u64::MAX));
         let wal_done = if total <= ASYNC_DATA_MAX {
             // Together: the record's checksums let replay spot torn data.
-            let (_, w) = self.wal.append(record)?;
+            let (seq, w) = self.wal.append(record)?;
+            my_seq.set(seq);
             chain_after_last(&self.last, &tx);
             if total > 0 {
                 // And a flush issued after the data completed.
@@ -154,6 +161,10 @@ impl TxLog {
                 data_done
                     .register_comp_cb(move |d| {
                         if d.result() != 0 {
+                            // The record is in the log and its data will
+                            // never check out: replay ends there, so no
+                            // later transaction may be acknowledged.
+                            wal.poison_at(seq, d.result());
                             g.complete(d.result());
                             return 0;
                         }
@@ -181,6 +192,7 @@ impl TxLog {
             let rec = RefCell::new(Some(record));
             let last = self.last.clone();
             let me = tx.clone();
+            let seq_slot = my_seq.clone();
             data_done
                 .register_comp_cb(move |d| {
                     let record = rec.borrow_mut().take().unwrap_or_default();
@@ -189,7 +201,8 @@ impl TxLog {
                         return 0;
                     }
                     match wal.append(record) {
-                        Ok((_, w)) => {
+                        Ok((seq, w)) => {
+                            seq_slot.set(seq);
                             chain_after_last(&last, &me);
                             let g2 = g.clone();
                             let _ = w.register_comp_cb(move |w| {
@@ -211,9 +224,16 @@ impl TxLog {
         tx.register_deps(&deps)
             .map_err(|_| BioError::Inval("commit task".into()))?;
         let results = deps.clone();
+        let wal = self.wal.clone();
         tx.register_prep_cb(move |t| {
             let rc = results.iter().map(|d| d.result()).find(|&r| r != 0);
-            if let Some(rc) = rc {
+            // Durable, but behind a record that replay cannot pass: lost
+            // at the next open, so not acknowledged.
+            let lost = wal
+                .broken_at()
+                .filter(|(bad, _)| my_seq.get() > *bad)
+                .map(|(_, rc)| rc);
+            if let Some(rc) = rc.or(lost) {
                 t.complete(rc);
             }
             0

@@ -40,8 +40,9 @@ pub enum BioError {
     /// The device is not what was asked for (e.g. not an NVMe namespace).
     #[error("unsupported device: {0}")]
     Unsupported(String),
-    /// A write or flush of the WAL failed earlier: the log refuses further
-    /// commits instead of guessing what reached the media.
+    /// A write or flush of the WAL, or the data write of a record already
+    /// logged, failed earlier: the log refuses further commits instead of
+    /// guessing what reached the media.
     #[error("WAL poisoned by an earlier I/O failure (status {0})")]
     Poisoned(i32),
     /// The WAL has no room until a checkpoint trims it.

@@ -7,7 +7,9 @@
 //! one flush. Frames complete strictly in order, so commits complete in
 //! transaction order. A failed write or flush poisons the log: every
 //! waiting and later commit fails with [`BioError::Poisoned`] instead of
-//! guessing what reached the media.
+//! guessing what reached the media. So does a record whose data write
+//! failed after it was appended ([`Wal::poison_at`]): no record after it
+//! can replay.
 //!
 //! [`Wal::replay`] reads frames from a position and returns every intact
 //! record in order, stopping cleanly at the first torn, corrupt or stale
@@ -101,6 +103,10 @@ struct State {
     next_v: u64,
     submitted_seq: u64,
     poisoned: Option<i32>,
+    /// The first record that can never replay, when [`Wal::poison_at`]
+    /// named one: replay ends there, so no record after it may be
+    /// acknowledged.
+    broken_seq: Option<u64>,
     /// Records committed (durable) so far, and frames written.
     committed: u64,
     frames: u64,
@@ -166,6 +172,7 @@ impl Wal {
                 pending: Vec::new(),
                 inflight: VecDeque::new(),
                 poisoned: None,
+                broken_seq: None,
                 committed: 0,
                 frames: 0,
                 started: 0,
@@ -398,6 +405,37 @@ impl Wal {
         for t in tasks {
             t.complete(rc);
         }
+    }
+
+    /// Poisons the log because record `seq`, already appended, can never
+    /// replay: the data write it vouches for failed with `rc`, and replay
+    /// ends at the first record whose data does not check out. Nothing
+    /// more is written and every record still waiting fails with `rc`;
+    /// frames already in flight finish, and their records before `seq`
+    /// are durable as usual, but a record after it is lost at the next
+    /// replay, so its owner must not acknowledge it (see
+    /// [`Wal::broken_at`]). DAOS likewise fails every later pending
+    /// transaction.
+    pub fn poison_at(&self, seq: u64, rc: i32) {
+        let waiting: Vec<Task> = {
+            let mut st = self.st.borrow_mut();
+            st.poisoned.get_or_insert(rc);
+            st.broken_seq = Some(st.broken_seq.map_or(seq, |b| b.min(seq)));
+            st.pending.drain(..).map(|(_, _, t)| t).collect()
+        };
+        for t in waiting {
+            t.complete(rc);
+        }
+        // Barrier waiters still get a real flush.
+        self.flush_for_cover();
+    }
+
+    /// The record that [`Wal::poison_at`] named and the status it gave:
+    /// records with a higher sequence will not replay.
+    pub fn broken_at(&self) -> Option<(u64, i32)> {
+        let st = self.st.borrow();
+        st.broken_seq
+            .map(|s| (s, st.poisoned.unwrap_or(-tse::der::DER_IO)))
     }
 
     /// The position after the last durable record.

@@ -150,3 +150,132 @@ fn replay_ends_at_a_torn_data_write() {
         5
     );
 }
+
+/// A small tmpfs mounted for one test (root only), unmounted on drop.
+struct SmallFs(std::path::PathBuf);
+
+impl SmallFs {
+    fn mount(tag: &str, size: &str) -> Option<SmallFs> {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            return None;
+        }
+        let dir = std::env::temp_dir().join(format!("rdaos-bio-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).ok()?;
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            let _ = std::fs::remove_dir(&dir);
+            return None;
+        }
+        Some(SmallFs(dir))
+    }
+}
+
+impl Drop for SmallFs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+#[test]
+fn a_small_update_whose_data_write_fails_takes_no_later_acknowledgement_with_it() {
+    // The device really fails one data write: the pool file lives on a
+    // tmpfs with no space left, and the block that write goes to is a
+    // hole, so the kernel answers ENOSPC while every WAL write lands on
+    // allocated blocks.
+    let Some(fs) = SmallFs::mount("tx-enospc", "80m") else {
+        eprintln!("skipped: mounting a small tmpfs needs root");
+        return;
+    };
+    let s = Sched::new();
+    let f = TempFile(fs.0.join("pool"));
+    let opts = DevOpts {
+        kind: DevKind::File,
+        create_size: Some(64 << 20),
+        iopoll: None,
+    };
+    let ctx = match BioCtx::open(&s, &f.0, &opts, &BioConfig::default()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("skipped: no O_DIRECT file on tmpfs here ({e})");
+            return;
+        }
+    };
+    let wal = Wal::open(&ctx, WAL.0, WAL.1, WalPos::start(77), 0).unwrap();
+    let tx = TxLog::new(&ctx, &wal);
+    let hole = DATA + 3 * 8192;
+    let file = std::fs::OpenOptions::new().write(true).open(&f.0).unwrap();
+    // SAFETY: fallocate on an open file: punch 8 KiB, keep the size.
+    let rc = unsafe {
+        libc::fallocate(
+            std::os::fd::AsRawFd::as_raw_fd(&file),
+            libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
+            hole as libc::off_t,
+            8192,
+        )
+    };
+    assert_eq!(rc, 0, "punch a hole");
+    // Fill what is left of the file system.
+    let filler = std::fs::File::create(fs.0.join("filler")).unwrap();
+    let mut chunk = 64u64 << 20;
+    let mut at = 0u64;
+    while chunk >= 4096 {
+        // SAFETY: fallocate on an open file, mode 0.
+        let r = unsafe {
+            libc::fallocate(
+                std::os::fd::AsRawFd::as_raw_fd(&filler),
+                0,
+                at as libc::off_t,
+                chunk as libc::off_t,
+            )
+        };
+        if r == 0 {
+            at += chunk;
+        } else {
+            chunk /= 2;
+        }
+    }
+    // Eight small updates in flight at once; the fourth one's data write
+    // fails.
+    let mut tasks = Vec::new();
+    for i in 0..8u64 {
+        let data = bytes(i, 8192);
+        tasks.push(
+            tx.commit(&[(DATA + i * 8192, &data)], &i.to_le_bytes())
+                .unwrap(),
+        );
+    }
+    let join = s.create(|t| t.complete(0));
+    join.disable_propagate();
+    join.register_deps(&tasks).unwrap();
+    join.schedule(false).unwrap();
+    s.progress_until(&join);
+    let rcs: Vec<i32> = tasks.iter().map(|t| t.result()).collect();
+    assert_ne!(rcs[3], 0, "the write into the hole fails: {rcs:?}");
+    assert!(rcs[..3].iter().all(|&r| r == 0), "{rcs:?}");
+    // The log is poisoned: a new commit is refused with a clear error.
+    let later = tx.commit(&[(DATA, &bytes(9, 4096))], b"later");
+    assert!(
+        later
+            .as_ref()
+            .is_err_and(|e| e.to_string().contains("poisoned")),
+        "{:?}",
+        later.err()
+    );
+    // Everything acknowledged replays; nothing that failed does.
+    let wal2 = Wal::open(&ctx, WAL.0, WAL.1, WalPos::start(77), 0).unwrap();
+    let back = TxLog::new(&ctx, &wal2).replay(WalPos::start(77)).unwrap();
+    let replayed: Vec<u64> = back
+        .iter()
+        .map(|(_, p)| u64::from_le_bytes(p[..8].try_into().unwrap()))
+        .collect();
+    let acked: Vec<u64> = (0..8).filter(|&i| rcs[i as usize] == 0).collect();
+    assert_eq!(replayed, acked, "results {rcs:?}");
+    drop(f);
+    drop(fs);
+}
