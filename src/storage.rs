@@ -48,7 +48,8 @@
 //! renamed into place only once its device is formatted and its metadata
 //! written, so a failed or interrupted create leaves no pool behind (at
 //! worst a hidden `.creating-*` directory). A destroy renames the pool
-//! away first, then removes it. A process that runs an engine on a pool
+//! away first, then removes it. The next [`Storage::open`] removes what a
+//! create or destroy that was killed midway left (see [`Storage::sweep`]). A process that runs an engine on a pool
 //! holds an exclusive lock on the pool's directory: a second engine on
 //! the same pool, or a destroy meanwhile, is refused with
 //! [`StorageError::Busy`].
@@ -501,7 +502,9 @@ impl Storage {
     }
 
     /// The storage in `dir` (made by the first pool create if missing).
-    /// Fails if `dir` exists and is not a directory.
+    /// Fails if `dir` exists and is not a directory. What a create or
+    /// destroy killed midway left behind is removed first (see
+    /// [`Storage::sweep`]).
     pub fn open(dir: impl AsRef<Path>) -> Result<Storage, StorageError> {
         let dir = dir.as_ref();
         let dir = if dir.is_absolute() {
@@ -517,7 +520,70 @@ impl Storage {
                 path: dir,
                 source: std::io::Error::from_raw_os_error(libc::ENOTDIR),
             }),
-            _ => Ok(Storage { dir }),
+            _ => {
+                let st = Storage { dir };
+                st.sweep();
+                Ok(st)
+            }
+        }
+    }
+
+    /// Removes the hidden `.creating-*` and `.destroying-*` directories of
+    /// creates and destroys whose process is gone (each name carries the
+    /// process id; a live process, or one that cannot be told, keeps its
+    /// directory). A destroy that died after renaming its pool away also
+    /// loses the device file rdaos had made for it outside the pool's
+    /// directory, unless a pool of this storage uses that path now.
+    /// Best effort: what cannot be removed stays for the next open, and
+    /// listings skip hidden entries anyway. Returns what it removed.
+    pub fn sweep(&self) -> Vec<PathBuf> {
+        let Ok(rd) = fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
+        let mut removed = Vec::new();
+        for ent in rd.flatten() {
+            let name = ent.file_name();
+            let Some(name) = name.to_str() else { continue };
+            let Some((kind, label, pid)) = leftover(name) else {
+                continue;
+            };
+            if process_alive(pid) || !ent.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
+            let path = ent.path();
+            if kind == ".destroying" {
+                self.remove_orphan_device(&path, label);
+            }
+            if fs::remove_dir_all(&path).is_ok() {
+                removed.push(path);
+            }
+        }
+        if !removed.is_empty() {
+            let _ = sync_dir(&self.dir);
+        }
+        removed
+    }
+
+    /// The device file of the pool renamed away to `gone`, if rdaos made it
+    /// outside the pool's directory and no pool of this storage uses it.
+    fn remove_orphan_device(&self, gone: &Path, label: &str) {
+        let meta = gone.join(META_FILE);
+        let Ok(text) = fs::read(&meta) else { return };
+        let Ok(info) = PoolInfo::decode(&text, &self.pool_dir(label), &meta) else {
+            return;
+        };
+        if !info.device_owned || !info.device.is_absolute() || info.device.starts_with(gone) {
+            return;
+        }
+        let canon = |q: &Path| fs::canonicalize(q).unwrap_or_else(|_| q.to_path_buf());
+        let dev = canon(&info.device);
+        let in_use = self.pool_list().map_or(true, |pools| {
+            pools
+                .iter()
+                .any(|l| l.info.as_ref().is_ok_and(|i| canon(&i.device) == dev))
+        });
+        if !in_use && fs::metadata(&dev).is_ok_and(|m| m.is_file()) {
+            let _ = fs::remove_file(&dev);
         }
     }
 
@@ -1002,6 +1068,30 @@ fn lock_dir(dir: &Path, label: &str) -> Result<File, StorageError> {
 /// How long taking a pool waits for another process to release it.
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// A hidden leftover's kind (`.creating` or `.destroying`), label and
+/// process id, from its name `<kind>-<label>-<pid>-<nanos>` (labels may
+/// hold dashes: the fields are taken from the right).
+fn leftover(name: &str) -> Option<(&str, &str, i32)> {
+    let mut it = name.rsplitn(3, '-');
+    let nanos = it.next()?;
+    let pid = it.next()?.parse::<i32>().ok().filter(|&p| p > 0)?;
+    let rest = it.next()?;
+    nanos.parse::<u128>().ok()?;
+    [".creating", ".destroying"].into_iter().find_map(|kind| {
+        let label = rest.strip_prefix(kind)?.strip_prefix('-')?;
+        (!label.is_empty()).then_some((kind, label, pid))
+    })
+}
+
+/// False only when process `pid` is known not to exist.
+fn process_alive(pid: i32) -> bool {
+    // SAFETY: kill with signal 0 sends nothing; it only checks the pid.
+    if unsafe { libc::kill(pid, 0) } == 0 {
+        return true;
+    }
+    std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1041,6 +1131,63 @@ mod tests {
             created: UNIX_EPOCH + Duration::from_secs(1_767_225_600),
             dir: dir.to_path_buf(),
         }
+    }
+
+    #[test]
+    fn open_sweeps_what_dead_creates_and_destroys_left() {
+        let t = Tmp::new("sweep");
+        fs::create_dir_all(&t.0).unwrap();
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        let me = std::process::id();
+        let mk = |name: &str| {
+            let d = t.0.join(name);
+            fs::create_dir(&d).unwrap();
+            d
+        };
+        // A pool's metadata naming `device` (made by rdaos when `owned`).
+        let meta = |dir: &Path, label: &str, device: &Path, owned: bool| {
+            let mut i = sample(&t.0.join(label));
+            i.label = label.into();
+            i.device = device.to_path_buf();
+            i.device_owned = owned;
+            fs::write(dir.join(META_FILE), i.encode()).unwrap();
+        };
+        let dead_create = mk(&format!(".creating-my-tank-{dead}-1"));
+        fs::write(dead_create.join(DEV_FILE), b"partial").unwrap();
+        let live_create = mk(&format!(".creating-tank-{me}-2"));
+        // A destroy that died before removing the device it owned.
+        let (ext, used) = (t.0.join("ext.dev"), t.0.join("used.dev"));
+        fs::write(&ext, b"old").unwrap();
+        fs::write(&used, b"live").unwrap();
+        let dead_destroy = mk(&format!(".destroying-old-{dead}-3"));
+        meta(&dead_destroy, "old", &ext, true);
+        // Another one whose device path a live pool uses now.
+        let dead_destroy2 = mk(&format!(".destroying-old2-{dead}-4"));
+        meta(&dead_destroy2, "old2", &used, true);
+        let live = mk("live");
+        meta(&live, "live", &used, false);
+        // Names that are not leftovers, and a leftover name that is a file.
+        let odd = mk(&format!(".creating-x-notapid-{dead}"));
+        let file = t.0.join(format!(".creating-y-{dead}-6"));
+        fs::write(&file, b"").unwrap();
+
+        let st = Storage::open(&t.0).unwrap();
+        for gone in [&dead_create, &dead_destroy, &dead_destroy2, &ext] {
+            assert!(!gone.exists(), "{} should be gone", gone.display());
+        }
+        for kept in [&live_create, &used, &live, &odd, &file] {
+            assert!(kept.exists(), "{} should stay", kept.display());
+        }
+        assert_eq!(st.pool_list().unwrap().len(), 1);
+        assert!(st.sweep().is_empty(), "nothing left to sweep");
+        assert_eq!(
+            leftover(&format!(".destroying-a-b-{me}-9")),
+            Some((".destroying", "a-b", me as i32))
+        );
+        assert_eq!(leftover(".creating--1-2"), None);
+        assert_eq!(leftover("tank"), None);
     }
 
     #[test]
