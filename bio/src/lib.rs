@@ -30,7 +30,7 @@ mod ring;
 pub mod wal;
 pub mod walfmt;
 
-pub use commit::{TxExtent, TxLog, ASYNC_DATA_MAX};
+pub use commit::{TxExtent, TxLog, ASYNC_DATA_MAX, DATA_FIRST};
 pub use ctx::{BioConfig, BioCtx, Iod};
 pub use dev::{Backend, DevKind, DevOpts, Device};
 pub use dma::{DmaPool, DmaSeg, DMA_PAGE};
