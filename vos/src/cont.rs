@@ -10,7 +10,7 @@ use crate::error::VosError;
 use crate::extent::Segment;
 use crate::target::{read, round_up, Target};
 use crate::tree::IndexOp;
-use crate::types::{ContId, DataAddr, Epoch, ObjId, Recx, Version};
+use crate::types::{ChunkCsums, ContId, DataAddr, Epoch, ObjId, Recx, Version};
 
 /// An open container on a target. Cheap to clone; every clone refers to
 /// the same target.
@@ -82,11 +82,8 @@ impl Cont {
             let v = self.t.next_version_in(&mut st, self.id, epoch)?;
             let len = data.len() as u64;
             // vos_update_begin: check the op, then reserve its space.
-            let mut addr = DataAddr {
-                off: 0,
-                len,
-                csum: crc32c::crc32c(data),
-            };
+            let (csum, chunks) = ChunkCsums::of(data);
+            let mut addr = DataAddr { off: 0, len, csum };
             let mut op = IndexOp::UpdateArray {
                 cont: self.id,
                 oid,
@@ -96,6 +93,7 @@ impl Cont {
                 recx,
                 rsize,
                 data: Some(addr),
+                chunks,
             };
             st.index.check(&op)?;
             addr.off = st.alloc.alloc(len)?;
@@ -302,6 +300,7 @@ impl Cont {
             recx,
             rsize,
             data: None,
+            chunks: None,
         })
     }
 
@@ -392,21 +391,35 @@ impl Cont {
         epoch: Epoch,
         recx: Recx,
     ) -> Result<(Vec<u8>, Vec<Segment>), VosError> {
-        let (segs, rsize) = {
+        let (segs, rsize, chunked) = {
             let st = self.t.st.borrow();
             let segs = st
                 .index
                 .fetch_array(self.id, oid, dkey, akey, epoch, recx)?;
+            // The chunk checksums of the extents the segments read from.
+            let chunked: Vec<Option<ChunkCsums>> = segs
+                .iter()
+                .map(|s| s.src.and_then(|(_, a)| st.index.chunk_csums(&a).cloned()))
+                .collect();
             (
                 segs,
                 st.index.array_rsize(self.id, oid, dkey, akey).unwrap_or(1),
+                chunked,
             )
         };
         let mut out = vec![0u8; (recx.nr * rsize) as usize];
         let bs = self.t.sb.geo.block_size as u64;
         let mut cache: Vec<(DataAddr, Vec<u8>)> = Vec::new();
-        for s in &segs {
+        for (s, chunks) in segs.iter().zip(&chunked) {
             let Some((at, addr)) = s.src else { continue };
+            let from = (at - addr.off) as usize;
+            let n = (s.recx.nr * rsize) as usize;
+            let to = ((s.recx.idx - recx.idx) * rsize) as usize;
+            if let Some(c) = chunks {
+                // Only the chunks the segment touches.
+                self.read_chunks(addr, c, from, &mut out[to..to + n])?;
+                continue;
+            }
             if !cache.iter().any(|(a, _)| *a == addr) {
                 let dev_off = self.t.sb.geo.data_off + addr.off;
                 let mut b = read(&self.t.ctx, dev_off, round_up(addr.len, bs))?;
@@ -426,12 +439,40 @@ impl Cont {
                 .find(|(a, _)| *a == addr)
                 .map(|x| &x.1)
                 .ok_or(VosError::Inval("cache"))?;
-            let from = (at - addr.off) as usize;
-            let n = (s.recx.nr * rsize) as usize;
-            let to = ((s.recx.idx - recx.idx) * rsize) as usize;
             out[to..to + n].copy_from_slice(&bytes[from..from + n]);
         }
         Ok((out, segs))
+    }
+
+    /// Fills `dst` with the bytes of extent `addr` from byte `from` on,
+    /// reading only the chunks they lie in and checking each against its
+    /// checksum in `c`.
+    fn read_chunks(
+        &self,
+        addr: DataAddr,
+        c: &ChunkCsums,
+        from: usize,
+        dst: &mut [u8],
+    ) -> Result<(), VosError> {
+        let chunk = c.chunk as usize;
+        let (first, last) = (from / chunk, (from + dst.len()).div_ceil(chunk));
+        let start = first * chunk;
+        let end = (last * chunk).min(addr.len as usize);
+        let bs = self.t.sb.geo.block_size as u64;
+        let dev_off = self.t.sb.geo.data_off + addr.off + start as u64;
+        let b = read(&self.t.ctx, dev_off, round_up((end - start) as u64, bs))?;
+        for (i, piece) in b[..end - start].chunks(chunk).enumerate() {
+            let (stored, computed) = (c.sums[first + i], crc32c::crc32c(piece));
+            if stored != computed {
+                return Err(VosError::BadChecksum {
+                    what: "data chunk",
+                    stored,
+                    computed,
+                });
+            }
+        }
+        dst.copy_from_slice(&b[from - start..from - start + dst.len()]);
+        Ok(())
     }
 
     /// The dkeys of `oid` that exist at `epoch`, in key order.

@@ -51,7 +51,8 @@ pub use record::MAX_KEY_LEN;
 pub use target::Target;
 pub use tree::{Index, IndexOp, Value};
 pub use types::{
-    check_label, ContId, DataAddr, Epoch, ObjId, Recx, Version, EPOCH_MAX, MAX_LABEL_LEN,
+    check_label, ChunkCsums, ContId, DataAddr, Epoch, ObjId, Recx, Version, CSUM_CHUNK, EPOCH_MAX,
+    MAX_LABEL_LEN,
 };
 
 pub use bio;

@@ -8,7 +8,7 @@ use crate::error::VosError;
 use crate::extent::ExtentTree;
 use crate::ilog::Ilog;
 use crate::tree::{Akey, Cont, Dkey, Index, IndexOp, Obj, Value};
-use crate::types::{check_label, ContId, DataAddr, ObjId, Recx, Version};
+use crate::types::{check_label, ChunkCsums, ContId, DataAddr, ObjId, Recx, Version};
 
 /// Longest dkey or akey the store accepts.
 pub const MAX_KEY_LEN: usize = 4096;
@@ -26,6 +26,36 @@ const OP_CONT_DESTROY: u8 = 7;
 const OP_ABORT: u8 = 8;
 /// WAL-only as well, for the same reason.
 const OP_ABORT_PUNCH: u8 = 9;
+/// [`OP_ARRAY`] followed by the extent's chunk checksums (the WAL form;
+/// a checkpoint keeps the checksums in a trailer after the containers,
+/// written only when there are any, so a checkpoint without them reads
+/// as before).
+const OP_ARRAY_CHUNKED: u8 = 10;
+
+/// Most chunk checksums one extent may carry (a 1 GiB extent at the
+/// default 32 KiB chunk).
+const MAX_CHUNKS: usize = 1 << 15;
+
+fn put_chunks(e: &mut Enc, c: &ChunkCsums) {
+    e.u32(c.chunk);
+    e.u32(c.sums.len() as u32);
+    for s in c.sums.iter() {
+        e.u32(*s);
+    }
+}
+
+fn get_chunks(d: &mut Dec) -> Result<ChunkCsums, VosError> {
+    let chunk = d.u32()?;
+    let n = d.u32()? as usize;
+    if n > MAX_CHUNKS || n * 4 > d.remaining() {
+        return Err(d.corrupt("too many chunk checksums"));
+    }
+    let sums: Vec<u32> = (0..n).map(|_| d.u32()).collect::<Result<_, _>>()?;
+    Ok(ChunkCsums {
+        chunk,
+        sums: sums.into(),
+    })
+}
 
 fn put_cont(e: &mut Enc, c: ContId) {
     e.u64((c.0 >> 64) as u64);
@@ -98,8 +128,13 @@ impl IndexOp {
                 recx,
                 rsize,
                 data,
+                chunks,
             } => {
-                e.u8(OP_ARRAY);
+                e.u8(if chunks.is_some() {
+                    OP_ARRAY_CHUNKED
+                } else {
+                    OP_ARRAY
+                });
                 put_cont(e, *cont);
                 put_oid(e, *oid);
                 put_v(e, *v);
@@ -109,6 +144,9 @@ impl IndexOp {
                 e.u64(recx.nr);
                 e.u64(*rsize);
                 put_data(e, *data);
+                if let Some(c) = chunks {
+                    put_chunks(e, c);
+                }
             }
             IndexOp::UpdateSingle {
                 cont,
@@ -207,10 +245,15 @@ impl IndexOp {
         let oid = get_oid(d)?;
         let v = get_v(d)?;
         Ok(match tag {
-            OP_ARRAY => {
+            OP_ARRAY | OP_ARRAY_CHUNKED => {
                 let (dkey, akey) = (get_key(d)?, get_key(d)?);
                 let recx = Recx::new(d.u64()?, d.u64()?);
                 let rsize = d.u64()?;
+                let data = get_data(d)?;
+                let chunks = match tag {
+                    OP_ARRAY_CHUNKED => Some(get_chunks(d)?),
+                    _ => None,
+                };
                 IndexOp::UpdateArray {
                     cont,
                     oid,
@@ -219,7 +262,8 @@ impl IndexOp {
                     v,
                     recx,
                     rsize,
-                    data: get_data(d)?,
+                    data,
+                    chunks,
                 }
             }
             OP_SINGLE => {
@@ -311,6 +355,17 @@ impl Index {
             e.bytes(c.label.as_bytes());
             encode_objs(e, &c.objs);
         }
+        // The chunk checksums, in extent order (so equal indexes encode
+        // equally), only when there are any.
+        if !self.chunks.is_empty() {
+            let mut all: Vec<(&DataAddr, &ChunkCsums)> = self.chunks.iter().collect();
+            all.sort_by_key(|(a, _)| (a.off, a.len, a.csum));
+            e.u64(all.len() as u64);
+            for (a, c) in all {
+                put_data(e, Some(*a));
+                put_chunks(e, c);
+            }
+        }
     }
 
     /// Reads an index written by [`encode`](Self::encode).
@@ -325,7 +380,26 @@ impl Index {
                 return Err(d.corrupt("container listed twice"));
             }
         }
-        Ok(Index { conts, seq })
+        let mut idx = Index {
+            conts,
+            seq,
+            chunks: Default::default(),
+        };
+        if d.remaining() > 0 {
+            let live: std::collections::HashSet<DataAddr> =
+                idx.data_extents().into_iter().collect();
+            for _ in 0..d.u64()? {
+                let Some(a) = get_data(d)? else {
+                    return Err(d.corrupt("chunk checksums without an extent"));
+                };
+                let c = get_chunks(d)?;
+                if !live.contains(&a) || !c.fits(a.len) {
+                    return Err(d.corrupt("chunk checksums of no live extent"));
+                }
+                idx.chunks.insert(a, c);
+            }
+        }
+        Ok(idx)
     }
 }
 
@@ -446,6 +520,27 @@ mod tests {
                     len: 4096,
                     csum: 77,
                 }),
+                chunks: None,
+            },
+            // An extent of three checksum chunks (WAL tag 10, and the
+            // checkpoint's trailer).
+            IndexOp::UpdateArray {
+                cont,
+                oid,
+                dkey: 2u64.to_be_bytes().to_vec(),
+                akey: b"big".to_vec(),
+                v: v(5, 7),
+                recx: Recx::new(0, 3 << 15),
+                rsize: 1,
+                data: Some(DataAddr {
+                    off: 1 << 20,
+                    len: 3 << 15,
+                    csum: 5,
+                }),
+                chunks: Some(ChunkCsums {
+                    chunk: 1 << 15,
+                    sums: vec![1, 2, 3].into(),
+                }),
             },
             IndexOp::UpdateArray {
                 cont,
@@ -456,6 +551,7 @@ mod tests {
                 recx: Recx::new(100, 10),
                 rsize: 1,
                 data: None,
+                chunks: None,
             },
             IndexOp::UpdateSingle {
                 cont,

@@ -6,12 +6,14 @@
 //! and per record, the newest version at or below E that no punch at or
 //! below E hides.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use crate::error::VosError;
 use crate::extent::{ExtentTree, Segment};
 use crate::ilog::Ilog;
-use crate::types::{check_label, ContId, DataAddr, Epoch, ObjId, Recx, Version, EPOCH_MAX};
+use crate::types::{
+    check_label, ChunkCsums, ContId, DataAddr, Epoch, ObjId, Recx, Version, EPOCH_MAX,
+};
 
 /// One change to the index (and one WAL record's payload).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +37,9 @@ pub enum IndexOp {
         rsize: u64,
         /// The bytes, or `None` for a hole.
         data: Option<DataAddr>,
+        /// Checksums of the data's chunks, for data of more than one
+        /// chunk (see [`ChunkCsums`]).
+        chunks: Option<ChunkCsums>,
     },
     /// A single value: its bytes, or `None` to punch it.
     UpdateSingle {
@@ -309,6 +314,9 @@ impl Cont {
 pub struct Index {
     pub(crate) conts: BTreeMap<ContId, Cont>,
     pub(crate) seq: u64,
+    /// The chunk checksums of the live array extents that have them,
+    /// dropped when their extent is freed.
+    pub(crate) chunks: HashMap<DataAddr, ChunkCsums>,
 }
 
 impl Index {
@@ -386,6 +394,14 @@ impl Index {
                         return Err(VosError::Inval("data length does not match the extent"));
                     }
                 }
+                if let IndexOp::UpdateArray {
+                    chunks: Some(c), ..
+                } = op
+                {
+                    if !data.is_some_and(|d| c.fits(d.len)) {
+                        return Err(VosError::Inval("chunk checksums do not fit the data"));
+                    }
+                }
                 (oid, dkey, akey, Some(*rsize))
             }
             IndexOp::UpdateSingle {
@@ -425,6 +441,34 @@ impl Index {
     /// extents it freed (a container destroy frees all of its own, an
     /// abort those of the version it removed).
     pub fn apply(&mut self, op: &IndexOp) -> Result<Vec<DataAddr>, VosError> {
+        let freed = self.apply_op(op)?;
+        if let IndexOp::UpdateArray {
+            data: Some(a),
+            chunks: Some(c),
+            ..
+        } = op
+        {
+            self.chunks.insert(*a, c.clone());
+        }
+        self.forget_chunks(&freed);
+        Ok(freed)
+    }
+
+    /// Drops the chunk checksums of extents that were freed.
+    fn forget_chunks(&mut self, freed: &[DataAddr]) {
+        if !self.chunks.is_empty() {
+            for a in freed {
+                self.chunks.remove(a);
+            }
+        }
+    }
+
+    /// The chunk checksums of extent `a`, if it has them.
+    pub fn chunk_csums(&self, a: &DataAddr) -> Option<&ChunkCsums> {
+        self.chunks.get(a)
+    }
+
+    fn apply_op(&mut self, op: &IndexOp) -> Result<Vec<DataAddr>, VosError> {
         self.check(op)?;
         let cont = op.cont();
         if let Some(v) = op.version() {
@@ -840,6 +884,7 @@ impl Index {
                 !(o.ilog.dead_at(horizon) && o.dkeys.is_empty())
             });
         }
+        self.forget_chunks(&freed);
         freed
     }
 
@@ -884,6 +929,7 @@ mod tests {
                 len: 4,
                 csum: 0,
             }),
+            chunks: None,
         }
     }
 
@@ -987,6 +1033,58 @@ mod tests {
             v: v(1, 1),
         };
         assert!(matches!(got.check(&stranger), Err(VosError::NoCont(_))));
+    }
+
+    #[test]
+    fn chunk_checksums_live_exactly_as_long_as_their_extent() {
+        let big = |v: Version, off: u64| {
+            let mut op = array(b"k", v, 0, off);
+            if let IndexOp::UpdateArray {
+                recx, data, chunks, ..
+            } = &mut op
+            {
+                *recx = Recx::new(0, 1 << 16);
+                *data = Some(DataAddr {
+                    off,
+                    len: 1 << 16,
+                    csum: off as u32,
+                });
+                *chunks = Some(ChunkCsums {
+                    chunk: 1 << 15,
+                    sums: vec![1, 2].into(),
+                });
+            }
+            op
+        };
+        let addr = |off| DataAddr {
+            off,
+            len: 1 << 16,
+            csum: off as u32,
+        };
+        let mut i = with_cont();
+        // Sums that do not fit the data are refused.
+        let mut bad = big(v(1, 1), 0);
+        if let IndexOp::UpdateArray { chunks, .. } = &mut bad {
+            *chunks = Some(ChunkCsums {
+                chunk: 1 << 15,
+                sums: vec![1].into(),
+            });
+        }
+        assert!(i.check(&bad).is_err());
+        i.apply(&big(v(1, 1), 0)).unwrap();
+        assert!(i.chunk_csums(&addr(0)).is_some());
+        // An abort frees the extent, and its sums go with it.
+        i.apply(&abort(b"k", b"a", v(1, 1))).unwrap();
+        assert!(i.chunks.is_empty());
+        // Aggregation of an extent overwritten whole.
+        i.apply(&big(v(2, 2), 1 << 20)).unwrap();
+        i.apply(&big(v(3, 3), 2 << 20)).unwrap();
+        assert_eq!(i.aggregate(5), vec![addr(1 << 20)]);
+        assert!(i.chunk_csums(&addr(1 << 20)).is_none());
+        assert!(i.chunk_csums(&addr(2 << 20)).is_some());
+        // A container destroy.
+        i.apply(&IndexOp::ContDestroy { cont: C }).unwrap();
+        assert!(i.chunks.is_empty());
     }
 
     fn abort_punch(dkey: Option<&[u8]>, v: Version) -> IndexOp {

@@ -73,8 +73,62 @@ pub struct DataAddr {
     pub off: u64,
     /// Length in bytes.
     pub len: u64,
-    /// crc32c of the bytes, checked on read.
+    /// crc32c of the bytes, checked on read; for an extent with
+    /// [`ChunkCsums`] (whose chunks are checked instead), the crc32c of
+    /// its chunk sums (see [`ChunkCsums::of`]).
     pub csum: u32,
+}
+
+/// Bytes per checksum chunk of a large array extent (DAOS's default
+/// checksum chunk size).
+pub const CSUM_CHUNK: u64 = 32 << 10;
+
+/// The crc32c of each `chunk`-byte piece of an extent's bytes (the last
+/// piece may be shorter), kept for extents of more than one chunk: a read
+/// of part of the extent, or of all of it, reads and checks only the
+/// chunks it touches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChunkCsums {
+    /// Bytes per chunk: a power of two of at least 4 KiB.
+    pub chunk: u32,
+    /// One crc32c per chunk, in order.
+    pub sums: std::sync::Arc<[u32]>,
+}
+
+impl ChunkCsums {
+    /// The checksum for [`DataAddr::csum`] and, when `data` spans more
+    /// than one [`CSUM_CHUNK`], its chunk checksums. One pass over the
+    /// bytes either way: for chunked data the extent's checksum is the
+    /// crc32c of the chunk sums (little-endian), which still tells one
+    /// extent's content from another's.
+    pub fn of(data: &[u8]) -> (u32, Option<ChunkCsums>) {
+        if data.len() as u64 <= CSUM_CHUNK {
+            return (crc32c::crc32c(data), None);
+        }
+        let sums: Vec<u32> = data
+            .chunks(CSUM_CHUNK as usize)
+            .map(crc32c::crc32c)
+            .collect();
+        let c = ChunkCsums {
+            chunk: CSUM_CHUNK as u32,
+            sums: sums.into(),
+        };
+        (c.sum_of_sums(), Some(c))
+    }
+
+    /// The crc32c of the sums, as little-endian bytes.
+    pub fn sum_of_sums(&self) -> u32 {
+        self.sums
+            .iter()
+            .fold(0, |crc, s| crc32c::crc32c_append(crc, &s.to_le_bytes()))
+    }
+
+    /// True if these sums can describe an extent of `len` bytes.
+    pub fn fits(&self, len: u64) -> bool {
+        self.chunk >= 4096
+            && self.chunk.is_power_of_two()
+            && self.sums.len() as u64 == len.div_ceil(u64::from(self.chunk))
+    }
 }
 
 /// A container's id: a UUID, as DAOS names containers.

@@ -497,6 +497,7 @@ impl Harness {
                     recx: Recx::new(idx, nr),
                     rsize: RSIZE,
                     data,
+                    chunks: None,
                 };
                 self.apply(
                     op,
@@ -520,6 +521,7 @@ impl Harness {
                     recx: Recx::new(idx, nr),
                     rsize: RSIZE,
                     data: None,
+                    chunks: None,
                 };
                 self.apply(
                     op,
