@@ -269,6 +269,105 @@ fn a_punch_that_fails_on_one_replica_is_aborted_on_the_others() {
 }
 
 #[test]
+fn many_large_fetches_in_flight_on_one_target_all_finish() {
+    // One target with 8 MiB of DMA buffers, and 32 fetches of 1 MiB in
+    // flight at once: more than the buffers hold, so reads queue for
+    // buffers while others complete, and every one returns its bytes.
+    let t = Setup::with("many-fetch", 1, 1, |c| c.bio.dma_chunks = 8);
+    let (cli, cont, s) = (&t.cli, t.cont, &t.s);
+    let h = cli
+        .obj_open(cont, generate_oid(9, 1, ObjType::ArrayByte, ObjClass::S1))
+        .unwrap();
+    let mib = 1u64 << 20;
+    for d in 0..8u64 {
+        let iod = IodDesc::array(b"0", 1, vec![Recx { idx: 0, nr: mib }]);
+        h.update(
+            &(d + 1).to_be_bytes(),
+            vec![iod],
+            sgl(bytes(d, mib as usize)),
+            None,
+        )
+        .unwrap();
+    }
+    let mut reads = Vec::new();
+    for i in 0..32u64 {
+        let d = i % 8;
+        let iod = IodDesc::array(b"0", 1, vec![Recx { idx: 0, nr: mib }]);
+        let (task, out) = h
+            .fetch_task(&(d + 1).to_be_bytes(), vec![iod], None)
+            .unwrap();
+        task.schedule(false).unwrap();
+        reads.push((d, task, out));
+    }
+    let start = std::time::Instant::now();
+    for (d, task, out) in reads {
+        assert_eq!(s.progress_until(&task), 0);
+        let got = out.borrow_mut().take().unwrap();
+        assert!(got.data == bytes(d, mib as usize), "dkey {}", d + 1);
+    }
+    assert!(start.elapsed() < std::time::Duration::from_secs(60));
+    t.finish();
+}
+
+#[test]
+fn large_fetches_keep_finishing_while_overwrites_aggregate_and_checkpoint() {
+    // Reads of 1 MiB in flight beside overwrites that the target
+    // aggregates every millisecond (an aggregation that frees space
+    // checkpoints, and the checkpoint needs DMA buffers too), with few
+    // buffers: every read returns its bytes and the run ends.
+    let t = Setup::with("fetch-agg", 1, 1, |c| {
+        c.bio.dma_chunks = 8;
+        c.aggregation = Some(std::time::Duration::from_millis(1));
+        c.window_ns = 20_000_000;
+    });
+    let (cli, cont, s) = (&t.cli, t.cont, &t.s);
+    let h = cli
+        .obj_open(cont, generate_oid(10, 1, ObjType::ArrayByte, ObjClass::S1))
+        .unwrap();
+    let mib = 1u64 << 20;
+    let whole = || vec![IodDesc::array(b"0", 1, vec![Recx { idx: 0, nr: mib }])];
+    for d in 0..8u64 {
+        h.update(
+            &(d + 1).to_be_bytes(),
+            whole(),
+            sgl(bytes(d, mib as usize)),
+            None,
+        )
+        .unwrap();
+    }
+    let buf = BulkRef::from_vec(bytes(99, mib as usize));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(1500);
+    let (mut reads, mut writes) = (std::collections::VecDeque::new(), Vec::new());
+    let mut n = 0u64;
+    while std::time::Instant::now() < deadline || !reads.is_empty() {
+        while reads.len() < 12 && std::time::Instant::now() < deadline {
+            let d = n % 8;
+            n += 1;
+            let (task, out) = h.fetch_task(&(d + 1).to_be_bytes(), whole(), None).unwrap();
+            task.schedule(false).unwrap();
+            reads.push_back((d, task, out));
+            // An overwrite of dkeys 9..12 beside every read.
+            let w = h
+                .update_task(&(9 + n % 4).to_be_bytes(), whole(), vec![buf.clone()], None)
+                .unwrap();
+            w.schedule(false).unwrap();
+            writes.push(w);
+        }
+        let Some((d, task, out)) = reads.pop_front() else {
+            break;
+        };
+        assert_eq!(s.progress_until(&task), 0);
+        let got = out.borrow_mut().take().unwrap();
+        assert!(got.data == bytes(d, mib as usize), "dkey {}", d + 1);
+    }
+    for w in writes {
+        assert_eq!(s.progress_until(&w), 0);
+    }
+    assert!(n > 24, "only {n} reads");
+    t.finish();
+}
+
+#[test]
 fn epoch_restarts_are_retried_with_a_new_epoch_and_bad_input_is_refused() {
     let t = Setup::new("ep", 1, 2);
     let (cli, cont, engine) = (&t.cli, t.cont, &t.engine);

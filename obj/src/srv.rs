@@ -25,7 +25,8 @@
 //! replica as soon as it is durable there (DAOS keeps it "prepared" and
 //! hidden on non-leaders until the DTX commits); a reader on a replica can
 //! therefore see it for the short time before an abort takes it back.
-//! Fetches read synchronously on the target's thread.
+//! Fetches are tasks too: a target's reads are all in flight at once
+//! and nothing waits under a handler.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -552,20 +553,7 @@ fn dispatch(
             rw_update(t, ctx, c, req, bulk, reply, rpc)
         }
         (Opcode::TgtAbort, Some(c)) => abort_handler(t, &c, &req, reply, rpc_id),
-        (Opcode::ObjFetch, Some(c)) => {
-            let r = fetch(t, ctx, &c, &req);
-            let rc = match r {
-                Ok((rep, bulk)) => {
-                    send_reply(reply, rpc_id, &rep, bulk);
-                    0
-                }
-                Err(rc) => {
-                    send_reply(reply, rpc_id, &ObjReply::status(rc), Vec::new());
-                    rc
-                }
-            };
-            t.complete(rc);
-        }
+        (Opcode::ObjFetch, Some(c)) => fetch(t, ctx, &c, req, reply, rpc_id),
         (Opcode::ObjQueryKey, Some(c)) => {
             let akey = req.iods.first().map_or(&b"0"[..], |i| &i.akey[..]);
             let mut rep = ObjReply::status(0);
@@ -1139,54 +1127,119 @@ fn abort_handler(t: &Task, c: &Cont, req: &ObjReq, reply: ReplyTo, rpc_id: u64) 
     complete_after(t, &done);
 }
 
-/// `obj_local_rw` for a fetch: reads every iod at the request's epoch;
-/// data travels inline below the bulk threshold, by bulk above it.
-fn fetch(t: &Task, ctx: &TgtCtx, c: &Cont, req: &ObjReq) -> Result<(ObjReply, Vec<BulkRef>), i32> {
+/// One vos fetch of a fetch request, and where its result lands.
+enum FetchPart {
+    Single(vos::FetchSlot<vos::SingleFetch>),
+    Array(vos::FetchSlot<vos::ArrayFetch>, usize),
+}
+
+/// `ds_obj_rw_handler` for a fetch: `process_epoch`, then `obj_local_rw`
+/// issues a vos fetch task for every single value and record extent of
+/// the request at once, and `obj_rw_reply`, once all of them completed,
+/// answers with the bytes (inline below the bulk threshold, by bulk
+/// above it). No step waits: the target serves other requests while the
+/// reads are in flight.
+fn fetch(t: &Task, ctx: &TgtCtx, c: &Cont, req: ObjReq, reply: ReplyTo, rpc_id: u64) {
     let sh = t.sched();
+    let fail = |rc: i32, reply: ReplyTo| {
+        send_reply(reply, rpc_id, &ObjReply::status(rc), Vec::new());
+        t.complete(rc);
+    };
     let step = sh.step("process_epoch");
     let r = ctx.process_epoch(req.epoch, false);
     step.end(r.err().unwrap_or(0));
-    r?;
-    let step = sh.step("obj_local_rw");
-    let r = fetch_local(c, req);
-    step.end(r.as_ref().err().copied().unwrap_or(0));
-    let (data, holes, sizes) = r?;
-    let step = sh.step("obj_rw_reply");
-    let mut rep = ObjReply {
-        epoch: req.epoch,
-        holes,
-        sizes,
-        ..ObjReply::status(0)
-    };
-    let mut bulk = Vec::new();
-    if data.len() < BULK_THRESHOLD {
-        rep.data = Some(DataDesc::Inline(data));
-    } else {
-        rep.data = Some(DataDesc::Bulk(data.len() as u64));
-        bulk.push(BulkRef::from_vec(data));
+    if let Err(rc) = r {
+        return fail(rc, reply);
     }
-    step.end(0);
-    Ok((rep, bulk))
+    let step = sh.step("obj_local_rw");
+    let r = fetch_begin(c, &req);
+    step.end(r.as_ref().err().copied().unwrap_or(0));
+    let (parts, tasks) = match r {
+        Ok(x) => x,
+        Err(rc) => return fail(rc, reply),
+    };
+    let mut state = Some((parts, reply, req));
+    let done = sh.create_named("obj_rw_reply", move |d| {
+        let Some((parts, reply, req)) = state.take() else {
+            return;
+        };
+        let rc = match fetch_end(&req, parts) {
+            Ok((data, holes, sizes)) => {
+                let mut rep = ObjReply {
+                    epoch: req.epoch,
+                    holes,
+                    sizes,
+                    ..ObjReply::status(0)
+                };
+                let mut bulk = Vec::new();
+                if data.len() < BULK_THRESHOLD {
+                    rep.data = Some(DataDesc::Inline(data));
+                } else {
+                    rep.data = Some(DataDesc::Bulk(data.len() as u64));
+                    bulk.push(BulkRef::from_vec(data));
+                }
+                send_reply(reply, rpc_id, &rep, bulk);
+                0
+            }
+            Err(rc) => {
+                send_reply(reply, rpc_id, &ObjReply::status(rc), Vec::new());
+                rc
+            }
+        };
+        d.complete(rc);
+    });
+    // Each part's result is read in the body.
+    done.disable_propagate();
+    let _ = done.register_deps(&tasks);
+    let _ = done.schedule(true);
+    complete_after(t, &done);
 }
 
-type Fetched = (Vec<u8>, Vec<Vec<Recx>>, Vec<u64>);
-
-fn fetch_local(c: &Cont, req: &ObjReq) -> Result<Fetched, i32> {
-    let want: u64 = req
-        .iods
+/// Issues the vos fetches of every iod (one per single value, one per
+/// record extent), in request order.
+fn fetch_begin(c: &Cont, req: &ObjReq) -> Result<(Vec<FetchPart>, Vec<Task>), i32> {
+    req.iods
         .iter()
         .filter(|i| !i.single)
         .try_fold(0u64, |a, i| i.data_len().and_then(|n| a.checked_add(n)))
         .ok_or(-der::DER_INVAL)?;
-    let mut out = Vec::with_capacity(want as usize);
-    let mut holes = Vec::with_capacity(req.iods.len());
-    let mut sizes = Vec::with_capacity(req.iods.len());
+    let (mut parts, mut tasks) = (Vec::new(), Vec::new());
     for iod in &req.iods {
         if iod.single {
-            match c
-                .fetch_single(req.oid, &req.dkey, &iod.akey, req.epoch)
-                .map_err(|e| e.rc())?
-            {
+            let (t, slot) = c
+                .fetch_single_task(req.oid, &req.dkey, &iod.akey, req.epoch)
+                .map_err(|e| e.rc())?;
+            tasks.push(t);
+            parts.push(FetchPart::Single(slot));
+            continue;
+        }
+        for rx in &iod.recxs {
+            let (t, slot) = c
+                .fetch_array_task(req.oid, &req.dkey, &iod.akey, req.epoch, *rx)
+                .map_err(|e| e.rc())?;
+            tasks.push(t);
+            parts.push(FetchPart::Array(slot, (rx.nr * iod.rsize) as usize));
+        }
+    }
+    Ok((parts, tasks))
+}
+
+/// What a fetch reply carries: the bytes, per iod the holes, per iod the
+/// single value's length (`u64::MAX` when absent, 0 for arrays).
+type Fetched = (Vec<u8>, Vec<Vec<Recx>>, Vec<u64>);
+
+/// Assembles the reply's bytes from the finished parts of `fetch_begin`.
+fn fetch_end(req: &ObjReq, parts: Vec<FetchPart>) -> Result<Fetched, i32> {
+    let mut out = Vec::new();
+    let mut holes = Vec::with_capacity(req.iods.len());
+    let mut sizes = Vec::with_capacity(req.iods.len());
+    let mut parts = parts.into_iter();
+    for iod in &req.iods {
+        if iod.single {
+            let Some(FetchPart::Single(slot)) = parts.next() else {
+                return Err(-der::DER_PROTO);
+            };
+            match taken(slot.borrow_mut().take())? {
                 Some(v) => {
                     sizes.push(v.len() as u64);
                     out.extend_from_slice(&v);
@@ -1198,11 +1251,11 @@ fn fetch_local(c: &Cont, req: &ObjReq) -> Result<Fetched, i32> {
         }
         sizes.push(0);
         let mut h = Vec::new();
-        for rx in &iod.recxs {
-            let (bytes, segs) = c
-                .fetch_array(req.oid, &req.dkey, &iod.akey, req.epoch, *rx)
-                .map_err(|e| e.rc())?;
-            let n = (rx.nr * iod.rsize) as usize;
+        for _ in &iod.recxs {
+            let Some(FetchPart::Array(slot, n)) = parts.next() else {
+                return Err(-der::DER_PROTO);
+            };
+            let (bytes, segs) = taken(slot.borrow_mut().take())?;
             let all_holes = segs.iter().all(|s| s.src.is_none());
             if bytes.len() == n {
                 out.extend_from_slice(&bytes);
@@ -1217,4 +1270,14 @@ fn fetch_local(c: &Cont, req: &ObjReq) -> Result<Fetched, i32> {
         holes.push(h);
     }
     Ok((out, holes, sizes))
+}
+
+/// A finished vos fetch's value, or its status (`-DER_CANCELED` if it
+/// never finished).
+fn taken<T>(r: Option<Result<T, vos::VosError>>) -> Result<T, i32> {
+    match r {
+        Some(Ok(v)) => Ok(v),
+        Some(Err(e)) => Err(e.rc()),
+        None => Err(-der::DER_CANCELED),
+    }
 }

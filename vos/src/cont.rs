@@ -8,7 +8,8 @@ use tse::Task;
 
 use crate::error::VosError;
 use crate::extent::Segment;
-use crate::target::{read, round_up, Target};
+use crate::fetch::FetchSlot;
+use crate::target::Target;
 use crate::tree::IndexOp;
 use crate::types::{ChunkCsums, ContId, DataAddr, Epoch, ObjId, Recx, Version};
 
@@ -200,7 +201,9 @@ impl Cont {
     }
 
     /// Reads a single value at `epoch` (`None`: never set, or punched);
-    /// its checksum is verified.
+    /// its checksum is verified. Blocks, running this target's scheduler,
+    /// until the read is done: for callers outside the target's own tasks
+    /// (an engine handler uses [`fetch_single_task`](Self::fetch_single_task)).
     pub fn fetch_single(
         &self,
         oid: ObjId,
@@ -208,31 +211,16 @@ impl Cont {
         akey: &[u8],
         epoch: Epoch,
     ) -> Result<Option<Vec<u8>>, VosError> {
-        let Some(addr) = self
-            .t
-            .st
-            .borrow()
-            .index
-            .fetch_single(self.id, oid, dkey, akey, epoch)?
-        else {
-            return Ok(None);
-        };
-        let bs = self.t.sb.geo.block_size as u64;
-        let mut b = read(
-            &self.t.ctx,
-            self.t.sb.geo.data_off + addr.off,
-            round_up(addr.len, bs),
-        )?;
-        b.truncate(addr.len as usize);
-        let crc = crc32c::crc32c(&b);
-        if crc != addr.csum {
-            return Err(VosError::BadChecksum {
-                what: "single value",
-                stored: addr.csum,
-                computed: crc,
-            });
-        }
-        Ok(Some(b))
+        let (t, slot) = self.fetch_single_task(oid, dkey, akey, epoch)?;
+        self.finish_fetch(&t, &slot)
+    }
+
+    /// Waits for a fetch task and takes its result.
+    fn finish_fetch<T>(&self, t: &Task, slot: &FetchSlot<T>) -> Result<T, VosError> {
+        self.t.ctx.sched().progress_until(t);
+        slot.borrow_mut()
+            .take()
+            .unwrap_or_else(|| Err(VosError::Io("fetch canceled".into())))
     }
 
     /// Punches a single value from `epoch` on.
@@ -381,8 +369,10 @@ impl Cont {
     }
 
     /// Reads records `recx` of an array akey at `epoch`: their bytes
-    /// (holes as zeros) and the segments (which are holes). Each extent's
-    /// checksum is verified; a mismatch is an error, never data.
+    /// (holes as zeros) and the segments (which are holes). Every chunk or
+    /// extent read is checked against its checksum; a mismatch is an
+    /// error, never data. Blocks like [`fetch_single`](Self::fetch_single);
+    /// [`fetch_array_task`](Self::fetch_array_task) is the task form.
     pub fn fetch_array(
         &self,
         oid: ObjId,
@@ -391,88 +381,8 @@ impl Cont {
         epoch: Epoch,
         recx: Recx,
     ) -> Result<(Vec<u8>, Vec<Segment>), VosError> {
-        let (segs, rsize, chunked) = {
-            let st = self.t.st.borrow();
-            let segs = st
-                .index
-                .fetch_array(self.id, oid, dkey, akey, epoch, recx)?;
-            // The chunk checksums of the extents the segments read from.
-            let chunked: Vec<Option<ChunkCsums>> = segs
-                .iter()
-                .map(|s| s.src.and_then(|(_, a)| st.index.chunk_csums(&a).cloned()))
-                .collect();
-            (
-                segs,
-                st.index.array_rsize(self.id, oid, dkey, akey).unwrap_or(1),
-                chunked,
-            )
-        };
-        let mut out = vec![0u8; (recx.nr * rsize) as usize];
-        let bs = self.t.sb.geo.block_size as u64;
-        let mut cache: Vec<(DataAddr, Vec<u8>)> = Vec::new();
-        for (s, chunks) in segs.iter().zip(&chunked) {
-            let Some((at, addr)) = s.src else { continue };
-            let from = (at - addr.off) as usize;
-            let n = (s.recx.nr * rsize) as usize;
-            let to = ((s.recx.idx - recx.idx) * rsize) as usize;
-            if let Some(c) = chunks {
-                // Only the chunks the segment touches.
-                self.read_chunks(addr, c, from, &mut out[to..to + n])?;
-                continue;
-            }
-            if !cache.iter().any(|(a, _)| *a == addr) {
-                let dev_off = self.t.sb.geo.data_off + addr.off;
-                let mut b = read(&self.t.ctx, dev_off, round_up(addr.len, bs))?;
-                b.truncate(addr.len as usize);
-                let crc = crc32c::crc32c(&b);
-                if crc != addr.csum {
-                    return Err(VosError::BadChecksum {
-                        what: "data extent",
-                        stored: addr.csum,
-                        computed: crc,
-                    });
-                }
-                cache.push((addr, b));
-            }
-            let bytes = &cache
-                .iter()
-                .find(|(a, _)| *a == addr)
-                .map(|x| &x.1)
-                .ok_or(VosError::Inval("cache"))?;
-            out[to..to + n].copy_from_slice(&bytes[from..from + n]);
-        }
-        Ok((out, segs))
-    }
-
-    /// Fills `dst` with the bytes of extent `addr` from byte `from` on,
-    /// reading only the chunks they lie in and checking each against its
-    /// checksum in `c`.
-    fn read_chunks(
-        &self,
-        addr: DataAddr,
-        c: &ChunkCsums,
-        from: usize,
-        dst: &mut [u8],
-    ) -> Result<(), VosError> {
-        let chunk = c.chunk as usize;
-        let (first, last) = (from / chunk, (from + dst.len()).div_ceil(chunk));
-        let start = first * chunk;
-        let end = (last * chunk).min(addr.len as usize);
-        let bs = self.t.sb.geo.block_size as u64;
-        let dev_off = self.t.sb.geo.data_off + addr.off + start as u64;
-        let b = read(&self.t.ctx, dev_off, round_up((end - start) as u64, bs))?;
-        for (i, piece) in b[..end - start].chunks(chunk).enumerate() {
-            let (stored, computed) = (c.sums[first + i], crc32c::crc32c(piece));
-            if stored != computed {
-                return Err(VosError::BadChecksum {
-                    what: "data chunk",
-                    stored,
-                    computed,
-                });
-            }
-        }
-        dst.copy_from_slice(&b[from - start..from - start + dst.len()]);
-        Ok(())
+        let (t, slot) = self.fetch_array_task(oid, dkey, akey, epoch, recx)?;
+        self.finish_fetch(&t, &slot)
     }
 
     /// The dkeys of `oid` that exist at `epoch`, in key order.

@@ -39,7 +39,7 @@ use crate::types::{ContId, DataAddr, Epoch, Version};
 const CKPT_MAGIC: u64 = u64::from_le_bytes(*b"rdaos_ck");
 const CKPT_HDR: usize = 8 + 8 + 8 + 8 + 4 + 8 + 8 + 4 + 4;
 
-fn bio(e: BioError) -> VosError {
+pub(crate) fn bio(e: BioError) -> VosError {
     VosError::Io(e.to_string())
 }
 

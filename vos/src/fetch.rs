@@ -1,0 +1,249 @@
+//! Fetches as tasks (`vos_fetch_begin` / `vos_fetch_end`): the index is
+//! resolved at once (it is in memory), every device read the fetch needs
+//! is issued together, and a completion task checks each read against its
+//! checksum and assembles the bytes. Nothing waits by running the
+//! scheduler underneath a caller, so a target serves many fetches at a
+//! time, and updates, checkpoints and aggregation run between them.
+//!
+//! What is read: an extent with [`ChunkCsums`] only in the chunks a
+//! segment lies in (each checked against its own sum), any other extent
+//! or single value whole, once per fetch however many segments use it
+//! (checked against [`DataAddr::csum`]).
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use bio::Iod;
+use tse::Task;
+
+use crate::cont::Cont;
+use crate::error::VosError;
+use crate::extent::Segment;
+use crate::target::{bio, round_up};
+use crate::types::{ChunkCsums, DataAddr, Epoch, ObjId, Recx};
+
+/// Where a fetch task leaves what it read (or why it failed) once it
+/// completed; the task's own result is 0 or the error's `-DER_*` code.
+pub type FetchSlot<T> = Rc<RefCell<Option<Result<T, VosError>>>>;
+
+/// An array fetch's bytes (holes as zeros) and the segments they came
+/// from (which are holes).
+pub type ArrayFetch = (Vec<u8>, Vec<Segment>);
+
+/// A single value's bytes, `None` when never set or punched.
+pub type SingleFetch = Option<Vec<u8>>;
+
+/// How the bytes of one device read are checked.
+enum Check {
+    /// The whole extent, against its checksum.
+    Whole(u32),
+    /// Chunks `first..` of an extent, against their sums.
+    Chunks { first: usize, sums: ChunkCsums },
+}
+
+/// One device read of a fetch and where its bytes go.
+struct Piece {
+    /// Device offset (block-aligned).
+    dev_off: u64,
+    /// Bytes of the extent it covers (the read itself is block-rounded).
+    len: usize,
+    check: Check,
+    /// `(offset in this read, offset in the output, bytes)`.
+    copies: Vec<(usize, usize, usize)>,
+    /// For a whole read: the extent (so later segments reuse it).
+    whole: Option<DataAddr>,
+}
+
+impl Piece {
+    /// Checks `b` (the read's bytes) and copies its parts into `out`.
+    fn finish(&self, b: &[u8], out: &mut [u8]) -> Result<(), VosError> {
+        let b = &b[..self.len];
+        match &self.check {
+            Check::Whole(csum) => {
+                let crc = crc32c::crc32c(b);
+                if crc != *csum {
+                    return Err(VosError::BadChecksum {
+                        what: "data extent",
+                        stored: *csum,
+                        computed: crc,
+                    });
+                }
+            }
+            Check::Chunks { first, sums } => {
+                for (i, piece) in b.chunks(sums.chunk as usize).enumerate() {
+                    let (stored, computed) = (sums.sums[first + i], crc32c::crc32c(piece));
+                    if stored != computed {
+                        return Err(VosError::BadChecksum {
+                            what: "data chunk",
+                            stored,
+                            computed,
+                        });
+                    }
+                }
+            }
+        }
+        for &(from, to, n) in &self.copies {
+            out[to..to + n].copy_from_slice(&b[from..from + n]);
+        }
+        Ok(())
+    }
+}
+
+impl Cont {
+    /// `vos_fetch_begin` for records `recx` of an array akey at `epoch`:
+    /// a task that completes once every byte is read and checked (holes
+    /// read as zeros); then the slot holds the bytes and the segments, or
+    /// the error (a checksum mismatch is an error, never data). Errors
+    /// found before any I/O (an unknown container, key or type) are
+    /// returned at once.
+    pub fn fetch_array_task(
+        &self,
+        oid: ObjId,
+        dkey: &[u8],
+        akey: &[u8],
+        epoch: Epoch,
+        recx: Recx,
+    ) -> Result<(Task, FetchSlot<ArrayFetch>), VosError> {
+        let t = self.target();
+        let (segs, rsize, chunked) = t.with_index(|idx| {
+            let segs = idx.fetch_array(self.id(), oid, dkey, akey, epoch, recx)?;
+            let chunked: Vec<Option<ChunkCsums>> = segs
+                .iter()
+                .map(|s| s.src.and_then(|(_, a)| idx.chunk_csums(&a).cloned()))
+                .collect();
+            let rsize = idx.array_rsize(self.id(), oid, dkey, akey).unwrap_or(1);
+            Ok::<_, VosError>((segs, rsize, chunked))
+        })?;
+        let data_off = t.superblock().geo.data_off;
+        let mut pieces: Vec<Piece> = Vec::new();
+        for (s, chunks) in segs.iter().zip(chunked) {
+            let Some((at, addr)) = s.src else { continue };
+            let from = (at - addr.off) as usize;
+            let n = (s.recx.nr * rsize) as usize;
+            let to = ((s.recx.idx - recx.idx) * rsize) as usize;
+            match chunks {
+                Some(sums) => {
+                    // Only the chunks the segment lies in.
+                    let chunk = sums.chunk as usize;
+                    let first = from / chunk;
+                    let start = first * chunk;
+                    let end = ((from + n).div_ceil(chunk) * chunk).min(addr.len as usize);
+                    pieces.push(Piece {
+                        dev_off: data_off + addr.off + start as u64,
+                        len: end - start,
+                        check: Check::Chunks { first, sums },
+                        copies: vec![(from - start, to, n)],
+                        whole: None,
+                    });
+                }
+                None => match pieces.iter_mut().find(|p| p.whole == Some(addr)) {
+                    Some(p) => p.copies.push((from, to, n)),
+                    None => pieces.push(Piece {
+                        dev_off: data_off + addr.off,
+                        len: addr.len as usize,
+                        check: Check::Whole(addr.csum),
+                        copies: vec![(from, to, n)],
+                        whole: Some(addr),
+                    }),
+                },
+            }
+        }
+        let out_len = (recx.nr * rsize) as usize;
+        self.read_pieces("vos_fetch_end", pieces, out_len, move |bytes| (bytes, segs))
+    }
+
+    /// `vos_fetch_begin` for a single value at `epoch`: the slot holds its
+    /// bytes once the task completed (`None`: never set, or punched), its
+    /// checksum verified.
+    pub fn fetch_single_task(
+        &self,
+        oid: ObjId,
+        dkey: &[u8],
+        akey: &[u8],
+        epoch: Epoch,
+    ) -> Result<(Task, FetchSlot<SingleFetch>), VosError> {
+        let t = self.target();
+        let addr = t.with_index(|idx| idx.fetch_single(self.id(), oid, dkey, akey, epoch))?;
+        let (pieces, len) = match addr {
+            None => (Vec::new(), 0),
+            Some(a) => (
+                vec![Piece {
+                    dev_off: t.superblock().geo.data_off + a.off,
+                    len: a.len as usize,
+                    check: Check::Whole(a.csum),
+                    copies: vec![(0, 0, a.len as usize)],
+                    whole: Some(a),
+                }],
+                a.len as usize,
+            ),
+        };
+        let found = addr.is_some();
+        self.read_pieces("vos_fetch_end", pieces, len, move |bytes| {
+            found.then_some(bytes)
+        })
+    }
+
+    /// Issues the reads of `pieces`, then (in a task depending on all of
+    /// them) checks them, assembles `out_len` bytes and leaves
+    /// `finish(bytes)` in the slot.
+    fn read_pieces<T: 'static>(
+        &self,
+        name: &'static str,
+        pieces: Vec<Piece>,
+        out_len: usize,
+        finish: impl FnOnce(Vec<u8>) -> T + 'static,
+    ) -> Result<(Task, FetchSlot<T>), VosError> {
+        let t = self.target();
+        let ctx = &t.ctx;
+        let bs = t.superblock().geo.block_size as u64;
+        let mut reads: Vec<(Task, Iod)> = Vec::with_capacity(pieces.len());
+        for p in &pieces {
+            reads.push(
+                ctx.read(p.dev_off, round_up(p.len as u64, bs))
+                    .map_err(bio)?,
+            );
+        }
+        let deps: Vec<Task> = reads.iter().map(|(t, _)| t.clone()).collect();
+        let slot: FetchSlot<T> = Rc::new(RefCell::new(None));
+        let out_slot = slot.clone();
+        let mut state = Some((pieces, reads, finish));
+        let done = ctx.sched().create_named(name, move |task| {
+            let Some((pieces, reads, finish)) = state.take() else {
+                return;
+            };
+            let r = assemble(&pieces, &reads, out_len).map(finish);
+            // The reads' DMA buffers go back before anything else runs.
+            drop(reads);
+            let rc = r.as_ref().err().map_or(0, VosError::rc);
+            *out_slot.borrow_mut() = Some(r);
+            task.complete(rc);
+        });
+        // Each read's status is looked at in the body.
+        done.disable_propagate();
+        done.register_deps(&deps)
+            .map_err(|_| VosError::Inval("fetch task"))?;
+        done.schedule(false)
+            .map_err(|_| VosError::Io("scheduler closed".into()))?;
+        Ok((done, slot))
+    }
+}
+
+/// The bytes of a fetch from its finished reads.
+fn assemble(pieces: &[Piece], reads: &[(Task, Iod)], out_len: usize) -> Result<Vec<u8>, VosError> {
+    let mut out = vec![0u8; out_len];
+    let mut buf = Vec::new();
+    for (p, (t, iod)) in pieces.iter().zip(reads) {
+        if t.result() != 0 {
+            return Err(VosError::Io(format!(
+                "reading {} bytes at {}: status {}",
+                p.len,
+                p.dev_off,
+                t.result()
+            )));
+        }
+        buf.resize(iod.len() as usize, 0);
+        iod.copy_out(&mut buf).map_err(bio)?;
+        p.finish(&buf, &mut out)?;
+    }
+    Ok(out)
+}
