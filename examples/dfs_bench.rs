@@ -20,12 +20,11 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use common::{drive, Embedded, Res, Rng};
+use common::{check_dir, drive, ensure_fio, median, Embedded, FioJob, Res, Rng};
 use rdaos::dfs::{DfsAttr, OpenFlags};
 use rdaos::tse::Eq;
 
@@ -112,61 +111,21 @@ fn fio(a: &Args, c: &Case, extra: &[&str]) -> Res<f64> {
     let file = a
         .dir
         .join(format!("rdaos-dfs-bench-{}.fio", std::process::id()));
-    let _ = std::fs::remove_file(&file);
-    let mut cmd = Command::new("fio");
-    cmd.args([
-        "--name=dfs_bench",
-        "--direct=1",
-        "--ioengine=io_uring",
-        "--minimal",
-    ])
-    .arg(format!("--filename={}", file.display()))
-    .arg(format!("--size={}M", c.file_mib))
-    .arg(format!("--bs={}", c.bs))
-    .arg(format!("--iodepth={}", c.qd))
-    .args(extra);
-    match c.secs {
-        Some(s) => cmd
-            .args(["--rw=randwrite", "--time_based"])
-            .arg(format!("--runtime={s}")),
-        None => cmd.arg("--rw=write"),
-    };
-    let out = cmd.output()?;
-    let _ = std::fs::remove_file(&file);
-    if !out.status.success() {
-        return Err(format!("fio failed: {}", String::from_utf8_lossy(&out.stderr)).into());
+    let (mib_s, iops) = FioJob {
+        file: &file,
+        size_mib: c.file_mib,
+        bs: c.bs,
+        qd: c.qd,
+        rw: if c.secs.is_some() {
+            "randwrite"
+        } else {
+            "write"
+        },
+        secs: c.secs,
+        extra,
     }
-    // Terse output, version 3: field 48 is the write bandwidth (KiB/s),
-    // 49 the write IOPS.
-    let text = String::from_utf8_lossy(&out.stdout);
-    let f: Vec<&str> = text.trim().split(';').collect();
-    let field =
-        |i: usize| -> Res<f64> { Ok(f.get(i).ok_or("fio: short terse output")?.parse::<f64>()?) };
-    Ok(if c.bs == 1 << 20 {
-        field(47)? / 1024.0
-    } else {
-        field(48)?
-    })
-}
-
-fn ensure_fio() -> Res<()> {
-    if Command::new("fio").arg("--version").output().is_ok() {
-        return Ok(());
-    }
-    println!("dfs_bench: fio not found; installing it with apt-get");
-    let ok = Command::new("sh")
-        .args(["-c", "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends fio >/dev/null"])
-        .status()?
-        .success();
-    if !ok {
-        return Err("fio is needed for the baseline: apt-get install fio".into());
-    }
-    Ok(())
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
+    .run()?;
+    Ok(if c.bs == 1 << 20 { mib_s } else { iops })
 }
 
 fn main() -> Res<()> {
@@ -185,7 +144,7 @@ fn main() -> Res<()> {
         );
     }
     check_dir(&a.dir)?;
-    ensure_fio()?;
+    ensure_fio("dfs_bench")?;
     let cases = [
         Case {
             name: "seq1m",
@@ -241,23 +200,4 @@ fn main() -> Res<()> {
         println!("{l}");
     }
     Ok(())
-}
-
-/// The directory must exist and take O_DIRECT files (tmpfs does not).
-fn check_dir(dir: &Path) -> Res<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let probe = dir.join(format!(".rdaos-dfs-bench-{}", std::process::id()));
-    let r = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .custom_flags(rdaos::dfs::errno::libc::O_DIRECT)
-        .open(&probe);
-    let _ = std::fs::remove_file(&probe);
-    r.map(|_| ()).map_err(|e| {
-        format!(
-            "{}: cannot open files with O_DIRECT there: {e}",
-            dir.display()
-        )
-        .into()
-    })
 }

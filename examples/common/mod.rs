@@ -1,10 +1,11 @@
 //! What the dfs examples share: an embedded engine on a pool file of their
-//! own with a POSIX container mounted on the caller's thread, and latency
-//! percentiles.
+//! own with a POSIX container mounted on the caller's thread, latency
+//! percentiles, and fio as the baseline the benchmarks run beside ours.
 
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use rdaos::dfs::{Dfs, DfsAttr, File};
@@ -147,4 +148,103 @@ pub fn drive(
         }
     }
     Ok((done, t0.elapsed().as_secs_f64()))
+}
+
+/// The median of `v` (the upper one of an even count); `v` not empty.
+pub fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Installs fio with apt-get if it is missing (as root); `who` names the
+/// program in the message.
+pub fn ensure_fio(who: &str) -> Res<()> {
+    if Command::new("fio").arg("--version").output().is_ok() {
+        return Ok(());
+    }
+    println!("{who}: fio not found; installing it with apt-get");
+    let ok = Command::new("sh")
+        .args(["-c", "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends fio >/dev/null"])
+        .status()?
+        .success();
+    if !ok {
+        return Err("fio is needed for the baseline: apt-get install fio".into());
+    }
+    Ok(())
+}
+
+/// One fio job with io_uring and O_DIRECT on a fresh `file` of
+/// `size_mib` MiB, removed afterwards.
+pub struct FioJob<'a> {
+    /// The file fio makes and uses.
+    pub file: &'a Path,
+    /// Its size in MiB.
+    pub size_mib: u64,
+    /// Block size in bytes.
+    pub bs: u64,
+    /// Queue depth.
+    pub qd: usize,
+    /// fio's `--rw`: `write`, `randwrite`, `read`, `randread`.
+    pub rw: &'a str,
+    /// Seconds for a time-based run, `None` for one pass over the file.
+    pub secs: Option<f64>,
+    /// More options.
+    pub extra: &'a [&'a str],
+}
+
+impl FioJob<'_> {
+    /// Runs the job: the MiB/s and operations per second of its reads
+    /// (for a read job; fio lays the file out first, untimed) or writes.
+    pub fn run(&self) -> Res<(f64, f64)> {
+        let _ = std::fs::remove_file(self.file);
+        let mut cmd = Command::new("fio");
+        cmd.args([
+            "--name=rdaos_bench",
+            "--direct=1",
+            "--ioengine=io_uring",
+            "--minimal",
+        ])
+        .arg(format!("--filename={}", self.file.display()))
+        .arg(format!("--size={}M", self.size_mib))
+        .arg(format!("--bs={}", self.bs))
+        .arg(format!("--iodepth={}", self.qd))
+        .arg(format!("--rw={}", self.rw))
+        .args(self.extra);
+        if let Some(s) = self.secs {
+            cmd.arg("--time_based").arg(format!("--runtime={s}"));
+        }
+        let out = cmd.output()?;
+        let _ = std::fs::remove_file(self.file);
+        if !out.status.success() {
+            return Err(format!("fio failed: {}", String::from_utf8_lossy(&out.stderr)).into());
+        }
+        // Terse output, version 3: fields 6 and 7 are the read bandwidth
+        // (KiB/s) and IOPS, 47 and 48 the write ones.
+        let text = String::from_utf8_lossy(&out.stdout);
+        let f: Vec<&str> = text.trim().split(';').collect();
+        let field = |i: usize| -> Res<f64> {
+            Ok(f.get(i).ok_or("fio: short terse output")?.parse::<f64>()?)
+        };
+        let at = if self.rw.contains("read") { 6 } else { 47 };
+        Ok((field(at)? / 1024.0, field(at + 1)?))
+    }
+}
+
+/// Fails unless `dir` exists and takes O_DIRECT files (tmpfs may not).
+pub fn check_dir(dir: &Path) -> Res<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let probe = dir.join(format!(".rdaos-bench-{}", std::process::id()));
+    let r = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .custom_flags(rdaos::dfs::errno::libc::O_DIRECT)
+        .open(&probe);
+    let _ = std::fs::remove_file(&probe);
+    r.map(|_| ()).map_err(|e| {
+        format!(
+            "{}: cannot open files with O_DIRECT there: {e}",
+            dir.display()
+        )
+        .into()
+    })
 }
