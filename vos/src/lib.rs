@@ -54,7 +54,7 @@ pub use target::Target;
 pub use tree::{Index, IndexOp, Value};
 pub use types::{
     check_label, ChunkCsums, ContId, DataAddr, Epoch, ObjId, Recx, Version, CSUM_CHUNK, EPOCH_MAX,
-    MAX_LABEL_LEN,
+    MAX_CHUNKS, MAX_LABEL_LEN,
 };
 
 pub use bio;

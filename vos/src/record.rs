@@ -8,7 +8,7 @@ use crate::error::VosError;
 use crate::extent::ExtentTree;
 use crate::ilog::Ilog;
 use crate::tree::{Akey, Cont, Dkey, Index, IndexOp, Obj, Value};
-use crate::types::{check_label, ChunkCsums, ContId, DataAddr, ObjId, Recx, Version};
+use crate::types::{check_label, ChunkCsums, ContId, DataAddr, ObjId, Recx, Version, MAX_CHUNKS};
 
 /// Longest dkey or akey the store accepts.
 pub const MAX_KEY_LEN: usize = 4096;
@@ -31,10 +31,6 @@ const OP_ABORT_PUNCH: u8 = 9;
 /// written only when there are any, so a checkpoint without them reads
 /// as before).
 const OP_ARRAY_CHUNKED: u8 = 10;
-
-/// Most chunk checksums one extent may carry (a 1 GiB extent at the
-/// default 32 KiB chunk).
-const MAX_CHUNKS: usize = 1 << 15;
 
 fn put_chunks(e: &mut Enc, c: &ChunkCsums) {
     e.u32(c.chunk);

@@ -79,9 +79,16 @@ pub struct DataAddr {
     pub csum: u32,
 }
 
-/// Bytes per checksum chunk of a large array extent (DAOS's default
-/// checksum chunk size).
-pub const CSUM_CHUNK: u64 = 32 << 10;
+/// Bytes per checksum chunk of a large array extent: one block, so a
+/// 4 KiB read of a big extent reads 4 KiB. (DAOS defaults to 32 KiB; here
+/// a random 4 KiB read then reads 32 KiB, and measured 18K reads/s
+/// against 38K with 4 KiB chunks. The sums cost 1 KiB of index per MiB.)
+pub const CSUM_CHUNK: u64 = 4 << 10;
+
+/// Most chunk sums one extent carries: larger extents get larger chunks
+/// (see [`ChunkCsums::of`]), so the sums of one update never exceed
+/// 128 KiB of its WAL record.
+pub const MAX_CHUNKS: usize = 1 << 15;
 
 /// The crc32c of each `chunk`-byte piece of an extent's bytes (the last
 /// piece may be shorter), kept for extents of more than one chunk: a read
@@ -97,20 +104,21 @@ pub struct ChunkCsums {
 
 impl ChunkCsums {
     /// The checksum for [`DataAddr::csum`] and, when `data` spans more
-    /// than one [`CSUM_CHUNK`], its chunk checksums. One pass over the
-    /// bytes either way: for chunked data the extent's checksum is the
-    /// crc32c of the chunk sums (little-endian), which still tells one
-    /// extent's content from another's.
+    /// than one [`CSUM_CHUNK`], its chunk checksums (chunks of
+    /// `CSUM_CHUNK`, or of the next power of two that keeps them to
+    /// [`MAX_CHUNKS`]). One pass over the bytes either way: for chunked
+    /// data the extent's checksum is the crc32c of the chunk sums
+    /// (little-endian), which still tells one extent's content from
+    /// another's.
     pub fn of(data: &[u8]) -> (u32, Option<ChunkCsums>) {
-        if data.len() as u64 <= CSUM_CHUNK {
+        let len = data.len() as u64;
+        if len <= CSUM_CHUNK {
             return (crc32c::crc32c(data), None);
         }
-        let sums: Vec<u32> = data
-            .chunks(CSUM_CHUNK as usize)
-            .map(crc32c::crc32c)
-            .collect();
+        let chunk = CSUM_CHUNK.max(len.div_ceil(MAX_CHUNKS as u64).next_power_of_two());
+        let sums: Vec<u32> = data.chunks(chunk as usize).map(crc32c::crc32c).collect();
         let c = ChunkCsums {
-            chunk: CSUM_CHUNK as u32,
+            chunk: chunk as u32,
             sums: sums.into(),
         };
         (c.sum_of_sums(), Some(c))
@@ -127,6 +135,7 @@ impl ChunkCsums {
     pub fn fits(&self, len: u64) -> bool {
         self.chunk >= 4096
             && self.chunk.is_power_of_two()
+            && self.sums.len() <= MAX_CHUNKS
             && self.sums.len() as u64 == len.div_ceil(u64::from(self.chunk))
     }
 }
@@ -194,6 +203,28 @@ pub fn check_label(label: &str) -> Result<(), crate::error::VosError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chunk_sums_cover_the_data_and_stay_bounded() {
+        let small = vec![1u8; CSUM_CHUNK as usize];
+        assert_eq!(ChunkCsums::of(&small), (crc32c::crc32c(&small), None));
+        let mib: Vec<u8> = (0..1 << 20).map(|i| (i * 7) as u8).collect();
+        let (sum, c) = ChunkCsums::of(&mib);
+        let c = c.unwrap();
+        assert_eq!((c.chunk as u64, c.sums.len()), (CSUM_CHUNK, 256));
+        assert_eq!(c.sums[3], crc32c::crc32c(&mib[3 * 4096..4 * 4096]));
+        assert!(c.fits(1 << 20) && !c.fits((1 << 20) + 1) && !c.fits(1 << 19));
+        assert_eq!(sum, c.sum_of_sums());
+        // A different byte anywhere gives a different extent checksum.
+        let mut other = mib.clone();
+        other[700_000] ^= 1;
+        assert_ne!(ChunkCsums::of(&other).0, sum);
+        // Past MAX_CHUNKS blocks, the chunk grows instead of the sums.
+        let huge = vec![0u8; MAX_CHUNKS * 4096 + 1];
+        let c = ChunkCsums::of(&huge).1.unwrap();
+        assert_eq!(c.chunk, 8192);
+        assert!(c.sums.len() <= MAX_CHUNKS && c.fits(huge.len() as u64));
+    }
 
     #[test]
     fn cont_id_text_round_trips() {
