@@ -17,6 +17,14 @@
 //! for object and dkey punches), for a DTX that did not succeed on every
 //! replica.
 //!
+//! How a read flows: [`Cont::fetch_array_task`] (`vos_fetch_begin`)
+//! resolves the records in the index, issues every device read at once
+//! and completes once a `vos_fetch_end` task has checked them: an array
+//! extent of more than one block keeps a crc32c per 4 KiB chunk
+//! ([`ChunkCsums`]), so a read of part of it reads and checks only the
+//! chunks it touches; a smaller extent or single value is read and
+//! checked whole. A checksum mismatch is an error, never data.
+//!
 //! [`Target`] is one target's store on its device region (create, open
 //! with replay, checkpoint, aggregation, containers); a [`Cont`] is an
 //! open container on it (update/punch/fetch/enumerate its objects); the
