@@ -196,34 +196,50 @@ impl Cont {
         let t = self.target();
         let ctx = &t.ctx;
         let bs = t.superblock().geo.block_size as u64;
+        // From here until its reads are done, space freed under the
+        // extents it resolved is not handed out again.
+        let n = t.fetch_started();
         let mut reads: Vec<(Task, Iod)> = Vec::with_capacity(pieces.len());
         for p in &pieces {
-            reads.push(
-                ctx.read(p.dev_off, round_up(p.len as u64, bs))
-                    .map_err(bio)?,
-            );
+            match ctx.read(p.dev_off, round_up(p.len as u64, bs)) {
+                Ok(r) => reads.push(r),
+                Err(e) => {
+                    // Those issued finish on their own; their bytes are
+                    // not looked at.
+                    t.fetch_ended(n);
+                    return Err(bio(e));
+                }
+            }
         }
         let deps: Vec<Task> = reads.iter().map(|(t, _)| t.clone()).collect();
         let slot: FetchSlot<T> = Rc::new(RefCell::new(None));
         let out_slot = slot.clone();
-        let mut state = Some((pieces, reads, finish));
+        let mut state = Some((pieces, reads, finish, t.clone()));
         let done = ctx.sched().create_named(name, move |task| {
-            let Some((pieces, reads, finish)) = state.take() else {
+            let Some((pieces, reads, finish, target)) = state.take() else {
                 return;
             };
             let r = assemble(&pieces, &reads, out_len).map(finish);
             // The reads' DMA buffers go back before anything else runs.
             drop(reads);
+            target.fetch_ended(n);
             let rc = r.as_ref().err().map_or(0, VosError::rc);
             *out_slot.borrow_mut() = Some(r);
             task.complete(rc);
         });
         // Each read's status is looked at in the body.
         done.disable_propagate();
-        done.register_deps(&deps)
-            .map_err(|_| VosError::Inval("fetch task"))?;
-        done.schedule(false)
-            .map_err(|_| VosError::Io("scheduler closed".into()))?;
+        let queued = done
+            .register_deps(&deps)
+            .map_err(|_| VosError::Inval("fetch task"))
+            .and_then(|_| {
+                done.schedule(false)
+                    .map_err(|_| VosError::Io("scheduler closed".into()))
+            });
+        if let Err(e) = queued {
+            t.fetch_ended(n);
+            return Err(e);
+        }
         Ok((done, slot))
     }
 }

@@ -146,6 +146,43 @@ pub(crate) struct State {
     /// records' data, so their space must not be rewritten while they can
     /// be replayed; aggregation follows the same rule).
     released: Vec<DataAddr>,
+    /// Fetches started so far (each gets the next number), and those
+    /// whose reads are still in flight.
+    fetch_seq: u64,
+    fetching: std::collections::BTreeSet<u64>,
+    /// Space a checkpoint released while fetches were in flight, with the
+    /// last fetch number then: a fetch that resolved its extents before
+    /// the release may still be reading there, so the space goes back to
+    /// the allocator only once every fetch up to that number ended (a
+    /// reused block would otherwise fail that read's checksum).
+    quarantine: Vec<(u64, Vec<DataAddr>)>,
+}
+
+impl State {
+    /// Returns `released` to the allocator, or holds it until the fetches
+    /// in flight now have ended.
+    fn release(&mut self, released: Vec<DataAddr>) -> Result<(), VosError> {
+        if self.fetching.is_empty() {
+            for a in released {
+                self.alloc.free(a.off, a.len)?;
+            }
+        } else if !released.is_empty() {
+            self.quarantine.push((self.fetch_seq, released));
+        }
+        Ok(())
+    }
+
+    /// Frees what no fetch still in flight can be reading.
+    fn drain_quarantine(&mut self) {
+        let oldest = self.fetching.first().copied().unwrap_or(u64::MAX);
+        let (ready, wait): (Vec<_>, Vec<_>) = std::mem::take(&mut self.quarantine)
+            .into_iter()
+            .partition(|(last, _)| *last < oldest);
+        self.quarantine = wait;
+        for a in ready.into_iter().flat_map(|(_, v)| v) {
+            let _ = self.alloc.free(a.off, a.len);
+        }
+    }
 }
 
 /// One target's versioned object store, open on its device region.
@@ -289,6 +326,9 @@ impl Target {
                 ckpt_scheduled: false,
                 destroying: Vec::new(),
                 released: Vec::new(),
+                fetch_seq: 0,
+                fetching: Default::default(),
+                quarantine: Vec::new(),
             })),
         };
         // Replay ended the WAL's generation: record where it continues.
@@ -366,10 +406,27 @@ impl Target {
             return Err(e);
         }
         st.ckpt_gen = gen;
-        for a in released {
-            st.alloc.free(a.off, a.len)?;
+        st.release(released)
+    }
+
+    /// A fetch resolves its extents: its number, for
+    /// [`fetch_ended`](Self::fetch_ended).
+    pub(crate) fn fetch_started(&self) -> u64 {
+        let mut st = self.st.borrow_mut();
+        st.fetch_seq += 1;
+        let n = st.fetch_seq;
+        st.fetching.insert(n);
+        n
+    }
+
+    /// Fetch `n` read everything it needed: space released meanwhile
+    /// that no other fetch may still read goes back to the allocator.
+    pub(crate) fn fetch_ended(&self, n: u64) {
+        let mut st = self.st.borrow_mut();
+        st.fetching.remove(&n);
+        if !st.quarantine.is_empty() {
+            st.drain_quarantine();
         }
-        Ok(())
     }
 
     /// Aggregation: drops the versions no reader at or above `horizon`
@@ -671,4 +728,57 @@ fn write_ckpt(
     buf.extend_from_slice(body);
     buf.resize(round_up(buf.len() as u64, bs) as usize, 0);
     write_sync(ctx, geo.ckpt_slot(slot), &buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::{ContId, ObjId, Recx};
+    use bio::{BioConfig, DevKind, DevOpts};
+    use tse::Sched;
+
+    #[test]
+    fn space_freed_under_a_fetch_in_flight_waits_for_it() {
+        let path =
+            std::env::temp_dir().join(format!("rdaos-vos-quarantine-{}", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let s = Sched::new();
+        let opts = DevOpts {
+            kind: DevKind::File,
+            create_size: Some(64 << 20),
+            iopoll: None,
+        };
+        let ctx = BioCtx::open(&s.handle(), &path, &opts, &BioConfig::default()).unwrap();
+        let t = Target::create(&ctx, 0, 64 << 20, 0x9a, 0, 1).unwrap();
+        let c = t.cont_create(ContId(1), "q").unwrap();
+        let oid = ObjId::new(1, 1);
+        let (task, v) = c
+            .update_array_tx(oid, b"d", b"a", 1, Recx::new(0, 1 << 20), 1, &[5; 1 << 20])
+            .unwrap();
+        assert_eq!(s.progress_until(&task), 0);
+        // A fetch that resolved the extent is still reading it when an
+        // abort frees the extent and a checkpoint releases the space.
+        let reader = t.fetch_started();
+        assert_eq!(s.progress_until(&c.abort(oid, b"d", b"a", v).unwrap()), 0);
+        let before = t.free_bytes();
+        t.checkpoint().unwrap();
+        assert_eq!(t.free_bytes(), before, "held while the fetch reads");
+        // A fetch started after the release never saw the extent: it
+        // does not hold the space.
+        let later = t.fetch_started();
+        t.fetch_ended(reader);
+        assert_eq!(t.free_bytes(), before + (1 << 20));
+        t.fetch_ended(later);
+        // With no fetch in flight, released space is free at once.
+        let (task, v) = c
+            .update_array_tx(oid, b"d", b"a", 2, Recx::new(0, 1 << 20), 1, &[6; 1 << 20])
+            .unwrap();
+        assert_eq!(s.progress_until(&task), 0);
+        let used = t.free_bytes();
+        assert_eq!(s.progress_until(&c.abort(oid, b"d", b"a", v).unwrap()), 0);
+        t.checkpoint().unwrap();
+        assert_eq!(t.free_bytes(), used + (1 << 20));
+        drop(t);
+        let _ = std::fs::remove_file(&path);
+    }
 }
