@@ -819,6 +819,52 @@ fn eloop_and_symlinks() {
 }
 
 #[test]
+fn writes_and_truncates_move_mtime_and_utimens_after_them_holds() {
+    let e = Env::new("mtime", small_attr());
+    let (d, root) = (&e.dfs, e.dfs.root());
+    let now = rdaos::dfs::inode::now_ns;
+    let nap = || std::thread::sleep(std::time::Duration::from_millis(5));
+    let f = d.create(&root, "f", 0o644, rw()).unwrap();
+    let o = d.lookup("/f").unwrap();
+    let made = d.stat(&o).unwrap();
+    assert_eq!(made.mtime, made.ctime);
+    // A write: mtime and ctime become the time of the write.
+    nap();
+    let before = now();
+    f.write_bytes(0, &pattern(1, 3000)).unwrap();
+    let after = now();
+    let w = d.stat(&o).unwrap();
+    assert!(w.mtime > made.mtime, "{w:?} after {made:?}");
+    // (The epoch's clock drops its low 16 bits: 65 us.)
+    assert!(w.mtime + (1 << 16) >= before && w.mtime <= after, "{w:?}");
+    assert_eq!((w.ctime, w.size), (w.mtime, 3000));
+    // utimens after the writes (cp -p, rsync -t): the time it sets holds.
+    let past = 1_000_000_000;
+    d.utimens(&o, None, Some(past)).unwrap();
+    assert_eq!(d.stat(&o).unwrap().mtime, past);
+    // A write after that moves it again, a truncate too.
+    nap();
+    f.write_bytes(100, b"x").unwrap();
+    let w2 = d.stat(&o).unwrap();
+    assert!(w2.mtime > w.mtime, "{w2:?}");
+    nap();
+    let before = now();
+    f.truncate(10).unwrap();
+    let t = d.stat(&o).unwrap();
+    assert!(
+        t.mtime >= before && t.ctime >= before && t.size == 10,
+        "{t:?}"
+    );
+    // Reads change nothing; the same file seen through another handle
+    // has the same times.
+    assert_eq!(f.read(0, 10).unwrap().len(), 10);
+    let again = d.stat(&d.lookup("/f").unwrap()).unwrap();
+    assert_eq!((again.mtime, again.ctime), (t.mtime, t.ctime));
+    f.close().unwrap();
+    e.stop();
+}
+
+#[test]
 fn ebadf() {
     let e = Env::new("ebadf", small_attr());
     let (d, root) = (&e.dfs, e.dfs.root());

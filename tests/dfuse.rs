@@ -253,6 +253,8 @@ fn coreutils_work_in_the_mount() {
         test "$(stat -c %Y a/b/c/hello.txt)" = "$(date -d '2001-02-03 04:05:06' +%s)"
         echo more >> a/b/c/hello.txt
         test "$(wc -l < a/b/c/hello.txt)" = 2
+        # A write after the touch: the time of the write, not 2001.
+        test "$(stat -c %Y a/b/c/hello.txt)" -ge "$(( $(date +%s) - 120 ))"
         for i in $(seq 1 300); do echo $i > a/f$i; done
         test "$(ls a | wc -l)" = 303
         test "$(cat a/f123)" = 123

@@ -30,7 +30,7 @@ use obj::cli::ObjHandle;
 use obj::oclass::{oid_class, ObjType};
 use obj::rpc::{IodDesc, PunchKind};
 use obj::transport::BulkRef;
-use obj::vos::Recx;
+use obj::vos::{Epoch, Recx};
 use obj::ObjError;
 use tse::{der, Task};
 
@@ -568,7 +568,25 @@ impl Array {
     /// [`get_size`](Self::get_size) as a future, to await on the client's
     /// scheduler.
     pub async fn get_size_async(&self) -> Result<u64, ArrayError> {
-        let Some((dkey, end)) = self.oh.query_key_max_async(DATA_AKEY, None).await? else {
+        Ok(self.stat_async().await?.0)
+    }
+
+    /// Blocking [`stat_async`](Self::stat_async).
+    pub fn stat(&self) -> Result<(u64, Epoch), ArrayError> {
+        self.oh.client().sched().block_on(self.stat_async())
+    }
+
+    /// `daos_array_stat`: the size in cells and the epoch of the newest
+    /// write to the array (0 if none), in one query of every group.
+    pub async fn stat_async(&self) -> Result<(u64, Epoch), ArrayError> {
+        let (max, newest) = self.oh.query_key_async(DATA_AKEY, None).await?;
+        Ok((self.size_from(max)?, newest))
+    }
+
+    /// The size in cells from the highest dkey with data and one past its
+    /// last record there.
+    fn size_from(&self, max: Option<(u64, u64)>) -> Result<u64, ArrayError> {
+        let Some((dkey, end)) = max else {
             return Ok(0);
         };
         if dkey == MD_DKEY {

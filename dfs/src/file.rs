@@ -321,7 +321,17 @@ impl File {
     /// scheduler).
     pub async fn truncate_async(&self, size: u64) -> Result<(), DfsError> {
         self.writable()?;
-        self.array.set_size_async(size).await.ctx("dfs_punch")
+        self.array.set_size_async(size).await.ctx("dfs_punch")?;
+        // POSIX: a truncate changes mtime and ctime. An unlinked file has
+        // no record left to change.
+        match self
+            .dfs
+            .update_entry_async(&self.obj, |r| r.mtime = crate::inode::now_ns())
+            .await
+        {
+            Ok(_) | Err(DfsError::NotFound(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     /// `dfs_punch`: the bytes `[offset, offset + len)` read as zeros

@@ -243,6 +243,20 @@ pub fn now_ns() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
 
+/// A file's mtime and ctime from its record and the epoch of the newest
+/// write to its array (0 if none): data written after the record last
+/// changed (creation, chmod, utimens, truncate: each sets ctime) gives
+/// both, as DAOS derives them from the array's newest epoch; otherwise
+/// the record's, so a utimens after the writes (cp -p, rsync -t) holds.
+pub fn file_times(rec: &Inode, newest_write: obj::vos::Epoch) -> (u64, u64) {
+    let written = obj::hlc::hlc2ns(newest_write);
+    if written > rec.ctime {
+        (written, written)
+    } else {
+        (rec.mtime, rec.ctime)
+    }
+}
+
 /// What `stat` returns.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stat {

@@ -42,9 +42,13 @@
 //!   (DAOS's `dfs_remove` punches at once for everyone). A process that
 //!   dies with an unlinked file open leaks its object.
 //! * **Times.** Entries get atime = mtime = ctime at creation; `chmod`,
-//!   `utimens` and `rename` change ctime; file writes and truncates do not
-//!   update the record (DAOS derives a file's mtime from the object's
-//!   highest epoch, which the object layer cannot be asked for yet).
+//!   `utimens` and `rename` change ctime. File writes do not touch the
+//!   record: as in DAOS, `stat` takes a file's mtime and ctime from its
+//!   array's newest write epoch when that is later than the record's
+//!   ctime (so a `utimens` after the writes keeps the time it set). A
+//!   truncate sets mtime and ctime in the record (a punch of records is
+//!   not counted in the object's newest epoch). atime is not updated by
+//!   reads.
 //! * **Stale handles.** An [`Obj`] names its entry by parent and name.
 //!   If that entry is removed, or renamed by another call, `stat` of the
 //!   handle reports its cached record with `nlink` 0, and `chmod` /
@@ -700,14 +704,15 @@ impl Dfs {
             }
             None => (o.inode.clone(), 0),
         };
-        let size = match rec.kind() {
+        let (size, written) = match rec.kind() {
             FileType::File => crate::file::array_of(self, &rec)?
-                .get_size_async()
+                .stat_async()
                 .await
                 .ctx("dfs_ostat: file size")?,
-            FileType::Symlink => rec.target.len() as u64,
-            FileType::Dir => 0,
+            FileType::Symlink => (rec.target.len() as u64, 0),
+            FileType::Dir => (0, 0),
         };
+        let (mtime, ctime) = crate::inode::file_times(&rec, written);
         Ok(Stat {
             ino: rec.oid.lo,
             mode: rec.mode,
@@ -721,14 +726,14 @@ impl Dfs {
                 self.inner.attr.chunk_size
             },
             atime: rec.atime,
-            mtime: rec.mtime,
-            ctime: rec.ctime,
+            mtime,
+            ctime,
         })
     }
 
     /// Changes `o`'s record with `f` (ctime set to now) and writes it
     /// back; the new handle.
-    async fn update_entry_async(
+    pub(crate) async fn update_entry_async(
         &self,
         o: &Obj,
         f: impl FnOnce(&mut Inode),

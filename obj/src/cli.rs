@@ -822,6 +822,19 @@ impl ObjHandle {
         akey: &[u8],
         epoch: Option<Epoch>,
     ) -> Result<Option<(u64, u64)>, ObjError> {
+        Ok(self.query_key_async(akey, epoch).await?.0)
+    }
+
+    /// `daos_obj_query_key` with the object's newest epoch, as DAOS's
+    /// `daos_array_stat` asks for: [`query_key_max`](Self::query_key_max)'s
+    /// answer, and the epoch of the newest write or punch of the whole
+    /// object on any of its groups (0 if never written; dkey, akey and
+    /// record punches are not counted).
+    pub async fn query_key_async(
+        &self,
+        akey: &[u8],
+        epoch: Option<Epoch>,
+    ) -> Result<(Option<(u64, u64)>, Epoch), ObjError> {
         let mut req = ObjReq::new(
             self.cont,
             self.oid,
@@ -829,6 +842,7 @@ impl ObjHandle {
         );
         req.iods = vec![IodDesc::array(akey, 1, Vec::new())];
         let mut best: Option<(u64, u64)> = None;
+        let mut newest = 0;
         for rep in self.every_group(Opcode::ObjQueryKey, req).await? {
             if rep.status != 0 {
                 return Err(ObjError::Failed {
@@ -836,6 +850,7 @@ impl ObjHandle {
                     rc: rep.status,
                 });
             }
+            newest = newest.max(rep.epoch);
             if let Some((k, end)) = rep.max {
                 let k: [u8; 8] = k
                     .as_slice()
@@ -847,7 +862,7 @@ impl ObjHandle {
                 }
             }
         }
-        Ok(best)
+        Ok((best, newest))
     }
 
     /// The object's dkeys at `epoch` (`None`: now), over every group, sorted.

@@ -402,4 +402,10 @@ impl Cont {
         self.t
             .with_index(|i| i.query_key_max(self.id, oid, akey, epoch))
     }
+
+    /// The epoch of the newest write or punch of `oid` here (see
+    /// [`Index::obj_max_epoch`](crate::Index::obj_max_epoch)).
+    pub fn obj_max_epoch(&self, oid: ObjId) -> Option<Epoch> {
+        self.t.with_index(|i| i.obj_max_epoch(self.id, oid))
+    }
 }

@@ -79,6 +79,11 @@ impl Ilog {
         self.entries.len() != before
     }
 
+    /// The newest version recorded (a creation or a punch).
+    pub fn newest(&self) -> Option<Version> {
+        self.entries.last().map(|(v, _)| *v)
+    }
+
     /// True if nothing is recorded.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()

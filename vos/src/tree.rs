@@ -463,6 +463,16 @@ impl Index {
         }
     }
 
+    /// The epoch of the newest write or punch of object `oid` as a whole
+    /// (every update with data records a creation on the object, and an
+    /// object punch a punch; dkey, akey and record punches are not
+    /// counted), `None` for an object never written. What DAOS's
+    /// `daos_obj_query_max_epoch` answers, from which dfs derives a file's
+    /// modification time.
+    pub fn obj_max_epoch(&self, cont: ContId, oid: ObjId) -> Option<Epoch> {
+        self.obj(cont, oid)?.ilog.newest().map(|v| v.epoch)
+    }
+
     /// The chunk checksums of extent `a`, if it has them.
     pub fn chunk_csums(&self, a: &DataAddr) -> Option<&ChunkCsums> {
         self.chunks.get(a)

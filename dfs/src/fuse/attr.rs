@@ -57,8 +57,14 @@ pub(crate) fn attr_of_stat(ino: u64, st: &Stat) -> FileAttr {
 /// The attributes of an entry from its inode record and (files) size,
 /// as [`crate::Dfs::stat`] would give them for a linked entry, without
 /// reading the record again.
-pub(crate) fn attr_of_record(ino: u64, rec: &Inode, size: u64, default_blksize: u64) -> FileAttr {
+pub(crate) fn attr_of_record(
+    ino: u64,
+    rec: &Inode,
+    (size, newest_write): (u64, obj::vos::Epoch),
+    default_blksize: u64,
+) -> FileAttr {
     let kind = rec.kind();
+    let (mtime, ctime) = crate::inode::file_times(rec, newest_write);
     let st = Stat {
         ino,
         mode: rec.mode,
@@ -76,8 +82,8 @@ pub(crate) fn attr_of_record(ino: u64, rec: &Inode, size: u64, default_blksize: 
             default_blksize
         },
         atime: rec.atime,
-        mtime: rec.mtime,
-        ctime: rec.ctime,
+        mtime,
+        ctime,
     };
     attr_of_stat(ino, &st)
 }

@@ -459,9 +459,22 @@ impl Worker {
         Ok(s)
     }
 
+    /// A file's size as [`size_of`](Self::size_of) gives it, and the
+    /// epoch of its newest write (for its times), in one query.
+    fn size_and_newest(&self, obj: &Obj) -> R<(u64, obj::vos::Epoch)> {
+        if obj.kind() != FileType::File {
+            return Ok((0, 0));
+        }
+        let (s, newest) = array_of(&self.dfs, obj.inode())?
+            .stat()
+            .map_err(|e| DfsError::array("dfuse: file size", e))?;
+        let mut sizes = self.live.sizes.borrow_mut();
+        Ok((*sizes.entry(obj.oid()).or_insert(s), newest))
+    }
+
     /// Records `obj` as looked up once more and gives its attributes.
     fn entry(&mut self, obj: Obj) -> R<FileAttr> {
-        let size = self.size_of(&obj)?;
+        let size = self.size_and_newest(&obj)?;
         let rec = obj.inode().clone();
         let ino = self.inodes.intern(obj, true);
         Ok(attr_of_record(ino, &rec, size, self.dfs.attr().chunk_size))
