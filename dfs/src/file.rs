@@ -322,8 +322,14 @@ impl File {
     pub async fn truncate_async(&self, size: u64) -> Result<(), DfsError> {
         self.writable()?;
         self.array.set_size_async(size).await.ctx("dfs_punch")?;
-        // POSIX: a truncate changes mtime and ctime. An unlinked file has
-        // no record left to change.
+        self.data_changed_async().await
+    }
+
+    /// Sets mtime and ctime in the file's record to now, as POSIX wants
+    /// after a truncate or a hole punch (record punches do not count in
+    /// the object's newest epoch, from which `stat` takes the times of
+    /// writes). An unlinked file has no record left to change.
+    async fn data_changed_async(&self) -> Result<(), DfsError> {
         match self
             .dfs
             .update_entry_async(&self.obj, |r| r.mtime = crate::inode::now_ns())
@@ -358,7 +364,8 @@ impl File {
         self.array
             .punch_async(&[Range { idx: offset, len }])
             .await
-            .ctx("dfs_punch")
+            .ctx("dfs_punch")?;
+        self.data_changed_async().await
     }
 
     /// `dfs_sync`: nothing to do. A write returns (its task completes)

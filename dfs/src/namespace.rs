@@ -46,9 +46,9 @@
 //!   record: as in DAOS, `stat` takes a file's mtime and ctime from its
 //!   array's newest write epoch when that is later than the record's
 //!   ctime (so a `utimens` after the writes keeps the time it set). A
-//!   truncate sets mtime and ctime in the record (a punch of records is
-//!   not counted in the object's newest epoch). atime is not updated by
-//!   reads.
+//!   truncate or a hole punch sets mtime and ctime in the record (a punch
+//!   of records is not counted in the object's newest epoch). atime is
+//!   not updated by reads.
 //! * **Stale handles.** An [`Obj`] names its entry by parent and name.
 //!   If that entry is removed, or renamed by another call, `stat` of the
 //!   handle reports its cached record with `nlink` 0, and `chmod` /
