@@ -49,10 +49,10 @@
 //! written, so a failed or interrupted create leaves no pool behind (at
 //! worst a hidden `.creating-*` directory). A destroy renames the pool
 //! away first, then removes it. The next [`Storage::open`] removes what a
-//! create or destroy that was killed midway left (see [`Storage::sweep`]). A process that runs an engine on a pool
-//! holds an exclusive lock on the pool's directory: a second engine on
-//! the same pool, or a destroy meanwhile, is refused with
-//! [`StorageError::Busy`].
+//! create or destroy that was killed midway left (see
+//! [`Storage::sweep`]). A process that runs an engine on a pool holds an
+//! exclusive lock on the pool's directory: a second engine on the same
+//! pool, or a destroy meanwhile, is refused with [`StorageError::Busy`].
 
 use std::fs::{self, File};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -575,15 +575,10 @@ impl Storage {
         if !info.device_owned || !info.device.is_absolute() || info.device.starts_with(gone) {
             return;
         }
-        let canon = |q: &Path| fs::canonicalize(q).unwrap_or_else(|_| q.to_path_buf());
-        let dev = canon(&info.device);
-        let in_use = self.pool_list().map_or(true, |pools| {
-            pools
-                .iter()
-                .any(|l| l.info.as_ref().is_ok_and(|i| canon(&i.device) == dev))
-        });
-        if !in_use && fs::metadata(&dev).is_ok_and(|m| m.is_file()) {
-            let _ = fs::remove_file(&dev);
+        // In doubt (the pools cannot be listed), keep it.
+        let in_use = self.device_user(&info.device).map_or(true, |u| u.is_some());
+        if !in_use && fs::metadata(&info.device).is_ok_and(|m| m.is_file()) {
+            let _ = fs::remove_file(&info.device);
         }
     }
 
@@ -810,16 +805,23 @@ impl Storage {
             Err(e) => return Err(io("looking at", &abs)(e)),
         };
         // Not a device another pool of this storage uses.
-        let canon = |q: &Path| fs::canonicalize(q).unwrap_or_else(|_| q.to_path_buf());
-        let mine = canon(&abs);
-        for l in self.pool_list()? {
-            if let Ok(i) = l.info {
-                if canon(&i.device) == mine {
-                    return Err(bad(format!("it is the device of pool {:?}", i.label)));
-                }
-            }
+        if let Some(label) = self.device_user(&abs)? {
+            return Err(bad(format!("it is the device of pool {label:?}")));
         }
         Ok((abs, existed))
+    }
+
+    /// The label of the pool of this storage whose device is `dev` (paths
+    /// compared once canonical), if any.
+    fn device_user(&self, dev: &Path) -> Result<Option<String>, StorageError> {
+        let canon = |q: &Path| fs::canonicalize(q).unwrap_or_else(|_| q.to_path_buf());
+        let mine = canon(dev);
+        Ok(self.pool_list()?.into_iter().find_map(|l| {
+            l.info
+                .ok()
+                .filter(|i| canon(&i.device) == mine)
+                .map(|i| i.label)
+        }))
     }
 
     /// Removes pool `label`: its directory and, if rdaos created it, its
