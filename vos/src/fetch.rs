@@ -35,8 +35,8 @@ pub type SingleFetch = Option<Vec<u8>>;
 
 /// How the bytes of one device read are checked.
 enum Check {
-    /// The whole extent, against its checksum.
-    Whole(u32),
+    /// The whole extent or single value (`what`), against its checksum.
+    Whole { csum: u32, what: &'static str },
     /// Chunks `first..` of an extent, against their sums.
     Chunks { first: usize, sums: ChunkCsums },
 }
@@ -59,11 +59,11 @@ impl Piece {
     fn finish(&self, b: &[u8], out: &mut [u8]) -> Result<(), VosError> {
         let b = &b[..self.len];
         match &self.check {
-            Check::Whole(csum) => {
+            Check::Whole { csum, what } => {
                 let crc = crc32c::crc32c(b);
                 if crc != *csum {
                     return Err(VosError::BadChecksum {
-                        what: "data extent",
+                        what,
                         stored: *csum,
                         computed: crc,
                     });
@@ -141,7 +141,10 @@ impl Cont {
                     None => pieces.push(Piece {
                         dev_off: data_off + addr.off,
                         len: addr.len as usize,
-                        check: Check::Whole(addr.csum),
+                        check: Check::Whole {
+                            csum: addr.csum,
+                            what: "data extent",
+                        },
                         copies: vec![(from, to, n)],
                         whole: Some(addr),
                     }),
@@ -149,7 +152,7 @@ impl Cont {
             }
         }
         let out_len = (recx.nr * rsize) as usize;
-        self.read_pieces("vos_fetch_end", pieces, out_len, move |bytes| (bytes, segs))
+        self.read_pieces(pieces, out_len, move |bytes| (bytes, segs))
     }
 
     /// `vos_fetch_begin` for a single value at `epoch`: the slot holds its
@@ -170,7 +173,10 @@ impl Cont {
                 vec![Piece {
                     dev_off: t.superblock().geo.data_off + a.off,
                     len: a.len as usize,
-                    check: Check::Whole(a.csum),
+                    check: Check::Whole {
+                        csum: a.csum,
+                        what: "single value",
+                    },
                     copies: vec![(0, 0, a.len as usize)],
                     whole: Some(a),
                 }],
@@ -178,17 +184,14 @@ impl Cont {
             ),
         };
         let found = addr.is_some();
-        self.read_pieces("vos_fetch_end", pieces, len, move |bytes| {
-            found.then_some(bytes)
-        })
+        self.read_pieces(pieces, len, move |bytes| found.then_some(bytes))
     }
 
-    /// Issues the reads of `pieces`, then (in a task depending on all of
-    /// them) checks them, assembles `out_len` bytes and leaves
-    /// `finish(bytes)` in the slot.
+    /// Issues the reads of `pieces`, then (in a `vos_fetch_end` task
+    /// depending on all of them) checks them, assembles `out_len` bytes
+    /// and leaves `finish(bytes)` in the slot.
     fn read_pieces<T: 'static>(
         &self,
-        name: &'static str,
         pieces: Vec<Piece>,
         out_len: usize,
         finish: impl FnOnce(Vec<u8>) -> T + 'static,
@@ -215,7 +218,7 @@ impl Cont {
         let slot: FetchSlot<T> = Rc::new(RefCell::new(None));
         let out_slot = slot.clone();
         let mut state = Some((pieces, reads, finish, t.clone()));
-        let done = ctx.sched().create_named(name, move |task| {
+        let done = ctx.sched().create_named("vos_fetch_end", move |task| {
             let Some((pieces, reads, finish, target)) = state.take() else {
                 return;
             };

@@ -18,8 +18,9 @@
 //!   dkey punch, [`IndexOp::AbortPunch`]) logged like any other op (no
 //!   data), removing one version once durable.
 //!
-//! Checkpoints and fetches currently block the target's thread while their
-//! I/O runs (progressing its scheduler); updates are tasks.
+//! Checkpoints currently block the target's thread while their I/O runs
+//! (progressing its scheduler); updates and fetches are tasks (see
+//! `crate::fetch`; `Cont::fetch_array` is their blocking form).
 
 use std::cell::RefCell;
 use std::rc::Rc;
