@@ -1200,11 +1200,7 @@ fn fetch(t: &Task, ctx: &TgtCtx, c: &Cont, req: ObjReq, reply: ReplyTo, rpc_id: 
 /// Issues the vos fetches of every iod (one per single value, one per
 /// record extent), in request order.
 fn fetch_begin(c: &Cont, req: &ObjReq) -> Result<(Vec<FetchPart>, Vec<Task>), i32> {
-    req.iods
-        .iter()
-        .filter(|i| !i.single)
-        .try_fold(0u64, |a, i| i.data_len().and_then(|n| a.checked_add(n)))
-        .ok_or(-der::DER_INVAL)?;
+    array_bytes(req)?;
     let (mut parts, mut tasks) = (Vec::new(), Vec::new());
     for iod in &req.iods {
         if iod.single {
@@ -1230,8 +1226,18 @@ fn fetch_begin(c: &Cont, req: &ObjReq) -> Result<(Vec<FetchPart>, Vec<Task>), i3
 /// single value's length (`u64::MAX` when absent, 0 for arrays).
 type Fetched = (Vec<u8>, Vec<Vec<Recx>>, Vec<u64>);
 
+/// Bytes the array iods of a fetch ask for (`-DER_INVAL` on overflow).
+fn array_bytes(req: &ObjReq) -> Result<u64, i32> {
+    req.iods
+        .iter()
+        .filter(|i| !i.single)
+        .try_fold(0u64, |a, i| i.data_len().and_then(|n| a.checked_add(n)))
+        .ok_or(-der::DER_INVAL)
+}
+
 /// Assembles the reply's bytes from the finished parts of `fetch_begin`.
 fn fetch_end(req: &ObjReq, parts: Vec<FetchPart>) -> Result<Fetched, i32> {
+    let want = array_bytes(req)? as usize;
     let mut out = Vec::new();
     let mut holes = Vec::with_capacity(req.iods.len());
     let mut sizes = Vec::with_capacity(req.iods.len());
@@ -1259,7 +1265,12 @@ fn fetch_end(req: &ObjReq, parts: Vec<FetchPart>) -> Result<Fetched, i32> {
             };
             let (bytes, segs) = taken(slot.borrow_mut().take())?;
             let all_holes = segs.iter().all(|s| s.src.is_none());
-            if bytes.len() == n {
+            if bytes.len() == n && out.is_empty() {
+                // The first (often the only) part: no copy, and room for
+                // the rest of the array bytes.
+                out = bytes;
+                out.reserve(want.saturating_sub(n));
+            } else if bytes.len() == n {
                 out.extend_from_slice(&bytes);
             } else if all_holes {
                 out.resize(out.len() + n, 0);
