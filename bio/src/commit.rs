@@ -1,36 +1,36 @@
-//! Transaction commit in DAOS's order: an update's data extents reach the
-//! device (`data_completion`) and the WAL record that makes them visible is
-//! durable (`wal_completion`) before the update is acknowledged, and
-//! acknowledgements come in transaction order.
+//! Transaction commit: an update's data extents and the WAL record that
+//! makes them visible go to the device together, and the update is
+//! acknowledged, in transaction order, once both are there as the pool's
+//! [`Durability`] contract promises:
 //!
-//! * Large updates (more than [`ASYNC_DATA_MAX`] bytes of data, as DAOS's
-//!   `bio_max_async_sz`): the WAL record is appended only once the data
-//!   writes completed, so the flush that makes the record durable also
-//!   covers the data.
-//! * Small updates: the data writes and the WAL record go out together;
-//!   the record carries each data extent's crc32c, and replay re-reads and
-//!   checks the extents of every record, ending the log at the first one
-//!   whose data did not make it (a torn data write is never replayed).
-//!   The record's own flush may run before the data write finished, so
-//!   the transaction also waits for a [`Wal::barrier`] taken when its data
-//!   completed (usually the next group-commit frame): an acknowledged
-//!   small update is durable even on a device with a volatile write
-//!   cache, not merely written. (DAOS skips this: it expects SSDs with
-//!   power-loss protection.) If the data write fails, its record is in
-//!   the log already and replay will end there, so the log is poisoned
-//!   ([`Wal::poison_at`]) and every later transaction fails too, even one
-//!   whose own record is durable: nothing acknowledged is lost at the
-//!   next open.
+//! * `Device` (DAOS's): the data writes and the record's frame write
+//!   completed. No flush.
+//! * `Flush`: the record's frame is flushed, and a flush issued after the
+//!   data writes completed is done ([`Wal::barrier`], which rides the
+//!   flush of the next frame still being written, so one flush serves
+//!   many updates).
 //!
-//! The record on the WAL is `n u32 | n x (off u64, len u64, crc u32) |
-//! payload`; [`TxLog::replay`] returns the payloads of the records whose
-//! data checks out. A large update's record has [`DATA_FIRST`] set in `n`
-//! and no checksums (zeros): it was appended only after its data was
-//! written, and the flush that made it durable covered that data, so
-//! replay neither computes nor reads anything for it. (Without the flag,
-//! replay read back every large extent still in the log at each open, and
-//! bit rot in one of them, long after it was acknowledged, would have
-//! ended the log there and dropped every later acknowledged update.)
+//! The record carries a checksum of every data extent, so replay can tell
+//! whether an update's data made it. It does not need to for records the
+//! log marks as acknowledged (the frames' mark, see [`crate::wal`]): their
+//! data was on the device before the acknowledgement. A record past the
+//! mark may be a torn, unacknowledged update: replay reads its data back
+//! and ends the log at the first one whose data does not check out, so a
+//! torn update never hides the acknowledged data it would have replaced.
+//! If an update's data write fails, its record is in the log already and
+//! replay will end there, so the log is poisoned ([`Wal::poison_at`]) and
+//! every later transaction fails too, even one whose own record is
+//! durable: nothing acknowledged is lost at the next open.
+//!
+//! A record is `word u32 | n x extent | payload`, where `word` holds the
+//! extent count `n` and flags. With [`SUMS_CHUNKED`] (every record written
+//! now) an extent is `off u64 | len u64 | csum u32 | chunk u32`: `len`
+//! bytes at `off` checked by `csum`, the crc32c of those bytes when `chunk`
+//! is 0, else the crc32c of the little-endian crc32c of each `chunk`-byte
+//! piece (the scheme vos keeps for large extents, so the sum it computed
+//! anyway is reused). Older records have 20-byte extents (`off | len |
+//! csum`, the crc32c of `len` bytes), and [`DATA_FIRST`] ones, written
+//! after their data was flushed, carry no sums and are trusted.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -38,55 +38,133 @@ use std::rc::Rc;
 use tse::Task;
 
 use crate::ctx::{BioCtx, Iod};
+use crate::durability::Durability;
 use crate::error::BioError;
-use crate::wal::{Wal, WalPos};
+use crate::wal::{Wal, WalDamage, WalPos};
 
-/// Largest amount of data written together with its WAL record.
-pub const ASYNC_DATA_MAX: u64 = 32 << 10;
-
-/// The high bit of a record's extent count: the data was durable before
-/// the record was written, and replay does not check it.
+/// The high bit of a record's extent count: an older record whose data
+/// was durable before the record was written; replay does not check it.
 pub const DATA_FIRST: u32 = 1 << 31;
 
-/// A data extent of a transaction: where it goes and its bytes' checksum.
+/// A record's extents carry a chunk size (24 bytes each).
+pub const SUMS_CHUNKED: u32 = 1 << 30;
+
+const FLAGS: u32 = DATA_FIRST | SUMS_CHUNKED;
+
+/// A data extent of a transaction as its record describes it: where it
+/// is and the checksum of its first `len` bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TxExtent {
     /// Device offset.
     pub off: u64,
-    /// Length in bytes.
+    /// Bytes the checksum covers, from `off` (at most the bytes written).
     pub len: u64,
-    /// crc32c of the bytes.
+    /// The checksum (see [`DataSum`]).
+    pub csum: u32,
+    /// 0 for a crc32c of the bytes, else the chunk size of a sum of
+    /// chunk sums.
+    pub chunk: u32,
+}
+
+/// A caller's checksum of the bytes it writes, so bio does not compute it
+/// again: `csum` covers the first `len` bytes, as a plain crc32c when
+/// `chunk` is 0, else as the crc32c of the little-endian crc32c of each
+/// `chunk`-byte piece.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DataSum {
+    /// Bytes covered (the rest of the write is padding).
+    pub len: u64,
+    /// Chunk size, or 0.
+    pub chunk: u32,
+    /// The checksum.
     pub csum: u32,
 }
 
-fn encode(extents: &[TxExtent], data_first: bool, payload: &[u8]) -> Vec<u8> {
-    let mut r = Vec::with_capacity(4 + extents.len() * 20 + payload.len());
-    let flag = if data_first { DATA_FIRST } else { 0 };
-    r.extend_from_slice(&(extents.len() as u32 | flag).to_le_bytes());
+impl DataSum {
+    /// The sum of `bytes` as `chunk` says.
+    pub fn of(bytes: &[u8], chunk: u32) -> DataSum {
+        let csum = if chunk == 0 {
+            crc32c::crc32c(bytes)
+        } else {
+            bytes.chunks(chunk as usize).fold(0, |c, piece| {
+                crc32c::crc32c_append(c, &crc32c::crc32c(piece).to_le_bytes())
+            })
+        };
+        DataSum {
+            len: bytes.len() as u64,
+            chunk,
+            csum,
+        }
+    }
+}
+
+/// One data write of a transaction: device offset, bytes, and the
+/// caller's checksum of them (`None`: bio computes a crc32c).
+#[derive(Debug, Clone, Copy)]
+pub struct TxData<'a> {
+    /// Device offset.
+    pub off: u64,
+    /// The bytes (whole blocks).
+    pub bytes: &'a [u8],
+    /// Their checksum, if the caller has it.
+    pub sum: Option<DataSum>,
+}
+
+fn encode(extents: &[TxExtent], payload: &[u8]) -> Vec<u8> {
+    let mut r = Vec::with_capacity(4 + extents.len() * 24 + payload.len());
+    r.extend_from_slice(&(extents.len() as u32 | SUMS_CHUNKED).to_le_bytes());
     for e in extents {
         r.extend_from_slice(&e.off.to_le_bytes());
         r.extend_from_slice(&e.len.to_le_bytes());
         r.extend_from_slice(&e.csum.to_le_bytes());
+        r.extend_from_slice(&e.chunk.to_le_bytes());
     }
     r.extend_from_slice(payload);
     r
 }
 
-/// The record's extents, whether its data was written first, and its
-/// payload.
-fn decode(rec: &[u8]) -> Option<(Vec<TxExtent>, bool, &[u8])> {
+/// A decoded record: its extents, whether its data was written first
+/// (an older record, nothing to check), and its payload.
+type Decoded<'a> = (Vec<TxExtent>, bool, &'a [u8]);
+
+/// Decodes a record of either extent layout.
+fn decode(rec: &[u8]) -> Option<Decoded<'_>> {
     let word = u32::from_le_bytes(rec.get(0..4)?.try_into().ok()?);
-    let n = (word & !DATA_FIRST) as usize;
-    let body = rec.get(4..4usize.checked_add(n.checked_mul(20)?)?)?;
+    let n = (word & !FLAGS) as usize;
+    let size = if word & SUMS_CHUNKED != 0 { 24 } else { 20 };
+    let end = 4usize.checked_add(n.checked_mul(size)?)?;
+    let body = rec.get(4..end)?;
+    let u64_at = |c: &[u8], i: usize| u64::from_le_bytes(c[i..i + 8].try_into().unwrap_or([0; 8]));
+    let u32_at = |c: &[u8], i: usize| u32::from_le_bytes(c[i..i + 4].try_into().unwrap_or([0; 4]));
     let extents = body
-        .chunks_exact(20)
+        .chunks_exact(size)
         .map(|c| TxExtent {
-            off: u64::from_le_bytes(c[0..8].try_into().unwrap_or([0; 8])),
-            len: u64::from_le_bytes(c[8..16].try_into().unwrap_or([0; 8])),
-            csum: u32::from_le_bytes(c[16..20].try_into().unwrap_or([0; 4])),
+            off: u64_at(c, 0),
+            len: u64_at(c, 8),
+            csum: u32_at(c, 16),
+            chunk: if size == 24 { u32_at(c, 20) } else { 0 },
         })
         .collect();
-    Some((extents, word & DATA_FIRST != 0, &rec[4 + n * 20..]))
+    Some((extents, word & DATA_FIRST != 0, &rec[end..]))
+}
+
+/// What [`TxLog::check`] found in a log: reading only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogCheck {
+    /// Where the replay starts.
+    pub from: WalPos,
+    /// Records a replay would apply now.
+    pub replayable: u64,
+    /// Records below this sequence are marked acknowledged.
+    pub acked: u64,
+    /// The first record whose data does not check out, past the mark: a
+    /// torn, unacknowledged update where the log ends (with the records
+    /// of intact frames after it that a replay drops).
+    pub torn: Option<(u64, u64)>,
+    /// Acknowledged records the log cannot read: a replay refuses to
+    /// open; a salvage would keep the `replayable` records and lose the
+    /// rest.
+    pub damage: Option<WalDamage>,
 }
 
 /// Orders `tx` after the transaction whose record was appended before its
@@ -110,7 +188,7 @@ pub struct TxLog {
 }
 
 impl TxLog {
-    /// Commits through `wal` on `ctx`'s device.
+    /// Commits through `wal` on `ctx`'s device, under the log's contract.
     pub fn new(ctx: &BioCtx, wal: &Wal) -> TxLog {
         TxLog {
             ctx: ctx.clone(),
@@ -125,103 +203,93 @@ impl TxLog {
     }
 
     /// Commits one transaction: writes `data` (each `(offset, bytes)`)
-    /// and logs `payload` with the data's checksums. The returned task
-    /// completes once data and record are durable and every earlier
-    /// transaction has completed; its result is the first error.
+    /// and logs `payload` with the data's checksums (computed here). See
+    /// [`commit_summed`](Self::commit_summed).
     pub fn commit(&self, data: &[(u64, &[u8])], payload: &[u8]) -> Result<Task, BioError> {
-        let total: u64 = data.iter().map(|(_, b)| b.len() as u64).sum();
-        let data_first = total > ASYNC_DATA_MAX;
+        let data: Vec<TxData> = data
+            .iter()
+            .map(|&(off, bytes)| TxData {
+                off,
+                bytes,
+                sum: None,
+            })
+            .collect();
+        self.commit_summed(&data, payload)
+    }
+
+    /// Commits one transaction: writes `data` and logs `payload` with the
+    /// data's checksums (the callers', where given). The returned task
+    /// (`vos_tx_commit`) completes once data and record are on the device
+    /// as the contract promises and every earlier transaction has
+    /// completed; its result is the first error.
+    pub fn commit_summed(&self, data: &[TxData], payload: &[u8]) -> Result<Task, BioError> {
         let mut extents = Vec::with_capacity(data.len());
         let mut iods: Vec<Iod> = Vec::with_capacity(data.len());
-        for (off, bytes) in data {
-            iods.push(self.ctx.iod(&[(*off, bytes.len() as u64)], Some(bytes))?);
+        for d in data {
+            let sum = d.sum.unwrap_or_else(|| DataSum::of(d.bytes, 0));
+            if sum.len > d.bytes.len() as u64 {
+                return Err(BioError::Inval(format!(
+                    "checksum covers {} bytes of a {}-byte write",
+                    sum.len,
+                    d.bytes.len()
+                )));
+            }
+            iods.push(
+                self.ctx
+                    .iod(&[(d.off, d.bytes.len() as u64)], Some(d.bytes))?,
+            );
             extents.push(TxExtent {
-                off: *off,
-                len: bytes.len() as u64,
-                // Only what replay checks.
-                csum: if data_first { 0 } else { crc32c::crc32c(bytes) },
+                off: d.off,
+                len: sum.len,
+                csum: sum.csum,
+                chunk: sum.chunk,
             });
         }
         if let Some(rc) = self.wal.poisoned() {
             return Err(BioError::Poisoned(rc));
         }
-        let record = encode(&extents, data_first, payload);
+        let record = encode(&extents, payload);
         let sched = self.ctx.sched().clone();
         let tx = sched.create_named("vos_tx_commit", |t| t.complete(0));
-        let data_done = sched.create_named("data_completion", |t| t.complete(0));
-        let posts: Vec<Task> = iods.iter().map(|i| i.prep_post(false)).collect();
-        data_done
-            .register_deps(&posts)
-            .map_err(|_| BioError::Inval("data task".into()))?;
-        data_done
-            .schedule(false)
-            .map_err(|_| BioError::Inval("scheduler closed".into()))?;
+        // Data and record go out together.
+        let (seq, wal_done) = self.wal.append(record)?;
         // Transactions are acknowledged in WAL order (DAOS's transaction
         // id order): each waits for the one whose record precedes its own,
         // so a record that replay must drop (its data torn) is never
         // followed by an acknowledged one.
-        let mut deps = vec![data_done.clone()];
-        // The record's sequence once appended (u64::MAX until then).
-        let my_seq = Rc::new(Cell::new(u64::MAX));
-        let wal_done = if !data_first {
-            // Together: the record's checksums let replay spot torn data.
-            let (seq, w) = self.wal.append(record)?;
-            my_seq.set(seq);
-            chain_after_last(&self.last, &tx);
-            if total > 0 {
-                // And a flush issued after the data completed.
-                let gate = sched.create_empty("");
-                let g = gate.clone();
-                let wal = self.wal.clone();
-                data_done
-                    .register_comp_cb(move |d| {
-                        if d.result() != 0 {
-                            // The record is in the log and its data will
-                            // never check out: replay ends there, so no
-                            // later transaction may be acknowledged.
-                            wal.poison_at(seq, d.result());
-                            g.complete(d.result());
-                            return 0;
-                        }
-                        match wal.barrier() {
-                            Ok(b) => {
-                                let g2 = g.clone();
-                                let _ = b.register_comp_cb(move |b| {
-                                    g2.complete(b.result());
-                                    0
-                                });
-                            }
-                            Err(e) => g.complete(e.rc()),
-                        }
-                        0
-                    })
-                    .map_err(|_| BioError::Inval("data task".into()))?;
-                deps.push(gate);
-            }
-            w
-        } else {
-            // Data first: append once the data writes completed.
-            let wal = self.wal.clone();
+        chain_after_last(&self.last, &tx);
+        let mut deps = vec![wal_done];
+        if !iods.is_empty() {
+            let posts: Vec<Task> = iods.iter().map(|i| i.prep_post(false)).collect();
+            let data_done = sched.create_named("data_completion", |t| t.complete(0));
+            data_done
+                .register_deps(&posts)
+                .map_err(|_| BioError::Inval("data task".into()))?;
+            let flush = self.wal.durability() == Durability::Flush;
+            // Completed once the data is on the device as promised.
             let gate = sched.create_empty("");
             let g = gate.clone();
-            let rec = RefCell::new(Some(record));
-            let last = self.last.clone();
-            let me = tx.clone();
-            let seq_slot = my_seq.clone();
+            let wal = self.wal.clone();
             data_done
                 .register_comp_cb(move |d| {
-                    let record = rec.borrow_mut().take().unwrap_or_default();
                     if d.result() != 0 {
+                        // The record is in the log and its data will
+                        // never check out: replay ends there, so no
+                        // later transaction may be acknowledged.
+                        wal.poison_at(seq, d.result());
                         g.complete(d.result());
                         return 0;
                     }
-                    match wal.append(record) {
-                        Ok((seq, w)) => {
-                            seq_slot.set(seq);
-                            chain_after_last(&last, &me);
+                    if !flush {
+                        g.complete(0);
+                        return 0;
+                    }
+                    // And a flush issued after the data completed.
+                    match wal.barrier() {
+                        Ok(b) => {
                             let g2 = g.clone();
-                            let _ = w.register_comp_cb(move |w| {
-                                g2.complete(w.result());
+                            let _ = b.register_comp_cb(move |b| {
+                                g2.complete(b.result());
                                 0
                             });
                         }
@@ -230,26 +298,32 @@ impl TxLog {
                     0
                 })
                 .map_err(|_| BioError::Inval("data task".into()))?;
-            gate
-        };
+            data_done
+                .schedule(false)
+                .map_err(|_| BioError::Inval("scheduler closed".into()))?;
+            deps.push(data_done);
+            deps.push(gate);
+        }
         // Not inheriting the previous transaction's result: propagation is
         // off and a prep callback takes this one's own data and WAL results.
-        deps.push(wal_done.clone());
         tx.disable_propagate();
         tx.register_deps(&deps)
             .map_err(|_| BioError::Inval("commit task".into()))?;
-        let results = deps.clone();
         let wal = self.wal.clone();
+        let my_seq = Rc::new(Cell::new(seq));
         tx.register_prep_cb(move |t| {
-            let rc = results.iter().map(|d| d.result()).find(|&r| r != 0);
+            let rc = deps.iter().map(|d| d.result()).find(|&r| r != 0);
             // Durable, but behind a record that replay cannot pass: lost
             // at the next open, so not acknowledged.
             let lost = wal
                 .broken_at()
                 .filter(|(bad, _)| my_seq.get() > *bad)
                 .map(|(_, rc)| rc);
-            if let Some(rc) = rc.or(lost) {
-                t.complete(rc);
+            match rc.or(lost) {
+                Some(rc) => t.complete(rc),
+                // Acknowledged, and so is everything before it: frames
+                // built from now on say so.
+                None => wal.set_acked(my_seq.get() + 1),
             }
             0
         })
@@ -260,16 +334,24 @@ impl TxLog {
     }
 
     /// Replays from `from`: the payloads (with their sequence numbers) of
-    /// the records whose data extents read back with matching checksums,
-    /// in order, up to the first that does not (the end of the log). The
-    /// WAL's head is left at the start of the frame holding that record,
-    /// so new commits overwrite it; records of that frame before it were
-    /// returned, so checkpoint what replay returned before committing more.
+    /// the records of the log, in order. Records the log marks as
+    /// acknowledged are returned as they are; past the mark, a record is
+    /// returned only if its data extents read back with matching
+    /// checksums, and the first that does not ends the log (a torn,
+    /// unacknowledged update). The WAL's head is left at the start of the
+    /// frame holding that record, so new commits overwrite it; records of
+    /// that frame before it were returned, so checkpoint what replay
+    /// returned before committing more. A log that lost acknowledged
+    /// records is refused with [`BioError::WalDamaged`], and nothing moves.
     pub fn replay(&self, from: WalPos) -> Result<Vec<(u64, Vec<u8>)>, BioError> {
+        let scan = self.wal.scan(from)?;
+        if let Some(d) = scan.damage {
+            return Err(BioError::WalDamaged(d));
+        }
         let mut out = Vec::new();
-        for (frame_pos, recs) in self.wal.replay_frames(from)? {
+        for (frame_pos, recs) in scan.frames {
             for (seq, rec) in recs {
-                if !self.intact(&rec)? {
+                if seq >= scan.acked && !self.intact(&rec)? {
                     self.wal.restart_at(frame_pos)?;
                     return Ok(out);
                 }
@@ -277,11 +359,39 @@ impl TxLog {
                 out.push((seq, payload.to_vec()));
             }
         }
+        self.wal.restart_at(scan.end)?;
         Ok(out)
     }
 
+    /// What a replay from `from` would do, without doing it: how many
+    /// records it applies, where a torn tail ends the log, and whether
+    /// acknowledged records are lost (see [`LogCheck`]). Reads only.
+    pub fn check(&self, from: WalPos) -> Result<LogCheck, BioError> {
+        let scan = self.wal.scan(from)?;
+        let mut replayable = 0u64;
+        let mut torn = None;
+        let mut recs = scan.frames.iter().flat_map(|(_, r)| r.iter());
+        for (seq, rec) in recs.by_ref() {
+            if *seq >= scan.acked && !self.intact(rec)? {
+                torn = Some((*seq, 0));
+                break;
+            }
+            replayable += 1;
+        }
+        if let Some((seq, _)) = torn {
+            torn = Some((seq, recs.count() as u64));
+        }
+        Ok(LogCheck {
+            from,
+            replayable,
+            acked: scan.acked,
+            torn,
+            damage: scan.damage,
+        })
+    }
+
     /// True if the record parses and its data extents match their sums
-    /// (a record of data written first has nothing to check).
+    /// (an older record of data written first has nothing to check).
     fn intact(&self, rec: &[u8]) -> Result<bool, BioError> {
         let Some((extents, data_first, _)) = decode(rec) else {
             return Ok(false);
@@ -289,15 +399,26 @@ impl TxLog {
         if data_first {
             return Ok(true);
         }
+        let bs = self.ctx.device().block_size() as u64;
         for e in &extents {
-            let (t, iod) = self.ctx.read(e.off, e.len)?;
+            if e.len == 0 {
+                continue;
+            }
+            let read_len = e.len.div_ceil(bs) * bs;
+            let (t, iod) = match self.ctx.read(e.off, read_len) {
+                Ok(r) => r,
+                // An extent that is not even on the device never made it.
+                Err(BioError::OutOfRange { .. } | BioError::Align { .. }) => return Ok(false),
+                Err(e) => return Err(e),
+            };
             if self.ctx.sched().progress_until(&t) != 0 {
                 return Err(BioError::os(
                     format!("reading data at {}", e.off),
                     libc::EIO,
                 ));
             }
-            if crc32c::crc32c(&iod.to_vec()?) != e.csum {
+            let bytes = iod.to_vec()?;
+            if DataSum::of(&bytes[..e.len as usize], e.chunk).csum != e.csum {
                 return Ok(false);
             }
         }

@@ -15,9 +15,11 @@ use tse::{der, Poller, PollerId, SchedHandle, Task};
 
 use crate::dev::{Backend, DevOpts, Device};
 use crate::dma::{DmaPool, DmaSeg};
+use crate::durability::Durability;
 use crate::error::BioError;
 use crate::nvme::{self, NvmeCmd};
 use crate::ring::{Done, Op, Ring, RingStats};
+use crate::watch::IoWatch;
 
 /// Sizes of a context.
 #[derive(Debug, Clone)]
@@ -28,21 +30,28 @@ pub struct BioConfig {
     pub dma_chunk_size: usize,
     /// Ring entries.
     pub ring_entries: u32,
+    /// The durability contract ([`Durability::Auto`] is resolved against
+    /// the device when the context opens).
+    pub durability: Durability,
 }
 
 impl Default for BioConfig {
-    /// 64 chunks of 1 MiB (64 MiB per target), a 256-entry ring.
+    /// 64 chunks of 1 MiB (64 MiB per target), a 256-entry ring, the
+    /// `auto` durability contract.
     fn default() -> Self {
         BioConfig {
             dma_chunks: 64,
             dma_chunk_size: 1 << 20,
             ring_entries: 256,
+            durability: Durability::Auto,
         }
     }
 }
 
 pub(crate) struct Inner {
     pub(crate) dev: Device,
+    /// The contract in force (`Device` or `Flush`).
+    durability: Durability,
     // Field order: the ring is dropped before the DMA pool it points into.
     ring: RefCell<Ring>,
     dma: RefCell<DmaPool>,
@@ -52,9 +61,45 @@ pub(crate) struct Inner {
     done: RefCell<Vec<Done>>,
     /// Scratch for fast-path DMA allocations.
     scratch: RefCell<Vec<DmaSeg>>,
+    /// Who watches the device I/O, and the last id given out.
+    watch: RefCell<Option<Rc<dyn IoWatch>>>,
+    watch_ids: Cell<u64>,
 }
 
 impl Inner {
+    /// Tells the watcher, if any, of a write of `len` bytes at `addr` to
+    /// `off`; its watch id (0: not watched).
+    fn watch_write(&self, off: u64, addr: *const u8, len: usize) -> u64 {
+        let w = self.watch.borrow();
+        let Some(w) = w.as_ref() else { return 0 };
+        let id = self.watch_ids.get() + 1;
+        self.watch_ids.set(id);
+        // SAFETY: `addr` points at `len` initialised bytes of DMA memory
+        // that the write about to be submitted reads.
+        let data = unsafe { std::slice::from_raw_parts(addr, len) };
+        w.write_submitted(id, off, data);
+        id
+    }
+
+    /// Tells the watcher, if any, of a flush; its watch id.
+    fn watch_flush(&self) -> u64 {
+        let w = self.watch.borrow();
+        let Some(w) = w.as_ref() else { return 0 };
+        let id = self.watch_ids.get() + 1;
+        self.watch_ids.set(id);
+        w.flush_submitted(id);
+        id
+    }
+
+    /// Tells the watcher that op `id` completed with `rc`.
+    fn watch_done(&self, id: u64, rc: i32) {
+        if id != 0 {
+            if let Some(w) = self.watch.borrow().as_ref() {
+                w.completed(id, rc);
+            }
+        }
+    }
+
     fn wake_waiters(&self) {
         let waiters: Vec<Task> = self.waiters.borrow_mut().drain(..).collect();
         for w in waiters {
@@ -150,7 +195,8 @@ impl Poller for RingPoller {
         let mut done = std::mem::take(&mut *self.0.done.borrow_mut());
         let n = self.0.ring.borrow_mut().poll(&mut done);
         // Complete outside the ring borrow: callbacks submit more I/O.
-        for (t, rc, dma) in done.drain(..) {
+        for (t, rc, dma, watch) in done.drain(..) {
+            self.0.watch_done(watch, rc);
             if let Some(seg) = dma {
                 self.0.free(&[seg]);
             }
@@ -179,7 +225,8 @@ struct PollerGuard {
 impl Drop for PollerGuard {
     fn drop(&mut self) {
         let done = self.inner.ring.borrow_mut().drain();
-        for (t, rc, dma) in done {
+        for (t, rc, dma, watch) in done {
+            self.inner.watch_done(watch, rc);
             if let Some(seg) = dma {
                 self.inner.free(&[seg]);
             }
@@ -220,7 +267,9 @@ impl BioCtx {
         // Registered buffers when the kernel lets us (memlock limits may
         // not); plain reads and writes otherwise.
         let fixed = ring.register_buffers(&dma.iovecs()).is_ok();
+        let durability = cfg.durability.resolve(dev.write_cache());
         let inner = Rc::new(Inner {
+            durability,
             dev,
             ring: RefCell::new(ring),
             dma: RefCell::new(dma),
@@ -229,6 +278,8 @@ impl BioCtx {
             sched: sched.clone(),
             done: RefCell::new(Vec::new()),
             scratch: RefCell::new(Vec::with_capacity(4)),
+            watch: RefCell::new(None),
+            watch_ids: Cell::new(0),
         });
         let id = sched.register_poller(Box::new(RingPoller(inner.clone())));
         let guard = Rc::new(PollerGuard {
@@ -244,6 +295,18 @@ impl BioCtx {
     /// The device.
     pub fn device(&self) -> &Device {
         &self.inner.dev
+    }
+
+    /// The durability contract in force: the configured one, with `Auto`
+    /// resolved against the device's write cache.
+    pub fn durability(&self) -> Durability {
+        self.inner.durability
+    }
+
+    /// Sets (or clears) the watcher told about every write and flush from
+    /// now on (see [`IoWatch`]).
+    pub fn set_watch(&self, watch: Option<Rc<dyn IoWatch>>) {
+        *self.inner.watch.borrow_mut() = watch;
     }
 
     /// True if the DMA pool is registered with the ring (fixed buffers).
@@ -343,6 +406,7 @@ impl BioCtx {
         expect: u32,
         is_nvme: bool,
         dma: Option<DmaSeg>,
+        watch: u64,
     ) -> Task {
         let t = self.inner.sched.create_empty(name);
         t.schedule(true).ok();
@@ -351,6 +415,7 @@ impl BioCtx {
             expect,
             nvme: is_nvme,
             dma,
+            watch,
         };
         self.inner.ring.borrow_mut().push([(e, op, false)]);
         t
@@ -386,7 +451,8 @@ impl BioCtx {
         };
         let addr = inner.dma.borrow().addr(seg);
         let (e, is_nvme) = inner.rw_sqe(true, off, addr, len as u32, seg.chunk, false);
-        Some(self.submit_one("bio_iod_post", e, len as u32, is_nvme, Some(seg)))
+        let watch = inner.watch_write(off, addr, len);
+        Some(self.submit_one("bio_iod_post", e, len as u32, is_nvme, Some(seg), watch))
     }
 
     /// Zeroes `[off, off + len)` on the device without sending zeros:
@@ -400,7 +466,13 @@ impl BioCtx {
                     .offset(off)
                     .mode(libc::FALLOC_FL_ZERO_RANGE | libc::FALLOC_FL_KEEP_SIZE)
                     .build();
-                self.submit_one("bio_write_zeroes", e.into(), 0, false, None)
+                let watch = if self.inner.watch.borrow().is_some() {
+                    let zeros = vec![0u8; len as usize];
+                    self.inner.watch_write(off, zeros.as_ptr(), zeros.len())
+                } else {
+                    0
+                };
+                self.submit_one("bio_write_zeroes", e.into(), 0, false, None, watch)
             }
             Backend::Nvme { nsid, lba_shift } => {
                 let max = (self.inner.dev.max_io() as u64).max(1 << lba_shift);
@@ -436,14 +508,15 @@ impl BioCtx {
         let e = opcode::UringCmd80::new(types::Fd(self.inner.dev.fd()), nvme::NVME_URING_CMD_IO)
             .cmd(cmd.to_sqe_cmd())
             .build();
-        Ok(self.submit_one("nvme_rw", e, 0, true, None))
+        Ok(self.submit_one("nvme_rw", e, 0, true, None, 0))
     }
 
     /// Makes every write completed so far durable (fdatasync, or an NVMe
     /// flush).
     pub fn sync(&self) -> Task {
         let (e, is_nvme) = self.inner.sync_sqe();
-        self.submit_one("bio_flush", e, 0, is_nvme, None)
+        let watch = self.inner.watch_flush();
+        self.submit_one("bio_flush", e, 0, is_nvme, None, watch)
     }
 }
 
@@ -564,6 +637,11 @@ impl Iod {
                     } else {
                         ctx.sched.create_named("rw_completion", |_| {})
                     };
+                    let watch = if iod.write {
+                        ctx.watch_write(off + done, addr, n as usize)
+                    } else {
+                        0
+                    };
                     chain.push((
                         e,
                         Op {
@@ -571,6 +649,7 @@ impl Iod {
                             expect: n as u32,
                             nvme: is_nvme,
                             dma: None,
+                            watch,
                         },
                         sync,
                     ));
@@ -594,6 +673,7 @@ impl Iod {
                         expect: 0,
                         nvme: is_nvme,
                         dma: None,
+                        watch: ctx.watch_flush(),
                     },
                     false,
                 ));

@@ -6,6 +6,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
+use crate::durability::{block_dev_cache, WriteCache};
 use crate::error::BioError;
 use crate::nvme;
 
@@ -267,6 +268,34 @@ impl Device {
     /// The path it was opened from.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// What the device says about its write cache: for a file, the block
+    /// device holding it (sysfs `queue/write_cache`); for an NVMe
+    /// namespace, Identify Controller's VWC bit.
+    pub fn write_cache(&self) -> WriteCache {
+        if self.is_nvme() {
+            return match nvme::volatile_write_cache(self.fd()) {
+                Ok(true) => WriteCache::WriteBack,
+                Ok(false) => WriteCache::WriteThrough,
+                Err(e) => WriteCache::Unknown(format!(
+                    "identify controller on {}: errno {e}",
+                    self.path.display()
+                )),
+            };
+        }
+        // SAFETY: fstat on an open fd into a zeroed struct.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: as above.
+        if unsafe { libc::fstat(self.fd(), &mut st) } != 0 {
+            return WriteCache::Unknown(format!("stat {}", self.path.display()));
+        }
+        let dev = if st.st_mode & libc::S_IFMT == libc::S_IFBLK {
+            st.st_rdev
+        } else {
+            st.st_dev
+        };
+        block_dev_cache(libc::major(dev), libc::minor(dev))
     }
 
     /// Checks an I/O's alignment and range up front.

@@ -45,6 +45,10 @@ pub enum BioError {
     /// guessing what reached the media.
     #[error("WAL poisoned by an earlier I/O failure (status {0})")]
     Poisoned(i32),
+    /// The WAL lost records that it had acknowledged: its intact frames
+    /// end before its acknowledged mark (damage, not a torn tail).
+    #[error("{0}")]
+    WalDamaged(crate::wal::WalDamage),
     /// The WAL has no room until a checkpoint trims it.
     #[error("WAL full: {need} blocks needed, {free} free (checkpoint to trim it)")]
     WalFull {
@@ -76,6 +80,7 @@ impl BioError {
             BioError::Os { .. } => -der::DER_IO,
             BioError::WalFull { .. } => -der::DER_NOSPACE,
             BioError::Poisoned(_) => -der::DER_IO,
+            BioError::WalDamaged(_) => -der::DER_IO,
             BioError::Unsupported(_) => -der::DER_NOSYS,
             _ => -der::DER_INVAL,
         }

@@ -12,11 +12,15 @@
 //! matched to its operation by `user_data` (a slab key with a generation)
 //! and completes that run's task (`rw_completion`); the post task completes
 //! with the last of them (`iod_dma_completion`). The [`wal`] appends records
-//! with group commit and completes each once it is durable
-//! (`wal_completion`); [`TxLog`] commits an update's data and its record
-//! in DAOS's order (`data_completion` before the record for large updates,
-//! together with checksums for small ones) and acknowledges transactions
-//! in order.
+//! with group commit and completes each once it is on the device as the
+//! pool's [`Durability`] contract promises (`wal_completion`: the frame
+//! written under `device`, written and flushed under `flush`); [`TxLog`]
+//! writes an update's data and its record together, the record carrying
+//! the data's checksums, and acknowledges transactions in order once both
+//! are there (`data_completion`, and under `flush` a flush issued after
+//! the data completed). Frames carry the log's acknowledged mark, so
+//! replay checks the data of every record past it and refuses a log that
+//! lost acknowledged records instead of taking the loss for a torn tail.
 
 #![warn(missing_docs)]
 
@@ -24,16 +28,20 @@ mod commit;
 mod ctx;
 mod dev;
 mod dma;
+mod durability;
 mod error;
 pub mod nvme;
 mod ring;
 pub mod wal;
 pub mod walfmt;
+mod watch;
 
-pub use commit::{TxExtent, TxLog, ASYNC_DATA_MAX, DATA_FIRST};
+pub use commit::{DataSum, LogCheck, TxData, TxExtent, TxLog, DATA_FIRST, SUMS_CHUNKED};
 pub use ctx::{BioConfig, BioCtx, Iod};
 pub use dev::{Backend, DevKind, DevOpts, Device};
 pub use dma::{DmaPool, DmaSeg, DMA_PAGE};
+pub use durability::{Durability, WriteCache};
 pub use error::{BioError, Errno};
 pub use ring::RingStats;
-pub use wal::{ReplayedFrame, Wal, WalPos};
+pub use wal::{ReplayedFrame, Wal, WalDamage, WalPos, WalScan};
+pub use watch::IoWatch;

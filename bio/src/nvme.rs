@@ -178,6 +178,31 @@ pub fn identify_namespace(fd: RawFd, nsid: u32) -> Result<NsInfo, i32> {
     })
 }
 
+/// Identify Controller (admin opcode 0x06, CNS 1): true if the controller
+/// has a volatile write cache (VWC, byte 525 bit 0).
+pub fn volatile_write_cache(fd: RawFd) -> Result<bool, i32> {
+    let mut buf = vec![0u8; 4096];
+    let mut cmd = NvmeCmd {
+        opcode: 0x06,
+        addr: buf.as_mut_ptr() as u64,
+        data_len: 4096,
+        cdw10: 1,
+        ..NvmeCmd::default()
+    };
+    // SAFETY: the admin ioctl reads the 72-byte command and writes at most
+    // data_len bytes to `buf`, which outlives the call.
+    let r = unsafe { libc::ioctl(fd, NVME_IOCTL_ADMIN_CMD as _, &mut cmd as *mut NvmeCmd) };
+    if r < 0 {
+        return Err(std::io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::EIO));
+    }
+    if r > 0 {
+        return Err(libc::EIO); // NVMe status
+    }
+    Ok(buf[525] & 1 != 0)
+}
+
 /// The largest transfer one command may carry, in bytes, from the block
 /// device's `max_hw_sectors_kb` (128 KiB if sysfs does not say).
 pub fn max_transfer(ng: &Path) -> u32 {

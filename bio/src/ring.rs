@@ -20,10 +20,13 @@ pub(crate) struct Op {
     pub(crate) nvme: bool,
     /// A DMA segment the op owns, returned to the pool at its CQE.
     pub(crate) dma: Option<DmaSeg>,
+    /// Its id for the context's [`crate::IoWatch`] (0: not watched).
+    pub(crate) watch: u64,
 }
 
-/// A reaped op: its task, its status and the DMA segment it returns.
-pub(crate) type Done = (Task, i32, Option<DmaSeg>);
+/// A reaped op: its task, its status, the DMA segment it returns and its
+/// watch id.
+pub(crate) type Done = (Task, i32, Option<DmaSeg>, u64);
 
 /// Counters for the curious.
 #[derive(Debug, Default, Clone, Copy)]
@@ -176,7 +179,7 @@ impl Ring {
                     -der::DER_IO
                 }
             };
-            done.push((op.task, rc, op.dma));
+            done.push((op.task, rc, op.dma, op.watch));
         }
         self.stats.completed += n as u64;
         if !self.backlog.is_empty() {

@@ -1,19 +1,27 @@
 //! The write-ahead log: an append-only circular region of the device.
 //!
 //! [`Wal::append`] gives a record the next sequence number and returns a
-//! task that completes once the record is durable (`wal_completion`).
-//! Records that arrive while a log write is in flight wait and go out
-//! together in the next one (group commit): one frame, one write linked to
-//! one flush. Frames complete strictly in order, so commits complete in
-//! transaction order. A failed write or flush poisons the log: every
-//! waiting and later commit fails with [`BioError::Poisoned`] instead of
-//! guessing what reached the media. So does a record whose data write
-//! failed after it was appended ([`Wal::poison_at`]): no record after it
-//! can replay.
+//! task that completes once the record is on the device as the pool's
+//! [`Durability`] contract promises (`wal_completion`): under `Device`
+//! once its frame's write completed, under `Flush` once a flush issued
+//! after that write completed. Records that arrive while frames are in
+//! flight wait and go out together in the next frame (group commit);
+//! several frames may be in flight, and each frame's flush is issued as
+//! soon as its own write completes. Frames complete strictly in order, so
+//! commits complete in transaction order. A failed write or flush poisons
+//! the log: every waiting and later commit fails with
+//! [`BioError::Poisoned`] instead of guessing what reached the media. So
+//! does a record whose data write failed after it was appended
+//! ([`Wal::poison_at`]): no record after it can replay.
 //!
-//! [`Wal::replay`] reads frames from a position and returns every intact
-//! record in order, stopping cleanly at the first torn, corrupt or stale
-//! frame (format in [`crate::walfmt`]).
+//! Every frame carries the log's *acknowledged mark* ([`Wal::set_acked`]):
+//! the sequence below which every record had been acknowledged when the
+//! frame was built. [`Wal::scan`] reads frames from a position and, where
+//! the intact chain ends, tells a torn tail (nothing acknowledged is
+//! missing) from damage (an intact frame, before the end or found beyond
+//! it, says records past the end were acknowledged); [`Wal::replay`]
+//! refuses damage with [`BioError::WalDamaged`] instead of dropping
+//! acknowledged records (format in [`crate::walfmt`]).
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -22,6 +30,7 @@ use std::rc::Rc;
 use tse::Task;
 
 use crate::ctx::BioCtx;
+use crate::durability::Durability;
 use crate::error::BioError;
 use crate::walfmt::{decode_header, decode_records, encode_frame, FRAME_HDR};
 
@@ -61,22 +70,72 @@ impl WalPos {
 /// A replayed frame: where it starts and its records `(seq, bytes)`.
 pub type ReplayedFrame = (WalPos, Vec<(u64, Vec<u8>)>);
 
-/// Frames in flight at once: each is a write linked to a flush; they
-/// complete in log order whatever order the device finishes them in.
-///
-/// One: a flush covers the whole device (or file), so frames flushed in
-/// parallel only queue behind each other, while with one frame in flight
-/// everything that arrives meanwhile rides the next one. Measured on the
-/// project's virtio disk with 4 KiB updates (same runs, 1 vs 4): one
-/// target at qd 32 65K vs 47K updates/s (16 vs 6.4 records per frame);
-/// four engine targets behind the in-process RPC 20K vs 13-15K writes/s.
-const MAX_INFLIGHT: usize = 1;
+/// Acknowledged records that the log can no longer read: the intact chain
+/// of frames ends at `seq`, but an intact frame says records up to
+/// `acked` were acknowledged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WalDamage {
+    /// Device byte offset of the first block that is not the expected
+    /// frame.
+    pub off: u64,
+    /// The first record that cannot be read.
+    pub seq: u64,
+    /// Every record below this was acknowledged.
+    pub acked: u64,
+    /// Intact frames found beyond the damage.
+    pub frames_beyond: u64,
+}
+
+impl std::fmt::Display for WalDamage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "WAL damaged at device offset {} (record {}): records up to {} were acknowledged and cannot be read ({} intact frames beyond)",
+            self.off,
+            self.seq,
+            self.acked.saturating_sub(1),
+            self.frames_beyond
+        )
+    }
+}
+
+impl std::error::Error for WalDamage {}
+
+/// What [`Wal::scan`] found from a position on. Reading only: nothing is
+/// written and the head does not move.
+#[derive(Debug, Clone)]
+pub struct WalScan {
+    /// The intact chain of frames, in order.
+    pub frames: Vec<ReplayedFrame>,
+    /// Records below this sequence were acknowledged: the highest mark of
+    /// any intact frame read (in the chain or beyond its end), and at
+    /// least the starting sequence. Their data need no check at replay;
+    /// records at or above it may be a torn, unacknowledged tail.
+    pub acked: u64,
+    /// Where the chain ends: the next frame would go here.
+    pub end: WalPos,
+    /// Set when the chain ends below `acked`.
+    pub damage: Option<WalDamage>,
+}
+
+/// Frames in flight at once, by contract. Each is a write (and, under
+/// `Flush`, a flush issued when that write completes); they complete in
+/// log order whatever order the device finishes them in. While they are
+/// out, records that arrive wait and ride the next frame together.
+fn max_inflight(d: Durability) -> usize {
+    match d {
+        Durability::Flush => 2,
+        _ => 4,
+    }
+}
 
 /// A frame written and not yet completed in order.
 struct Flight {
     /// Position after the frame.
     end: WalPos,
     batch: Vec<(u64, Vec<u8>, Task)>,
+    /// Its write completed (under `Flush` its flush is then issued).
+    written: bool,
     /// Its I/O's status once it finished.
     rc: Option<i32>,
 }
@@ -84,17 +143,23 @@ struct Flight {
 /// Largest frame one commit writes (records beyond wait for the next).
 const MAX_FRAME: usize = 1 << 20;
 
+/// Blocks read per I/O when looking past the end of the chain.
+const SCAN_RUN: u64 = 256;
+
 struct State {
     gen: u32,
     region_off: u64,
     blocks: u64,
     bs: usize,
+    durability: Durability,
     /// Next record's sequence and next frame's virtual block.
     head: WalPos,
     /// Oldest virtual block still needed (start of the last checkpoint).
     tail: u64,
     /// Sequence for the next append.
     next_seq: u64,
+    /// Every record below this was acknowledged (the mark frames carry).
+    acked: u64,
     pending: Vec<(u64, Vec<u8>, Task)>,
     /// Frames written and not yet completed in order, oldest first.
     inflight: VecDeque<Flight>,
@@ -107,14 +172,23 @@ struct State {
     /// named one: replay ends there, so no record after it may be
     /// acknowledged.
     broken_seq: Option<u64>,
-    /// Records committed (durable) so far, and frames written.
+    /// Records committed (durable) so far, frames written and flushes
+    /// issued (each flush's number is its index).
     committed: u64,
     frames: u64,
-    /// Frames submitted by this handle (the next one's index).
-    started: u64,
-    /// Barrier waiters: each completes once frame `.0` (or a standalone
-    /// flush) is durable, a flush issued after the waiter was made.
+    flushes: u64,
+    /// Barrier waiters: each completes once a flush numbered at least
+    /// `.0` is done (a flush issued after the waiter was made).
     cover: Vec<(u64, Task)>,
+}
+
+impl State {
+    /// True if a flush will be issued without being asked: a frame whose
+    /// write is out, or records waiting for one (under `Flush`).
+    fn flush_coming(&self) -> bool {
+        self.durability == Durability::Flush
+            && (!self.pending.is_empty() || self.inflight.iter().any(|f| !f.written))
+    }
 }
 
 /// The log of one target.
@@ -137,7 +211,8 @@ fn place(v: u64, blocks: u64, total: u64) -> u64 {
 impl Wal {
     /// A log over `[off, off + len)` of `ctx`'s device whose next record
     /// goes at `head` (with its generation) and whose oldest needed frame
-    /// starts at `tail` (both from the last checkpoint).
+    /// starts at `tail` (both from the last checkpoint). It keeps the
+    /// contract of `ctx` ([`BioCtx::durability`]).
     pub fn open(
         ctx: &BioCtx,
         off: u64,
@@ -164,9 +239,11 @@ impl Wal {
                 region_off: off,
                 blocks,
                 bs: bs as usize,
+                durability: ctx.durability(),
                 head,
                 tail,
                 next_seq: head.seq,
+                acked: head.seq,
                 next_v: head.vblock,
                 submitted_seq: head.seq,
                 pending: Vec::new(),
@@ -175,14 +252,20 @@ impl Wal {
                 broken_seq: None,
                 committed: 0,
                 frames: 0,
-                started: 0,
+                flushes: 0,
                 cover: Vec::new(),
             })),
         })
     }
 
+    /// The contract this log keeps.
+    pub fn durability(&self) -> Durability {
+        self.st.borrow().durability
+    }
+
     /// Appends a record; returns its sequence number and a task that
-    /// completes when it is durable (or fails with the log's error).
+    /// completes when it is on the device as the contract promises (or
+    /// fails with the log's error).
     pub fn append(&self, record: Vec<u8>) -> Result<(u64, Task), BioError> {
         let (seq, task) = {
             let mut st = self.st.borrow_mut();
@@ -205,16 +288,28 @@ impl Wal {
         Ok((seq, task))
     }
 
-    /// Starts group commits while fewer than `MAX_INFLIGHT` are in flight.
+    /// Says that every record below `seq` has been acknowledged: frames
+    /// built from now on carry it as their mark, and replay will refuse
+    /// to open a log that lost one of them. A commit layer calls it as it
+    /// acknowledges in order; the mark never goes back.
+    pub fn set_acked(&self, seq: u64) {
+        let mut st = self.st.borrow_mut();
+        st.acked = st.acked.max(seq);
+    }
+
+    /// Starts group commits while fewer than the contract's limit are in
+    /// flight.
     fn kick(&self) {
         while self.kick_one() {}
     }
 
     /// Writes one frame of waiting records; false if it did not.
     fn kick_one(&self) -> bool {
-        let (frame, v, blocks, end) = {
+        let (frame, v, end) = {
             let mut st = self.st.borrow_mut();
-            if st.inflight.len() >= MAX_INFLIGHT || st.pending.is_empty() || st.poisoned.is_some() {
+            // (A poisoned log holds no waiting records past the broken
+            // one: those before it still go out.)
+            if st.inflight.len() >= max_inflight(st.durability) || st.pending.is_empty() {
                 return false;
             }
             // Take as many waiting records as fit one frame.
@@ -229,7 +324,7 @@ impl Wal {
             }
             let batch: Vec<(u64, Vec<u8>, Task)> = st.pending.drain(..n).collect();
             let recs: Vec<&[u8]> = batch.iter().map(|(_, r, _)| r.as_slice()).collect();
-            let frame = encode_frame(st.gen, batch[0].0, &recs, st.bs);
+            let frame = encode_frame(st.gen, batch[0].0, st.acked, &recs, st.bs);
             let blocks = (frame.len() / st.bs) as u64;
             let v = place(st.next_v, blocks, st.blocks);
             if v + blocks - st.tail > st.blocks {
@@ -257,21 +352,20 @@ impl Wal {
             };
             st.next_v = end.vblock;
             st.submitted_seq = end.seq;
-            st.started += 1;
             st.inflight.push_back(Flight {
                 end,
                 batch,
+                written: false,
                 rc: None,
             });
-            (frame, v, blocks, end)
+            (frame, v, end)
         };
-        let _ = blocks;
         let off = {
             let st = self.st.borrow();
             st.region_off + (v % st.blocks) * st.bs as u64
         };
         let io = match self.ctx.iod(&[(off, frame.len() as u64)], Some(&frame)) {
-            Ok(iod) => iod.prep_post(true),
+            Ok(iod) => iod.prep_post(false),
             Err(e) => {
                 self.frame_done(end, e.rc());
                 return false;
@@ -279,14 +373,54 @@ impl Wal {
         };
         let wal = self.clone();
         let _ = io.register_comp_cb(move |t| {
-            wal.frame_done(end, t.result());
+            wal.frame_written(end, t.result());
             0
         });
         true
     }
 
-    /// A frame's write+flush finished with `rc`: completes, in log order,
-    /// every frame whose predecessors are all done (`wal_completion`).
+    /// A frame's write finished: under `Flush` its flush goes out now,
+    /// covering every write completed so far; otherwise the frame is done.
+    fn frame_written(&self, end: WalPos, rc: i32) {
+        let flush = {
+            let mut st = self.st.borrow_mut();
+            if let Some(f) = st.inflight.iter_mut().find(|f| f.end == end) {
+                f.written = true;
+            }
+            rc == 0 && st.durability == Durability::Flush
+        };
+        if !flush {
+            self.frame_done(end, rc);
+            return;
+        }
+        let wal = self.clone();
+        self.issue_flush(move |rc| wal.frame_done(end, rc));
+        // This frame's flush may be the one that barrier waiters counted
+        // on; if no other is coming, they need their own.
+        self.flush_for_cover();
+    }
+
+    /// Issues a flush (`bio_flush`); when it completes, releases the
+    /// barrier waiters it covers, then runs `then` with its status.
+    fn issue_flush(&self, then: impl FnOnce(i32) + 'static) {
+        let k = {
+            let mut st = self.st.borrow_mut();
+            st.flushes += 1;
+            st.flushes - 1
+        };
+        let flush = self.ctx.sync();
+        let wal = self.clone();
+        let _ = flush.register_comp_cb(move |f| {
+            let rc = f.result();
+            wal.release_cover(k, rc);
+            then(rc);
+            0
+        });
+    }
+
+    /// A frame is done with `rc` (written, and flushed under `Flush`):
+    /// completes, in log order, every frame whose predecessors are all
+    /// done (`wal_completion`).
     fn frame_done(&self, end: WalPos, rc: i32) {
         let mut ready: Vec<Task> = Vec::new();
         let mut failed: Option<i32> = None;
@@ -321,19 +455,17 @@ impl Wal {
             self.fail(rc);
             return;
         }
-        self.release_cover();
         self.kick();
         self.flush_for_cover();
     }
 
-    /// Completes the barrier waiters whose frame is durable.
-    fn release_cover(&self) {
+    /// Completes the barrier waiters that flush `k` covers.
+    fn release_cover(&self, k: u64, rc: i32) {
         let done: Vec<Task> = {
             let mut st = self.st.borrow_mut();
-            let frames = st.frames;
             let mut done = Vec::new();
             st.cover.retain(|(need, t)| {
-                if *need < frames {
+                if *need <= k {
                     done.push(t.clone());
                     false
                 } else {
@@ -343,43 +475,36 @@ impl Wal {
             done
         };
         for t in done {
-            t.complete(0);
+            t.complete(rc);
         }
     }
 
-    /// With no frame in flight or waiting, no frame will cover the
-    /// barrier waiters: one flush does, for all of them.
+    /// With no flush coming on its own (no frame being written, no
+    /// records waiting), one flush covers every barrier waiter.
     fn flush_for_cover(&self) {
-        let waiters: Vec<Task> = {
-            let mut st = self.st.borrow_mut();
-            if st.cover.is_empty() || !st.inflight.is_empty() || !st.pending.is_empty() {
+        {
+            let st = self.st.borrow();
+            let need = st.flushes;
+            if !st.cover.iter().any(|(n, _)| *n >= need) || st.flush_coming() {
                 return;
             }
-            st.cover.drain(..).map(|(_, t)| t).collect()
-        };
-        let flush = self.ctx.sync();
-        let _ = flush.register_comp_cb(move |f| {
-            for t in &waiters {
-                t.complete(f.result());
-            }
-            0
-        });
+        }
+        self.issue_flush(|_| {});
     }
 
     /// A barrier: the returned task completes once a flush issued after
     /// this call is done, so every write completed before the call is
-    /// durable. It rides on the next frame when records are waiting or
-    /// in flight (group commit), and costs one flush of its own only when
-    /// the log is idle. Small transactions use it to make their data,
-    /// written alongside their record, durable before acknowledging.
+    /// durable. It rides the flush of a frame still being written (group
+    /// commit), and costs one flush of its own only when none is coming.
+    /// Under `Flush`, transactions use it to make their data durable
+    /// before acknowledging.
     pub fn barrier(&self) -> Result<Task, BioError> {
+        // Even on a poisoned log: a transaction before the broken record
+        // still needs its flush (and gets a real one).
         let task = {
             let mut st = self.st.borrow_mut();
-            if let Some(rc) = st.poisoned {
-                return Err(BioError::Poisoned(rc));
-            }
             let task = self.ctx.sched().create_named("wal_barrier", |_| {});
-            let need = st.started;
+            let need = st.flushes;
             st.cover.push((need, task.clone()));
             task
         };
@@ -409,9 +534,10 @@ impl Wal {
 
     /// Poisons the log because record `seq`, already appended, can never
     /// replay: the data write it vouches for failed with `rc`, and replay
-    /// ends at the first record whose data does not check out. Nothing
-    /// more is written and every record still waiting fails with `rc`;
-    /// frames already in flight finish, and their records before `seq`
+    /// ends at the first record whose data does not check out. New
+    /// appends are refused and every record waiting after `seq` fails with
+    /// `rc`; waiting records before it and frames already in flight go
+    /// out and finish, and their records before `seq`
     /// are durable as usual, but a record after it is lost at the next
     /// replay, so its owner must not acknowledge it (see
     /// [`Wal::broken_at`]). DAOS likewise fails every later pending
@@ -420,8 +546,13 @@ impl Wal {
         let waiting: Vec<Task> = {
             let mut st = self.st.borrow_mut();
             st.poisoned.get_or_insert(rc);
-            st.broken_seq = Some(st.broken_seq.map_or(seq, |b| b.min(seq)));
-            st.pending.drain(..).map(|(_, _, t)| t).collect()
+            let broken = st.broken_seq.map_or(seq, |b| b.min(seq));
+            st.broken_seq = Some(broken);
+            // Records before the broken one still go out: they replay.
+            let (keep, fail): (Vec<_>, Vec<_>) =
+                st.pending.drain(..).partition(|(s, _, _)| *s < broken);
+            st.pending = keep;
+            fail.into_iter().map(|(_, _, t)| t).collect()
         };
         for t in waiting {
             t.complete(rc);
@@ -468,19 +599,25 @@ impl Wal {
         (st.committed, st.frames)
     }
 
+    /// Flushes this handle issued (for frames and barriers).
+    pub fn flushes(&self) -> u64 {
+        self.st.borrow().flushes
+    }
+
     /// The error that poisoned the log, if any.
     pub fn poisoned(&self) -> Option<i32> {
         self.st.borrow().poisoned
     }
 
+    /// Device byte offset of virtual block `vblock`.
+    fn dev_off(&self, vblock: u64) -> u64 {
+        let st = self.st.borrow();
+        st.region_off + (vblock % st.blocks) * st.bs as u64
+    }
+
     fn read_blocks(&self, vblock: u64, n: u64) -> Result<Vec<u8>, BioError> {
-        let (off, len) = {
-            let st = self.st.borrow();
-            (
-                st.region_off + (vblock % st.blocks) * st.bs as u64,
-                n * st.bs as u64,
-            )
-        };
+        let off = self.dev_off(vblock);
+        let len = n * self.st.borrow().bs as u64;
         let (t, iod) = self.ctx.read(off, len)?;
         let rc = self.ctx.sched().progress_until(&t);
         if rc != 0 {
@@ -491,8 +628,10 @@ impl Wal {
 
     /// Reads every intact record from `from` on, in order, and moves the
     /// head to the end of them (the next append goes there). Stops at the
-    /// first frame that is torn, corrupt or from an earlier lap. Blocks
-    /// the calling thread (run it at open, before serving I/O).
+    /// first frame that is torn, corrupt or from an earlier lap, unless
+    /// the log says records past it were acknowledged: then it refuses
+    /// with [`BioError::WalDamaged`] and moves nothing. Blocks the calling
+    /// thread (run it at open, before serving I/O).
     pub fn replay(&self, from: WalPos) -> Result<Vec<(u64, Vec<u8>)>, BioError> {
         Ok(self
             .replay_frames(from)?
@@ -504,12 +643,28 @@ impl Wal {
     /// [`replay`](Self::replay), grouped by frame: each frame's start
     /// position and its records.
     pub fn replay_frames(&self, from: WalPos) -> Result<Vec<ReplayedFrame>, BioError> {
+        let scan = self.scan(from)?;
+        if let Some(d) = scan.damage {
+            return Err(BioError::WalDamaged(d));
+        }
+        self.restart_at(scan.end)?;
+        Ok(scan.frames)
+    }
+
+    /// Reads the log from `from` without changing anything: the intact
+    /// chain of frames, the acknowledged mark, where the chain ends and
+    /// whether that end lost acknowledged records. To tell, it looks at
+    /// the rest of the lap past the end for intact frames of this
+    /// generation whose mark is past it (frames written after a frame
+    /// that was damaged later). Blocks the calling thread.
+    pub fn scan(&self, from: WalPos) -> Result<WalScan, BioError> {
         let (total, bs) = {
             let st = self.st.borrow();
             (st.blocks, st.bs)
         };
         let gen = from.gen;
-        let mut out = Vec::new();
+        let mut frames = Vec::new();
+        let mut acked = from.seq;
         let mut pos = from;
         loop {
             // The frame is at pos, or at the next lap if the writer wrapped.
@@ -539,12 +694,13 @@ impl Wal {
             let Some(recs) = decode_records(&frame, &h) else {
                 break;
             };
+            acked = acked.max(h.acked);
             let recs = recs
                 .into_iter()
                 .enumerate()
                 .map(|(i, r)| (h.first_seq + i as u64, r))
                 .collect();
-            out.push((
+            frames.push((
                 WalPos {
                     seq: h.first_seq,
                     vblock: v,
@@ -558,8 +714,59 @@ impl Wal {
                 gen,
             };
         }
-        self.restart_at(pos)?;
-        Ok(out)
+        let (beyond, n) = self.marks_beyond(pos)?;
+        acked = acked.max(beyond);
+        let damage = (acked > pos.seq).then(|| WalDamage {
+            off: self.dev_off(pos.vblock),
+            seq: pos.seq,
+            acked,
+            frames_beyond: n,
+        });
+        Ok(WalScan {
+            frames,
+            acked,
+            end: pos,
+            damage,
+        })
+    }
+
+    /// The highest mark past `end.seq` among intact frames of `end`'s
+    /// generation in the rest of the lap after `end` (and how many such
+    /// frames there are): frames written after one that was later lost.
+    fn marks_beyond(&self, end: WalPos) -> Result<(u64, u64), BioError> {
+        let (total, bs, tail) = {
+            let st = self.st.borrow();
+            (st.blocks, st.bs, st.tail)
+        };
+        let stop = tail.min(end.vblock) + total;
+        let (mut best, mut n) = (0u64, 0u64);
+        let mut v = end.vblock;
+        while v < stop {
+            let phys = v % total;
+            let run = (total - phys).min(stop - v).min(SCAN_RUN);
+            let buf = self.read_blocks(v, run)?;
+            for i in 0..run {
+                let at = i as usize * bs;
+                let Some(h) = decode_header(&buf[at..at + bs], end.gen) else {
+                    continue;
+                };
+                let blocks = h.blocks(bs);
+                if h.first_seq < end.seq || h.acked <= end.seq || phys + i + blocks > total {
+                    continue;
+                }
+                let frame = if i + blocks <= run {
+                    buf[at..at + blocks as usize * bs].to_vec()
+                } else {
+                    self.read_blocks(v + i, blocks)?
+                };
+                if decode_records(&frame, &h).is_some() {
+                    best = best.max(h.acked);
+                    n += 1;
+                }
+            }
+            v += run;
+        }
+        Ok((best, n))
     }
 
     /// Moves the head to `pos` (a frame start returned by replay, or the
@@ -583,6 +790,7 @@ impl Wal {
         st.next_seq = pos.seq;
         st.next_v = pos.vblock;
         st.submitted_seq = pos.seq;
+        st.acked = pos.seq;
         Ok(())
     }
 }

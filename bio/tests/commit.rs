@@ -1,11 +1,13 @@
-//! Transaction commit order (data, then the WAL record; small updates
-//! together with checksums) and replay that ends at a torn data write.
+//! Transaction commit: data and WAL record together, acknowledgements in
+//! order, replay that checks the data of records past the acknowledged
+//! mark and ends at a torn one, and a poisoned log after a failed data
+//! write.
 
 use std::cell::RefCell;
 use std::os::unix::fs::FileExt;
 use std::rc::Rc;
 
-use bio::{BioConfig, BioCtx, DevKind, DevOpts, TxLog, Wal, WalPos};
+use bio::{BioConfig, BioCtx, BioError, DevKind, DevOpts, Durability, TxLog, Wal, WalPos};
 use tse::{Sched, Task, Tracer};
 
 mod common;
@@ -20,7 +22,16 @@ fn setup(s: &Sched, f: &TempFile) -> (BioCtx, TxLog) {
         create_size: Some(64 << 20),
         iopoll: None,
     };
-    let ctx = BioCtx::open(s, &f.0, &opts, &BioConfig::default()).unwrap();
+    let ctx = BioCtx::open(
+        s,
+        &f.0,
+        &opts,
+        &BioConfig {
+            durability: Durability::Flush,
+            ..BioConfig::default()
+        },
+    )
+    .unwrap();
     let wal = Wal::open(&ctx, WAL.0, WAL.1, WalPos::start(77), 0).unwrap();
     let tx = TxLog::new(&ctx, &wal);
     (ctx, tx)
@@ -31,7 +42,7 @@ fn bytes(seed: u64, len: usize) -> Vec<u8> {
 }
 
 #[test]
-fn commits_complete_in_order_and_large_data_goes_first() {
+fn commits_complete_in_order_with_data_and_record_together() {
     let s = Sched::new();
     let tracer = Tracer::new();
     s.set_tracer("tgt0", Some(tracer.clone()));
@@ -40,7 +51,7 @@ fn commits_complete_in_order_and_large_data_goes_first() {
     let order = Rc::new(RefCell::new(Vec::new()));
     let mut tasks: Vec<Task> = Vec::new();
     for i in 0..24u64 {
-        // Alternate 1 MiB (data first) and 4 KiB (together) updates.
+        // Alternate 1 MiB and 4 KiB updates.
         let len = if i % 2 == 0 { 1 << 20 } else { 4096 };
         let data = bytes(i, len);
         let t = tx
@@ -64,24 +75,19 @@ fn commits_complete_in_order_and_large_data_goes_first() {
     let got = order.borrow().clone();
     assert_eq!(got.len(), 24);
     assert!(got.iter().all(|(_, rc)| *rc == 0));
-    // Large updates: the WAL frame write was issued from the data
-    // completion callback (data first).
+    // Every record was appended when its update was committed, not from
+    // its data's completion: data and record are written together.
     let spans = tracer.spans();
     let data_done: Vec<_> = spans
         .iter()
         .filter(|x| x.name == "data_completion")
         .collect();
     assert_eq!(data_done.len(), 24);
-    // A record appended from a data completion callback is a child of it:
-    // exactly the 12 large updates' records.
     let after_data = spans
         .iter()
         .filter(|x| x.name == "wal_completion" && data_done.iter().any(|d| d.id == x.parent))
         .count();
-    assert_eq!(
-        after_data, 12,
-        "large updates log their record after their data"
-    );
+    assert_eq!(after_data, 0, "no record waits for its data");
     // Replay returns every payload in order.
     let wal2 = Wal::open(&_ctx, WAL.0, WAL.1, WalPos::start(77), 0).unwrap();
     let tx2 = TxLog::new(&_ctx, &wal2);
@@ -97,7 +103,7 @@ fn commits_complete_in_order_and_large_data_goes_first() {
 }
 
 #[test]
-fn replay_ends_at_a_torn_data_write() {
+fn replay_ends_at_a_torn_data_write_past_the_acknowledged_mark() {
     let s = Sched::new();
     let f = TempFile::new("tx-torn");
     let (ctx, tx) = setup(&s, &f);
@@ -108,29 +114,43 @@ fn replay_ends_at_a_torn_data_write() {
             .unwrap();
         assert_eq!(s.progress_until(&t), 0);
     }
-    // Record 5's data never fully reached the disk: half of it is stale.
+    // One record past the mark (the log never wrote that the last update
+    // was acknowledged), whose data only half reached the disk: a torn,
+    // unacknowledged update, as a crash leaves one.
+    let back = TxLog::new(
+        &ctx,
+        &Wal::open(&ctx, WAL.0, WAL.1, WalPos::start(77), 0).unwrap(),
+    )
+    .check(WalPos::start(77))
+    .unwrap();
+    assert_eq!((back.replayable, back.acked, back.torn), (8, 8, None));
     let file = std::fs::OpenOptions::new().write(true).open(&f.0).unwrap();
+    file.write_all_at(&[0u8; 4096], DATA + 7 * 8192 + 4096)
+        .unwrap();
+    // Rot in an acknowledged update's data does not end the log: the
+    // record is below the mark (readers' own checksums catch the rot).
     file.write_all_at(&[0u8; 4096], DATA + 5 * 8192 + 4096)
         .unwrap();
     drop(file);
     let wal = Wal::open(&ctx, WAL.0, WAL.1, WalPos::start(77), 0).unwrap();
     let tx2 = TxLog::new(&ctx, &wal);
+    let check = tx2.check(WalPos::start(77)).unwrap();
+    assert_eq!(
+        (check.replayable, check.torn, check.damage),
+        (7, Some((8, 0)), None)
+    );
     let back = tx2.replay(WalPos::start(77)).unwrap();
     let seqs: Vec<u64> = back
         .iter()
         .map(|(_, p)| u64::from_le_bytes(p[..8].try_into().unwrap()))
         .collect();
-    assert_eq!(
-        seqs,
-        [0, 1, 2, 3, 4],
-        "stops before the torn update, nothing after it"
-    );
+    assert_eq!(seqs, [0, 1, 2, 3, 4, 5, 6], "stops before the torn update");
     // What an open persists (with the replayed state) before committing more.
     let ckpt = tx2.wal().head();
-    assert_eq!((ckpt.seq, ckpt.gen), (6, 78));
+    assert_eq!((ckpt.seq, ckpt.gen), (8, 78));
     // New commits continue where the log ended.
     let t = tx2
-        .commit(&[(DATA + 5 * 8192, &bytes(55, 8192))], &55u64.to_le_bytes())
+        .commit(&[(DATA + 7 * 8192, &bytes(55, 8192))], &55u64.to_le_bytes())
         .unwrap();
     assert_eq!(s.progress_until(&t), 0);
     let wal3 = Wal::open(&ctx, WAL.0, WAL.1, ckpt, ckpt.vblock).unwrap();
@@ -140,15 +160,6 @@ fn replay_ends_at_a_torn_data_write() {
         .map(|(_, p)| u64::from_le_bytes(p[..8].try_into().unwrap()))
         .collect();
     assert_eq!(seqs, [55], "the new commit, and no stale record behind it");
-    // From the old position the stale records 6 and 7 stay unreachable.
-    let wal4 = Wal::open(&ctx, WAL.0, WAL.1, WalPos::start(77), 0).unwrap();
-    assert_eq!(
-        TxLog::new(&ctx, &wal4)
-            .replay(WalPos::start(77))
-            .unwrap()
-            .len(),
-        5
-    );
 }
 
 #[test]
@@ -156,7 +167,7 @@ fn damage_to_a_large_update_after_its_acknowledgement_does_not_end_the_replay() 
     let s = Sched::new();
     let f = TempFile::new("tx-rot");
     let (ctx, tx) = setup(&s, &f);
-    // Small, large (data written first), small.
+    // Small, large, small.
     let sizes = [8192usize, 256 << 10, 8192];
     let mut at = DATA;
     let mut offs = Vec::new();
@@ -169,8 +180,9 @@ fn damage_to_a_large_update_after_its_acknowledgement_does_not_end_the_replay() 
         at += *len as u64;
     }
     // The large update's data rots on the device afterwards: its record
-    // still replays (the data was durable before the record was written;
-    // a reader's own checksums catch the rot), and so does the one after.
+    // still replays (it is below the acknowledged mark of the frame after
+    // it; a reader's own checksums catch the rot), and so does the one
+    // after.
     let file = std::fs::OpenOptions::new().write(true).open(&f.0).unwrap();
     file.write_all_at(&[0xEE; 4096], offs[1] + 8192).unwrap();
     drop(file);
@@ -319,4 +331,90 @@ fn fail_one_small_data_write(fs: &SmallFs) {
         .collect();
     let acked: Vec<u64> = (0..8).filter(|&i| rcs[i as usize] == 0).collect();
     assert_eq!(replayed, acked, "results {rcs:?}");
+}
+
+/// A small deterministic generator for damage positions.
+fn xorshift(x: &mut u64) -> u64 {
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    *x
+}
+
+#[test]
+fn wal_damage_before_the_mark_refuses_to_open_and_after_it_is_a_torn_tail() {
+    let s = Sched::new();
+    let f = TempFile::new("tx-damage");
+    let (ctx, tx) = setup(&s, &f);
+    // One update per frame, each acknowledged before the next: every
+    // frame but the last carries a mark past the records before it.
+    const N: u64 = 40;
+    let mut starts = Vec::new();
+    for i in 0..N {
+        starts.push(WAL.0 + tx.wal().head().vblock * 4096);
+        let t = tx
+            .commit(&[(DATA + i * 4096, &bytes(i, 4096))], &i.to_le_bytes())
+            .unwrap();
+        assert_eq!(s.progress_until(&t), 0);
+    }
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&f.0)
+        .unwrap();
+    // Bytes of a frame that its checksums cover: header, one record of
+    // a 4-byte length, the 28-byte extent list and the 8-byte payload.
+    let covered = 48 + 4 + 28 + 8;
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    for round in 0..24 {
+        let j = if round < 2 {
+            [0, N - 1][round as usize]
+        } else {
+            xorshift(&mut x) % N
+        };
+        let off = starts[j as usize];
+        let mut saved = vec![0u8; 4096];
+        file.read_exact_at(&mut saved, off).unwrap();
+        let mut bad = saved.clone();
+        if round % 2 == 0 {
+            bad.fill(0);
+        } else {
+            let at = (xorshift(&mut x) % covered) as usize;
+            bad[at] ^= 1 + (xorshift(&mut x) % 255) as u8;
+        }
+        file.write_all_at(&bad, off).unwrap();
+        let wal = Wal::open(&ctx, WAL.0, WAL.1, WalPos::start(77), 0).unwrap();
+        let log = TxLog::new(&ctx, &wal);
+        let check = log.check(WalPos::start(77)).unwrap();
+        let replay = log.replay(WalPos::start(77));
+        if j < N - 1 {
+            // Later frames say record j + 1 was acknowledged: damage,
+            // never a silent end of the log.
+            let d = check.damage.expect("damage found by check");
+            assert_eq!((d.seq, d.off, check.replayable), (j + 1, off, j));
+            match replay {
+                Err(BioError::WalDamaged(e)) => {
+                    assert_eq!(e, d);
+                    let msg = BioError::WalDamaged(e).to_string();
+                    assert!(msg.contains(&format!("offset {off}")), "{msg}");
+                }
+                other => panic!("frame {j} damaged: replay gave {other:?}"),
+            }
+        } else {
+            // The last frame: nothing after it says it was acknowledged,
+            // so it is indistinguishable from a torn tail.
+            assert_eq!((check.damage, check.replayable), (None, N - 1));
+            assert_eq!(replay.unwrap().len() as u64, N - 1);
+        }
+        file.write_all_at(&saved, off).unwrap();
+    }
+    // Restored, everything replays.
+    let wal = Wal::open(&ctx, WAL.0, WAL.1, WalPos::start(77), 0).unwrap();
+    assert_eq!(
+        TxLog::new(&ctx, &wal)
+            .replay(WalPos::start(77))
+            .unwrap()
+            .len() as u64,
+        N
+    );
 }

@@ -143,6 +143,7 @@ fn more_ios_in_flight_than_dma_buffers() {
         dma_chunks: 4,
         dma_chunk_size: 64 << 10,
         ring_entries: 32,
+        ..BioConfig::default()
     };
     let ctx = open(&s, &f, 8 << 20, &cfg);
     let tasks: Vec<_> = (0..64u64)

@@ -88,6 +88,7 @@ fn nvme_many_in_flight_with_few_buffers() {
         dma_chunks: 2,
         dma_chunk_size: 64 << 10,
         ring_entries: 16,
+        ..BioConfig::default()
     };
     let Some(ctx) = open(&s, &cfg) else { return };
     let base = 16 << 20;
