@@ -68,6 +68,15 @@ pub enum VosError {
     /// Device I/O failed (bio's error, as text).
     #[error("I/O: {0}")]
     Io(String),
+    /// The target's WAL lost records it had acknowledged (damage, not a
+    /// torn tail): the target is not opened, and nothing is written.
+    #[error("target {target}: {source}")]
+    WalDamaged {
+        /// The target.
+        target: u32,
+        /// What the log found.
+        source: bio::WalDamage,
+    },
     /// No container with this id (or label) on the target.
     #[error("no container {0}")]
     NoCont(String),
@@ -93,7 +102,7 @@ impl VosError {
         use tse::der::*;
         match self {
             VosError::NoSpace { .. } => -DER_NOSPACE,
-            VosError::Io(_) => -DER_IO,
+            VosError::Io(_) | VosError::WalDamaged { .. } => -DER_IO,
             VosError::NoCont(_) => -DER_NONEXIST,
             VosError::ContExists(_) => -DER_EXIST,
             VosError::ContBusy(_) => -DER_BUSY,

@@ -4,10 +4,10 @@
 //! * `vos_update_begin`: reserve space for the value in the data region and
 //!   build the [`IndexOp`] that points at it (with the bytes' crc32c).
 //! * `vos_update_end`: commit the data and the op's bytes through bio's
-//!   [`TxLog`] (data first for large values, together with checksums for
-//!   small ones); once durable, apply the op to the in-memory index and
-//!   acknowledge. An update not acknowledged is wholly absent after a crash
-//!   or wholly there.
+//!   [`TxLog`] (written together, the record carrying the data's checksum);
+//!   once on the device as the pool's durability contract promises, apply
+//!   the op to the in-memory index and acknowledge. An update not
+//!   acknowledged is wholly absent after a crash or wholly there.
 //! * Open: check the superblock, load the newest intact checkpoint, replay
 //!   the WAL from its position, then checkpoint at once (replay ends the
 //!   log's generation, see `bio::WalPos`).
@@ -25,7 +25,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use bio::{BioCtx, BioError, TxLog, Wal, WalPos};
+use bio::{BioCtx, BioError, DataSum, TxData, TxLog, Wal, WalPos};
 use tse::Task;
 
 use crate::alloc::ExtentAlloc;
@@ -298,7 +298,13 @@ impl Target {
         d.finish()?;
         let wal = Wal::open(ctx, geo.wal_off, geo.wal_len, h.wal, h.tail).map_err(bio)?;
         let tx = TxLog::new(ctx, &wal);
-        let replayed = tx.replay(h.wal).map_err(bio)?;
+        let replayed = tx.replay(h.wal).map_err(|e| match e {
+            BioError::WalDamaged(d) => VosError::WalDamaged {
+                target: sb.target,
+                source: d,
+            },
+            e => bio(e),
+        })?;
         for (_, rec) in &replayed {
             let mut d = Dec::new(rec, "WAL record");
             let op = IndexOp::decode(&mut d)?;
@@ -609,8 +615,30 @@ impl Target {
             }
             None => Vec::new(),
         };
+        // The record carries the checksum vos computed for the index (a
+        // sum of chunk sums for chunked extents), so replay can check the
+        // data of an update the log does not mark acknowledged.
+        let chunk = match &op {
+            IndexOp::UpdateArray {
+                chunks: Some(c), ..
+            } => c.chunk,
+            _ => 0,
+        };
+        let writes: Vec<TxData> = writes
+            .iter()
+            .zip(data.iter())
+            .map(|(&(off, bytes), (addr, unpadded))| TxData {
+                off,
+                bytes,
+                sum: Some(DataSum {
+                    len: unpadded.len() as u64,
+                    chunk,
+                    csum: addr.csum,
+                }),
+            })
+            .collect();
         let freed = data.map(|(a, _)| a);
-        let tx = match self.tx.commit(&writes, &rec.buf) {
+        let tx = match self.tx.commit_summed(&writes, &rec.buf) {
             Ok(t) => t,
             Err(e) => {
                 if let Some(a) = freed {
