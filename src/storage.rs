@@ -32,6 +32,7 @@
 //! device pool.dev
 //! device_owned yes
 //! created 1767225600
+//! durability auto
 //! crc32c 0x1a2b3c4d
 //! ```
 //!
@@ -40,7 +41,10 @@
 //! file whose crc, keys or values are wrong. `device` is relative to the
 //! pool's directory unless absolute; `device_owned` says whether rdaos
 //! created the device file (and so removes it with the pool); `created`
-//! is in seconds since the Unix epoch.
+//! is in seconds since the Unix epoch; `durability` is the pool's
+//! contract (`auto`, `device` or `flush`, see [`bio::Durability`]).
+//! Version 1 files, written before the contracts, have no `durability`
+//! line and read as `auto`.
 //!
 //! # Safety of the state on disk
 //!
@@ -61,6 +65,7 @@ use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use bio::{Durability, WriteCache};
 use obj::cli::ObjClient;
 use obj::placement::PoolMap;
 use obj::srv::{Engine, EngineConfig};
@@ -77,7 +82,7 @@ pub const META_FILE: &str = "pool.meta";
 /// The device file in a pool's directory (when no `--path` was given).
 pub const DEV_FILE: &str = "pool.dev";
 /// The metadata format version this build writes, and the newest it reads.
-pub const META_VERSION: u32 = 1;
+pub const META_VERSION: u32 = 2;
 /// Targets per engine when the caller does not say.
 pub const DEFAULT_TARGETS_PER_ENGINE: u32 = 4;
 /// Engines when the caller does not say.
@@ -263,6 +268,8 @@ pub struct PoolCreateOpts {
     /// regular file (created if missing, grown to `size`), a block device
     /// or an NVMe namespace otherwise.
     pub path: Option<PathBuf>,
+    /// When an update is acknowledged (see [`bio::Durability`]).
+    pub durability: Durability,
 }
 
 impl PoolCreateOpts {
@@ -274,6 +281,7 @@ impl PoolCreateOpts {
             engines: DEFAULT_ENGINES,
             targets_per_engine: DEFAULT_TARGETS_PER_ENGINE,
             path: None,
+            durability: Durability::Auto,
         }
     }
 }
@@ -297,6 +305,9 @@ pub struct PoolInfo {
     pub device_owned: bool,
     /// When it was made.
     pub created: SystemTime,
+    /// Its durability contract as chosen at create (`Auto` is resolved
+    /// against the device each time an engine starts).
+    pub durability: Durability,
     /// Its directory in the storage directory.
     pub dir: PathBuf,
 }
@@ -310,6 +321,20 @@ impl PoolInfo {
     /// The uuid as text.
     pub fn uuid_string(&self) -> String {
         uuid_string(self.uuid)
+    }
+
+    /// The contract an engine on this pool keeps (`Auto` resolved against
+    /// the device's write cache now), with what the device says about
+    /// its cache.
+    pub fn durability_in_force(&self) -> Result<(Durability, WriteCache), StorageError> {
+        let dev = bio::Device::open(&self.device, &bio::DevOpts::default()).map_err(|e| {
+            StorageError::BadDevice {
+                path: self.device.clone(),
+                why: e.to_string(),
+            }
+        })?;
+        let cache = dev.write_cache();
+        Ok((self.durability.resolve(cache.clone()), cache))
     }
 
     /// The metadata file.
@@ -341,6 +366,7 @@ impl PoolInfo {
             if self.device_owned { "yes" } else { "no" }
         );
         s += &format!("created {created}\n");
+        s += &format!("durability {}\n", self.durability);
         let crc = crc32c::crc32c(s.as_bytes());
         s += &format!("crc32c {crc:#010x}\n");
         s
@@ -393,7 +419,7 @@ impl PoolInfo {
                 "crc32c mismatch (stored {stored:#010x}, computed {computed:#010x}): the file is damaged"
             )));
         }
-        const KEYS: [&str; 8] = [
+        const KEYS: [&str; 9] = [
             "label",
             "uuid",
             "size",
@@ -402,16 +428,15 @@ impl PoolInfo {
             "device",
             "device_owned",
             "created",
+            "durability",
         ];
+        // Version 1 ends before `durability`.
+        let nkeys = if version == 1 { 8 } else { KEYS.len() };
         let lines: Vec<&str> = body.lines().skip(1).collect();
-        if lines.len() != KEYS.len() {
-            return Err(bad(format!(
-                "{} fields, expected {}",
-                lines.len(),
-                KEYS.len()
-            )));
+        if lines.len() != nkeys {
+            return Err(bad(format!("{} fields, expected {nkeys}", lines.len())));
         }
-        let mut vals = [""; KEYS.len()];
+        let mut vals = ["auto"; KEYS.len()];
         for (i, (line, key)) in lines.iter().zip(KEYS).enumerate() {
             vals[i] = match line.split_once(' ') {
                 Some((k, v)) if k == key && !v.is_empty() => v,
@@ -455,6 +480,9 @@ impl PoolInfo {
             v => return Err(bad(format!("device_owned {v:?} is neither yes nor no"))),
         };
         let created = UNIX_EPOCH + Duration::from_secs(num(7)?);
+        let durability = vals[8]
+            .parse::<Durability>()
+            .map_err(|e| bad(format!("durability: {e}")))?;
         Ok(PoolInfo {
             label,
             uuid,
@@ -464,6 +492,7 @@ impl PoolInfo {
             device,
             device_owned,
             created,
+            durability,
             dir: dir.to_path_buf(),
         })
     }
@@ -729,6 +758,7 @@ impl Storage {
                     + Duration::from_secs(
                         now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
                     ),
+                durability: opts.durability,
                 dir: tmp.clone(),
             };
             write_synced(&tmp.join(META_FILE), info.encode().as_bytes())?;
@@ -876,6 +906,7 @@ impl Storage {
     ) -> Result<RunningPool, StorageError> {
         let lock = lock_dir(&info.dir, &info.label)?;
         let mut cfg = EngineConfig::new(&info.device, info.engines, info.targets_per_engine);
+        cfg.bio.durability = info.durability;
         tune(&mut cfg);
         cfg.path = info.device.clone();
         cfg.engines = info.engines;
@@ -1131,6 +1162,7 @@ mod tests {
             device: dir.join(DEV_FILE),
             device_owned: true,
             created: UNIX_EPOCH + Duration::from_secs(1_767_225_600),
+            durability: Durability::Flush,
             dir: dir.to_path_buf(),
         }
     }
@@ -1242,9 +1274,22 @@ mod tests {
         let i = sample(dir);
         let text = i.encode();
         assert!(text
-            .starts_with("rdaos-pool 1\nlabel tank\nuuid 2c0e4f4a-8d5e-4c1b-9a57-0f7b1e2d3c4b\n"));
+            .starts_with("rdaos-pool 2\nlabel tank\nuuid 2c0e4f4a-8d5e-4c1b-9a57-0f7b1e2d3c4b\n"));
         assert!(text.contains("\ndevice pool.dev\n"), "{text}");
+        assert!(text.contains("\ndurability flush\ncrc32c "), "{text}");
         assert_eq!(PoolInfo::decode(text.as_bytes(), dir, &path).unwrap(), i);
+        // A version 1 file (before the contracts) reads as `auto`.
+        let body = &text[..text.find("durability").unwrap()];
+        let v1 = reseal(&body.replacen("rdaos-pool 2", "rdaos-pool 1", 1));
+        let old = PoolInfo::decode(v1.as_bytes(), dir, &path).unwrap();
+        assert_eq!(old.durability, Durability::Auto);
+        assert_eq!(
+            old,
+            PoolInfo {
+                durability: Durability::Auto,
+                ..i.clone()
+            }
+        );
         // An external device is kept absolute.
         let j = PoolInfo {
             device: "/dev/vdb".into(),
@@ -1283,17 +1328,17 @@ mod tests {
             assert!(dec(&text[..cut]).is_err(), "cut at {cut} accepted");
         }
         // A newer format is refused as such, whatever follows.
-        let newer = text.replacen("rdaos-pool 1", "rdaos-pool 2", 1);
+        let newer = text.replacen("rdaos-pool 2", "rdaos-pool 3", 1);
         match dec(&newer) {
             Err(StorageError::NewerMeta {
-                found: 2, max: 1, ..
+                found: 3, max: 2, ..
             }) => {}
             r => panic!("{r:?}"),
         }
         assert!(dec(&newer)
             .unwrap_err()
             .to_string()
-            .contains("format version 2, this rdaos reads up to 1"));
+            .contains("format version 3, this rdaos reads up to 2"));
         // Well sealed but wrong inside.
         let body = &text[..text.rfind("crc32c").unwrap()];
         for (from, to, want) in [
@@ -1317,8 +1362,9 @@ mod tests {
                 "created 1767225600\nextra 1\n",
                 "fields",
             ),
-            ("rdaos-pool 1", "rdaos-pool 0", "version 0"),
-            ("rdaos-pool 1", "something 1", "not an rdaos pool"),
+            ("durability flush", "durability fast", "unknown durability"),
+            ("rdaos-pool 2", "rdaos-pool 0", "version 0"),
+            ("rdaos-pool 2", "something 2", "not an rdaos pool"),
         ] {
             let t = reseal(&body.replacen(from, to, 1));
             let e = dec(&t).unwrap_err().to_string();

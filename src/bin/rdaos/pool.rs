@@ -7,6 +7,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use clap::Subcommand;
+use rdaos::bio::Durability;
 use rdaos::size::format_size;
 use rdaos::storage::{
     PoolCreateOpts, PoolInfo, Storage, DEFAULT_ENGINES, DEFAULT_TARGETS_PER_ENGINE,
@@ -39,6 +40,13 @@ pub enum PoolCmd {
         /// A block device or namespace is used whole
         #[arg(long, short = 'p', value_name = "FILE|/dev/...")]
         path: Option<PathBuf>,
+        /// When a write is acknowledged: `device` once the device completed it (DAOS's;
+        /// power-loss safe only without a volatile write cache), `flush` once a flush
+        /// after it completed (power-loss safe everywhere), `auto` device where the
+        /// device has no volatile write cache, flush elsewhere
+        #[arg(long, default_value = "auto", value_name = "auto|device|flush",
+              value_parser = durability_arg)]
+        durability: Durability,
     },
     /// List the pools of the storage directory
     #[command(visible_alias = "ls")]
@@ -71,6 +79,7 @@ pub fn run(s: &Storage, cmd: PoolCmd) -> CliResult {
             targets,
             engines,
             path,
+            durability,
         } => create(
             s,
             &label,
@@ -79,6 +88,7 @@ pub fn run(s: &Storage, cmd: PoolCmd) -> CliResult {
                 engines,
                 targets_per_engine: targets,
                 path,
+                durability,
             },
         ),
         PoolCmd::List { verbose } => list(s, verbose),
@@ -116,9 +126,25 @@ fn create(s: &Storage, label: &str, opts: PoolCreateOpts) -> CliResult {
             ("Size", format_size(info.size)),
             ("Targets", layout(&info)),
             ("Device", info.device.display().to_string()),
+            ("Durability", durability(&info)),
         ],
     );
     Ok(())
+}
+
+fn durability_arg(s: &str) -> Result<Durability, String> {
+    s.parse()
+}
+
+/// The pool's contract as chosen and as in force on its device.
+fn durability(info: &PoolInfo) -> String {
+    match info.durability_in_force() {
+        Ok((d, cache)) if info.durability == Durability::Auto => {
+            format!("{d} (auto: the device has {cache})")
+        }
+        Ok((d, cache)) => format!("{d} (the device has {cache})"),
+        Err(e) => format!("{} (the device cannot be asked: {e})", info.durability),
+    }
 }
 
 /// Runs `f`; if it takes more than a moment and stderr is a terminal,
@@ -219,6 +245,7 @@ fn query(s: &Storage, label: &str, verbose: bool) -> CliResult {
             ("Free", format_size(space.free)),
             ("Targets", layout(&info)),
             ("Device", info.device.display().to_string()),
+            ("Durability", durability(&info)),
         ],
     );
     if verbose {
