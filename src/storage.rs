@@ -181,6 +181,17 @@ pub enum StorageError {
         /// The uuid in the metadata.
         expected: String,
     },
+    /// A target's WAL lost records it had acknowledged: the engine does
+    /// not start on it (nothing is written).
+    #[error(
+        "pool {label:?} will not start: {why}; `rdaos pool check {label}` shows what a salvage would keep"
+    )]
+    Damaged {
+        /// The label.
+        label: String,
+        /// What the target found.
+        why: String,
+    },
     /// Formatting the device or running the engine failed.
     #[error("pool {label:?}: {source}")]
     Engine {
@@ -888,6 +899,33 @@ impl Storage {
         fs::remove_dir_all(&gone).map_err(io("removing", &gone))
     }
 
+    /// Checks pool `label` without starting its engine or writing
+    /// anything: for each target, what opening it would replay, and
+    /// whether its log lost acknowledged records (what a salvage would
+    /// keep). Holds the pool's lock meanwhile, so no engine runs on it.
+    pub fn pool_check(&self, label: &str) -> Result<Vec<vos::TargetCheck>, StorageError> {
+        let info = self.pool(label)?;
+        let _lock = lock_dir(&info.dir, &info.label)?;
+        let sched = Sched::new();
+        let engine_err = |e: &dyn std::fmt::Display| StorageError::Engine {
+            label: info.label.clone(),
+            source: ObjError::Storage(e.to_string()),
+        };
+        // Room for the largest data extent a record's check reads back.
+        let cfg = bio::BioConfig {
+            dma_chunks: 16,
+            ..bio::BioConfig::default()
+        };
+        let ctx = bio::BioCtx::open(
+            &sched.handle(),
+            &info.device,
+            &bio::DevOpts::default(),
+            &cfg,
+        )
+        .map_err(|e| engine_err(&e))?;
+        vos::pool_check(&ctx).map_err(|e| engine_err(&e))
+    }
+
     /// Starts an engine on pool `label` in this process (one thread per
     /// target) and holds the pool's lock until it stops. Checks that the
     /// device holds the pool the metadata names.
@@ -911,9 +949,19 @@ impl Storage {
         cfg.path = info.device.clone();
         cfg.engines = info.engines;
         cfg.targets_per_engine = info.targets_per_engine;
-        let engine = Engine::start(cfg).map_err(|source| StorageError::Engine {
-            label: info.label.clone(),
-            source,
+        let engine = Engine::start(cfg).map_err(|source| {
+            // The object layer carries the store's error as text.
+            let why = source.to_string();
+            match why.find("WAL damaged") {
+                Some(_) => StorageError::Damaged {
+                    label: info.label.clone(),
+                    why: why.trim_start_matches("storage: ").to_string(),
+                },
+                None => StorageError::Engine {
+                    label: info.label.clone(),
+                    source,
+                },
+            }
         })?;
         let found = engine.pool_info().pool;
         if found != info.uuid {

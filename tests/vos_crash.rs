@@ -4,14 +4,16 @@
 //! SIGKILL at a random moment, reopens the target (replaying the WAL) and
 //! checks that every acknowledged update reads back exactly at its epoch.
 //! Checksums on every extent mean a torn value can only show up as an
-//! error, which fails the test. 20 rounds, each continuing the same pool.
+//! error, which fails the test. 20 rounds, each continuing the same pool,
+//! under each durability contract: a process kill is what both promise
+//! to survive (`device` without a single flush on the write path).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use rdaos::bio::{BioConfig, BioCtx, DevKind, DevOpts};
+use rdaos::bio::{BioConfig, BioCtx, DevKind, DevOpts, Durability};
 use rdaos::tse::Sched;
 use rdaos::vos::{Cont, ContId, ObjId, Recx, Target};
 
@@ -42,21 +44,27 @@ fn value(seed: u64, len: usize) -> Vec<u8> {
         .collect()
 }
 
-fn open_ctx(s: &Sched, pool: &Path) -> BioCtx {
+fn open_ctx(s: &Sched, pool: &Path, durability: Durability) -> BioCtx {
     let opts = DevOpts {
         kind: DevKind::File,
         create_size: Some(REGION),
         iopoll: None,
     };
-    BioCtx::open(s, pool, &opts, &BioConfig::default()).expect("open pool file")
+    let cfg = BioConfig {
+        durability,
+        ..BioConfig::default()
+    };
+    let ctx = BioCtx::open(s, pool, &opts, &cfg).expect("open pool file");
+    assert_eq!(ctx.durability(), durability);
+    ctx
 }
 
 /// The child: open the pool and write until killed. Each acknowledged
 /// update is appended to the side log (and flushed) only after its task
 /// completed, so the log never names an update that was not durable.
-fn child(pool: &Path, side: &Path, round: u64) {
+fn child(pool: &Path, side: &Path, round: u64, durability: Durability) {
     let s = Sched::new();
-    let ctx = open_ctx(&s, pool);
+    let ctx = open_ctx(&s, pool, durability);
     let t = Target::open(&ctx, 0).expect("child opens the pool");
     let mut log = std::fs::OpenOptions::new()
         .append(true)
@@ -105,26 +113,41 @@ fn child(pool: &Path, side: &Path, round: u64) {
 #[test]
 fn crash_child_writer() {
     // Only does something when re-executed by the parent test below.
-    let (Ok(pool), Ok(side), Ok(round)) = (
+    let (Ok(pool), Ok(side), Ok(round), Ok(durability)) = (
         std::env::var(CHILD_ENV),
         std::env::var("RDAOS_CRASH_SIDE"),
         std::env::var("RDAOS_CRASH_ROUND"),
+        std::env::var("RDAOS_CRASH_DURABILITY"),
     ) else {
         return;
     };
-    child(Path::new(&pool), Path::new(&side), round.parse().unwrap());
+    child(
+        Path::new(&pool),
+        Path::new(&side),
+        round.parse().unwrap(),
+        durability.parse().unwrap(),
+    );
 }
 
 #[test]
-fn acknowledged_updates_survive_sigkill() {
-    let dir = std::env::temp_dir().join(format!("rdaos-crash-{}", std::process::id()));
+fn acknowledged_updates_survive_sigkill_under_flush() {
+    sigkill_rounds(Durability::Flush);
+}
+
+#[test]
+fn acknowledged_updates_survive_sigkill_under_device() {
+    sigkill_rounds(Durability::Device);
+}
+
+fn sigkill_rounds(durability: Durability) {
+    let dir = std::env::temp_dir().join(format!("rdaos-crash-{durability}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let pool: PathBuf = dir.join("pool");
     let side: PathBuf = dir.join("acked.log");
     {
         let s = Sched::new();
-        let ctx = open_ctx(&s, &pool);
+        let ctx = open_ctx(&s, &pool, durability);
         let t = Target::create(&ctx, 0, REGION, 0xc0ffee, 0, 1).unwrap();
         t.cont_create(CONT, "crash").unwrap();
         t.close().unwrap();
@@ -142,6 +165,7 @@ fn acknowledged_updates_survive_sigkill() {
             .env(CHILD_ENV, &pool)
             .env("RDAOS_CRASH_SIDE", &side)
             .env("RDAOS_CRASH_ROUND", round.to_string())
+            .env("RDAOS_CRASH_DURABILITY", durability.name())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(dir.join(format!("child-{round}.err"))).unwrap())
             .spawn()
@@ -170,7 +194,7 @@ fn acknowledged_updates_survive_sigkill() {
         child.wait().unwrap();
 
         let s = Sched::new();
-        let ctx = open_ctx(&s, &pool);
+        let ctx = open_ctx(&s, &pool, durability);
         let t = Target::open(&ctx, 0).unwrap_or_else(|e| panic!("reopen after round {round}: {e}"));
         let mut acked = std::fs::read_to_string(&side).unwrap_or_default();
         // A line the kill cut short records an acknowledged update whose

@@ -6,7 +6,7 @@ use bio::BioCtx;
 
 use crate::error::VosError;
 use crate::layout::{Superblock, MIN_REGION};
-use crate::target::Target;
+use crate::target::{Target, TargetCheck};
 
 /// Where the targets of a pool are on its device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,4 +88,13 @@ pub fn pool_open_target(ctx: &BioCtx, info: &PoolMapInfo, i: u32) -> Result<Targ
         )));
     }
     Ok(t)
+}
+
+/// Checks every target of the pool on `ctx` without opening any or
+/// writing anything (see [`Target::check`]).
+pub fn pool_check(ctx: &BioCtx) -> Result<Vec<TargetCheck>, VosError> {
+    let info = pool_query(ctx)?;
+    (0..info.nr_targets)
+        .map(|i| Target::check(ctx, info.region_off(i)))
+        .collect()
 }

@@ -25,7 +25,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use bio::{BioCtx, BioError, DataSum, TxData, TxLog, Wal, WalPos};
+use bio::{BioCtx, BioError, DataSum, LogCheck, TxData, TxLog, Wal, WalPos};
 use tse::Task;
 
 use crate::alloc::ExtentAlloc;
@@ -244,55 +244,12 @@ impl Target {
 
     /// Opens the target region at `region_off`: superblock, newest intact
     /// checkpoint, WAL replay, then a checkpoint. A region it cannot
-    /// understand is refused before anything is written.
+    /// understand is refused before anything is written, and so is a WAL
+    /// that lost acknowledged records ([`VosError::WalDamaged`]).
     pub fn open(ctx: &BioCtx, region_off: u64) -> Result<Target, VosError> {
-        let bs = ctx.device().block_size() as u64;
-        if region_off % bs != 0 || region_off + bs > ctx.device().capacity() {
-            return Err(VosError::Inval(
-                "region offset not on the device or not block aligned",
-            ));
-        }
-        let sb = Superblock::decode(&read(ctx, region_off, bs)?)?;
+        let (sb, h, body) = load(ctx, region_off)?;
         let geo = sb.geo;
-        if geo.block_size as u64 != bs {
-            return Err(VosError::Corrupt(format!(
-                "pool made with {}-byte blocks, device has {bs}",
-                geo.block_size
-            )));
-        }
-        if geo.region_off != region_off || geo.region_off + geo.region_len > ctx.device().capacity()
-        {
-            return Err(VosError::Corrupt(
-                "superblock geometry does not fit the device".into(),
-            ));
-        }
-        // The newest intact checkpoint.
-        let mut best: Option<(CkptHdr, Vec<u8>, usize)> = None;
-        for slot in 0..2 {
-            let off = geo.ckpt_slot(slot);
-            let Some(h) = CkptHdr::decode(&read(ctx, off, bs)?) else {
-                continue;
-            };
-            if h.len > geo.ckpt_len - bs || best.as_ref().is_some_and(|b| b.0.gen >= h.gen) {
-                continue;
-            }
-            let body = if h.len == 0 {
-                Vec::new()
-            } else {
-                let mut b = read(ctx, off + bs, round_up(h.len, bs))?;
-                b.truncate(h.len as usize);
-                b
-            };
-            if crc32c::crc32c(&body) != h.crc {
-                continue;
-            }
-            best = Some((h, body, slot));
-        }
-        let Some((h, body, _)) = best else {
-            return Err(VosError::Corrupt(
-                "no intact checkpoint in either slot".into(),
-            ));
-        };
+        let bs = geo.block_size as u64;
         let mut d = Dec::new(&body, "checkpoint");
         let mut index = Index::decode(&mut d)?;
         d.finish()?;
@@ -726,6 +683,89 @@ impl Target {
     /// Bytes free in the data region.
     pub fn free_bytes(&self) -> u64 {
         self.st.borrow().alloc.free_bytes()
+    }
+}
+
+/// Reads the superblock of the target region at `region_off` and its
+/// newest intact checkpoint (header and body). Reads only.
+fn load(ctx: &BioCtx, region_off: u64) -> Result<(Superblock, CkptHdr, Vec<u8>), VosError> {
+    let bs = ctx.device().block_size() as u64;
+    if region_off % bs != 0 || region_off + bs > ctx.device().capacity() {
+        return Err(VosError::Inval(
+            "region offset not on the device or not block aligned",
+        ));
+    }
+    let sb = Superblock::decode(&read(ctx, region_off, bs)?)?;
+    let geo = sb.geo;
+    if geo.block_size as u64 != bs {
+        return Err(VosError::Corrupt(format!(
+            "pool made with {}-byte blocks, device has {bs}",
+            geo.block_size
+        )));
+    }
+    if geo.region_off != region_off || geo.region_off + geo.region_len > ctx.device().capacity() {
+        return Err(VosError::Corrupt(
+            "superblock geometry does not fit the device".into(),
+        ));
+    }
+    // The newest intact checkpoint.
+    let mut best: Option<(CkptHdr, Vec<u8>)> = None;
+    for slot in 0..2 {
+        let off = geo.ckpt_slot(slot);
+        let Some(h) = CkptHdr::decode(&read(ctx, off, bs)?) else {
+            continue;
+        };
+        if h.len > geo.ckpt_len - bs || best.as_ref().is_some_and(|b| b.0.gen >= h.gen) {
+            continue;
+        }
+        let body = if h.len == 0 {
+            Vec::new()
+        } else {
+            let mut b = read(ctx, off + bs, round_up(h.len, bs))?;
+            b.truncate(h.len as usize);
+            b
+        };
+        if crc32c::crc32c(&body) != h.crc {
+            continue;
+        }
+        best = Some((h, body));
+    }
+    let Some((h, body)) = best else {
+        return Err(VosError::Corrupt(
+            "no intact checkpoint in either slot".into(),
+        ));
+    };
+    Ok((sb, h, body))
+}
+
+/// What [`Target::check`] found: what opening the target would replay,
+/// and whether its log lost acknowledged records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetCheck {
+    /// The target.
+    pub target: u32,
+    /// Generation of the checkpoint the replay starts from.
+    pub checkpoint: u64,
+    /// What the log holds past it (see [`bio::LogCheck`]).
+    pub log: LogCheck,
+}
+
+impl Target {
+    /// Checks the target region at `region_off` without opening it or
+    /// writing anything: the checkpoint an open would start from and what
+    /// its WAL replay would find (how many records it applies, a torn
+    /// tail it drops, or damage that makes the open refuse, with what a
+    /// salvage up to the damage would keep).
+    pub fn check(ctx: &BioCtx, region_off: u64) -> Result<TargetCheck, VosError> {
+        let (sb, h, _) = load(ctx, region_off)?;
+        let geo = sb.geo;
+        let wal = Wal::open(ctx, geo.wal_off, geo.wal_len, h.wal, h.tail).map_err(bio)?;
+        let log = TxLog::new(ctx, &wal).check(h.wal).map_err(bio)?;
+        Ok(TargetCheck {
+            target: sb.target,
+            checkpoint: h.gen,
+            log,
+        })
     }
 }
 

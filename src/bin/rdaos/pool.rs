@@ -63,6 +63,14 @@ pub enum PoolCmd {
         #[arg(long, short = 'v')]
         verbose: bool,
     },
+    /// Check a pool's logs without starting it or writing anything: what each
+    /// target's WAL replay would apply, a torn tail it would drop, and damage to
+    /// acknowledged records (which stops the pool from starting) with what a
+    /// salvage up to the damage would keep
+    Check {
+        /// Pool label
+        label: String,
+    },
     /// Destroy a pool and its data (a device named with --path at create is kept)
     Destroy {
         /// Pool label
@@ -93,6 +101,7 @@ pub fn run(s: &Storage, cmd: PoolCmd) -> CliResult {
         ),
         PoolCmd::List { verbose } => list(s, verbose),
         PoolCmd::Query { label, verbose } => query(s, &label, verbose),
+        PoolCmd::Check { label } => check(s, &label),
         PoolCmd::Destroy { label } => {
             s.pool_destroy(&label)?;
             println!("Pool {label:?} destroyed");
@@ -219,6 +228,56 @@ fn list(s: &Storage, verbose: bool) -> CliResult {
     }
     for (label, e) in &damaged {
         eprintln!("rdaos: warning: pool directory {label:?} is unreadable: {e}");
+    }
+    Ok(())
+}
+
+fn check(s: &Storage, label: &str) -> CliResult {
+    let checks = s.pool_check(label)?;
+    let mut rows = Vec::new();
+    let mut damaged = 0;
+    for c in &checks {
+        let l = &c.log;
+        let state = match (&l.damage, l.torn) {
+            (Some(d), _) => {
+                damaged += 1;
+                format!(
+                    "DAMAGED at device offset {}: records {}..{} were acknowledged and cannot be read; \
+                     a salvage would keep the {} records before them and lose the rest",
+                    d.off,
+                    d.seq,
+                    d.acked.saturating_sub(1),
+                    l.replayable
+                )
+            }
+            (None, Some((seq, after))) => format!(
+                "torn tail at record {seq} (never acknowledged): replay drops it{}",
+                if after > 0 {
+                    format!(" and {after} records after it")
+                } else {
+                    String::new()
+                }
+            ),
+            (None, None) => "ok".to_string(),
+        };
+        rows.push(vec![
+            c.target.to_string(),
+            c.checkpoint.to_string(),
+            l.from.seq.to_string(),
+            l.replayable.to_string(),
+            state,
+        ]);
+    }
+    println!("Pool {label:?}: {} targets checked", checks.len());
+    table(
+        &["Target", "Checkpoint", "From record", "Replays", "Log"],
+        &rows,
+    );
+    if damaged > 0 {
+        return Err(CliError::msg(format!(
+            "pool {label:?}: {damaged} of {} targets lost acknowledged records; the pool will not start",
+            checks.len()
+        )));
     }
     Ok(())
 }
