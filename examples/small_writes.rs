@@ -14,8 +14,11 @@
 //!
 //! `--writes N` runs exactly N writes at each depth instead of `--secs`
 //! (the count is exact, the time is whatever it takes), so two runs under
-//! callgrind that differ only in N give the instructions of N writes by
-//! their difference, without the start and the stop.
+//! callgrind that differ only in N give the instructions of the extra
+//! writes by their difference, without the start and the stop; with
+//! `--qd-max 1` there is one depth, so that is N2 - N1 writes at QD1:
+//! `valgrind --tool=callgrind target/release/examples/small_writes --qd-max 1 --writes 2000`
+//! (and again with 4000).
 //!
 //! `cargo run --release --example small_writes -- [--secs S | --writes N] [--qd-max N] [--file-mib M] [--targets T] [--pool FILE] [--durability auto|device|flush]`
 
