@@ -129,6 +129,9 @@ fn main() -> Res<()> {
             Some(rng.below(blocks) * BS)
         };
         let (done, secs) = drive(&f, &eq, qd, BS as usize, next, deadline, |ns| lat.push(ns))?;
+        if a.writes.is_some_and(|n| n != done) {
+            return Err(format!("{done} writes done at qd {qd}, not --writes").into());
+        }
         lat.sort_unstable();
         let us = |p| percentile(&lat, p) as f64 / 1e3;
         println!(
