@@ -16,7 +16,14 @@
 //! are reported, with the ratio on the last lines. fio is installed with
 //! apt-get if missing (as root).
 //!
-//! `cargo run --release --example read_bench -- [--dir D] [--rounds R] [--secs S] [--file-mib M] [--qd N] [--targets T] [--case rand4k|seq1m]`
+//! One durability contract suffices here (`--durability`, default
+//! `auto`; the first line says which one is in force): a contract only
+//! decides when a write is acknowledged, a flush or not after its data
+//! and WAL writes. A read waits on no flush under either, reads the same
+//! blocks and index, and the writes that fill the file happen before the
+//! clock starts and are complete (and flushed under `flush`) by then.
+//!
+//! `cargo run --release --example read_bench -- [--dir D] [--rounds R] [--secs S] [--file-mib M] [--qd N] [--targets T] [--case rand4k|seq1m] [--durability auto|device|flush]`
 
 mod common;
 
@@ -24,7 +31,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use common::{check_dir, ensure_fio, median, Embedded, FioJob, Res, Rng};
+use common::{check_dir, ensure_fio, in_force, median, Embedded, FioJob, Res, Rng};
+use rdaos::bio::Durability;
 use rdaos::dfs::{DfsAttr, File, OpenFlags, ReadOut};
 use rdaos::obj::transport::BulkRef;
 use rdaos::tse::Eq;
@@ -54,6 +62,10 @@ struct Args {
     /// Run one case only.
     #[arg(long, value_parser = ["rand4k", "seq1m"])]
     case: Option<String>,
+    /// The pool's durability contract (it decides when the untimed
+    /// writes that fill the file are acknowledged): auto, device or flush.
+    #[arg(long, default_value_t = Durability::Auto)]
+    durability: Durability,
 }
 
 struct Case {
@@ -110,7 +122,14 @@ fn ours(a: &Args, c: &Case) -> Res<f64> {
         .dir
         .join(format!("rdaos-read-bench-{}.pool", std::process::id()));
     let size = (4u64 << 30).max((a.file_mib * 2) << 20);
-    let emb = Embedded::start(&pool, size, a.targets, "bench", DfsAttr::default())?;
+    let emb = Embedded::start(
+        &pool,
+        size,
+        a.targets,
+        "bench",
+        DfsAttr::default(),
+        a.durability,
+    )?;
     let f = emb
         .dfs
         .open(&emb.dfs.root(), "f", OpenFlags::read_write().create(0o644))?;
@@ -201,6 +220,20 @@ fn main() -> Res<()> {
     }
     check_dir(&a.dir)?;
     ensure_fio("read_bench")?;
+    // What the contract comes to on the device under --dir (the pool file
+    // is made there; a probe file of one block stands in for it).
+    let probe = a
+        .dir
+        .join(format!("rdaos-read-bench-{}.probe", std::process::id()));
+    std::fs::write(&probe, vec![0u8; 4096])?;
+    let resolved = in_force(&probe, a.durability);
+    let _ = std::fs::remove_file(&probe);
+    let (d, cache) = resolved?;
+    println!(
+        "read_bench: durability {d} ({} asked; the device has {cache}); reads wait on \
+         no flush under any contract, so one suffices",
+        a.durability
+    );
     let cases = [
         Case {
             name: "rand4k",

@@ -4,11 +4,23 @@
 //!
 //! Each write is `dfs_write` -> `dc_array_write` -> one object update ->
 //! an engine target -> vos -> bio -> io_uring on an O_DIRECT pool file,
-//! acknowledged once durable. The event queue (`File::write_ev` +
-//! `tse::Eq::poll`) keeps `qd` of them in flight: each finished event
-//! launches the next write in its slot.
+//! acknowledged as the pool's durability contract (`--durability`, the
+//! first line says which one is in force) promises: under `device` once
+//! the device completed the data and WAL writes (what fio `direct=1`
+//! promises), under `flush` once a flush after them completed too.
+//! The event queue (`File::write_ev` + `tse::Eq::poll`) keeps `qd` of
+//! them in flight: each finished event launches the next write in its
+//! slot.
 //!
-//! `cargo run --release --example small_writes -- [--secs S] [--qd-max N] [--file-mib M] [--targets T] [--pool FILE]`
+//! `--writes N` runs exactly N writes at each depth instead of `--secs`
+//! (the count is exact, the time is whatever it takes), so two runs under
+//! callgrind that differ only in N give the instructions of the extra
+//! writes by their difference, without the start and the stop; with
+//! `--qd-max 1` there is one depth, so that is N2 - N1 writes at QD1:
+//! `valgrind --tool=callgrind target/release/examples/small_writes --qd-max 1 --writes 2000`
+//! (and again with 4000).
+//!
+//! `cargo run --release --example small_writes -- [--secs S | --writes N] [--qd-max N] [--file-mib M] [--targets T] [--pool FILE] [--durability auto|device|flush]`
 
 mod common;
 
@@ -16,6 +28,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use common::{drive, percentile, Embedded, Res, Rng};
+use rdaos::bio::Durability;
 use rdaos::dfs::{DfsAttr, OpenFlags};
 use rdaos::tse::Eq;
 
@@ -27,6 +40,12 @@ struct Args {
     /// Seconds of writes at each queue depth.
     #[arg(long, default_value_t = 2.0)]
     secs: f64,
+    /// Exactly this many writes at each queue depth, instead of `--secs`.
+    #[arg(long)]
+    writes: Option<u64>,
+    /// The pool's durability contract: auto, device or flush.
+    #[arg(long, default_value_t = Durability::Auto)]
+    durability: Durability,
     /// The deepest queue (depths double from 1 up to it).
     #[arg(long, default_value_t = 64)]
     qd_max: usize,
@@ -48,8 +67,16 @@ struct Args {
 
 fn main() -> Res<()> {
     let a = Args::parse();
-    if a.qd_max == 0 || a.file_mib == 0 || a.pool_gib == 0 || a.secs.is_nan() || a.secs <= 0.0 {
-        return Err("--qd-max, --file-mib, --pool-gib and --secs must be positive".into());
+    if a.qd_max == 0
+        || a.file_mib == 0
+        || a.pool_gib == 0
+        || a.writes == Some(0)
+        || a.secs.is_nan()
+        || a.secs <= 0.0
+    {
+        return Err(
+            "--qd-max, --file-mib, --pool-gib, --writes and --secs must be positive".into(),
+        );
     }
     let emb = Embedded::start(
         &a.pool,
@@ -57,6 +84,7 @@ fn main() -> Res<()> {
         a.targets,
         "small",
         DfsAttr::default(),
+        a.durability,
     )?;
     let f = emb
         .dfs
@@ -64,9 +92,24 @@ fn main() -> Res<()> {
     let blocks = (a.file_mib << 20) / BS;
     let eq = Eq::new(&emb.sched());
     let mut rng = Rng::new(0x5eed);
+    let per_depth = match a.writes {
+        Some(n) => format!("{n} writes per depth"),
+        None => format!("{} s per depth", a.secs),
+    };
     println!(
-        "small_writes: 4 KiB random writes into a {} MiB file, {} targets, {} s per depth",
-        a.file_mib, a.targets, a.secs
+        "small_writes: 4 KiB random writes into a {} MiB file, {} targets, {per_depth}",
+        a.file_mib, a.targets
+    );
+    println!(
+        "small_writes: durability {} ({} asked; the device has {}): a write is \
+         acknowledged once {}",
+        emb.durability,
+        a.durability,
+        emb.cache,
+        match emb.durability {
+            Durability::Flush => "a flush after its data and WAL writes completed",
+            _ => "the device completed its data and WAL writes (no flush)",
+        }
     );
     println!(
         "{:>4} {:>9} {:>9} {:>9} {:>9} {:>9}",
@@ -75,11 +118,20 @@ fn main() -> Res<()> {
     let mut qd = 1;
     while qd <= a.qd_max {
         let mut lat: Vec<u64> = Vec::with_capacity(1 << 20);
-        let deadline = Instant::now() + Duration::from_secs_f64(a.secs);
-        let next = || Some(rng.below(blocks) * BS);
-        let (done, secs) = drive(&f, &eq, qd, BS as usize, next, Some(deadline), |ns| {
-            lat.push(ns)
-        })?;
+        // With --writes: that many offsets, then None ends the run.
+        let mut left = a.writes.unwrap_or(u64::MAX);
+        let deadline = match a.writes {
+            Some(_) => None,
+            None => Some(Instant::now() + Duration::from_secs_f64(a.secs)),
+        };
+        let next = || {
+            left = left.checked_sub(1)?;
+            Some(rng.below(blocks) * BS)
+        };
+        let (done, secs) = drive(&f, &eq, qd, BS as usize, next, deadline, |ns| lat.push(ns))?;
+        if a.writes.is_some_and(|n| n != done) {
+            return Err(format!("{done} writes done at qd {qd}, not --writes").into());
+        }
         lat.sort_unstable();
         let us = |p| percentile(&lat, p) as f64 / 1e3;
         println!(

@@ -1,6 +1,14 @@
 //! What the dfs examples share: an embedded engine on a pool file of their
 //! own with a POSIX container mounted on the caller's thread, latency
 //! percentiles, and fio as the baseline the benchmarks run beside ours.
+//!
+//! What each side of a write benchmark promises when it counts a write as
+//! done: fio with `direct=1` (and `dd oflag=direct`) once the device
+//! completed the write, with no flush, so a volatile device cache may
+//! still hold it; that is what our `device` contract promises. Our
+//! `flush` contract promises more: a flush issued after the write (shared
+//! by every update of a group commit) completed. fio with `--fdatasync=1`
+//! is the like-for-like baseline of that, one flush per write.
 
 #![allow(dead_code)]
 
@@ -8,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use rdaos::bio::{DevOpts, Device, Durability, WriteCache};
 use rdaos::dfs::{Dfs, DfsAttr, File};
 use rdaos::obj::cli::ObjClient;
 use rdaos::obj::srv::{pool_create, Engine, EngineConfig};
@@ -25,6 +34,10 @@ pub struct Embedded {
     pub dfs: Dfs,
     /// The client (on this thread's scheduler).
     pub cli: ObjClient,
+    /// The contract the engine keeps (`Auto` resolved).
+    pub durability: Durability,
+    /// What the pool's device says of its write cache.
+    pub cache: WriteCache,
     sched: Sched,
     path: PathBuf,
 }
@@ -32,11 +45,22 @@ pub struct Embedded {
 impl Embedded {
     /// Formats `path` as a pool of `size` bytes and `targets` targets on
     /// one engine, starts the engine and mounts a new POSIX container
-    /// `label` with `attr`.
-    pub fn start(path: &Path, size: u64, targets: u32, label: &str, attr: DfsAttr) -> Res<Self> {
+    /// `label` with `attr`; the engine keeps the durability contract
+    /// `durability`.
+    pub fn start(
+        path: &Path,
+        size: u64,
+        targets: u32,
+        label: &str,
+        attr: DfsAttr,
+        durability: Durability,
+    ) -> Res<Self> {
         let _ = std::fs::remove_file(path);
         pool_create(path, size, 0xe4a3_91d2, 1, targets)?;
-        let engine = Engine::start(EngineConfig::new(path, 1, targets))?;
+        let (in_force, cache) = in_force(path, durability)?;
+        let mut cfg = EngineConfig::new(path, 1, targets);
+        cfg.bio.durability = durability;
+        let engine = Engine::start(cfg)?;
         let sched = Sched::new();
         let cli = ObjClient::new(&sched.handle(), engine.transport());
         Dfs::mkfs(&cli, label, attr)?;
@@ -45,6 +69,8 @@ impl Embedded {
             engine: Some(engine),
             dfs,
             cli,
+            durability: in_force,
+            cache,
             sched,
             path: path.to_path_buf(),
         })
@@ -71,6 +97,27 @@ impl Drop for Embedded {
             let _ = e.stop();
         }
         let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// The contract `d` comes to on the device at `path` (`Auto` resolved
+/// against its write cache), and what the device says of that cache.
+pub fn in_force(path: &Path, d: Durability) -> Res<(Durability, WriteCache)> {
+    let cache = Device::open(path, &DevOpts::default())?.write_cache();
+    Ok((d.resolve(cache.clone()), cache))
+}
+
+/// The contracts a write benchmark measures, each against the same
+/// baseline (fio or dd with O_DIRECT and no flush): `device` promises
+/// what that baseline promises, `flush` more.
+pub const CONTRACTS: [Durability; 2] = [Durability::Device, Durability::Flush];
+
+/// The suffix of a result line's case name for contract `d`: none for
+/// `device`, `_flush` for `flush`.
+pub fn case_suffix(d: Durability) -> &'static str {
+    match d {
+        Durability::Flush => "_flush",
+        _ => "",
     }
 }
 
