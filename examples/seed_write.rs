@@ -140,7 +140,11 @@ fn seed(a: &Args, storage: &Storage) -> Res<()> {
             f.write(j as u64 * MIB, b)?;
             if diagram.is_none() {
                 sched.handle().set_tracer("client", None);
-                diagram = Some(trace::op_diagram(&tracer.spans(), "dfs_write")?);
+                // The engine threads record their handler spans as those
+                // complete, just after the reply: wait (briefly) for them.
+                let spans =
+                    trace::settled_spans(&tracer, "dfs_write", std::time::Duration::from_secs(2));
+                diagram = Some(trace::op_diagram(&spans, "dfs_write")?);
             }
         }
         let s = t.elapsed().as_secs_f64();

@@ -489,6 +489,7 @@ fn one_traced_update_shows_the_seed_steps_in_order() {
         "crt_req_send",
         "ds_obj_rw_handler",
         "dtx_leader_exec_ops",
+        "obj_tgt_update",
         "obj_local_rw",
         "vos_update_begin",
     ];

@@ -195,12 +195,20 @@ impl Poller for RingPoller {
         let mut done = std::mem::take(&mut *self.0.done.borrow_mut());
         let n = self.0.ring.borrow_mut().poll(&mut done);
         // Complete outside the ring borrow: callbacks submit more I/O.
-        for (t, rc, dma, watch) in done.drain(..) {
+        for (t, rc, dma, watch, completes_iod) in done.drain(..) {
             self.0.watch_done(watch, rc);
             if let Some(seg) = dma {
                 self.0.free(&[seg]);
             }
-            t.complete(rc);
+            if completes_iod && self.0.sched.tracing() {
+                // The seed's rw_completion, for an iod of one SQE whose
+                // CQE completes it directly (no child task to name it).
+                let step = self.0.sched.step_under(t.id(), "rw_completion");
+                t.complete(rc);
+                step.end(rc);
+            } else {
+                t.complete(rc);
+            }
         }
         *self.0.done.borrow_mut() = done;
         n
@@ -225,7 +233,7 @@ struct PollerGuard {
 impl Drop for PollerGuard {
     fn drop(&mut self) {
         let done = self.inner.ring.borrow_mut().drain();
-        for (t, rc, dma, watch) in done {
+        for (t, rc, dma, watch, _) in done {
             self.inner.watch_done(watch, rc);
             if let Some(seg) = dma {
                 self.inner.free(&[seg]);
@@ -351,6 +359,9 @@ impl BioCtx {
         }
         // Map now when the pool has room, copying write data straight into
         // DMA memory; otherwise keep a copy until prep gets buffers.
+        // The seed's bio_iod_prep, done here when the pool has room (a
+        // step; otherwise the iod's prep task does it later).
+        let prep = self.inner.sched.step("bio_iod_prep");
         let mut segs = Vec::new();
         let mapped = self.inner.dma.borrow_mut().alloc(total as usize, &mut segs);
         let src = match (data, mapped) {
@@ -367,6 +378,7 @@ impl BioCtx {
             (Some(d), false) => Some(d.to_vec()),
             (None, _) => None,
         };
+        prep.end(if mapped { 0 } else { -der::DER_AGAIN });
         Ok(Iod {
             inner: Rc::new(IodInner {
                 ctx: self.inner.clone(),
@@ -416,6 +428,7 @@ impl BioCtx {
             nvme: is_nvme,
             dma,
             watch,
+            completes_iod: false,
         };
         self.inner.ring.borrow_mut().push([(e, op, false)]);
         t
@@ -617,6 +630,10 @@ impl Iod {
                 && segs.len() == 1
                 && iod.total <= ctx.dev.max_io() as u64;
             let (mut si, mut soff) = (0usize, 0u64);
+            // The seed's dma_rw (map the iod's DMA buffers onto device
+            // commands) and one nvme_rw per command: steps, free when the
+            // scheduler is not tracing.
+            let dma_rw = ctx.sched.step("dma_rw");
             let dma = ctx.dma.borrow();
             for &(off, len) in &iod.extents {
                 let mut done = 0u64;
@@ -625,6 +642,7 @@ impl Iod {
                     let n = (len - done)
                         .min(s.len as u64 - soff)
                         .min(ctx.dev.max_io() as u64);
+                    let nvme_rw = ctx.sched.step("nvme_rw");
                     // SAFETY: soff + n stays within the segment.
                     let addr = unsafe { dma.addr(s).add(soff as usize) };
                     let (mut e, is_nvme) =
@@ -650,10 +668,12 @@ impl Iod {
                             nvme: is_nvme,
                             dma: None,
                             watch,
+                            completes_iod: single,
                         },
                         sync,
                     ));
                     kids.push(k);
+                    nvme_rw.end(0);
                     done += n;
                     soff += n;
                     if soff == s.len as u64 {
@@ -663,6 +683,7 @@ impl Iod {
                 }
             }
             drop(dma);
+            dma_rw.end(0);
             if sync {
                 let (e, is_nvme) = ctx.sync_sqe();
                 let k = ctx.sched.create_named("bio_flush", |_| {});
@@ -674,6 +695,7 @@ impl Iod {
                         nvme: is_nvme,
                         dma: None,
                         watch: ctx.watch_flush(),
+                        completes_iod: false,
                     },
                     false,
                 ));
@@ -687,6 +709,13 @@ impl Iod {
                     let segs = std::mem::take(&mut *iod2.segs.borrow_mut());
                     iod2.mapped.set(false);
                     iod2.ctx.free(&segs);
+                    0
+                });
+            }
+            if ctx.sched.tracing() {
+                let sh = ctx.sched.clone();
+                let _ = t.register_comp_cb(move |t| {
+                    sh.step_under(t.id(), "iod_dma_completion").end(t.result());
                     0
                 });
             }

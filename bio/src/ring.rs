@@ -22,11 +22,14 @@ pub(crate) struct Op {
     pub(crate) dma: Option<DmaSeg>,
     /// Its id for the context's [`crate::IoWatch`] (0: not watched).
     pub(crate) watch: u64,
+    /// Its CQE completes an iod's post task directly (one SQE, no child
+    /// task): traced as that task's `rw_completion`.
+    pub(crate) completes_iod: bool,
 }
 
-/// A reaped op: its task, its status, the DMA segment it returns and its
-/// watch id.
-pub(crate) type Done = (Task, i32, Option<DmaSeg>, u64);
+/// A reaped op: its task, its status, the DMA segment it returns, its
+/// watch id, and whether it completes an iod directly.
+pub(crate) type Done = (Task, i32, Option<DmaSeg>, u64, bool);
 
 /// Counters for the curious.
 #[derive(Debug, Default, Clone, Copy)]
@@ -179,7 +182,7 @@ impl Ring {
                     -der::DER_IO
                 }
             };
-            done.push((op.task, rc, op.dma, op.watch));
+            done.push((op.task, rc, op.dma, op.watch, op.completes_iod));
         }
         self.stats.completed += n as u64;
         if !self.backlog.is_empty() {

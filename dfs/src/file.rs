@@ -239,7 +239,14 @@ impl File {
             .sched()
             .create_named("dfs_write", move |t| {
                 if let Some(c) = child.take() {
+                    // DAOS's dfs_write calls daos_array_write, which
+                    // creates and schedules dc_array_write.
+                    let api = t.sched().step("daos_array_write");
                     stack_on(t, &c);
+                    if api.id() != 0 {
+                        c.set_parent(api.id());
+                    }
+                    api.end(0);
                 }
             }))
     }

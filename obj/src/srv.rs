@@ -949,8 +949,15 @@ fn rw_update(
         }
     }
     if first_err == 0 {
+        // DAOS's leader runs obj_tgt_update for its own target too (through
+        // dtx_leader_exec_ops, replicated or not); a replica's is the
+        // handler itself.
+        let tgt = leader.then(|| sh.step("obj_tgt_update"));
         if let Err(rc) = obj_local_rw(&sh, ctx, &c, &req, data.bytes(), punch, &mut parts) {
             first_err = rc;
+        }
+        if let Some(s) = tgt {
+            s.end(first_err);
         }
     }
     exec.end(first_err);

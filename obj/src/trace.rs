@@ -33,7 +33,7 @@ pub fn env_path() -> Option<PathBuf> {
 /// handler), `dtx`, `vos`, `bio`, `nvme`, or `other`.
 pub fn layer_of(name: &str) -> &'static str {
     match name {
-        "dfs_write" | "dfs_read" | "dfs_punch" => "dfs",
+        "dfs_write" | "dfs_read" | "dfs_punch" | "daos_array_write" | "daos_array_read" => "dfs",
         "dc_array_write" | "dc_array_read" | "dc_array_io" | "compute_dkey" | "create_sgl"
         | "dc_array_get_size" | "dc_array_set_size" | "dc_array_punch"
         // The seed draws the array layer's fan-out calls on its lifeline.
@@ -61,7 +61,12 @@ pub fn layer_of(name: &str) -> &'static str {
         | "dtx_abort" => "dtx",
         n if n.starts_with("vos_") => "vos",
         "nvme_rw" | "rw_completion" => "nvme",
-        n if n.starts_with("bio_") || n.starts_with("wal_") || n == "data_completion" => "bio",
+        n if n.starts_with("bio_")
+            || n.starts_with("wal_")
+            || matches!(n, "data_completion" | "dma_rw" | "iod_dma_completion") =>
+        {
+            "bio"
+        }
         n if n.starts_with("dc_") || n.starts_with("obj_") || n == "crt_req_send" => "obj",
         _ => "other",
     }
@@ -91,6 +96,45 @@ pub fn op_diagram(spans: &[Span], root: &str) -> Result<String, ObjError> {
         .min_by_key(|s| (s.start_ns, s.id))
         .ok_or(ObjError::Inval("no traced operation with that root name"))?;
     tse::puml::render(spans, first.id, &lifeline).map_err(|e| ObjError::Proto(e.to_string()))
+}
+
+/// The spans of the first operation named `root` among `spans`: that span
+/// and every span below it (by trace parent), in no particular order.
+pub fn op_spans<'a>(spans: &'a [Span], root: &str) -> Vec<&'a Span> {
+    let Some(first) = spans
+        .iter()
+        .filter(|s| s.name == root)
+        .min_by_key(|s| (s.start_ns, s.id))
+    else {
+        return Vec::new();
+    };
+    let mut out = vec![first];
+    let mut i = 0;
+    while i < out.len() {
+        let id = out[i].id;
+        out.extend(spans.iter().filter(|s| s.parent == id && s.id != id));
+        i += 1;
+    }
+    out
+}
+
+/// The spans of `tracer` once the first operation named `root` has its
+/// engine side recorded: an engine records its handler's span
+/// (`ds_obj_rw_handler`) as the handler completes, just after it sent the
+/// reply the client already acted on. Waits at most `limit`, then returns
+/// what there is.
+pub fn settled_spans(tracer: &Tracer, root: &str, limit: std::time::Duration) -> Vec<Span> {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        let spans = tracer.spans();
+        let done = op_spans(&spans, root)
+            .iter()
+            .any(|s| s.name == "ds_obj_rw_handler");
+        if done || std::time::Instant::now() >= deadline {
+            return spans;
+        }
+        std::thread::sleep(std::time::Duration::from_micros(200));
+    }
 }
 
 /// Writes the first traced operation named `root` of `tracer` to `path`

@@ -307,6 +307,16 @@ impl Inner {
 
     /// Opens a traced step under the running task (or open step).
     pub(crate) fn begin_step(self: &Rc<Self>, name: &'static str) -> Step {
+        self.begin_step_under(None, name)
+    }
+
+    /// Opens a step whose trace parent is `parent` (or, with `None`, the
+    /// running task or innermost open step).
+    pub(crate) fn begin_step_under(
+        self: &Rc<Self>,
+        parent: Option<u64>,
+        name: &'static str,
+    ) -> Step {
         let mut core = self.core.borrow_mut();
         if !core.tracing {
             return Step { open: None };
@@ -314,13 +324,13 @@ impl Inner {
         let start_ns = self.tracer.borrow().as_ref().map_or(0, |(t, _)| t.now_ns());
         core.next_id += 1;
         let id = core.next_id;
-        let parent = std::mem::replace(&mut core.current, id);
+        let prev = std::mem::replace(&mut core.current, id);
         Step {
             open: Some(OpenStep {
                 inner: self.clone(),
                 id,
-                parent,
-                prev: parent,
+                parent: parent.unwrap_or(prev),
+                prev,
                 name,
                 start_ns,
             }),
@@ -1215,6 +1225,22 @@ impl SchedHandle {
     /// dropped.
     pub fn step(&self, name: &'static str) -> Step {
         self.inner.begin_step(name)
+    }
+
+    /// Opens a traced [`Step`] named `name` whose parent is `parent` (a
+    /// task's or step's trace id), for steps that run outside that task's
+    /// body, such as a completion the ring reaps for it. Tasks created
+    /// and steps opened meanwhile hang below it, as with [`step`].
+    ///
+    /// [`step`]: Self::step
+    pub fn step_under(&self, parent: u64, name: &'static str) -> Step {
+        self.inner.begin_step_under(Some(parent), name)
+    }
+
+    /// True while a tracer records this scheduler's spans (so optional
+    /// trace-only work can be skipped otherwise).
+    pub fn tracing(&self) -> bool {
+        self.inner.core.borrow().tracing
     }
 
     /// Starts (or with `None` stops) recording a [`Span`] for every named
