@@ -9,8 +9,9 @@
 //! How a write flows (DAOS's metadata-on-SSD model): `vos_update_begin`
 //! reserves space in the target's data region ([`ExtentAlloc`]) and starts
 //! the data write through `bio`; `vos_update_end` logs the index change
-//! (an [`IndexOp`]) to the WAL and, once it is durable, applies it to the
-//! in-memory [`Index`]. Replay re-applies the logged ops after the last
+//! (an [`IndexOp`], with the data's checksum) to the WAL and, once data and
+//! record are on the device as the pool's durability contract promises
+//! (`bio::Durability`), applies it to the in-memory [`Index`]. Replay re-applies the logged ops after the last
 //! checkpoint. Aggregation drops versions no reader can still see and
 //! frees their space. An abort (DAOS's `vos_dtx_abort`, [`Cont::abort`])
 //! removes one update's or punch's version again ([`Cont::abort_punch`]
