@@ -177,6 +177,30 @@ fn chain_after_last(last: &RefCell<Option<Task>>, tx: &Task) {
     }
 }
 
+/// `data_completion`: a transaction's data writes finished with `rc`. A
+/// failure poisons the log at its record `seq` (replay would end there,
+/// so nothing after it may be acknowledged); under `flush` (`gate` given)
+/// a barrier follows, and the gate completes once it is done.
+fn data_completion(wal: &Wal, seq: u64, rc: i32, gate: Option<Task>) {
+    if rc != 0 {
+        wal.poison_at(seq, rc);
+        if let Some(g) = gate {
+            g.complete(rc);
+        }
+        return;
+    }
+    let Some(g) = gate else { return };
+    match wal.barrier() {
+        Ok(b) => {
+            let _ = b.register_comp_cb(move |b| {
+                g.complete(b.result());
+                0
+            });
+        }
+        Err(e) => g.complete(e.rc()),
+    }
+}
+
 /// Commits transactions (data + WAL record) on one target.
 #[derive(Clone)]
 pub struct TxLog {
@@ -261,48 +285,40 @@ impl TxLog {
         let mut deps = vec![wal_done];
         if !iods.is_empty() {
             let posts: Vec<Task> = iods.iter().map(|i| i.prep_post(false)).collect();
-            let data_done = sched.create_named("data_completion", |t| t.complete(0));
-            data_done
-                .register_deps(&posts)
-                .map_err(|_| BioError::Inval("data task".into()))?;
-            let flush = self.wal.durability() == Durability::Flush;
-            // Completed once the data is on the device as promised.
-            let gate = sched.create_empty("");
-            let g = gate.clone();
-            let wal = self.wal.clone();
-            data_done
-                .register_comp_cb(move |d| {
-                    if d.result() != 0 {
-                        // The record is in the log and its data will
-                        // never check out: replay ends there, so no
-                        // later transaction may be acknowledged.
-                        wal.poison_at(seq, d.result());
-                        g.complete(d.result());
-                        return 0;
-                    }
-                    if !flush {
-                        g.complete(0);
-                        return 0;
-                    }
-                    // And a flush issued after the data completed.
-                    match wal.barrier() {
-                        Ok(b) => {
-                            let g2 = g.clone();
-                            let _ = b.register_comp_cb(move |b| {
-                                g2.complete(b.result());
-                                0
-                            });
+            // One data write (the common case): its post task is the data's
+            // completion; several: a task joining them.
+            let data_done = if posts.len() == 1 {
+                posts[0].clone()
+            } else {
+                let join = sched.create_named("data_completion", |t| t.complete(0));
+                join.register_deps(&posts)
+                    .map_err(|_| BioError::Inval("data task".into()))?;
+                join.schedule(false)
+                    .map_err(|_| BioError::Inval("scheduler closed".into()))?;
+                join
+            };
+            // Under `flush`, completed once a flush issued after the data
+            // completed is done; under `device`, the data's own completion
+            // is enough.
+            let gate = (self.wal.durability() == Durability::Flush).then(|| sched.create_empty(""));
+            let (wal, g) = (self.wal.clone(), gate.clone());
+            let traced = posts.len() == 1 && sched.tracing();
+            if data_done.is_completed() {
+                data_completion(&wal, seq, data_done.result(), g);
+            } else {
+                data_done
+                    .register_comp_cb(move |d| {
+                        let step = traced.then(|| d.sched().step_under(d.id(), "data_completion"));
+                        data_completion(&wal, seq, d.result(), g);
+                        if let Some(s) = step {
+                            s.end(d.result());
                         }
-                        Err(e) => g.complete(e.rc()),
-                    }
-                    0
-                })
-                .map_err(|_| BioError::Inval("data task".into()))?;
-            data_done
-                .schedule(false)
-                .map_err(|_| BioError::Inval("scheduler closed".into()))?;
+                        0
+                    })
+                    .map_err(|_| BioError::Inval("data task".into()))?;
+            }
             deps.push(data_done);
-            deps.push(gate);
+            deps.extend(gate);
         }
         // Not inheriting the previous transaction's result: propagation is
         // off and a prep callback takes this one's own data and WAL results.
@@ -344,7 +360,18 @@ impl TxLog {
     /// returned before committing more. A log that lost acknowledged
     /// records is refused with [`BioError::WalDamaged`], and nothing moves.
     pub fn replay(&self, from: WalPos) -> Result<Vec<(u64, Vec<u8>)>, BioError> {
-        let scan = self.wal.scan(from)?;
+        self.replay_with(from, true)
+    }
+
+    /// [`replay`](Self::replay) of a log closed cleanly at `from`: nothing
+    /// was appended after it, so the rest of the lap is not read for
+    /// frames written after damage (see [`Wal::scan_with`]).
+    pub fn replay_closed(&self, from: WalPos) -> Result<Vec<(u64, Vec<u8>)>, BioError> {
+        self.replay_with(from, false)
+    }
+
+    fn replay_with(&self, from: WalPos, look_ahead: bool) -> Result<Vec<(u64, Vec<u8>)>, BioError> {
+        let scan = self.wal.scan_with(from, look_ahead)?;
         if let Some(d) = scan.damage {
             return Err(BioError::WalDamaged(d));
         }

@@ -180,6 +180,10 @@ struct State {
     /// Barrier waiters: each completes once a flush numbered at least
     /// `.0` is done (a flush issued after the waiter was made).
     cover: Vec<(u64, Task)>,
+    /// A flush of its own for barrier waiters is in flight: waiters that
+    /// come meanwhile wait for the next one (one at a time, so a burst of
+    /// barriers costs two flushes, not one each).
+    cover_flushing: bool,
 }
 
 impl State {
@@ -254,6 +258,7 @@ impl Wal {
                 frames: 0,
                 flushes: 0,
                 cover: Vec::new(),
+                cover_flushing: false,
             })),
         })
     }
@@ -480,16 +485,23 @@ impl Wal {
     }
 
     /// With no flush coming on its own (no frame being written, no
-    /// records waiting), one flush covers every barrier waiter.
+    /// records waiting) and none of its own in flight, one flush covers
+    /// every barrier waiter; waiters that come while it is in flight get
+    /// the next one, issued when it completes.
     fn flush_for_cover(&self) {
         {
-            let st = self.st.borrow();
+            let mut st = self.st.borrow_mut();
             let need = st.flushes;
-            if !st.cover.iter().any(|(n, _)| *n >= need) || st.flush_coming() {
+            if st.cover_flushing || !st.cover.iter().any(|(n, _)| *n >= need) || st.flush_coming() {
                 return;
             }
+            st.cover_flushing = true;
         }
-        self.issue_flush(|_| {});
+        let wal = self.clone();
+        self.issue_flush(move |_| {
+            wal.st.borrow_mut().cover_flushing = false;
+            wal.flush_for_cover();
+        });
     }
 
     /// A barrier: the returned task completes once a flush issued after
@@ -616,6 +628,14 @@ impl Wal {
     }
 
     fn read_blocks(&self, vblock: u64, n: u64) -> Result<Vec<u8>, BioError> {
+        let mut buf = Vec::new();
+        self.read_blocks_into(vblock, n, &mut buf)?;
+        Ok(buf)
+    }
+
+    /// Reads `n` blocks at `vblock` into `buf` (resized to fit; reused by
+    /// a caller that reads many runs).
+    fn read_blocks_into(&self, vblock: u64, n: u64, buf: &mut Vec<u8>) -> Result<(), BioError> {
         let off = self.dev_off(vblock);
         let len = n * self.st.borrow().bs as u64;
         let (t, iod) = self.ctx.read(off, len)?;
@@ -623,7 +643,8 @@ impl Wal {
         if rc != 0 {
             return Err(BioError::os(format!("reading the WAL at {off}"), libc::EIO));
         }
-        iod.to_vec()
+        buf.resize(len as usize, 0);
+        iod.copy_out(buf)
     }
 
     /// Reads every intact record from `from` on, in order, and moves the
@@ -658,6 +679,15 @@ impl Wal {
     /// generation whose mark is past it (frames written after a frame
     /// that was damaged later). Blocks the calling thread.
     pub fn scan(&self, from: WalPos) -> Result<WalScan, BioError> {
+        self.scan_with(from, true)
+    }
+
+    /// [`scan`](Self::scan), looking past the end of the chain only with
+    /// `look_ahead`. Without it, damage is found only through the marks of
+    /// the chain's own frames: for a log known to have been closed cleanly
+    /// at `from` (nothing was appended after it), where reading the rest of
+    /// the lap would find nothing.
+    pub fn scan_with(&self, from: WalPos, look_ahead: bool) -> Result<WalScan, BioError> {
         let (total, bs) = {
             let st = self.st.borrow();
             (st.blocks, st.bs)
@@ -714,7 +744,11 @@ impl Wal {
                 gen,
             };
         }
-        let (beyond, n) = self.marks_beyond(pos)?;
+        let (beyond, n) = if look_ahead {
+            self.marks_beyond(pos)?
+        } else {
+            (0, 0)
+        };
         acked = acked.max(beyond);
         let damage = (acked > pos.seq).then(|| WalDamage {
             off: self.dev_off(pos.vblock),
@@ -741,10 +775,11 @@ impl Wal {
         let stop = tail.min(end.vblock) + total;
         let (mut best, mut n) = (0u64, 0u64);
         let mut v = end.vblock;
+        let mut buf = Vec::new();
         while v < stop {
             let phys = v % total;
             let run = (total - phys).min(stop - v).min(SCAN_RUN);
-            let buf = self.read_blocks(v, run)?;
+            self.read_blocks_into(v, run, &mut buf)?;
             for i in 0..run {
                 let at = i as usize * bs;
                 let Some(h) = decode_header(&buf[at..at + bs], end.gen) else {

@@ -254,6 +254,13 @@ fn barrier_rides_a_frame_flush_or_flushes_once_when_none_is_coming() {
     assert_eq!(flushes(&tr) as u64, frames, "no standalone flush");
     assert_eq!(wal.flushes() - flushes0, frames);
 
+    // A burst of barriers on an idle log: the first gets a flush; the
+    // rest, made while it is in flight, share the next one.
+    tr.clear();
+    let bs: Vec<Task> = (0..10).map(|_| wal.barrier().unwrap()).collect();
+    assert!(wait_all(&s, &bs).iter().all(|&rc| rc == 0));
+    assert_eq!(flushes(&tr), 2, "two flushes for ten barriers");
+
     // A frame being written and nothing waiting: its flush, issued when
     // its write completes, covers the barrier too.
     tr.clear();

@@ -36,9 +36,17 @@ use crate::layout::{Geometry, Superblock, FORMAT_VERSION};
 use crate::tree::{Index, IndexOp};
 use crate::types::{ContId, DataAddr, Epoch, Version};
 
-/// "rdaos_ck" little-endian.
-const CKPT_MAGIC: u64 = u64::from_le_bytes(*b"rdaos_ck");
-const CKPT_HDR: usize = 8 + 8 + 8 + 8 + 4 + 8 + 8 + 4 + 4;
+/// "rdaos_ck" little-endian: a version 1 checkpoint header (no flags).
+const CKPT_MAGIC_V1: u64 = u64::from_le_bytes(*b"rdaos_ck");
+/// "rdaos_c2" little-endian: a version 2 checkpoint header.
+const CKPT_MAGIC: u64 = u64::from_le_bytes(*b"rdaos_c2");
+/// Version 1 header: magic, gen, WAL seq, vblock, WAL gen, tail, body
+/// length, body crc, header crc.
+const CKPT_HDR_V1: usize = 8 + 8 + 8 + 8 + 4 + 8 + 8 + 4 + 4;
+/// Version 2 adds `flags u32` before the header crc.
+const CKPT_HDR: usize = CKPT_HDR_V1 + 4;
+/// Checkpoint flag: written by a clean close; nothing was logged after it.
+const CKPT_CLEAN: u32 = 1;
 
 pub(crate) fn bio(e: BioError) -> VosError {
     VosError::Io(e.to_string())
@@ -68,7 +76,15 @@ pub(crate) fn round_up(x: u64, b: u64) -> u64 {
     x.div_ceil(b) * b
 }
 
-/// A checkpoint slot's header.
+/// A checkpoint slot's header. Byte map (little-endian), version 2:
+///
+/// ```text
+///  0 magic "rdaos_c2" | 8 gen u64 | 16 wal.seq u64 | 24 wal.vblock u64
+/// 32 wal.gen u32 | 36 tail u64 | 44 len u64 | 52 crc u32 (of the body)
+/// 56 flags u32 (1: clean close) | 60 hcrc u32 (of bytes 0..60)
+/// ```
+///
+/// Version 1 ("rdaos_ck") has no flags: its `hcrc` is at 56.
 #[derive(Debug, Clone, Copy)]
 struct CkptHdr {
     gen: u64,
@@ -76,6 +92,8 @@ struct CkptHdr {
     tail: u64,
     len: u64,
     crc: u32,
+    /// [`CKPT_CLEAN`] or 0.
+    flags: u32,
 }
 
 impl CkptHdr {
@@ -89,6 +107,7 @@ impl CkptHdr {
         e.u64(self.tail);
         e.u64(self.len);
         e.u32(self.crc);
+        e.u32(self.flags);
         let c = crc32c::crc32c(&e.buf);
         e.u32(c);
         e.buf.resize(block, 0);
@@ -96,14 +115,17 @@ impl CkptHdr {
     }
 
     fn decode(b: &[u8]) -> Option<CkptHdr> {
-        let stored = u32::from_le_bytes(b.get(CKPT_HDR - 4..CKPT_HDR)?.try_into().ok()?);
-        if crc32c::crc32c(&b[..CKPT_HDR - 4]) != stored {
+        let magic = u64::from_le_bytes(b.get(0..8)?.try_into().ok()?);
+        let size = match magic {
+            CKPT_MAGIC => CKPT_HDR,
+            CKPT_MAGIC_V1 => CKPT_HDR_V1,
+            _ => return None,
+        };
+        let stored = u32::from_le_bytes(b.get(size - 4..size)?.try_into().ok()?);
+        if crc32c::crc32c(&b[..size - 4]) != stored {
             return None;
         }
-        let mut d = Dec::new(&b[..CKPT_HDR - 4], "checkpoint header");
-        if d.u64().ok()? != CKPT_MAGIC {
-            return None;
-        }
+        let mut d = Dec::new(&b[8..size - 4], "checkpoint header");
         let gen = d.u64().ok()?;
         let wal = WalPos {
             seq: d.u64().ok()?,
@@ -116,6 +138,7 @@ impl CkptHdr {
             tail: d.u64().ok()?,
             len: d.u64().ok()?,
             crc: d.u32().ok()?,
+            flags: if size == CKPT_HDR { d.u32().ok()? } else { 0 },
         })
     }
 }
@@ -237,7 +260,7 @@ impl Target {
         write_sync(ctx, geo.ckpt_slot(0), &vec![0u8; bs])?;
         let mut e = Enc::new();
         Index::new().encode(&mut e);
-        write_ckpt(ctx, &geo, 1, 1, WalPos::start(gen), 0, &e.buf)?;
+        write_ckpt(ctx, &geo, 1, 1, WalPos::start(gen), 0, &e.buf, CKPT_CLEAN)?;
         write_sync(ctx, geo.region_off, &sb.encode())?;
         Target::open(ctx, region_off)
     }
@@ -255,7 +278,14 @@ impl Target {
         d.finish()?;
         let wal = Wal::open(ctx, geo.wal_off, geo.wal_len, h.wal, h.tail).map_err(bio)?;
         let tx = TxLog::new(ctx, &wal);
-        let replayed = tx.replay(h.wal).map_err(|e| match e {
+        // After a clean close nothing follows the checkpoint's position:
+        // no need to read the rest of the log's lap for later frames.
+        let replayed = if h.flags & CKPT_CLEAN != 0 {
+            tx.replay_closed(h.wal)
+        } else {
+            tx.replay(h.wal)
+        };
+        let replayed = replayed.map_err(|e| match e {
             BioError::WalDamaged(d) => VosError::WalDamaged {
                 target: sb.target,
                 source: d,
@@ -316,6 +346,11 @@ impl Target {
     /// target is under way (from a task that one's progress ran), it
     /// returns at once: that checkpoint covers everything applied so far.
     pub fn checkpoint(&self) -> Result<(), VosError> {
+        self.checkpoint_flags(0)
+    }
+
+    /// [`checkpoint`](Self::checkpoint), recording `flags` in its header.
+    fn checkpoint_flags(&self, flags: u32) -> Result<(), VosError> {
         {
             let mut st = self.st.borrow_mut();
             if st.checkpointing {
@@ -323,7 +358,7 @@ impl Target {
             }
             st.checkpointing = true;
         }
-        let r = self.checkpoint_now();
+        let r = self.checkpoint_now(flags);
         let held = {
             let mut st = self.st.borrow_mut();
             st.checkpointing = false;
@@ -345,7 +380,7 @@ impl Target {
         r
     }
 
-    fn checkpoint_now(&self) -> Result<(), VosError> {
+    fn checkpoint_now(&self, flags: u32) -> Result<(), VosError> {
         while self.st.borrow().pending > 0 {
             if self.ctx.sched().progress() == 0 {
                 std::thread::yield_now();
@@ -362,8 +397,17 @@ impl Target {
             (e.buf, st.ckpt_gen + 1, std::mem::take(&mut st.released))
         };
         let slot = (gen % 2) as usize;
-        let r = write_ckpt(&self.ctx, &self.sb.geo, slot, gen, pos, pos.vblock, &buf)
-            .and_then(|_| wal.trim(pos).map_err(bio));
+        let r = write_ckpt(
+            &self.ctx,
+            &self.sb.geo,
+            slot,
+            gen,
+            pos,
+            pos.vblock,
+            &buf,
+            flags,
+        )
+        .and_then(|_| wal.trim(pos).map_err(bio));
         let mut st = self.st.borrow_mut();
         if let Err(e) = r {
             st.released.extend(released);
@@ -522,9 +566,11 @@ impl Target {
         }
     }
 
-    /// Checkpoints and closes the target.
+    /// Checkpoints and closes the target. The checkpoint says the close
+    /// was clean, so the next open need not look past it for frames
+    /// written after damage.
     pub fn close(self) -> Result<(), VosError> {
-        self.checkpoint()
+        self.checkpoint_flags(CKPT_CLEAN)
     }
 
     /// Logs `op` (with its data) and applies it once durable. Checkpoints
@@ -769,6 +815,7 @@ impl Target {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn write_ckpt(
     ctx: &BioCtx,
     geo: &Geometry,
@@ -777,6 +824,7 @@ fn write_ckpt(
     wal: WalPos,
     tail: u64,
     body: &[u8],
+    flags: u32,
 ) -> Result<(), VosError> {
     let bs = geo.block_size as u64;
     if body.len() as u64 > geo.ckpt_len - bs {
@@ -792,6 +840,7 @@ fn write_ckpt(
         tail,
         len: body.len() as u64,
         crc: crc32c::crc32c(body),
+        flags,
     };
     let mut buf = hdr.encode(bs as usize);
     buf.extend_from_slice(body);
@@ -805,6 +854,40 @@ mod tests {
     use crate::types::{ContId, ObjId, Recx};
     use bio::{BioConfig, DevKind, DevOpts};
     use tse::Sched;
+
+    #[test]
+    fn checkpoint_headers_of_both_versions_decode() {
+        // Version 1, byte for byte as the first format wrote it.
+        let mut e = Enc::new();
+        e.u64(CKPT_MAGIC_V1);
+        for v in [7u64, 12, 3] {
+            e.u64(v);
+        }
+        e.u32(0xabc);
+        e.u64(3);
+        e.u64(4096);
+        e.u32(0x1234_5678);
+        let c = crc32c::crc32c(&e.buf);
+        e.u32(c);
+        assert_eq!(e.buf.len(), CKPT_HDR_V1);
+        e.buf.resize(4096, 0);
+        let h = CkptHdr::decode(&e.buf).unwrap();
+        assert_eq!(
+            (h.gen, h.wal.seq, h.wal.vblock, h.wal.gen),
+            (7, 12, 3, 0xabc)
+        );
+        assert_eq!((h.tail, h.len, h.crc, h.flags), (3, 4096, 0x1234_5678, 0));
+        // Version 2 round-trips its flags; a flipped flag bit is refused.
+        let v2 = CkptHdr {
+            flags: CKPT_CLEAN,
+            ..h
+        }
+        .encode(4096);
+        assert_eq!(CkptHdr::decode(&v2).unwrap().flags, CKPT_CLEAN);
+        let mut bad = v2.clone();
+        bad[56] ^= 2;
+        assert!(CkptHdr::decode(&bad).is_none());
+    }
 
     #[test]
     fn space_freed_under_a_fetch_in_flight_waits_for_it() {
