@@ -1162,9 +1162,15 @@ fn dfs_write_is_a_task_over_dc_array_write() {
     assert_eq!(out.borrow().as_ref().unwrap().data, pattern(9, 3000));
     let spans = tracer.spans();
     let find = |n: &str| spans.iter().filter(|s| s.name == n).collect::<Vec<_>>();
-    let (w, aw) = (find("dfs_write"), find("dc_array_write"));
-    assert_eq!((w.len(), aw.len()), (1, 1));
-    assert_eq!(aw[0].parent, w[0].id);
+    let (w, api, aw) = (
+        find("dfs_write"),
+        find("daos_array_write"),
+        find("dc_array_write"),
+    );
+    assert_eq!((w.len(), api.len(), aw.len()), (1, 1, 1));
+    // dfs_write -> daos_array_write (the API call) -> dc_array_write.
+    assert_eq!(api[0].parent, w[0].id);
+    assert_eq!(aw[0].parent, api[0].id);
     assert!(aw[0].end_ns <= w[0].end_ns);
     assert_eq!(find("dc_obj_update_task").len(), 4);
     let (rd, ar) = (find("dfs_read"), find("dc_array_read"));

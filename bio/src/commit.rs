@@ -5,10 +5,10 @@
 //!
 //! * `Device` (DAOS's): the data writes and the record's frame write
 //!   completed. No flush.
-//! * `Flush`: the record's frame is flushed, and a flush issued after the
-//!   data writes completed is done ([`Wal::barrier`], which rides the
-//!   flush of the next frame still being written, so one flush serves
-//!   many updates).
+//! * `Flush`: the record's frame is flushed, and that flush was issued
+//!   only once the frame's write and the data writes of its records
+//!   completed ([`Wal::append_awaiting_data`]), so one flush covers the
+//!   frame and the data of every update in it (group commit).
 //!
 //! The record carries a checksum of every data extent, so replay can tell
 //! whether an update's data made it. It does not need to for records the
@@ -179,25 +179,14 @@ fn chain_after_last(last: &RefCell<Option<Task>>, tx: &Task) {
 
 /// `data_completion`: a transaction's data writes finished with `rc`. A
 /// failure poisons the log at its record `seq` (replay would end there,
-/// so nothing after it may be acknowledged); under `flush` (`gate` given)
-/// a barrier follows, and the gate completes once it is done.
-fn data_completion(wal: &Wal, seq: u64, rc: i32, gate: Option<Task>) {
+/// so nothing after it may be acknowledged); then, for a record appended
+/// awaiting its data, its frame's flush may go.
+fn data_completion(wal: &Wal, seq: u64, rc: i32, awaiting: bool) {
     if rc != 0 {
         wal.poison_at(seq, rc);
-        if let Some(g) = gate {
-            g.complete(rc);
-        }
-        return;
     }
-    let Some(g) = gate else { return };
-    match wal.barrier() {
-        Ok(b) => {
-            let _ = b.register_comp_cb(move |b| {
-                g.complete(b.result());
-                0
-            });
-        }
-        Err(e) => g.complete(e.rc()),
+    if awaiting {
+        wal.data_written(seq);
     }
 }
 
@@ -275,8 +264,18 @@ impl TxLog {
         let record = encode(&extents, payload);
         let sched = self.ctx.sched().clone();
         let tx = sched.create_named("vos_tx_commit", |t| t.complete(0));
+        // A lone transaction under `flush` (nothing else in flight: queue
+        // depth 1) writes its data and its frame durable (FUA or
+        // RWF_DSYNC) and needs no flush after them: one round trip less.
+        // Under `flush`, the record's frame is flushed only once this data
+        // is written, so the frame's one flush covers data and record.
+        let awaiting = !iods.is_empty() && self.wal.durability() == Durability::Flush;
         // Data and record go out together.
-        let (seq, wal_done) = self.wal.append(record)?;
+        let (seq, wal_done) = if awaiting {
+            self.wal.append_awaiting_data(record)?
+        } else {
+            self.wal.append(record)?
+        };
         // Transactions are acknowledged in WAL order (DAOS's transaction
         // id order): each waits for the one whose record precedes its own,
         // so a record that replay must drop (its data torn) is never
@@ -300,16 +299,15 @@ impl TxLog {
             // Under `flush`, completed once a flush issued after the data
             // completed is done; under `device`, the data's own completion
             // is enough.
-            let gate = (self.wal.durability() == Durability::Flush).then(|| sched.create_empty(""));
-            let (wal, g) = (self.wal.clone(), gate.clone());
+            let wal = self.wal.clone();
             let traced = posts.len() == 1 && sched.tracing();
             if data_done.is_completed() {
-                data_completion(&wal, seq, data_done.result(), g);
+                data_completion(&wal, seq, data_done.result(), awaiting);
             } else {
                 data_done
                     .register_comp_cb(move |d| {
                         let step = traced.then(|| d.sched().step_under(d.id(), "data_completion"));
-                        data_completion(&wal, seq, d.result(), g);
+                        data_completion(&wal, seq, d.result(), awaiting);
                         if let Some(s) = step {
                             s.end(d.result());
                         }
@@ -318,7 +316,6 @@ impl TxLog {
                     .map_err(|_| BioError::Inval("data task".into()))?;
             }
             deps.push(data_done);
-            deps.extend(gate);
         }
         // Not inheriting the previous transaction's result: propagation is
         // off and a prep callback takes this one's own data and WAL results.

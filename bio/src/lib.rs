@@ -17,8 +17,9 @@
 //! written under `device`, written and flushed under `flush`); [`TxLog`]
 //! writes an update's data and its record together, the record carrying
 //! the data's checksums, and acknowledges transactions in order once both
-//! are there (`data_completion`, and under `flush` a flush issued after
-//! the data completed). Frames carry the log's acknowledged mark, so
+//! are there (`data_completion`; under `flush`, the frame's flush is
+//! issued once its write and its records' data writes completed, so one
+//! flush covers all of them). Frames carry the log's acknowledged mark, so
 //! replay checks the data of every record past it and refuses a log that
 //! lost acknowledged records instead of taking the loss for a torn tail.
 

@@ -136,6 +136,11 @@ struct Flight {
     batch: Vec<(u64, Vec<u8>, Task)>,
     /// Its write completed (under `Flush` its flush is then issued).
     written: bool,
+    /// Records of the frame whose data writes are still out: its flush
+    /// waits for them, so it covers their data too.
+    awaiting: u32,
+    /// Its flush went out.
+    flush_issued: bool,
     /// Its I/O's status once it finished.
     rc: Option<i32>,
 }
@@ -161,6 +166,9 @@ struct State {
     /// Every record below this was acknowledged (the mark frames carry).
     acked: u64,
     pending: Vec<(u64, Vec<u8>, Task)>,
+    /// Records (by sequence) whose data writes are still out (see
+    /// [`Wal::append_awaiting_data`]).
+    awaiting: Vec<u64>,
     /// Frames written and not yet completed in order, oldest first.
     inflight: VecDeque<Flight>,
     /// Where the next frame goes, and the sequence after the last frame
@@ -191,7 +199,7 @@ impl State {
     /// write is out, or records waiting for one (under `Flush`).
     fn flush_coming(&self) -> bool {
         self.durability == Durability::Flush
-            && (!self.pending.is_empty() || self.inflight.iter().any(|f| !f.written))
+            && (!self.pending.is_empty() || self.inflight.iter().any(|f| !f.flush_issued))
     }
 }
 
@@ -251,6 +259,7 @@ impl Wal {
                 next_v: head.vblock,
                 submitted_seq: head.seq,
                 pending: Vec::new(),
+                awaiting: Vec::new(),
                 inflight: VecDeque::new(),
                 poisoned: None,
                 broken_seq: None,
@@ -355,12 +364,20 @@ impl Wal {
                 vblock: v + blocks,
                 gen: st.gen,
             };
+            let first = batch[0].0;
             st.next_v = end.vblock;
             st.submitted_seq = end.seq;
+            let awaiting = st
+                .awaiting
+                .iter()
+                .filter(|&&s| s >= first && s < end.seq)
+                .count() as u32;
             st.inflight.push_back(Flight {
                 end,
                 batch,
                 written: false,
+                awaiting,
+                flush_issued: false,
                 rc: None,
             });
             (frame, v, end)
@@ -398,11 +415,73 @@ impl Wal {
             self.frame_done(end, rc);
             return;
         }
+        self.flush_frame(end);
+    }
+
+    /// Issues the flush of the frame ending at `end` once it is written
+    /// and the data of its records is (not before: the flush must cover
+    /// that data too).
+    fn flush_frame(&self, end: WalPos) {
+        {
+            let mut st = self.st.borrow_mut();
+            let Some(f) = st.inflight.iter_mut().find(|f| f.end == end) else {
+                return;
+            };
+            if !f.written || f.awaiting > 0 || f.flush_issued {
+                return;
+            }
+            f.flush_issued = true;
+        }
         let wal = self.clone();
         self.issue_flush(move |rc| wal.frame_done(end, rc));
         // This frame's flush may be the one that barrier waiters counted
         // on; if no other is coming, they need their own.
         self.flush_for_cover();
+    }
+
+    /// Appends a record whose data writes are still out (under `Flush`):
+    /// its frame's flush is issued only once [`data_written`] says they
+    /// completed, so the record's `wal_completion` also means its data is
+    /// durable, and no barrier is needed. Under `Device` it is
+    /// [`append`](Self::append).
+    ///
+    /// [`data_written`]: Self::data_written
+    pub fn append_awaiting_data(&self, record: Vec<u8>) -> Result<(u64, Task), BioError> {
+        let flush = self.durability() == Durability::Flush;
+        if flush {
+            // Counted before the append may form (and count) its frame.
+            let seq = self.st.borrow().next_seq;
+            self.st.borrow_mut().awaiting.push(seq);
+            let r = self.append(record);
+            if r.is_err() {
+                self.st.borrow_mut().awaiting.retain(|&s| s != seq);
+            }
+            return r;
+        }
+        self.append(record)
+    }
+
+    /// The data writes of record `seq` (appended with
+    /// [`append_awaiting_data`](Self::append_awaiting_data)) completed,
+    /// successfully or not: its frame's flush may go.
+    pub fn data_written(&self, seq: u64) {
+        let end = {
+            let mut st = self.st.borrow_mut();
+            let Some(i) = st.awaiting.iter().position(|&s| s == seq) else {
+                return;
+            };
+            st.awaiting.swap_remove(i);
+            let Some(f) = st
+                .inflight
+                .iter_mut()
+                .find(|f| f.batch.first().is_some_and(|b| b.0 <= seq) && seq < f.end.seq)
+            else {
+                return;
+            };
+            f.awaiting = f.awaiting.saturating_sub(1);
+            f.end
+        };
+        self.flush_frame(end);
     }
 
     /// Issues a flush (`bio_flush`); when it completes, releases the
@@ -507,9 +586,8 @@ impl Wal {
     /// A barrier: the returned task completes once a flush issued after
     /// this call is done, so every write completed before the call is
     /// durable. It rides the flush of a frame still being written (group
-    /// commit), and costs one flush of its own only when none is coming.
-    /// Under `Flush`, transactions use it to make their data durable
-    /// before acknowledging.
+    /// commit), and costs one flush of its own only when none is coming
+    /// (barriers that come while that one is in flight share the next).
     pub fn barrier(&self) -> Result<Task, BioError> {
         // Even on a poisoned log: a transaction before the broken record
         // still needs its flush (and gets a real one).

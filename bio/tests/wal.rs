@@ -237,9 +237,9 @@ fn barrier_rides_a_frame_flush_or_flushes_once_when_none_is_coming() {
     assert_eq!(wait_all(&s, std::slice::from_ref(&b)), [0]);
     assert_eq!(flushes(&tr), 1);
 
-    // Records in flight and waiting: the barrier rides the flush of a
-    // frame whose write completes after it, with no flush beyond the
-    // frames' own.
+    // Records in flight and waiting: every frame is flushed as soon as
+    // its write completes, and the barrier rides one of those flushes:
+    // no flush of its own.
     tr.clear();
     let mut tasks = Vec::new();
     for i in 0..8u64 {
