@@ -281,6 +281,10 @@ pub struct PoolCreateOpts {
     pub path: Option<PathBuf>,
     /// When an update is acknowledged (see [`bio::Durability`]).
     pub durability: Durability,
+    /// Use `path` even where that is likely a mistake: a regular file
+    /// that already holds data (it is overwritten), or a missing path
+    /// under `/dev` (a regular file is made there).
+    pub force: bool,
 }
 
 impl PoolCreateOpts {
@@ -293,6 +297,7 @@ impl PoolCreateOpts {
             targets_per_engine: DEFAULT_TARGETS_PER_ENGINE,
             path: None,
             durability: Durability::Auto,
+            force: false,
         }
     }
 }
@@ -722,7 +727,7 @@ impl Storage {
             return Err(exists());
         }
         let external = match &opts.path {
-            Some(p) => Some(self.check_device(p, opts.size)?),
+            Some(p) => Some(self.check_device(p, opts.size, opts.force)?),
             None => None,
         };
         fs::create_dir_all(&self.dir).map_err(io("creating the storage directory", &self.dir))?;
@@ -796,8 +801,15 @@ impl Storage {
 
     /// Checks an explicit device for a new pool of `size` bytes: absolute
     /// (made so), of a kind bio can open, big enough, and not another
-    /// pool's. Returns the absolute path and whether it already existed.
-    fn check_device(&self, p: &Path, size: u64) -> Result<(PathBuf, bool), StorageError> {
+    /// pool's; unless `force`, not a regular file holding data and not a
+    /// missing path under `/dev` (a mistyped device name). Returns the
+    /// absolute path and whether it already existed.
+    fn check_device(
+        &self,
+        p: &Path,
+        size: u64,
+        force: bool,
+    ) -> Result<(PathBuf, bool), StorageError> {
         let bad = |why: String| StorageError::BadDevice {
             path: p.to_path_buf(),
             why,
@@ -833,6 +845,12 @@ impl Storage {
                     return Err(bad(
                         "neither a regular file, a block device nor an NVMe namespace".into(),
                     ));
+                } else if t.is_file() && !force && holds_data(&abs)? {
+                    return Err(bad(format!(
+                        "it is a file of {} holding data, which the pool would overwrite; \
+                         pass --force to use it anyway",
+                        format_size(m.len())
+                    )));
                 }
                 true
             }
@@ -840,6 +858,13 @@ impl Storage {
                 let parent = abs.parent().unwrap_or(Path::new("/"));
                 if !parent.is_dir() {
                     return Err(bad(format!("{} is not a directory", parent.display())));
+                }
+                if abs.starts_with("/dev") && !force {
+                    return Err(bad(
+                        "no such device (a mistyped name?); rdaos would make a regular file \
+                         there: pass --force to do so"
+                            .into(),
+                    ));
                 }
                 false
             }
@@ -1092,6 +1117,26 @@ fn check_size(size: u64, targets: u32) -> Result<(), StorageError> {
         )));
     }
     Ok(())
+}
+
+/// True when the regular file `path` holds any data: a byte of it is not
+/// a hole (a file only grown with `truncate` holds none).
+fn holds_data(path: &Path) -> Result<bool, StorageError> {
+    let f = File::open(path).map_err(io("opening", path))?;
+    // SAFETY: lseek on a file descriptor owned by `f`, alive for the
+    // call; it touches no memory.
+    let off = unsafe { libc::lseek(f.as_raw_fd(), 0, libc::SEEK_DATA) };
+    if off >= 0 {
+        return Ok(true);
+    }
+    let e = std::io::Error::last_os_error();
+    match e.raw_os_error() {
+        // No data past offset 0: empty, or all holes.
+        Some(libc::ENXIO) => Ok(false),
+        // A file system without SEEK_DATA: any length is data.
+        Some(libc::EINVAL) => Ok(f.metadata().map_err(io("looking at", path))?.len() > 0),
+        _ => Err(io("looking for data in", path)(e)),
+    }
 }
 
 /// Writes `bytes` to `path` through a temporary file, synced and renamed

@@ -361,3 +361,42 @@ fn dfuse_mounts_daemonizes_and_stops_at_umount() {
     assert_eq!(back.unwrap(), data, "the file after a remount");
     assert!(dir_ok, "the directory after a remount");
 }
+
+/// `pool create --path` does not overwrite a file holding data, nor make
+/// a regular file in /dev for a mistyped device name, unless `--force`.
+#[test]
+fn pool_create_path_refuses_a_file_with_data_and_a_missing_device() {
+    let d = Dir::new("path");
+    let s = d.0.as_path();
+    std::fs::create_dir_all(s).unwrap();
+    let data = s.join("notes.txt");
+    std::fs::write(&data, b"someone's notes\n").unwrap();
+    let p = data.to_str().unwrap();
+    let create = |label, path| {
+        [
+            "pool", "create", label, "--size", "64M", "-t", "1", "--path", path,
+        ]
+    };
+    fails(s, &create("a", p), 1, "holding data");
+    fails(s, &create("a", p), 1, "pass --force");
+    assert_eq!(std::fs::read(&data).unwrap(), b"someone's notes\n");
+    // A mistyped device name makes nothing in /dev.
+    let typo = format!("/dev/nvme9n9-rdaos-test-{}", std::process::id());
+    fails(s, &create("a", &typo), 1, "no such device");
+    assert!(!Path::new(&typo).exists(), "{typo} was made");
+    // A file only grown (all holes) holds nothing: used without --force.
+    let sparse = s.join("sparse.img");
+    let f = std::fs::File::create(&sparse).unwrap();
+    f.set_len(64 << 20).unwrap();
+    ok(s, &create("a", sparse.to_str().unwrap()));
+    // --force overwrites the file with data.
+    let mut forced = create("b", p).to_vec();
+    forced.push("--force");
+    ok(s, &forced);
+    assert_ne!(
+        std::fs::read(&data).unwrap()[..16],
+        b"someone's notes\n"[..]
+    );
+    let list = ok(s, &["pool", "list"]);
+    assert!(list.contains("\na ") && list.contains("\nb "), "{list}");
+}

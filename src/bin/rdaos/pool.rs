@@ -47,6 +47,10 @@ pub enum PoolCmd {
         #[arg(long, default_value = "auto", value_name = "auto|device|flush",
               value_parser = durability_arg)]
         durability: Durability,
+        /// Use --path even if it is a file holding data (overwritten) or a
+        /// missing path under /dev (a regular file is made there)
+        #[arg(long, short = 'f')]
+        force: bool,
     },
     /// List the pools of the storage directory
     #[command(visible_alias = "ls")]
@@ -88,6 +92,7 @@ pub fn run(s: &Storage, cmd: PoolCmd) -> CliResult {
             engines,
             path,
             durability,
+            force,
         } => create(
             s,
             &label,
@@ -97,6 +102,7 @@ pub fn run(s: &Storage, cmd: PoolCmd) -> CliResult {
                 targets_per_engine: targets,
                 path,
                 durability,
+                force,
             },
         ),
         PoolCmd::List { verbose } => list(s, verbose),
