@@ -827,6 +827,8 @@ impl Storage {
         if text.contains('\n') {
             return Err(bad("the path contains a newline".into()));
         }
+        // The length of a regular file holding data (refused below).
+        let mut data = None;
         let existed = match fs::metadata(&abs) {
             Ok(m) => {
                 let t = m.file_type();
@@ -846,11 +848,7 @@ impl Storage {
                         "neither a regular file, a block device nor an NVMe namespace".into(),
                     ));
                 } else if t.is_file() && !force && holds_data(&abs)? {
-                    return Err(bad(format!(
-                        "it is a file of {} holding data, which the pool would overwrite; \
-                         pass --force to use it anyway",
-                        format_size(m.len())
-                    )));
+                    data = Some(m.len());
                 }
                 true
             }
@@ -873,6 +871,13 @@ impl Storage {
         // Not a device another pool of this storage uses.
         if let Some(label) = self.device_user(&abs)? {
             return Err(bad(format!("it is the device of pool {label:?}")));
+        }
+        if let Some(len) = data {
+            return Err(bad(format!(
+                "it is a file of {} holding data, which the pool would overwrite; \
+                 pass --force to use it anyway",
+                format_size(len)
+            )));
         }
         Ok((abs, existed))
     }
