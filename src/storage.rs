@@ -54,7 +54,10 @@
 //! worst a hidden `.creating-*` directory). A destroy renames the pool
 //! away first, then removes it. The next [`Storage::open`] removes what a
 //! create or destroy that was killed midway left (see
-//! [`Storage::sweep`]). A process that runs an engine on a pool holds an
+//! [`Storage::sweep`]); it removes only directories rdaos marked as its
+//! own, and labels starting with `.` are refused at create
+//! ([`check_new_label`]), so no pool is taken for a leftover or hidden
+//! from `pool list`. A process that runs an engine on a pool holds an
 //! exclusive lock on the pool's directory: a second engine on the same
 //! pool, or a destroy meanwhile, is refused with [`StorageError::Busy`].
 
@@ -93,6 +96,10 @@ pub const MAX_LABEL_LEN: usize = 127;
 pub const SIZE_ALIGN: u64 = 4096;
 
 const META_MAGIC: &str = "rdaos-pool";
+/// The file that marks a hidden `.creating-*` or `.destroying-*`
+/// directory as made by rdaos: it holds the directory's own name. Only
+/// such directories are swept.
+const LEFTOVER_MARK: &str = "rdaos.leftover";
 /// Largest metadata file read (a real one is a few hundred bytes).
 const META_MAX: u64 = 64 << 10;
 
@@ -241,6 +248,21 @@ pub fn check_label(label: &str) -> Result<(), StorageError> {
     }
     if label == "." || label == ".." {
         return bad("a pool label cannot be . or ..");
+    }
+    Ok(())
+}
+
+/// Checks the label of a pool about to be made: [`check_label`]'s rules,
+/// and not starting with `.`, which rdaos keeps for its own entries in
+/// the storage directory (a create or destroy in progress): such a pool
+/// would be hidden from listings, or taken for a leftover.
+pub fn check_new_label(label: &str) -> Result<(), StorageError> {
+    check_label(label)?;
+    if label.starts_with('.') {
+        return Err(StorageError::BadLabel {
+            label: label.to_string(),
+            why: "a pool label cannot start with . (kept for rdaos's own entries)",
+        });
     }
     Ok(())
 }
@@ -596,6 +618,9 @@ impl Storage {
                 continue;
             }
             let path = ent.path();
+            if !self.made_by_rdaos(&path, name) {
+                continue;
+            }
             if kind == ".destroying" {
                 self.remove_orphan_device(&path, label);
             }
@@ -607,6 +632,27 @@ impl Storage {
             let _ = sync_dir(&self.dir);
         }
         removed
+    }
+
+    /// Whether the hidden directory `path` (named `name`) is a leftover of
+    /// rdaos's own create or destroy: it holds the mark naming it, or (made
+    /// by a build before the mark) only what a create or destroy puts
+    /// there and it is not a pool labelled `name` itself.
+    fn made_by_rdaos(&self, path: &Path, name: &str) -> bool {
+        let mark = path.join(LEFTOVER_MARK);
+        match fs::read(&mark) {
+            Ok(text) => return text == format!("{name}\n").as_bytes(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(_) => return false,
+        }
+        let Ok(rd) = fs::read_dir(path) else {
+            return false;
+        };
+        let ours = ["pool.dev", "pool.meta", "pool.tmp"];
+        let only_ours = rd
+            .into_iter()
+            .all(|e| e.is_ok_and(|e| ours.iter().any(|o| e.file_name() == *o)));
+        only_ours && self.pool(name).is_err()
     }
 
     /// The device file of the pool renamed away to `gone`, if rdaos made it
@@ -691,12 +737,19 @@ impl Storage {
             let ent = ent.map_err(io("listing", &self.dir))?;
             let name = ent.file_name();
             let Some(name) = name.to_str() else { continue };
-            if name.starts_with('.') || !ent.file_type().is_ok_and(|t| t.is_dir()) {
+            if !ent.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
+            let info = self.pool(name);
+            // A hidden entry is rdaos's own (a create or destroy in
+            // progress), unless it is a whole pool labelled so (made
+            // before such labels were refused).
+            if name.starts_with('.') && info.is_err() {
                 continue;
             }
             out.push(PoolListing {
                 label: name.to_string(),
-                info: self.pool(name),
+                info,
             });
         }
         out.sort_by(|a, b| a.label.cmp(&b.label));
@@ -713,7 +766,7 @@ impl Storage {
         label: &str,
         opts: &PoolCreateOpts,
     ) -> Result<PoolInfo, StorageError> {
-        check_label(label)?;
+        check_new_label(label)?;
         let map = PoolMap::new(opts.engines, opts.targets_per_engine)
             .map_err(|e| StorageError::BadLayout(e.to_string()))?;
         let targets = map.targets();
@@ -737,6 +790,11 @@ impl Storage {
             .dir
             .join(format!(".creating-{label}-{}-{nanos}", std::process::id()));
         fs::create_dir(&tmp).map_err(io("creating", &tmp))?;
+        let mark = tmp.join(LEFTOVER_MARK);
+        if let Err(e) = mark_leftover(&tmp) {
+            let _ = fs::remove_dir_all(&tmp);
+            return Err(e);
+        }
         let device = match &external {
             Some((p, _)) => p.clone(),
             None => tmp.join(DEV_FILE),
@@ -778,6 +836,10 @@ impl Storage {
                 dir: tmp.clone(),
             };
             write_synced(&tmp.join(META_FILE), info.encode().as_bytes())?;
+            // The pool goes without the mark (killed between the two, the
+            // directory is still swept: it holds only a pool's files and
+            // is no pool labelled as itself).
+            fs::remove_file(&mark).map_err(io("removing", &mark))?;
             // Into place: fails if a pool of that label appeared meanwhile.
             fs::rename(&tmp, &final_dir).map_err(|e| match e.raw_os_error() {
                 Some(libc::EEXIST | libc::ENOTEMPTY) => exists(),
@@ -914,6 +976,12 @@ impl Storage {
             ".destroying-{label}-{}-{nanos}",
             std::process::id()
         ));
+        // Marked before the rename: the name it will have. (A mark that
+        // stays in a pool whose destroy died before the rename names
+        // nothing and is overwritten by the next destroy.)
+        let gone_name = gone.file_name().unwrap_or_default().to_string_lossy();
+        fs::write(dir.join(LEFTOVER_MARK), format!("{gone_name}\n"))
+            .map_err(io("marking", &dir))?;
         fs::rename(&dir, &gone).map_err(io("renaming away", &dir))?;
         sync_dir(&self.dir)?;
         if let Some(i) = info {
@@ -1122,6 +1190,14 @@ fn check_size(size: u64, targets: u32) -> Result<(), StorageError> {
         )));
     }
     Ok(())
+}
+
+/// Marks the new hidden directory `dir` as rdaos's own (see
+/// [`LEFTOVER_MARK`]).
+fn mark_leftover(dir: &Path) -> Result<(), StorageError> {
+    let name = dir.file_name().unwrap_or_default().to_string_lossy();
+    let mark = dir.join(LEFTOVER_MARK);
+    fs::write(&mark, format!("{name}\n")).map_err(io("writing", &mark))
 }
 
 /// True when the regular file `path` holds any data: a byte of it is not
@@ -1347,6 +1423,18 @@ mod tests {
         assert!(why("2c0e4f4a-8d5e-4c1b-9a57-0f7b1e2d3c4b").contains("UUID"));
         assert!(why(".").contains(". or .."));
         assert!(why("..").contains(". or .."));
+        // Existing pools are looked up by DAOS's rules; new ones also
+        // keep off rdaos's own `.` prefix.
+        check_label(".old").unwrap();
+        for hidden in [".old", ".creating-x-999999-1", ".destroying-a-1-2"] {
+            match check_new_label(hidden) {
+                Err(StorageError::BadLabel { why, .. }) => {
+                    assert!(why.contains("start with ."), "{why}")
+                }
+                r => panic!("{hidden:?}: {r:?}"),
+            }
+        }
+        check_new_label("a.b").unwrap();
         let e = check_label("a/b").unwrap_err().to_string();
         assert_eq!(
             e,

@@ -400,3 +400,70 @@ fn pool_create_path_refuses_a_file_with_data_and_a_missing_device() {
     let list = ok(s, &["pool", "list"]);
     assert!(list.contains("\na ") && list.contains("\nb "), "{list}");
 }
+
+/// Labels starting with `.` are rdaos's own: refused at create. The
+/// sweep of what killed creates and destroys left removes only what
+/// rdaos made: not a user's directory of the same shape, not a whole
+/// pool labelled so by an older build (which `pool list` shows).
+#[test]
+fn dot_labels_are_refused_and_the_sweep_removes_only_its_own() {
+    use rdaos::storage::{PoolInfo, META_FILE};
+    let d = Dir::new("labels");
+    let s = d.0.as_path();
+    // A process id that is known to be gone.
+    let mut child = Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    let swept_name = format!(".creating-x-{dead}-1");
+    for label in [swept_name.as_str(), ".hidden", "."] {
+        fails(
+            s,
+            &["pool", "create", label, "--size", "64M", "-t", "1"],
+            1,
+            &format!("bad pool label {label:?}"),
+        );
+    }
+    fails(
+        s,
+        &["pool", "create", ".hidden", "--size", "64M", "-t", "1"],
+        1,
+        "cannot start with .",
+    );
+    // A pool an older build let a user label `.creating-x-<dead pid>-1`.
+    ok(s, &["pool", "create", "old", "--size", "64M", "-t", "1"]);
+    let from = s.join("old");
+    let to = s.join(&swept_name);
+    std::fs::rename(&from, &to).unwrap();
+    let text = std::fs::read(to.join(META_FILE)).unwrap();
+    let mut info = PoolInfo::decode(&text, &from, &from.join(META_FILE)).unwrap();
+    info.label = swept_name.clone();
+    info.dir = to.clone();
+    info.device = to.join("pool.dev");
+    std::fs::write(to.join(META_FILE), info.encode()).unwrap();
+    // A user's directory shaped like a leftover.
+    let users = s.join(format!(".creating-notes-{dead}-2"));
+    std::fs::create_dir(&users).unwrap();
+    std::fs::write(users.join("notes.txt"), b"mine").unwrap();
+    // rdaos's own leftover of a killed create: marked with its name.
+    let mine = s.join(format!(".creating-y-{dead}-3"));
+    std::fs::create_dir(&mine).unwrap();
+    std::fs::write(mine.join("pool.dev"), b"partial").unwrap();
+    std::fs::write(
+        mine.join("rdaos.leftover"),
+        format!(".creating-y-{dead}-3\n"),
+    )
+    .unwrap();
+
+    let list = ok(s, &["pool", "list"]);
+    assert!(list.lines().any(|l| l.starts_with(&swept_name)), "{list}");
+    let q = ok(s, &["pool", "query", &swept_name]);
+    assert_eq!(field(&q, "Used"), "0 B (0%)", "{q}");
+    assert!(to.join("pool.dev").is_file(), "the pool was swept");
+    assert!(
+        users.join("notes.txt").is_file(),
+        "the user's files were swept"
+    );
+    assert!(!mine.exists(), "rdaos's own leftover stayed");
+    ok(s, &["pool", "destroy", &swept_name]);
+    assert!(!to.exists());
+}
