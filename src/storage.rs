@@ -60,6 +60,13 @@
 //! from `pool list`. A process that runs an engine on a pool holds an
 //! exclusive lock on the pool's directory: a second engine on the same
 //! pool, or a destroy meanwhile, is refused with [`StorageError::Busy`].
+//!
+//! Containers are made and destroyed the same way: a durable intent
+//! file (`<label>/intent.create.<cont>` or `intent.destroy.<cont>`)
+//! before the first change, removed after the last; an engine that
+//! starts on the pool finds what a killed process left and removes that
+//! container from every target that holds it (see
+//! [`PoolConn::cont_create_posix`], [`PoolConn::cont_destroy`]).
 
 use std::fs::{self, File};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -100,6 +107,11 @@ const META_MAGIC: &str = "rdaos-pool";
 /// directory as made by rdaos: it holds the directory's own name. Only
 /// such directories are swept.
 const LEFTOVER_MARK: &str = "rdaos.leftover";
+/// A container create in progress in a pool's directory: the file
+/// `intent.create.<label>` (see [`PoolConn::cont_create_posix`]).
+const INTENT_CREATE: &str = "intent.create.";
+/// A container destroy in progress: `intent.destroy.<label>`.
+const INTENT_DESTROY: &str = "intent.destroy.";
 /// Largest metadata file read (a real one is a few hundred bytes).
 const META_MAX: u64 = 64 << 10;
 
@@ -197,6 +209,72 @@ pub enum StorageError {
         /// The label.
         label: String,
         /// What the target found.
+        why: String,
+    },
+    /// No container by that label in the pool.
+    #[error("container {label:?} not found in pool {pool:?}")]
+    ContNotFound {
+        /// The pool.
+        pool: String,
+        /// The container's label.
+        label: String,
+    },
+    /// A container by that label exists already.
+    #[error("container {label:?} already exists in pool {pool:?}")]
+    ContExists {
+        /// The pool.
+        pool: String,
+        /// The container's label.
+        label: String,
+    },
+    /// A container on only some of the pool's targets (a create or
+    /// destroy an older rdaos was killed in): it can only be destroyed.
+    #[error(
+        "container {label:?} of pool {pool:?} is half made (on {have} of {all} targets): \
+         `rdaos cont destroy {pool} {label}` removes it"
+    )]
+    ContHalfMade {
+        /// The pool.
+        pool: String,
+        /// The container's label.
+        label: String,
+        /// Targets holding it.
+        have: u32,
+        /// Targets of the pool.
+        all: u32,
+    },
+    /// Creating, destroying or reading a container failed.
+    #[error("container {label:?} in pool {pool:?}: {source}")]
+    Cont {
+        /// The pool.
+        pool: String,
+        /// The container's label.
+        label: String,
+        /// What the namespace or object layer said.
+        source: dfs::DfsError,
+    },
+    /// A pool destroy without `recursive` found containers in the pool.
+    #[error(
+        "pool {label:?} holds {} container{} ({}): destroy {} first, or pass --recursive",
+        conts.len(),
+        if conts.len() == 1 { "" } else { "s" },
+        conts.join(", "),
+        if conts.len() == 1 { "it" } else { "them" }
+    )]
+    HasContainers {
+        /// The pool.
+        label: String,
+        /// The containers' labels.
+        conts: Vec<String>,
+    },
+    /// A pool destroy without `recursive` could not look for containers.
+    #[error(
+        "cannot tell whether pool {label:?} holds containers ({why}): pass --recursive to destroy it anyway"
+    )]
+    ContainersUnknown {
+        /// The pool.
+        label: String,
+        /// Why its engine could not list them.
         why: String,
     },
     /// Formatting the device or running the engine failed.
@@ -967,7 +1045,55 @@ impl Storage {
         if !dir.is_dir() {
             return Err(self.not_found(label));
         }
-        let _lock = lock_dir(&dir, label)?;
+        let lock = lock_dir(&dir, label)?;
+        self.destroy_locked(label, lock)
+    }
+
+    /// [`pool_destroy`](Self::pool_destroy) of a pool without containers
+    /// (DAOS's `dmg pool destroy` without `--recursive`): starts its
+    /// engine to list them, and refuses with
+    /// [`StorageError::HasContainers`], or
+    /// [`StorageError::ContainersUnknown`] when the engine cannot start.
+    /// The pool stays locked from the listing to its removal.
+    pub fn pool_destroy_empty(&self, label: &str) -> Result<(), StorageError> {
+        check_label(label)?;
+        let dir = self.pool_dir(label);
+        if !dir.is_dir() {
+            return Err(self.not_found(label));
+        }
+        let lock = lock_dir(&dir, label)?;
+        let unknown = |e: StorageError| StorageError::ContainersUnknown {
+            label: label.to_string(),
+            why: e.to_string(),
+        };
+        let info = self.pool(label).map_err(unknown)?;
+        let pool = self.start_locked(info, lock, |_| {}).map_err(unknown)?;
+        let conts = {
+            let sched = Sched::new();
+            let cli = pool.client(&sched.handle());
+            cli.cont_list()
+        };
+        let lock = pool.stop_keep_lock()?;
+        let conts = conts.map_err(|e| unknown(self.engine_err(label, e)))?;
+        if !conts.is_empty() {
+            return Err(StorageError::HasContainers {
+                label: label.to_string(),
+                conts: conts.into_iter().map(|(_, l)| l).collect(),
+            });
+        }
+        self.destroy_locked(label, lock)
+    }
+
+    fn engine_err(&self, label: &str, source: ObjError) -> StorageError {
+        StorageError::Engine {
+            label: label.to_string(),
+            source,
+        }
+    }
+
+    /// Removes pool `label`, whose lock the caller holds.
+    fn destroy_locked(&self, label: &str, _lock: File) -> Result<(), StorageError> {
+        let dir = self.pool_dir(label);
         let info = self.pool(label).ok();
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -1041,6 +1167,19 @@ impl Storage {
         tune: impl FnOnce(&mut EngineConfig),
     ) -> Result<RunningPool, StorageError> {
         let lock = lock_dir(&info.dir, &info.label)?;
+        self.start_locked(info, lock, tune)
+    }
+
+    /// [`start_with`](Self::start_with) with the pool's lock taken. Once
+    /// the engine runs, a container create or destroy that a killed
+    /// process left half done is undone or finished (see
+    /// [`PoolConn::cont_create_posix`]).
+    fn start_locked(
+        &self,
+        info: PoolInfo,
+        lock: File,
+        tune: impl FnOnce(&mut EngineConfig),
+    ) -> Result<RunningPool, StorageError> {
         let mut cfg = EngineConfig::new(&info.device, info.engines, info.targets_per_engine);
         cfg.bio.durability = info.durability;
         tune(&mut cfg);
@@ -1071,11 +1210,12 @@ impl Storage {
                 expected: info.uuid_string(),
             });
         }
-        Ok(RunningPool {
-            engine,
-            info,
-            _lock: lock,
-        })
+        let pool = RunningPool { engine, info, lock };
+        if let Err(e) = pool.finish_intents() {
+            let _ = pool.stop();
+            return Err(e);
+        }
+        Ok(pool)
     }
 
     /// Starts an engine on pool `label` and makes an object client for
@@ -1097,7 +1237,7 @@ impl Storage {
 pub struct RunningPool {
     engine: Engine,
     info: PoolInfo,
-    _lock: File,
+    lock: File,
 }
 
 impl RunningPool {
@@ -1120,10 +1260,85 @@ impl RunningPool {
     /// Stops the engine (every target closes with a checkpoint), then
     /// releases the pool.
     pub fn stop(self) -> Result<(), StorageError> {
-        let label = self.info.label;
-        self.engine
-            .stop()
-            .map_err(|source| StorageError::Engine { label, source })
+        self.stop_keep_lock().map(drop)
+    }
+
+    /// Stops the engine and hands back the pool's lock.
+    fn stop_keep_lock(self) -> Result<File, StorageError> {
+        let RunningPool { engine, info, lock } = self;
+        engine.stop().map_err(|source| StorageError::Engine {
+            label: info.label,
+            source,
+        })?;
+        Ok(lock)
+    }
+
+    /// Undoes the container creates and finishes the destroys whose
+    /// intent files a killed process left in the pool's directory: the
+    /// container is removed from every target that holds it, then the
+    /// intent. (The caller holds the pool's lock: no such operation is
+    /// running.)
+    fn finish_intents(&self) -> Result<(), StorageError> {
+        let dir = &self.info.dir;
+        let mut labels = Vec::new();
+        for ent in fs::read_dir(dir).map_err(io("listing", dir))? {
+            let ent = ent.map_err(io("listing", dir))?;
+            let name = ent.file_name();
+            let Some(name) = name.to_str() else { continue };
+            let label = name
+                .strip_prefix(INTENT_CREATE)
+                .or_else(|| name.strip_prefix(INTENT_DESTROY));
+            if let Some(label) = label.filter(|l| vos::check_label(l).is_ok()) {
+                labels.push((ent.path(), label.to_string()));
+            }
+        }
+        if labels.is_empty() {
+            return Ok(());
+        }
+        let sched = Sched::new();
+        let cli = self.client(&sched.handle());
+        for (path, label) in labels {
+            self.remove_cont(&cli, &label)?;
+            fs::remove_file(&path).map_err(io("removing", &path))?;
+        }
+        sync_dir(dir)
+    }
+
+    /// Destroys container `label` on every target that holds it (none
+    /// is fine).
+    fn remove_cont(&self, cli: &ObjClient, label: &str) -> Result<(), StorageError> {
+        for to in cli.pool_targets() {
+            cli.cont_destroy_on(to, label)
+                .map_err(|e| self.cont_err(label, "destroy", e))?;
+        }
+        Ok(())
+    }
+
+    fn cont_err(&self, label: &str, what: &str, e: ObjError) -> StorageError {
+        StorageError::Cont {
+            pool: self.info.label.clone(),
+            label: label.to_string(),
+            source: dfs::DfsError::obj(what, e),
+        }
+    }
+
+    /// Writes the intent file `<prefix><label>`, durable before it
+    /// returns.
+    fn write_intent(&self, prefix: &str, label: &str) -> Result<PathBuf, StorageError> {
+        let path = self.info.dir.join(format!("{prefix}{label}"));
+        File::create(&path)
+            .and_then(|mut f| {
+                f.write_all(label.as_bytes())?;
+                f.sync_all()
+            })
+            .map_err(io("writing", &path))?;
+        sync_dir(&self.info.dir)?;
+        Ok(path)
+    }
+
+    fn drop_intent(&self, path: &Path) -> Result<(), StorageError> {
+        fs::remove_file(path).map_err(io("removing", path))?;
+        sync_dir(&self.info.dir)
     }
 }
 
@@ -1158,6 +1373,94 @@ impl PoolConn {
     /// The running engine.
     pub fn engine(&self) -> &Engine {
         self.pool.engine()
+    }
+
+    /// Creates POSIX container `label` (`dfs` mkfs with `attr`) so that a
+    /// process killed at any point leaves it whole or absent: an intent
+    /// file in the pool's directory is made durable first and removed
+    /// only once the superblock is; the next engine started on the pool
+    /// removes a container whose intent is still there. `step` is called
+    /// after each step (`intent`, `container`, `root`, `superblock`).
+    /// Refuses a label that is taken, naming a half-made container.
+    pub fn cont_create_posix(
+        &self,
+        label: &str,
+        attr: dfs::DfsAttr,
+        step: &mut dyn FnMut(&str),
+    ) -> Result<ContId, StorageError> {
+        let pool = &self.pool;
+        let (pl, cli) = (pool.info.label.clone(), &self.cli);
+        let err = |source| StorageError::Cont {
+            pool: pl.clone(),
+            label: label.to_string(),
+            source,
+        };
+        vos::check_label(label)
+            .map_err(|e| err(dfs::DfsError::inval(format!("bad container label: {e}"))))?;
+        let (have, all) = cli
+            .cont_targets(label)
+            .map_err(|e| pool.cont_err(label, "create", e))?;
+        if have == all && have > 0 {
+            return Err(StorageError::ContExists {
+                pool: pl,
+                label: label.to_string(),
+            });
+        }
+        if have > 0 {
+            return Err(StorageError::ContHalfMade {
+                pool: pl,
+                label: label.to_string(),
+                have,
+                all,
+            });
+        }
+        let intent = pool.write_intent(INTENT_CREATE, label)?;
+        step("intent");
+        let made = cli
+            .sched()
+            .block_on(dfs::Dfs::mkfs_steps(cli, label, attr, |s| step(s.name())));
+        if let Err(e) = made {
+            // Nothing of it was there before: take away what was made.
+            pool.remove_cont(cli, label)?;
+            pool.drop_intent(&intent)?;
+            return Err(err(e));
+        }
+        pool.drop_intent(&intent)?;
+        cli.cont_open(label)
+            .map_err(|e| pool.cont_err(label, "open", e))
+    }
+
+    /// Destroys container `label` and its data (DAOS's `daos cont
+    /// destroy`), whole or half made, so that a process killed at any
+    /// point leaves it destroyed or still destroyable: an intent file
+    /// made durable first is removed once every target dropped it; the
+    /// next engine started on the pool finishes the destroy. `step` is
+    /// called after each step (`intent`, then `target-N` per target).
+    /// No other process can have it open meanwhile: the engine's lock
+    /// on the pool keeps them out.
+    pub fn cont_destroy(
+        &self,
+        label: &str,
+        step: &mut dyn FnMut(&str),
+    ) -> Result<(), StorageError> {
+        let (pool, cli) = (&self.pool, &self.cli);
+        let (have, _) = cli
+            .cont_targets(label)
+            .map_err(|e| pool.cont_err(label, "destroy", e))?;
+        if have == 0 {
+            return Err(StorageError::ContNotFound {
+                pool: pool.info.label.clone(),
+                label: label.to_string(),
+            });
+        }
+        let intent = pool.write_intent(INTENT_DESTROY, label)?;
+        step("intent");
+        for (i, to) in cli.pool_targets().into_iter().enumerate() {
+            cli.cont_destroy_on(to, label)
+                .map_err(|e| pool.cont_err(label, "destroy", e))?;
+            step(&format!("target-{i}"));
+        }
+        pool.drop_intent(&intent)
     }
 
     /// Drops the client and its scheduler, then stops the engine and

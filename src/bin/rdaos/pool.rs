@@ -75,10 +75,15 @@ pub enum PoolCmd {
         /// Pool label
         label: String,
     },
-    /// Destroy a pool and its data (a device named with --path at create is kept)
+    /// Destroy a pool and its data (a device named with --path at create is kept);
+    /// a pool that holds containers only with --recursive
     Destroy {
         /// Pool label
         label: String,
+        /// Also destroy the pool's containers (without it, a pool that holds
+        /// containers, or whose engine cannot start to tell, is refused)
+        #[arg(long, short = 'r')]
+        recursive: bool,
     },
 }
 
@@ -108,8 +113,12 @@ pub fn run(s: &Storage, cmd: PoolCmd) -> CliResult {
         PoolCmd::List { verbose } => list(s, verbose),
         PoolCmd::Query { label, verbose } => query(s, &label, verbose),
         PoolCmd::Check { label } => check(s, &label),
-        PoolCmd::Destroy { label } => {
-            s.pool_destroy(&label)?;
+        PoolCmd::Destroy { label, recursive } => {
+            if recursive {
+                s.pool_destroy(&label)?;
+            } else {
+                s.pool_destroy_empty(&label)?;
+            }
             println!("Pool {label:?} destroyed");
             Ok(())
         }
