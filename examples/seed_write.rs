@@ -14,6 +14,10 @@
 //! 5. prints the trace of the first write as a PlantUML sequence diagram
 //!    in the seed's shape, from what ran (or writes it to `RDAOS_TRACE`).
 //!
+//! Ctrl-C (or SIGTERM) stops it between two writes or reads: it removes
+//! its pool (and its temporary storage directory) and exits with status
+//! 128 + the signal's number. A second Ctrl-C ends it at once.
+//!
 //! `cargo run --release --example seed_write -- [--mib N] [--files N] [--storage DIR] [--keep]`
 
 use std::path::PathBuf;
@@ -26,6 +30,9 @@ use rdaos::obj::transport::BulkRef;
 use rdaos::size::{format_size, parse_size};
 use rdaos::storage::{PoolCreateOpts, Storage};
 use rdaos::tse::{Sched, Tracer};
+
+#[path = "common/signals.rs"]
+mod signals;
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
@@ -67,7 +74,21 @@ fn block(i: u64, j: u64) -> Vec<u8> {
 }
 
 fn main() {
-    if let Err(e) = run() {
+    if let Err(e) = signals::install() {
+        eprintln!("seed_write: error: installing the SIGINT/SIGTERM handler: {e}");
+        std::process::exit(1);
+    }
+    let r = run();
+    // Whatever a signal cut short (an I/O wait it interrupted included),
+    // the pool is gone by now: say so and exit as interrupted.
+    if let Some(sig) = signals::caught() {
+        eprintln!(
+            "seed_write: {}: stopped; its pool is removed unless --keep was given",
+            signals::Interrupted(sig)
+        );
+        std::process::exit(128 + sig);
+    }
+    if let Err(e) = r {
         eprintln!("seed_write: error: {e}");
         std::process::exit(1);
     }
@@ -105,6 +126,7 @@ fn seed(a: &Args, storage: &Storage) -> Res<()> {
     let mut opts = PoolCreateOpts::new(a.pool_size);
     opts.targets_per_engine = a.targets;
     let info = storage.pool_create("seed", &opts)?;
+    signals::check()?;
     println!(
         "pool seed: {}, {} targets, {} ({:.0} ms)",
         format_size(info.size),
@@ -133,6 +155,7 @@ fn seed(a: &Args, storage: &Storage) -> Res<()> {
         let f = dfs.open(&dfs.root(), &i.to_string(), flags)?;
         let t = Instant::now();
         for (j, b) in bufs.into_iter().enumerate() {
+            signals::check()?;
             if diagram.is_none() {
                 tracer.clear();
                 sched.handle().set_tracer("client", Some(tracer.clone()));
@@ -200,6 +223,7 @@ fn seed(a: &Args, storage: &Storage) -> Res<()> {
         }
         let t = Instant::now();
         for j in 0..a.mib {
+            signals::check()?;
             if f.read(j * MIB, MIB)? != block(i, j) {
                 return Err(format!("file {i}: block {j} differs after restart").into());
             }

@@ -54,9 +54,19 @@
 //! worst a hidden `.creating-*` directory). A destroy renames the pool
 //! away first, then removes it. The next [`Storage::open`] removes what a
 //! create or destroy that was killed midway left (see
-//! [`Storage::sweep`]). A process that runs an engine on a pool holds an
+//! [`Storage::sweep`]); it removes only directories rdaos marked as its
+//! own, and labels starting with `.` are refused at create
+//! ([`check_new_label`]), so no pool is taken for a leftover or hidden
+//! from `pool list`. A process that runs an engine on a pool holds an
 //! exclusive lock on the pool's directory: a second engine on the same
 //! pool, or a destroy meanwhile, is refused with [`StorageError::Busy`].
+//!
+//! Containers are made and destroyed the same way: a durable intent
+//! file (`<label>/intent.create.<cont>` or `intent.destroy.<cont>`)
+//! before the first change, removed after the last; an engine that
+//! starts on the pool finds what a killed process left and removes that
+//! container from every target that holds it (see
+//! [`PoolConn::cont_create_posix`], [`PoolConn::cont_destroy`]).
 
 use std::fs::{self, File};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -93,6 +103,15 @@ pub const MAX_LABEL_LEN: usize = 127;
 pub const SIZE_ALIGN: u64 = 4096;
 
 const META_MAGIC: &str = "rdaos-pool";
+/// The file that marks a hidden `.creating-*` or `.destroying-*`
+/// directory as made by rdaos: it holds the directory's own name. Only
+/// such directories are swept.
+const LEFTOVER_MARK: &str = "rdaos.leftover";
+/// A container create in progress in a pool's directory: the file
+/// `intent.create.<label>` (see [`PoolConn::cont_create_posix`]).
+const INTENT_CREATE: &str = "intent.create.";
+/// A container destroy in progress: `intent.destroy.<label>`.
+const INTENT_DESTROY: &str = "intent.destroy.";
 /// Largest metadata file read (a real one is a few hundred bytes).
 const META_MAX: u64 = 64 << 10;
 
@@ -192,6 +211,72 @@ pub enum StorageError {
         /// What the target found.
         why: String,
     },
+    /// No container by that label in the pool.
+    #[error("container {label:?} not found in pool {pool:?}")]
+    ContNotFound {
+        /// The pool.
+        pool: String,
+        /// The container's label.
+        label: String,
+    },
+    /// A container by that label exists already.
+    #[error("container {label:?} already exists in pool {pool:?}")]
+    ContExists {
+        /// The pool.
+        pool: String,
+        /// The container's label.
+        label: String,
+    },
+    /// A container on only some of the pool's targets (a create or
+    /// destroy an older rdaos was killed in): it can only be destroyed.
+    #[error(
+        "container {label:?} of pool {pool:?} is half made (on {have} of {all} targets): \
+         `rdaos cont destroy {pool} {label}` removes it"
+    )]
+    ContHalfMade {
+        /// The pool.
+        pool: String,
+        /// The container's label.
+        label: String,
+        /// Targets holding it.
+        have: u32,
+        /// Targets of the pool.
+        all: u32,
+    },
+    /// Creating, destroying or reading a container failed.
+    #[error("container {label:?} in pool {pool:?}: {source}")]
+    Cont {
+        /// The pool.
+        pool: String,
+        /// The container's label.
+        label: String,
+        /// What the namespace or object layer said.
+        source: dfs::DfsError,
+    },
+    /// A pool destroy without `recursive` found containers in the pool.
+    #[error(
+        "pool {label:?} holds {} container{} ({}): destroy {} first, or pass --recursive",
+        conts.len(),
+        if conts.len() == 1 { "" } else { "s" },
+        conts.join(", "),
+        if conts.len() == 1 { "it" } else { "them" }
+    )]
+    HasContainers {
+        /// The pool.
+        label: String,
+        /// The containers' labels.
+        conts: Vec<String>,
+    },
+    /// A pool destroy without `recursive` could not look for containers.
+    #[error(
+        "cannot tell whether pool {label:?} holds containers ({why}): pass --recursive to destroy it anyway"
+    )]
+    ContainersUnknown {
+        /// The pool.
+        label: String,
+        /// Why its engine could not list them.
+        why: String,
+    },
     /// Formatting the device or running the engine failed.
     #[error("pool {label:?}: {source}")]
     Engine {
@@ -245,6 +330,21 @@ pub fn check_label(label: &str) -> Result<(), StorageError> {
     Ok(())
 }
 
+/// Checks the label of a pool about to be made: [`check_label`]'s rules,
+/// and not starting with `.`, which rdaos keeps for its own entries in
+/// the storage directory (a create or destroy in progress): such a pool
+/// would be hidden from listings, or taken for a leftover.
+pub fn check_new_label(label: &str) -> Result<(), StorageError> {
+    check_label(label)?;
+    if label.starts_with('.') {
+        return Err(StorageError::BadLabel {
+            label: label.to_string(),
+            why: "a pool label cannot start with . (kept for rdaos's own entries)",
+        });
+    }
+    Ok(())
+}
+
 /// The text form of a uuid (`8-4-4-4-12` hex digits).
 pub fn uuid_string(uuid: u128) -> String {
     ContId(uuid).to_string()
@@ -281,6 +381,10 @@ pub struct PoolCreateOpts {
     pub path: Option<PathBuf>,
     /// When an update is acknowledged (see [`bio::Durability`]).
     pub durability: Durability,
+    /// Use `path` even where that is likely a mistake: a regular file
+    /// that already holds data (it is overwritten), or a missing path
+    /// under `/dev` (a regular file is made there).
+    pub force: bool,
 }
 
 impl PoolCreateOpts {
@@ -293,6 +397,7 @@ impl PoolCreateOpts {
             targets_per_engine: DEFAULT_TARGETS_PER_ENGINE,
             path: None,
             durability: Durability::Auto,
+            force: false,
         }
     }
 }
@@ -591,6 +696,9 @@ impl Storage {
                 continue;
             }
             let path = ent.path();
+            if !self.made_by_rdaos(&path, name) {
+                continue;
+            }
             if kind == ".destroying" {
                 self.remove_orphan_device(&path, label);
             }
@@ -602,6 +710,27 @@ impl Storage {
             let _ = sync_dir(&self.dir);
         }
         removed
+    }
+
+    /// Whether the hidden directory `path` (named `name`) is a leftover of
+    /// rdaos's own create or destroy: it holds the mark naming it, or (made
+    /// by a build before the mark) only what a create or destroy puts
+    /// there and it is not a pool labelled `name` itself.
+    fn made_by_rdaos(&self, path: &Path, name: &str) -> bool {
+        let mark = path.join(LEFTOVER_MARK);
+        match fs::read(&mark) {
+            Ok(text) => return text == format!("{name}\n").as_bytes(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(_) => return false,
+        }
+        let Ok(rd) = fs::read_dir(path) else {
+            return false;
+        };
+        let ours = ["pool.dev", "pool.meta", "pool.tmp"];
+        let only_ours = rd
+            .into_iter()
+            .all(|e| e.is_ok_and(|e| ours.iter().any(|o| e.file_name() == *o)));
+        only_ours && self.pool(name).is_err()
     }
 
     /// The device file of the pool renamed away to `gone`, if rdaos made it
@@ -686,12 +815,19 @@ impl Storage {
             let ent = ent.map_err(io("listing", &self.dir))?;
             let name = ent.file_name();
             let Some(name) = name.to_str() else { continue };
-            if name.starts_with('.') || !ent.file_type().is_ok_and(|t| t.is_dir()) {
+            if !ent.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
+            let info = self.pool(name);
+            // A hidden entry is rdaos's own (a create or destroy in
+            // progress), unless it is a whole pool labelled so (made
+            // before such labels were refused).
+            if name.starts_with('.') && info.is_err() {
                 continue;
             }
             out.push(PoolListing {
                 label: name.to_string(),
-                info: self.pool(name),
+                info,
             });
         }
         out.sort_by(|a, b| a.label.cmp(&b.label));
@@ -708,7 +844,7 @@ impl Storage {
         label: &str,
         opts: &PoolCreateOpts,
     ) -> Result<PoolInfo, StorageError> {
-        check_label(label)?;
+        check_new_label(label)?;
         let map = PoolMap::new(opts.engines, opts.targets_per_engine)
             .map_err(|e| StorageError::BadLayout(e.to_string()))?;
         let targets = map.targets();
@@ -722,7 +858,7 @@ impl Storage {
             return Err(exists());
         }
         let external = match &opts.path {
-            Some(p) => Some(self.check_device(p, opts.size)?),
+            Some(p) => Some(self.check_device(p, opts.size, opts.force)?),
             None => None,
         };
         fs::create_dir_all(&self.dir).map_err(io("creating the storage directory", &self.dir))?;
@@ -732,6 +868,11 @@ impl Storage {
             .dir
             .join(format!(".creating-{label}-{}-{nanos}", std::process::id()));
         fs::create_dir(&tmp).map_err(io("creating", &tmp))?;
+        let mark = tmp.join(LEFTOVER_MARK);
+        if let Err(e) = mark_leftover(&tmp) {
+            let _ = fs::remove_dir_all(&tmp);
+            return Err(e);
+        }
         let device = match &external {
             Some((p, _)) => p.clone(),
             None => tmp.join(DEV_FILE),
@@ -773,6 +914,10 @@ impl Storage {
                 dir: tmp.clone(),
             };
             write_synced(&tmp.join(META_FILE), info.encode().as_bytes())?;
+            // The pool goes without the mark (killed between the two, the
+            // directory is still swept: it holds only a pool's files and
+            // is no pool labelled as itself).
+            fs::remove_file(&mark).map_err(io("removing", &mark))?;
             // Into place: fails if a pool of that label appeared meanwhile.
             fs::rename(&tmp, &final_dir).map_err(|e| match e.raw_os_error() {
                 Some(libc::EEXIST | libc::ENOTEMPTY) => exists(),
@@ -796,8 +941,15 @@ impl Storage {
 
     /// Checks an explicit device for a new pool of `size` bytes: absolute
     /// (made so), of a kind bio can open, big enough, and not another
-    /// pool's. Returns the absolute path and whether it already existed.
-    fn check_device(&self, p: &Path, size: u64) -> Result<(PathBuf, bool), StorageError> {
+    /// pool's; unless `force`, not a regular file holding data and not a
+    /// missing path under `/dev` (a mistyped device name). Returns the
+    /// absolute path and whether it already existed.
+    fn check_device(
+        &self,
+        p: &Path,
+        size: u64,
+        force: bool,
+    ) -> Result<(PathBuf, bool), StorageError> {
         let bad = |why: String| StorageError::BadDevice {
             path: p.to_path_buf(),
             why,
@@ -815,6 +967,8 @@ impl Storage {
         if text.contains('\n') {
             return Err(bad("the path contains a newline".into()));
         }
+        // The length of a regular file holding data (refused below).
+        let mut data = None;
         let existed = match fs::metadata(&abs) {
             Ok(m) => {
                 let t = m.file_type();
@@ -833,6 +987,8 @@ impl Storage {
                     return Err(bad(
                         "neither a regular file, a block device nor an NVMe namespace".into(),
                     ));
+                } else if t.is_file() && !force && holds_data(&abs)? {
+                    data = Some(m.len());
                 }
                 true
             }
@@ -841,6 +997,13 @@ impl Storage {
                 if !parent.is_dir() {
                     return Err(bad(format!("{} is not a directory", parent.display())));
                 }
+                if abs.starts_with("/dev") && !force {
+                    return Err(bad(
+                        "no such device (a mistyped name?); rdaos would make a regular file \
+                         there: pass --force to do so"
+                            .into(),
+                    ));
+                }
                 false
             }
             Err(e) => return Err(io("looking at", &abs)(e)),
@@ -848,6 +1011,13 @@ impl Storage {
         // Not a device another pool of this storage uses.
         if let Some(label) = self.device_user(&abs)? {
             return Err(bad(format!("it is the device of pool {label:?}")));
+        }
+        if let Some(len) = data {
+            return Err(bad(format!(
+                "it is a file of {} holding data, which the pool would overwrite; \
+                 pass --force to use it anyway",
+                format_size(len)
+            )));
         }
         Ok((abs, existed))
     }
@@ -875,7 +1045,55 @@ impl Storage {
         if !dir.is_dir() {
             return Err(self.not_found(label));
         }
-        let _lock = lock_dir(&dir, label)?;
+        let lock = lock_dir(&dir, label)?;
+        self.destroy_locked(label, lock)
+    }
+
+    /// [`pool_destroy`](Self::pool_destroy) of a pool without containers
+    /// (DAOS's `dmg pool destroy` without `--recursive`): starts its
+    /// engine to list them, and refuses with
+    /// [`StorageError::HasContainers`], or
+    /// [`StorageError::ContainersUnknown`] when the engine cannot start.
+    /// The pool stays locked from the listing to its removal.
+    pub fn pool_destroy_empty(&self, label: &str) -> Result<(), StorageError> {
+        check_label(label)?;
+        let dir = self.pool_dir(label);
+        if !dir.is_dir() {
+            return Err(self.not_found(label));
+        }
+        let lock = lock_dir(&dir, label)?;
+        let unknown = |e: StorageError| StorageError::ContainersUnknown {
+            label: label.to_string(),
+            why: e.to_string(),
+        };
+        let info = self.pool(label).map_err(unknown)?;
+        let pool = self.start_locked(info, lock, |_| {}).map_err(unknown)?;
+        let conts = {
+            let sched = Sched::new();
+            let cli = pool.client(&sched.handle());
+            cli.cont_list()
+        };
+        let lock = pool.stop_keep_lock()?;
+        let conts = conts.map_err(|e| unknown(self.engine_err(label, e)))?;
+        if !conts.is_empty() {
+            return Err(StorageError::HasContainers {
+                label: label.to_string(),
+                conts: conts.into_iter().map(|(_, l)| l).collect(),
+            });
+        }
+        self.destroy_locked(label, lock)
+    }
+
+    fn engine_err(&self, label: &str, source: ObjError) -> StorageError {
+        StorageError::Engine {
+            label: label.to_string(),
+            source,
+        }
+    }
+
+    /// Removes pool `label`, whose lock the caller holds.
+    fn destroy_locked(&self, label: &str, _lock: File) -> Result<(), StorageError> {
+        let dir = self.pool_dir(label);
         let info = self.pool(label).ok();
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -884,6 +1102,12 @@ impl Storage {
             ".destroying-{label}-{}-{nanos}",
             std::process::id()
         ));
+        // Marked before the rename: the name it will have. (A mark that
+        // stays in a pool whose destroy died before the rename names
+        // nothing and is overwritten by the next destroy.)
+        let gone_name = gone.file_name().unwrap_or_default().to_string_lossy();
+        fs::write(dir.join(LEFTOVER_MARK), format!("{gone_name}\n"))
+            .map_err(io("marking", &dir))?;
         fs::rename(&dir, &gone).map_err(io("renaming away", &dir))?;
         sync_dir(&self.dir)?;
         if let Some(i) = info {
@@ -943,6 +1167,19 @@ impl Storage {
         tune: impl FnOnce(&mut EngineConfig),
     ) -> Result<RunningPool, StorageError> {
         let lock = lock_dir(&info.dir, &info.label)?;
+        self.start_locked(info, lock, tune)
+    }
+
+    /// [`start_with`](Self::start_with) with the pool's lock taken. Once
+    /// the engine runs, a container create or destroy that a killed
+    /// process left half done is undone or finished (see
+    /// [`PoolConn::cont_create_posix`]).
+    fn start_locked(
+        &self,
+        info: PoolInfo,
+        lock: File,
+        tune: impl FnOnce(&mut EngineConfig),
+    ) -> Result<RunningPool, StorageError> {
         let mut cfg = EngineConfig::new(&info.device, info.engines, info.targets_per_engine);
         cfg.bio.durability = info.durability;
         tune(&mut cfg);
@@ -973,11 +1210,12 @@ impl Storage {
                 expected: info.uuid_string(),
             });
         }
-        Ok(RunningPool {
-            engine,
-            info,
-            _lock: lock,
-        })
+        let pool = RunningPool { engine, info, lock };
+        if let Err(e) = pool.finish_intents() {
+            let _ = pool.stop();
+            return Err(e);
+        }
+        Ok(pool)
     }
 
     /// Starts an engine on pool `label` and makes an object client for
@@ -999,7 +1237,7 @@ impl Storage {
 pub struct RunningPool {
     engine: Engine,
     info: PoolInfo,
-    _lock: File,
+    lock: File,
 }
 
 impl RunningPool {
@@ -1022,10 +1260,85 @@ impl RunningPool {
     /// Stops the engine (every target closes with a checkpoint), then
     /// releases the pool.
     pub fn stop(self) -> Result<(), StorageError> {
-        let label = self.info.label;
-        self.engine
-            .stop()
-            .map_err(|source| StorageError::Engine { label, source })
+        self.stop_keep_lock().map(drop)
+    }
+
+    /// Stops the engine and hands back the pool's lock.
+    fn stop_keep_lock(self) -> Result<File, StorageError> {
+        let RunningPool { engine, info, lock } = self;
+        engine.stop().map_err(|source| StorageError::Engine {
+            label: info.label,
+            source,
+        })?;
+        Ok(lock)
+    }
+
+    /// Undoes the container creates and finishes the destroys whose
+    /// intent files a killed process left in the pool's directory: the
+    /// container is removed from every target that holds it, then the
+    /// intent. (The caller holds the pool's lock: no such operation is
+    /// running.)
+    fn finish_intents(&self) -> Result<(), StorageError> {
+        let dir = &self.info.dir;
+        let mut labels = Vec::new();
+        for ent in fs::read_dir(dir).map_err(io("listing", dir))? {
+            let ent = ent.map_err(io("listing", dir))?;
+            let name = ent.file_name();
+            let Some(name) = name.to_str() else { continue };
+            let label = name
+                .strip_prefix(INTENT_CREATE)
+                .or_else(|| name.strip_prefix(INTENT_DESTROY));
+            if let Some(label) = label.filter(|l| vos::check_label(l).is_ok()) {
+                labels.push((ent.path(), label.to_string()));
+            }
+        }
+        if labels.is_empty() {
+            return Ok(());
+        }
+        let sched = Sched::new();
+        let cli = self.client(&sched.handle());
+        for (path, label) in labels {
+            self.remove_cont(&cli, &label)?;
+            fs::remove_file(&path).map_err(io("removing", &path))?;
+        }
+        sync_dir(dir)
+    }
+
+    /// Destroys container `label` on every target that holds it (none
+    /// is fine).
+    fn remove_cont(&self, cli: &ObjClient, label: &str) -> Result<(), StorageError> {
+        for to in cli.pool_targets() {
+            cli.cont_destroy_on(to, label)
+                .map_err(|e| self.cont_err(label, "destroy", e))?;
+        }
+        Ok(())
+    }
+
+    fn cont_err(&self, label: &str, what: &str, e: ObjError) -> StorageError {
+        StorageError::Cont {
+            pool: self.info.label.clone(),
+            label: label.to_string(),
+            source: dfs::DfsError::obj(what, e),
+        }
+    }
+
+    /// Writes the intent file `<prefix><label>`, durable before it
+    /// returns.
+    fn write_intent(&self, prefix: &str, label: &str) -> Result<PathBuf, StorageError> {
+        let path = self.info.dir.join(format!("{prefix}{label}"));
+        File::create(&path)
+            .and_then(|mut f| {
+                f.write_all(label.as_bytes())?;
+                f.sync_all()
+            })
+            .map_err(io("writing", &path))?;
+        sync_dir(&self.info.dir)?;
+        Ok(path)
+    }
+
+    fn drop_intent(&self, path: &Path) -> Result<(), StorageError> {
+        fs::remove_file(path).map_err(io("removing", path))?;
+        sync_dir(&self.info.dir)
     }
 }
 
@@ -1062,6 +1375,94 @@ impl PoolConn {
         self.pool.engine()
     }
 
+    /// Creates POSIX container `label` (`dfs` mkfs with `attr`) so that a
+    /// process killed at any point leaves it whole or absent: an intent
+    /// file in the pool's directory is made durable first and removed
+    /// only once the superblock is; the next engine started on the pool
+    /// removes a container whose intent is still there. `step` is called
+    /// after each step (`intent`, `container`, `root`, `superblock`).
+    /// Refuses a label that is taken, naming a half-made container.
+    pub fn cont_create_posix(
+        &self,
+        label: &str,
+        attr: dfs::DfsAttr,
+        step: &mut dyn FnMut(&str),
+    ) -> Result<ContId, StorageError> {
+        let pool = &self.pool;
+        let (pl, cli) = (pool.info.label.clone(), &self.cli);
+        let err = |source| StorageError::Cont {
+            pool: pl.clone(),
+            label: label.to_string(),
+            source,
+        };
+        vos::check_label(label)
+            .map_err(|e| err(dfs::DfsError::inval(format!("bad container label: {e}"))))?;
+        let (have, all) = cli
+            .cont_targets(label)
+            .map_err(|e| pool.cont_err(label, "create", e))?;
+        if have == all && have > 0 {
+            return Err(StorageError::ContExists {
+                pool: pl,
+                label: label.to_string(),
+            });
+        }
+        if have > 0 {
+            return Err(StorageError::ContHalfMade {
+                pool: pl,
+                label: label.to_string(),
+                have,
+                all,
+            });
+        }
+        let intent = pool.write_intent(INTENT_CREATE, label)?;
+        step("intent");
+        let made = cli
+            .sched()
+            .block_on(dfs::Dfs::mkfs_steps(cli, label, attr, |s| step(s.name())));
+        if let Err(e) = made {
+            // Nothing of it was there before: take away what was made.
+            pool.remove_cont(cli, label)?;
+            pool.drop_intent(&intent)?;
+            return Err(err(e));
+        }
+        pool.drop_intent(&intent)?;
+        cli.cont_open(label)
+            .map_err(|e| pool.cont_err(label, "open", e))
+    }
+
+    /// Destroys container `label` and its data (DAOS's `daos cont
+    /// destroy`), whole or half made, so that a process killed at any
+    /// point leaves it destroyed or still destroyable: an intent file
+    /// made durable first is removed once every target dropped it; the
+    /// next engine started on the pool finishes the destroy. `step` is
+    /// called after each step (`intent`, then `target-N` per target).
+    /// No other process can have it open meanwhile: the engine's lock
+    /// on the pool keeps them out.
+    pub fn cont_destroy(
+        &self,
+        label: &str,
+        step: &mut dyn FnMut(&str),
+    ) -> Result<(), StorageError> {
+        let (pool, cli) = (&self.pool, &self.cli);
+        let (have, _) = cli
+            .cont_targets(label)
+            .map_err(|e| pool.cont_err(label, "destroy", e))?;
+        if have == 0 {
+            return Err(StorageError::ContNotFound {
+                pool: pool.info.label.clone(),
+                label: label.to_string(),
+            });
+        }
+        let intent = pool.write_intent(INTENT_DESTROY, label)?;
+        step("intent");
+        for (i, to) in cli.pool_targets().into_iter().enumerate() {
+            cli.cont_destroy_on(to, label)
+                .map_err(|e| pool.cont_err(label, "destroy", e))?;
+            step(&format!("target-{i}"));
+        }
+        pool.drop_intent(&intent)
+    }
+
     /// Drops the client and its scheduler, then stops the engine and
     /// reports how that went.
     pub fn close(self) -> Result<(), StorageError> {
@@ -1092,6 +1493,34 @@ fn check_size(size: u64, targets: u32) -> Result<(), StorageError> {
         )));
     }
     Ok(())
+}
+
+/// Marks the new hidden directory `dir` as rdaos's own (see
+/// [`LEFTOVER_MARK`]).
+fn mark_leftover(dir: &Path) -> Result<(), StorageError> {
+    let name = dir.file_name().unwrap_or_default().to_string_lossy();
+    let mark = dir.join(LEFTOVER_MARK);
+    fs::write(&mark, format!("{name}\n")).map_err(io("writing", &mark))
+}
+
+/// True when the regular file `path` holds any data: a byte of it is not
+/// a hole (a file only grown with `truncate` holds none).
+fn holds_data(path: &Path) -> Result<bool, StorageError> {
+    let f = File::open(path).map_err(io("opening", path))?;
+    // SAFETY: lseek on a file descriptor owned by `f`, alive for the
+    // call; it touches no memory.
+    let off = unsafe { libc::lseek(f.as_raw_fd(), 0, libc::SEEK_DATA) };
+    if off >= 0 {
+        return Ok(true);
+    }
+    let e = std::io::Error::last_os_error();
+    match e.raw_os_error() {
+        // No data past offset 0: empty, or all holes.
+        Some(libc::ENXIO) => Ok(false),
+        // A file system without SEEK_DATA: any length is data.
+        Some(libc::EINVAL) => Ok(f.metadata().map_err(io("looking at", path))?.len() > 0),
+        _ => Err(io("looking for data in", path)(e)),
+    }
 }
 
 /// Writes `bytes` to `path` through a temporary file, synced and renamed
@@ -1297,6 +1726,18 @@ mod tests {
         assert!(why("2c0e4f4a-8d5e-4c1b-9a57-0f7b1e2d3c4b").contains("UUID"));
         assert!(why(".").contains(". or .."));
         assert!(why("..").contains(". or .."));
+        // Existing pools are looked up by DAOS's rules; new ones also
+        // keep off rdaos's own `.` prefix.
+        check_label(".old").unwrap();
+        for hidden in [".old", ".creating-x-999999-1", ".destroying-a-1-2"] {
+            match check_new_label(hidden) {
+                Err(StorageError::BadLabel { why, .. }) => {
+                    assert!(why.contains("start with ."), "{why}")
+                }
+                r => panic!("{hidden:?}: {r:?}"),
+            }
+        }
+        check_new_label("a.b").unwrap();
         let e = check_label("a/b").unwrap_err().to_string();
         assert_eq!(
             e,

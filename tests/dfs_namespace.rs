@@ -1264,3 +1264,47 @@ fn the_namespace_survives_an_engine_restart() {
     drop(c);
     engine.stop().unwrap();
 }
+
+/// Data that fails its checksum on the device reaches a reader as EIO
+/// (`-DER_CSUM` from vos, mapped as DAOS's `daos_der2errno`), never as
+/// EINVAL, and never as wrong bytes; the rest of the file still reads.
+#[test]
+fn a_corrupted_extent_reads_as_eio() {
+    let pool = Pool::new("csum", 1, 1);
+    let engine = pool.start();
+    let c = Client::new(&engine);
+    let attr = DfsAttr {
+        chunk_size: 64 << 10,
+        oclass: ObjClass::S1,
+        ..DfsAttr::default()
+    };
+    let dfs = fresh(&c, "csum", attr);
+    let root = dfs.root();
+    // Two chunks: one is damaged below, the other stays readable.
+    let good: Vec<u8> = (0..64u32 << 10).map(|i| (i % 251) as u8 ^ 0x5a).collect();
+    let doomed: Vec<u8> = (0..64u32 << 10).map(|i| (i % 241) as u8 ^ 0xa5).collect();
+    let f = dfs.create(&root, "f", 0o644, rw()).unwrap();
+    f.write_bytes(0, &good).unwrap();
+    f.write_bytes(64 << 10, &doomed).unwrap();
+    drop(f);
+    dfs.umount().unwrap();
+    drop(c);
+    engine.stop().unwrap();
+
+    common::corrupt_first(&pool.path, &doomed[1000..1256]);
+
+    let engine = pool.start();
+    let c = Client::new(&engine);
+    let dfs = Dfs::mount(&c.cli, "csum").unwrap();
+    let f = dfs.open(&dfs.root(), "f", rw()).unwrap();
+    assert_eq!(f.read(0, 64 << 10).unwrap(), good);
+    let err = f.read(64 << 10, 64 << 10).unwrap_err();
+    assert_eq!(err.errno(), libc::EIO, "{err}");
+    assert_eq!(err.der(), -rdaos::tse::der::DER_CSUM, "{err}");
+    // A read across both fails too: no partial, unchecked bytes.
+    assert_eq!(errno(f.read(0, 128 << 10)), libc::EIO);
+    drop(f);
+    drop(dfs);
+    drop(c);
+    engine.stop().unwrap();
+}

@@ -541,3 +541,52 @@ fn sigterm_unmounts_cleanly_and_sigkill_after_fsync_keeps_the_data() {
     assert_eq!(read_back(&engine, "clean.bin"), clean);
     engine.stop().unwrap();
 }
+
+/// Data that fails its checksum on the device reaches a program reading
+/// through the mount as EIO ("Input/output error"), never as EINVAL or
+/// as wrong bytes.
+#[test]
+fn a_corrupted_extent_reads_as_eio_through_the_mount() {
+    need_fuse!();
+    use std::os::unix::fs::FileExt;
+    let pool = Pool::new("dfuse-csum", 1, TARGETS);
+    let dir = MountDir::new("csum");
+    let engine = pool.start();
+    mkfs(&engine);
+    let fs = mount(&engine, &dir);
+    // Two 1 MiB chunks (the default chunk size): the second is damaged.
+    let good: Vec<u8> = (0..1u32 << 20).map(|i| (i % 251) as u8 ^ 0x5a).collect();
+    let doomed: Vec<u8> = (0..1u32 << 20).map(|i| (i % 241) as u8 ^ 0xa5).collect();
+    let f = dir.path.join("f");
+    std::fs::write(&f, [good.clone(), doomed.clone()].concat()).unwrap();
+    fs.unmount().expect("unmount");
+    engine.stop().expect("engine stop");
+
+    common::corrupt_first(&pool.path, &doomed[5000..5256]);
+
+    let engine = pool.start();
+    let fs = mount(&engine, &dir);
+    let file = std::fs::File::open(&f).unwrap();
+    let mut buf = vec![0u8; 1 << 20];
+    let err = file.read_exact_at(&mut buf, 1 << 20).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EIO), "{err}");
+    drop(file);
+    let out = Command::new("cat").arg(&f).output().unwrap();
+    assert!(!out.status.success());
+    let msg = String::from_utf8_lossy(&out.stderr);
+    assert!(msg.contains("Input/output error"), "{msg}");
+    // The daemon still serves the undamaged chunk (read past the page
+    // cache, so no readahead reaches into the damaged one).
+    let copy = dir.path.with_extension("good");
+    std::fs::write(&copy, &good).unwrap();
+    sh(
+        &dir.path,
+        &format!(
+            "dd if=f bs=1M count=1 iflag=direct status=none | cmp - {}",
+            copy.display()
+        ),
+    );
+    let _ = std::fs::remove_file(&copy);
+    fs.unmount().expect("unmount");
+    engine.stop().expect("engine stop");
+}

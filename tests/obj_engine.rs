@@ -314,7 +314,13 @@ fn large_fetches_keep_finishing_while_overwrites_aggregate_and_checkpoint() {
     // Reads of 1 MiB in flight beside overwrites that the target
     // aggregates every millisecond (an aggregation that frees space
     // checkpoints, and the checkpoint needs DMA buffers too), with few
-    // buffers: every read returns its bytes and the run ends.
+    // buffers: every read returns its bytes and the run ends. The
+    // property is counted, never timed: at least READS reads complete,
+    // and the pool's free space is seen to come back (an aggregation and
+    // its checkpoint ran) at least AGGREGATIONS times while reads are in
+    // flight. The deadline only turns a hang into a failure.
+    const READS: u64 = 32;
+    const AGGREGATIONS: u32 = 3;
     let t = Setup::with("fetch-agg", 1, 1, |c| {
         c.bio.dma_chunks = 8;
         c.aggregation = Some(std::time::Duration::from_millis(1));
@@ -336,11 +342,17 @@ fn large_fetches_keep_finishing_while_overwrites_aggregate_and_checkpoint() {
         .unwrap();
     }
     let buf = BulkRef::from_vec(bytes(99, mib as usize));
-    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(1500);
+    let hang = std::time::Instant::now() + std::time::Duration::from_secs(300);
     let (mut reads, mut writes) = (std::collections::VecDeque::new(), Vec::new());
-    let mut n = 0u64;
-    while std::time::Instant::now() < deadline || !reads.is_empty() {
-        while reads.len() < 12 && std::time::Instant::now() < deadline {
+    let (mut n, mut done, mut comebacks) = (0u64, 0u64, 0u32);
+    let mut last_free = cli.pool_query().unwrap().free;
+    let more = |done: u64, comebacks: u32| done < READS || comebacks < AGGREGATIONS;
+    while more(done, comebacks) || !reads.is_empty() {
+        assert!(
+            std::time::Instant::now() < hang,
+            "hung: {done} reads done, free space came back {comebacks} times"
+        );
+        while reads.len() < 12 && more(done, comebacks) {
             let d = n % 8;
             n += 1;
             let (task, out) = h.fetch_task(&(d + 1).to_be_bytes(), whole(), None).unwrap();
@@ -359,11 +371,25 @@ fn large_fetches_keep_finishing_while_overwrites_aggregate_and_checkpoint() {
         assert_eq!(s.progress_until(&task), 0);
         let got = out.borrow_mut().take().unwrap();
         assert!(got.data == bytes(d, mib as usize), "dkey {}", d + 1);
+        done += 1;
+        // Reads are still in flight here: space coming back now was freed
+        // by an aggregation and checkpoint that ran beside them.
+        let free = cli.pool_query().unwrap().free;
+        if free > last_free && !reads.is_empty() {
+            comebacks += 1;
+        }
+        last_free = free;
+        // Keep the overwrites from piling up past the pool's space.
+        if writes.len() >= 16 {
+            for w in writes.drain(..) {
+                assert_eq!(s.progress_until(&w), 0);
+            }
+        }
     }
     for w in writes {
         assert_eq!(s.progress_until(&w), 0);
     }
-    assert!(n > 24, "only {n} reads");
+    assert!(done >= READS && comebacks >= AGGREGATIONS);
     t.finish();
 }
 

@@ -257,7 +257,14 @@ fn pools_and_posix_containers_through_the_command() {
         .collect();
     assert_eq!(names, ["tank"]);
 
-    let out = ok(s, &["pool", "destroy", "tank"]);
+    // A pool with containers goes only with --recursive (DAOS 2.4+).
+    fails(
+        s,
+        &["pool", "destroy", "tank"],
+        1,
+        "pool \"tank\" holds 2 containers (b, posix): destroy them first, or pass --recursive",
+    );
+    let out = ok(s, &["pool", "destroy", "tank", "--recursive"]);
     assert!(out.contains("destroyed"), "{out}");
     assert!(ok(s, &["pool", "list"]).starts_with("No pools"));
     assert_eq!(std::fs::read_dir(s).unwrap().count(), 0);
@@ -326,7 +333,12 @@ fn dfuse_mounts_daemonizes_and_stops_at_umount() {
         1,
         "\"nope\" not found",
     );
-    fails(s, &["dfuse", "-m", m, "-p", "p", "-c", "nope"], 1, "nope");
+    fails(
+        s,
+        &["dfuse", "-m", m, "-p", "p", "-c", "nope"],
+        1,
+        "container \"nope\" not found in pool \"p\"",
+    );
     fails(s, &["dfuse", "-m", m, "-p", "p"], 2, "--cont");
 
     /// Lazily unmounts whatever is still mounted when the test ends.
@@ -360,4 +372,223 @@ fn dfuse_mounts_daemonizes_and_stops_at_umount() {
     unmount();
     assert_eq!(back.unwrap(), data, "the file after a remount");
     assert!(dir_ok, "the directory after a remount");
+}
+
+/// `pool create --path` does not overwrite a file holding data, nor make
+/// a regular file in /dev for a mistyped device name, unless `--force`.
+#[test]
+fn pool_create_path_refuses_a_file_with_data_and_a_missing_device() {
+    let d = Dir::new("path");
+    let s = d.0.as_path();
+    std::fs::create_dir_all(s).unwrap();
+    let data = s.join("notes.txt");
+    std::fs::write(&data, b"someone's notes\n").unwrap();
+    let p = data.to_str().unwrap();
+    let create = |label, path| {
+        [
+            "pool", "create", label, "--size", "64M", "-t", "1", "--path", path,
+        ]
+    };
+    fails(s, &create("a", p), 1, "holding data");
+    fails(s, &create("a", p), 1, "pass --force");
+    assert_eq!(std::fs::read(&data).unwrap(), b"someone's notes\n");
+    // A mistyped device name makes nothing in /dev.
+    let typo = format!("/dev/nvme9n9-rdaos-test-{}", std::process::id());
+    fails(s, &create("a", &typo), 1, "no such device");
+    assert!(!Path::new(&typo).exists(), "{typo} was made");
+    // A file only grown (all holes) holds nothing: used without --force.
+    let sparse = s.join("sparse.img");
+    let f = std::fs::File::create(&sparse).unwrap();
+    f.set_len(64 << 20).unwrap();
+    ok(s, &create("a", sparse.to_str().unwrap()));
+    // --force overwrites the file with data.
+    let mut forced = create("b", p).to_vec();
+    forced.push("--force");
+    ok(s, &forced);
+    assert_ne!(
+        std::fs::read(&data).unwrap()[..16],
+        b"someone's notes\n"[..]
+    );
+    let list = ok(s, &["pool", "list"]);
+    assert!(list.contains("\na ") && list.contains("\nb "), "{list}");
+}
+
+/// Labels starting with `.` are rdaos's own: refused at create. The
+/// sweep of what killed creates and destroys left removes only what
+/// rdaos made: not a user's directory of the same shape, not a whole
+/// pool labelled so by an older build (which `pool list` shows).
+#[test]
+fn dot_labels_are_refused_and_the_sweep_removes_only_its_own() {
+    use rdaos::storage::{PoolInfo, META_FILE};
+    let d = Dir::new("labels");
+    let s = d.0.as_path();
+    // A process id that is known to be gone.
+    let mut child = Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    let swept_name = format!(".creating-x-{dead}-1");
+    for label in [swept_name.as_str(), ".hidden", "."] {
+        fails(
+            s,
+            &["pool", "create", label, "--size", "64M", "-t", "1"],
+            1,
+            &format!("bad pool label {label:?}"),
+        );
+    }
+    fails(
+        s,
+        &["pool", "create", ".hidden", "--size", "64M", "-t", "1"],
+        1,
+        "cannot start with .",
+    );
+    // A pool an older build let a user label `.creating-x-<dead pid>-1`.
+    ok(s, &["pool", "create", "old", "--size", "64M", "-t", "1"]);
+    let from = s.join("old");
+    let to = s.join(&swept_name);
+    std::fs::rename(&from, &to).unwrap();
+    let text = std::fs::read(to.join(META_FILE)).unwrap();
+    let mut info = PoolInfo::decode(&text, &from, &from.join(META_FILE)).unwrap();
+    info.label = swept_name.clone();
+    info.dir = to.clone();
+    info.device = to.join("pool.dev");
+    std::fs::write(to.join(META_FILE), info.encode()).unwrap();
+    // A user's directory shaped like a leftover.
+    let users = s.join(format!(".creating-notes-{dead}-2"));
+    std::fs::create_dir(&users).unwrap();
+    std::fs::write(users.join("notes.txt"), b"mine").unwrap();
+    // rdaos's own leftover of a killed create: marked with its name.
+    let mine = s.join(format!(".creating-y-{dead}-3"));
+    std::fs::create_dir(&mine).unwrap();
+    std::fs::write(mine.join("pool.dev"), b"partial").unwrap();
+    std::fs::write(
+        mine.join("rdaos.leftover"),
+        format!(".creating-y-{dead}-3\n"),
+    )
+    .unwrap();
+
+    let list = ok(s, &["pool", "list"]);
+    assert!(list.lines().any(|l| l.starts_with(&swept_name)), "{list}");
+    let q = ok(s, &["pool", "query", &swept_name]);
+    assert_eq!(field(&q, "Used"), "0 B (0%)", "{q}");
+    assert!(to.join("pool.dev").is_file(), "the pool was swept");
+    assert!(
+        users.join("notes.txt").is_file(),
+        "the user's files were swept"
+    );
+    assert!(!mine.exists(), "rdaos's own leftover stayed");
+    ok(s, &["pool", "destroy", &swept_name]);
+    assert!(!to.exists());
+}
+
+/// Runs rdaos with `RDAOS_KILL_AT=at`: it must die of SIGKILL there.
+fn killed_at(dir: &Path, at: &str, args: &[&str]) {
+    use std::os::unix::process::ExitStatusExt;
+    let o = Command::new(env!("CARGO_BIN_EXE_rdaos"))
+        .arg("--storage")
+        .arg(dir)
+        .args(args)
+        .env_remove("RDAOS_STORAGE")
+        .env("RDAOS_KILL_AT", at)
+        .output()
+        .expect("run rdaos");
+    assert_eq!(
+        o.status.signal(),
+        Some(9),
+        "rdaos {args:?} with RDAOS_KILL_AT={at} was not killed: {:?} {}",
+        o.status,
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// The labels `cont list` shows.
+fn conts(dir: &Path, pool: &str) -> Vec<String> {
+    let out = ok(dir, &["cont", "list", pool]);
+    if out.starts_with("No containers") {
+        return Vec::new();
+    }
+    out.lines()
+        .skip(2)
+        .map(|l| l.split_whitespace().nth(1).unwrap().to_string())
+        .collect()
+}
+
+/// A `cont create` or `cont destroy` killed (SIGKILL, a real process)
+/// after each of its steps leaves the container whole or absent, never
+/// stuck: the next command sees it absent and can make it again, or
+/// sees it whole. A half-made container (no superblock) is destroyable,
+/// and a pool destroy refuses a pool with containers unless --recursive.
+#[test]
+fn cont_create_and_destroy_killed_at_every_step_leave_nothing_stuck() {
+    let d = Dir::new("crash");
+    let s = d.0.as_path();
+    ok(
+        s,
+        &["pool", "create", "p", "--size", "128M", "--targets", "2"],
+    );
+    let create = ["cont", "create", "p", "c", "--type", "POSIX"];
+    // Killed before the superblock is durable and the intent gone: the
+    // container is absent, and can be made again.
+    for step in ["intent", "container", "root", "superblock"] {
+        killed_at(s, &format!("cont-create:{step}"), &create);
+        assert_eq!(conts(s, "p"), Vec::<String>::new(), "after {step}");
+        fails(
+            s,
+            &["cont", "query", "p", "c"],
+            1,
+            "container \"c\" not found in pool \"p\"",
+        );
+        let out = ok(s, &create);
+        assert_eq!(field(&out, "Type"), "POSIX", "after {step}");
+        let q = ok(s, &["cont", "query", "p", "c"]);
+        assert_eq!(field(&q, "Type"), "POSIX", "after {step}");
+        // Killed at any step of its destroy: gone by the next command.
+        let at = match step {
+            "intent" => "intent",
+            "container" => "target-0",
+            _ => "target-1",
+        };
+        killed_at(
+            s,
+            &format!("cont-destroy:{at}"),
+            &["cont", "destroy", "p", "c"],
+        );
+        assert_eq!(conts(s, "p"), Vec::<String>::new(), "after destroy {at}");
+        fails(
+            s,
+            &["cont", "destroy", "p", "c"],
+            1,
+            "container \"c\" not found in pool \"p\"",
+        );
+    }
+    // Left whole by a create that finished: destroyed by its verb.
+    ok(s, &create);
+    assert_eq!(conts(s, "p"), ["c"]);
+    let out = ok(s, &["cont", "destroy", "p", "c"]);
+    assert!(out.contains("destroyed"), "{out}");
+    assert_eq!(conts(s, "p"), Vec::<String>::new());
+
+    // A half-made container as an older rdaos left it (on every target,
+    // no superblock): shown as such, destroyable, then made again.
+    {
+        let st = rdaos::storage::Storage::open(s).unwrap();
+        let conn = st.connect("p").unwrap();
+        conn.client().cont_create("half").unwrap();
+        conn.close().unwrap();
+    }
+    let q = ok(s, &["cont", "query", "p", "half"]);
+    assert_eq!(field(&q, "Type"), "unknown");
+    fails(s, &["cont", "create", "p", "half"], 1, "already exists");
+    ok(s, &["cont", "destroy", "p", "half"]);
+    ok(s, &["cont", "create", "p", "half"]);
+    assert_eq!(conts(s, "p"), ["half"]);
+
+    fails(
+        s,
+        &["pool", "destroy", "p"],
+        1,
+        "pool \"p\" holds 1 container (half): destroy it first, or pass --recursive",
+    );
+    ok(s, &["cont", "destroy", "p", "half"]);
+    ok(s, &["pool", "destroy", "p"]);
+    assert_eq!(std::fs::read_dir(s).unwrap().count(), 0, "leftovers");
 }

@@ -93,7 +93,8 @@ pub enum DfsError {
 
 /// The `errno` for a `-DER_*` status (`daos_der2errno` for the statuses
 /// rdaos produces): `ENOSPC`, `ENOENT`, `EEXIST`, `EINVAL`, `ENOMEM`,
-/// `EIO` for everything else (0 for 0).
+/// `EIO` for a checksum failure (`-DER_CSUM`) and everything else (0
+/// for 0).
 pub fn der_to_errno(rc: i32) -> i32 {
     match -rc {
         0 => 0,
@@ -102,6 +103,8 @@ pub fn der_to_errno(rc: i32) -> i32 {
         der::DER_EXIST => libc::EEXIST,
         der::DER_INVAL => libc::EINVAL,
         der::DER_NOMEM => libc::ENOMEM,
+        // Data that fails its checksum is an I/O error to readers.
+        der::DER_CSUM => libc::EIO,
         _ => libc::EIO,
     }
 }
@@ -245,6 +248,7 @@ mod tests {
         );
         assert_eq!(der_to_errno(-der::DER_NONEXIST), libc::ENOENT);
         assert_eq!(der_to_errno(0), 0);
+        assert_eq!(der_to_errno(-der::DER_CSUM), libc::EIO);
         assert_eq!(DfsError::Corrupt("sb".into()).errno(), libc::EIO);
         assert_eq!(DfsError::NotPosix("c".into()).errno(), libc::EINVAL);
     }

@@ -240,6 +240,29 @@ fn check_mode(mode: u32, ty: u32) -> Result<u32, DfsError> {
     Ok(ty | (mode & PERM_MASK))
 }
 
+/// A step of [`Dfs::mkfs_steps`], in the order they complete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MkfsStep {
+    /// The container exists on every target (empty).
+    Container,
+    /// The root directory's entry is written.
+    Root,
+    /// The superblock is written: the container is a POSIX container.
+    Superblock,
+}
+
+impl MkfsStep {
+    /// The step's name: `container`, `root` or `superblock`.
+    pub fn name(self) -> &'static str {
+        match self {
+            MkfsStep::Container => "container",
+            MkfsStep::Root => "root",
+            MkfsStep::Superblock => "superblock",
+        }
+    }
+}
+
 impl Dfs {
     /// `dfs_cont_create`: creates container `label` as a POSIX container:
     /// the superblock with `attr`, and the root directory (mode 0755).
@@ -251,6 +274,18 @@ impl Dfs {
 
     /// [`mkfs`](Self::mkfs) as a future (on `cli`'s scheduler).
     pub async fn mkfs_async(cli: &ObjClient, label: &str, attr: DfsAttr) -> Result<(), DfsError> {
+        Dfs::mkfs_steps(cli, label, attr, |_| {}).await
+    }
+
+    /// [`mkfs_async`](Self::mkfs_async), calling `done` after each of its
+    /// steps completed (for a caller that records its progress, or a
+    /// test that stops a process at one).
+    pub async fn mkfs_steps(
+        cli: &ObjClient,
+        label: &str,
+        attr: DfsAttr,
+        mut done: impl FnMut(MkfsStep),
+    ) -> Result<(), DfsError> {
         if attr.chunk_size == 0 {
             return Err(DfsError::inval("chunk size 0"));
         }
@@ -265,12 +300,16 @@ impl Dfs {
             .cont_create_async(label)
             .await
             .ctx("mkfs: create the container")?;
+        done(MkfsStep::Container);
         let sb = cli.obj_open(cont, sb_oid()).ctx("mkfs")?;
         let root = root_oid(attr.dir_oclass);
         cli.obj_open(cont, root).ctx("mkfs")?;
         let rec = new_inode(S_IFDIR | 0o755, root, attr.dir_oclass, 0);
         dirent::put_async(&sb, ROOT_DKEY, &rec).await?;
-        sb::write_async(&sb, &attr, FIRST_LO).await
+        done(MkfsStep::Root);
+        sb::write_async(&sb, &attr, FIRST_LO).await?;
+        done(MkfsStep::Superblock);
+        Ok(())
     }
 
     /// `dfs_mount`: opens container `label` and reads its superblock and

@@ -351,6 +351,73 @@ impl ObjClient {
         Ok(id)
     }
 
+    /// How many of the pool's targets hold a container labelled `label`
+    /// (all of them for a whole container; fewer for one whose create or
+    /// destroy was cut short), and how many targets there are.
+    pub fn cont_targets(&self, label: &str) -> Result<(u32, u32), ObjError> {
+        let req = ObjReq::new(ContId(0), ObjId::new(0, 0), 0);
+        let reps = self
+            .sched()
+            .block_on(self.all_targets("ds_cont_op", Opcode::ContList, req))?;
+        let (mut have, mut all) = (0, 0);
+        for (_, rep) in reps {
+            if rep.status != 0 {
+                return Err(ObjError::Failed {
+                    op: "cont_list",
+                    rc: rep.status,
+                });
+            }
+            all += 1;
+            have += u32::from(rep.conts.iter().any(|(_, l)| l == label));
+        }
+        Ok((have, all))
+    }
+
+    /// Every target of the pool, in order.
+    pub fn pool_targets(&self) -> Vec<TargetId> {
+        self.targets()
+    }
+
+    /// Destroys container `label` on target `to` (`ds_cont` destroy, one
+    /// target): its data and space. `Ok(false)` when the target has no
+    /// such container.
+    pub fn cont_destroy_on(&self, to: TargetId, label: &str) -> Result<bool, ObjError> {
+        vos::check_label(label).map_err(|_| ObjError::Inval("bad container label"))?;
+        let mut req = ObjReq::new(ContId(0), ObjId::new(0, 0), 0);
+        req.label = label.to_string();
+        let (t, answer) = self.shard_rpc("ds_cont_op", to, Opcode::ContDestroy, req, Vec::new());
+        self.adopt(&t);
+        t.schedule(false).map_err(|_| ObjError::Inval("schedule"))?;
+        let rc = self.sched().progress_until(&t);
+        let status = answer.borrow().as_ref().map_or(rc, |(rep, _)| rep.status);
+        match status {
+            0 => Ok(true),
+            rc if rc == -der::DER_NONEXIST => Ok(false),
+            rc => Err(ObjError::Failed {
+                op: "cont_destroy",
+                rc,
+            }),
+        }
+    }
+
+    /// Destroys container `label` on every target that holds it, one
+    /// target after another (so a container whose create was cut short
+    /// can be removed too). Returns how many targets held it; none is
+    /// `-DER_NONEXIST`.
+    pub fn cont_destroy(&self, label: &str) -> Result<u32, ObjError> {
+        let mut had = 0;
+        for to in self.targets() {
+            had += u32::from(self.cont_destroy_on(to, label)?);
+        }
+        if had == 0 {
+            return Err(ObjError::Failed {
+                op: "cont_destroy",
+                rc: -der::DER_NONEXIST,
+            });
+        }
+        Ok(had)
+    }
+
     /// Finds container `label` (it must exist on every target).
     pub fn cont_open(&self, label: &str) -> Result<ContId, ObjError> {
         self.sched().block_on(self.cont_open_async(label))

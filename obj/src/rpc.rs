@@ -133,7 +133,7 @@ pub struct ObjReq {
     /// value of each iod (`Recx`), one per iod (`Akeys`), or one (`Dkey`,
     /// `Obj`).
     pub versions: Vec<Version>,
-    /// Container label (`ContCreate`, `ContOpen`).
+    /// Container label (`ContCreate`, `ContOpen`, `ContDestroy`).
     pub label: String,
 }
 

@@ -490,7 +490,9 @@ fn handle(s: &SchedHandle, msg: Msg, reply: ReplyTo) {
         Opcode::TgtAbort => "dtx_abort",
         Opcode::ObjQueryKey => "ds_obj_query_key_handler",
         Opcode::ObjEnumDkeys => "ds_obj_enum_handler",
-        Opcode::ContCreate | Opcode::ContOpen | Opcode::ContList => "ds_cont_op_handler",
+        Opcode::ContCreate | Opcode::ContOpen | Opcode::ContList | Opcode::ContDestroy => {
+            "ds_cont_op_handler"
+        }
         Opcode::PoolQuery => "ds_pool_query_handler",
         Opcode::Reply => {
             send_reply(
@@ -529,7 +531,11 @@ fn dispatch(
     let sh = t.sched();
     let step = sh.step("obj_ioc_begin");
     let cont = match h.opcode {
-        Opcode::ContCreate | Opcode::ContOpen | Opcode::ContList | Opcode::PoolQuery => None,
+        Opcode::ContCreate
+        | Opcode::ContOpen
+        | Opcode::ContList
+        | Opcode::ContDestroy
+        | Opcode::PoolQuery => None,
         _ => match ctx.cont(req.cont) {
             Ok(c) => Some(c),
             Err(rc) => {
@@ -590,6 +596,20 @@ fn dispatch(
             };
             let rc = rep.status;
             send_reply(reply, rpc_id, &rep, Vec::new());
+            t.complete(rc);
+        }
+        (Opcode::ContDestroy, _) => {
+            // Forget the cached handle first: updates that find it gone
+            // open the container again and are refused.
+            let rc = match ctx.vos.cont_open_label(&req.label) {
+                Ok(c) => {
+                    let id = c.id();
+                    ctx.conts.borrow_mut().remove(&id);
+                    ctx.vos.cont_destroy(id).map_or_else(|e| e.rc(), |()| 0)
+                }
+                Err(e) => e.rc(),
+            };
+            send_reply(reply, rpc_id, &ObjReply::status(rc), Vec::new());
             t.complete(rc);
         }
         (Opcode::ContList, _) => {

@@ -53,6 +53,8 @@ pub enum Opcode {
     PoolQuery = 11,
     /// The containers of a target: ids and labels.
     ContList = 12,
+    /// Destroy a container (by label) on a target, if it has it.
+    ContDestroy = 13,
     /// A reply to any of the above.
     Reply = 0x8000,
 }
@@ -72,6 +74,7 @@ impl Opcode {
             10 => Opcode::ContOpen,
             11 => Opcode::PoolQuery,
             12 => Opcode::ContList,
+            13 => Opcode::ContDestroy,
             0x8000 => Opcode::Reply,
             _ => return None,
         })
@@ -245,6 +248,7 @@ mod tests {
         }
         assert_eq!(Opcode::from_u16(11), Some(Opcode::PoolQuery));
         assert_eq!(Opcode::from_u16(12), Some(Opcode::ContList));
-        assert_eq!(Opcode::from_u16(13), None);
+        assert_eq!(Opcode::from_u16(13), Some(Opcode::ContDestroy));
+        assert_eq!(Opcode::from_u16(14), None);
     }
 }

@@ -58,3 +58,40 @@ impl Drop for Pool {
         let _ = std::fs::remove_file(&self.path);
     }
 }
+
+/// Flips one byte in the middle of the first copy of `needle` found in
+/// the file at `path` (read as the device holds it: no engine may run on
+/// it), and returns the byte's offset. Panics if `needle` is not there.
+pub fn corrupt_first(path: &std::path::Path, needle: &[u8]) -> u64 {
+    use std::io::{Read, Seek, SeekFrom, Write};
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .expect("open the device");
+    let mut buf = vec![0u8; 8 << 20];
+    let mut base = 0u64;
+    let keep = needle.len() - 1;
+    let mut have = 0;
+    loop {
+        let n = f.read(&mut buf[have..]).expect("read the device");
+        if n == 0 {
+            panic!("{} does not hold the pattern", path.display());
+        }
+        have += n;
+        if let Some(i) = buf[..have].windows(needle.len()).position(|w| w == needle) {
+            let off = base + (i + needle.len() / 2) as u64;
+            let b = buf[i + needle.len() / 2] ^ 0xff;
+            f.seek(SeekFrom::Start(off)).unwrap();
+            f.write_all(&[b]).unwrap();
+            f.sync_all().unwrap();
+            return off;
+        }
+        // Keep the tail: the pattern may straddle two reads.
+        if have > keep {
+            buf.copy_within(have - keep..have, 0);
+            base += (have - keep) as u64;
+            have = keep;
+        }
+    }
+}

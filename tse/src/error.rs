@@ -39,6 +39,8 @@ pub mod der {
     pub const DER_STALE: i32 = 2007;
     /// Operation now in progress (retry later).
     pub const DER_INPROGRESS: i32 = 2018;
+    /// Checksum error: data read back does not match its checksum.
+    pub const DER_CSUM: i32 = 2021;
     /// The transaction (epoch) must restart, e.g. an epoch outside the
     /// engine's uncertainty window.
     pub const DER_TX_RESTART: i32 = 2025;
@@ -68,6 +70,7 @@ pub fn der_name(rc: i32) -> &'static str {
         DER_IO => "DER_IO",
         DER_STALE => "DER_STALE",
         DER_INPROGRESS => "DER_INPROGRESS",
+        DER_CSUM => "DER_CSUM",
         DER_TX_RESTART => "DER_TX_RESTART",
         DER_NVME_IO => "DER_NVME_IO",
         _ => "DER_UNKNOWN",
@@ -156,5 +159,7 @@ mod tests {
         };
         assert_eq!(full.rc(), -der::DER_NOMEM);
         assert!(full.to_string().contains("16 bytes needed"));
+        assert_eq!(der_name(-der::DER_CSUM), "DER_CSUM");
+        assert_eq!(der::DER_CSUM, 2021);
     }
 }

@@ -106,6 +106,7 @@ impl VosError {
             VosError::NoCont(_) => -DER_NONEXIST,
             VosError::ContExists(_) => -DER_EXIST,
             VosError::ContBusy(_) => -DER_BUSY,
+            VosError::BadChecksum { .. } => -DER_CSUM,
             _ => -DER_INVAL,
         }
     }

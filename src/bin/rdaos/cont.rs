@@ -1,5 +1,10 @@
-//! `rdaos cont ...`: DAOS's `daos cont create|list|query|get-prop` on a
-//! pool of the storage directory.
+//! `rdaos cont ...`: DAOS's `daos cont create|destroy|list|query|get-prop`
+//! on a pool of the storage directory.
+//!
+//! Create and destroy are crash safe (see
+//! `rdaos::storage::PoolConn::cont_create_posix`). For the tests that
+//! prove it, `RDAOS_KILL_AT=cont-create:STEP` or `cont-destroy:STEP`
+//! makes the process kill itself with SIGKILL right after that step.
 
 use clap::{Subcommand, ValueEnum};
 use rdaos::dfs::errno::libc;
@@ -51,6 +56,14 @@ pub enum ContCmd {
         #[arg(long, value_parser = size_arg)]
         chunk_size: Option<u64>,
     },
+    /// Destroy a container and its data (also one whose create was cut short)
+    #[command(after_help = "Example: rdaos cont destroy tank posix")]
+    Destroy {
+        /// Pool label
+        pool: String,
+        /// Container label
+        label: String,
+    },
     /// List the containers of a pool
     #[command(visible_alias = "ls")]
     List {
@@ -95,6 +108,7 @@ pub fn run(s: &Storage, cmd: ContCmd) -> CliResult {
             }
             create(s, &pool, &label, attr)
         }
+        ContCmd::Destroy { pool, label } => destroy(s, &pool, &label),
         ContCmd::List { pool } => list(s, &pool),
         ContCmd::Query { pool, label } => show(s, &pool, &label, false),
         ContCmd::GetProp { pool, label } => show(s, &pool, &label, true),
@@ -124,14 +138,27 @@ fn check_cont_label(label: &str) -> CliResult {
     })
 }
 
+/// The test hook: with `RDAOS_KILL_AT=OP:STEP` in the environment, the
+/// process kills itself with SIGKILL right after step STEP of OP
+/// (`cont-create`, `cont-destroy`), as a crash there would.
+fn kill_at(op: &'static str) -> impl FnMut(&str) {
+    let at = std::env::var("RDAOS_KILL_AT").ok();
+    move |step: &str| {
+        let Some(at) = &at else { return };
+        if at.split_once(':') == Some((op, step)) {
+            use std::io::Write;
+            let _ = std::io::stdout().flush();
+            // SAFETY: kill and getpid touch no memory; SIGKILL ends the
+            // process here, as a crash would.
+            unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
+        }
+    }
+}
+
 fn create(s: &Storage, pool: &str, label: &str, attr: DfsAttr) -> CliResult {
     check_cont_label(label)?;
     let conn = s.connect(pool)?;
-    let cli = conn.client();
-    Dfs::mkfs(cli, label, attr).map_err(|e| cont_err(pool, label, e))?;
-    let id = cli
-        .cont_open(label)
-        .map_err(|e| CliError::msg(format!("container {label:?}: {e}")))?;
+    let id = conn.cont_create_posix(label, attr, &mut kill_at("cont-create"))?;
     conn.close()?;
     fields(
         "Container created",
@@ -144,6 +171,15 @@ fn create(s: &Storage, pool: &str, label: &str, attr: DfsAttr) -> CliResult {
             ("Chunk size", format_size_exact(attr.chunk_size)),
         ],
     );
+    Ok(())
+}
+
+fn destroy(s: &Storage, pool: &str, label: &str) -> CliResult {
+    check_cont_label(label)?;
+    let conn = s.connect(pool)?;
+    conn.cont_destroy(label, &mut kill_at("cont-destroy"))?;
+    conn.close()?;
+    println!("Container {label:?} of pool {pool:?} destroyed");
     Ok(())
 }
 

@@ -102,6 +102,18 @@ pub fn run(storage: &Storage, a: DfuseArgs) -> CliResult {
 /// Engine, mount, serve; `mounted` is told once the mount is up.
 fn serve(storage: &Storage, a: &DfuseArgs, mounted: impl FnOnce(String)) -> CliResult {
     let pool = storage.start(&a.pool)?;
+    // A missing container is said so, not as the mount's status code.
+    let have = {
+        let sched = rdaos::tse::Sched::new();
+        pool.client(&sched.handle()).cont_targets(&a.cont)
+    };
+    if let Ok((0, _)) = have {
+        let _ = pool.stop();
+        return Err(CliError::msg(format!(
+            "container {:?} not found in pool {:?}",
+            a.cont, a.pool
+        )));
+    }
     let cfg = DfuseConfig::new(&a.mountpoint, &a.cont, pool.engine().transport());
     let fuse = match Dfuse::mount(cfg) {
         Ok(f) => f,

@@ -47,6 +47,10 @@ pub enum PoolCmd {
         #[arg(long, default_value = "auto", value_name = "auto|device|flush",
               value_parser = durability_arg)]
         durability: Durability,
+        /// Use --path even if it is a file holding data (overwritten) or a
+        /// missing path under /dev (a regular file is made there)
+        #[arg(long, short = 'f')]
+        force: bool,
     },
     /// List the pools of the storage directory
     #[command(visible_alias = "ls")]
@@ -71,10 +75,15 @@ pub enum PoolCmd {
         /// Pool label
         label: String,
     },
-    /// Destroy a pool and its data (a device named with --path at create is kept)
+    /// Destroy a pool and its data (a device named with --path at create is kept);
+    /// a pool that holds containers only with --recursive
     Destroy {
         /// Pool label
         label: String,
+        /// Also destroy the pool's containers (without it, a pool that holds
+        /// containers, or whose engine cannot start to tell, is refused)
+        #[arg(long, short = 'r')]
+        recursive: bool,
     },
 }
 
@@ -88,6 +97,7 @@ pub fn run(s: &Storage, cmd: PoolCmd) -> CliResult {
             engines,
             path,
             durability,
+            force,
         } => create(
             s,
             &label,
@@ -97,13 +107,18 @@ pub fn run(s: &Storage, cmd: PoolCmd) -> CliResult {
                 targets_per_engine: targets,
                 path,
                 durability,
+                force,
             },
         ),
         PoolCmd::List { verbose } => list(s, verbose),
         PoolCmd::Query { label, verbose } => query(s, &label, verbose),
         PoolCmd::Check { label } => check(s, &label),
-        PoolCmd::Destroy { label } => {
-            s.pool_destroy(&label)?;
+        PoolCmd::Destroy { label, recursive } => {
+            if recursive {
+                s.pool_destroy(&label)?;
+            } else {
+                s.pool_destroy_empty(&label)?;
+            }
             println!("Pool {label:?} destroyed");
             Ok(())
         }
