@@ -767,6 +767,26 @@ impl Iod {
         Ok(())
     }
 
+    /// Runs `f` on the iod's bytes (after a completed read) in place, in
+    /// DMA memory, when they lie in one DMA segment (the common case up
+    /// to a chunk's size): no copy. `None` when they do not (use
+    /// [`copy_out`](Self::copy_out)) or the iod holds no data.
+    pub fn with_bytes<R>(&self, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
+        if !self.inner.mapped.get() {
+            return None;
+        }
+        let segs = self.inner.segs.borrow();
+        let [seg] = segs.as_slice() else {
+            return None;
+        };
+        let total = self.inner.total as usize;
+        if (seg.len as usize) < total {
+            return None;
+        }
+        let dma = self.inner.ctx.dma.borrow();
+        Some(f(&dma.bytes(*seg)[..total]))
+    }
+
     /// The iod's bytes as a new vector.
     pub fn to_vec(&self) -> Result<Vec<u8>, BioError> {
         let mut v = vec![0u8; self.inner.total as usize];

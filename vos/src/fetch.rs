@@ -260,6 +260,12 @@ fn assemble(pieces: &[Piece], reads: &[(Task, Iod)], out_len: usize) -> Result<V
                 t.result()
             )));
         }
+        // Checked and copied straight from DMA memory where the read lies
+        // in one buffer; through a copy otherwise.
+        if let Some(r) = iod.with_bytes(|b| p.finish(b, &mut out)) {
+            r?;
+            continue;
+        }
         buf.resize(iod.len() as usize, 0);
         iod.copy_out(&mut buf).map_err(bio)?;
         p.finish(&buf, &mut out)?;
