@@ -5,7 +5,9 @@
 //! each test says it is skipped and passes.
 
 use bio::nvme::NvmeCmd;
-use bio::{Backend, BioConfig, BioCtx, BioError, DevKind, DevOpts, Wal, WalPos};
+use bio::{
+    Backend, BioConfig, BioCtx, BioError, DevKind, DevOpts, Durability, Wal, WalPos, WriteCache,
+};
 use tse::Sched;
 
 fn open(s: &Sched, cfg: &BioConfig) -> Option<BioCtx> {
@@ -70,6 +72,19 @@ fn nvme_write_read_verify_and_flush() {
         assert_eq!(&iod.to_vec().unwrap(), data, "read back at {off}");
     }
     assert_eq!(ctx.stats().errors, 0);
+    // Identify Controller answers whether the controller has a volatile
+    // write cache, and `auto` follows it.
+    let cache = ctx.device().write_cache();
+    eprintln!(
+        "write cache: {cache}; auto resolves to {}",
+        ctx.durability()
+    );
+    let want = match cache {
+        WriteCache::WriteBack => Durability::Flush,
+        WriteCache::WriteThrough => Durability::Device,
+        WriteCache::Unknown(why) => panic!("identify controller failed: {why}"),
+    };
+    assert_eq!(ctx.durability(), want);
     assert!(matches!(
         ctx.write(bs / 2, &vec![0; bs as usize]),
         Err(BioError::Align { .. })
