@@ -787,6 +787,15 @@ impl Iod {
         Some(f(&dma.bytes(*seg)[..total]))
     }
 
+    /// Gives the iod's DMA buffers back to the pool now (after a read's
+    /// bytes were copied out), rather than when the last handle to the iod
+    /// goes; its bytes are gone.
+    pub fn release(&self) {
+        let segs = std::mem::take(&mut *self.inner.segs.borrow_mut());
+        self.inner.mapped.set(false);
+        self.inner.ctx.free(&segs);
+    }
+
     /// The iod's bytes as a new vector.
     pub fn to_vec(&self) -> Result<Vec<u8>, BioError> {
         let mut v = vec![0u8; self.inner.total as usize];

@@ -187,9 +187,12 @@ impl Cont {
         self.read_pieces(pieces, len, move |bytes| found.then_some(bytes))
     }
 
-    /// Issues the reads of `pieces`, then (in a `vos_fetch_end` task
-    /// depending on all of them) checks them, assembles `out_len` bytes
-    /// and leaves `finish(bytes)` in the slot.
+    /// Issues the reads of `pieces`; as each completes, its bytes are
+    /// checked and copied into the output and its DMA buffer goes back to
+    /// the pool (so a fetch of more pieces than the pool holds never
+    /// waits on itself: its later reads get the buffers its earlier ones
+    /// return); a `vos_fetch_end` task depending on all of them leaves
+    /// `finish(bytes)` (`out_len` bytes) or the first error in the slot.
     fn read_pieces<T: 'static>(
         &self,
         pieces: Vec<Piece>,
@@ -202,35 +205,59 @@ impl Cont {
         // From here until its reads are done, space freed under the
         // extents it resolved is not handed out again.
         let n = t.fetch_started();
-        let mut reads: Vec<(Task, Iod)> = Vec::with_capacity(pieces.len());
-        for p in &pieces {
-            match ctx.read(p.dev_off, round_up(p.len as u64, bs)) {
-                Ok(r) => reads.push(r),
+        // The output (holes read as zeros) and the first error.
+        let acc: Rc<RefCell<(Vec<u8>, Option<VosError>)>> =
+            Rc::new(RefCell::new((vec![0u8; out_len], None)));
+        let mut deps: Vec<Task> = Vec::with_capacity(pieces.len());
+        for p in pieces {
+            let (task, iod) = match ctx.read(p.dev_off, round_up(p.len as u64, bs)) {
+                Ok(r) => r,
                 Err(e) => {
                     // Those issued finish on their own; their bytes are
                     // not looked at.
                     t.fetch_ended(n);
                     return Err(bio(e));
                 }
+            };
+            let acc = acc.clone();
+            let cb = move |r: &Task| {
+                let mut acc = acc.borrow_mut();
+                let (out, err) = &mut *acc;
+                if err.is_none() {
+                    if let Err(e) = finish_read(&p, r.result(), &iod, out) {
+                        *err = Some(e);
+                    }
+                }
+                // The read's buffer goes back now, not at the fetch's end.
+                iod.release();
+                0
+            };
+            if task.is_completed() {
+                cb(&task);
+            } else if task.register_comp_cb(cb).is_err() {
+                t.fetch_ended(n);
+                return Err(VosError::Inval("fetch task"));
             }
+            deps.push(task);
         }
-        let deps: Vec<Task> = reads.iter().map(|(t, _)| t.clone()).collect();
         let slot: FetchSlot<T> = Rc::new(RefCell::new(None));
         let out_slot = slot.clone();
-        let mut state = Some((pieces, reads, finish, t.clone()));
+        let mut state = Some((finish, t.clone()));
         let done = ctx.sched().create_named("vos_fetch_end", move |task| {
-            let Some((pieces, reads, finish, target)) = state.take() else {
+            let Some((finish, target)) = state.take() else {
                 return;
             };
-            let r = assemble(&pieces, &reads, out_len).map(finish);
-            // The reads' DMA buffers go back before anything else runs.
-            drop(reads);
+            let (out, err) = std::mem::take(&mut *acc.borrow_mut());
             target.fetch_ended(n);
+            let r = match err {
+                Some(e) => Err(e),
+                None => Ok(finish(out)),
+            };
             let rc = r.as_ref().err().map_or(0, VosError::rc);
             *out_slot.borrow_mut() = Some(r);
             task.complete(rc);
         });
-        // Each read's status is looked at in the body.
+        // Each read's status is looked at in its callback.
         done.disable_propagate();
         let queued = done
             .register_deps(&deps)
@@ -247,28 +274,17 @@ impl Cont {
     }
 }
 
-/// The bytes of a fetch from its finished reads.
-fn assemble(pieces: &[Piece], reads: &[(Task, Iod)], out_len: usize) -> Result<Vec<u8>, VosError> {
-    let mut out = vec![0u8; out_len];
-    let mut buf = Vec::new();
-    for (p, (t, iod)) in pieces.iter().zip(reads) {
-        if t.result() != 0 {
-            return Err(VosError::Io(format!(
-                "reading {} bytes at {}: status {}",
-                p.len,
-                p.dev_off,
-                t.result()
-            )));
-        }
-        // Checked and copied straight from DMA memory where the read lies
-        // in one buffer; through a copy otherwise.
-        if let Some(r) = iod.with_bytes(|b| p.finish(b, &mut out)) {
-            r?;
-            continue;
-        }
-        buf.resize(iod.len() as usize, 0);
-        iod.copy_out(&mut buf).map_err(bio)?;
-        p.finish(&buf, &mut out)?;
+/// One finished read of a fetch (status `rc`): checks its bytes and copies
+/// them into `out`, from DMA memory where the read lies in one buffer.
+fn finish_read(p: &Piece, rc: i32, iod: &Iod, out: &mut [u8]) -> Result<(), VosError> {
+    if rc != 0 {
+        return Err(VosError::Io(format!(
+            "reading {} bytes at {}: status {rc}",
+            p.len, p.dev_off
+        )));
     }
-    Ok(out)
+    if let Some(r) = iod.with_bytes(|b| p.finish(b, out)) {
+        return r;
+    }
+    p.finish(&iod.to_vec().map_err(bio)?, out)
 }
