@@ -309,6 +309,69 @@ fn many_large_fetches_in_flight_on_one_target_all_finish() {
     t.finish();
 }
 
+/// Progresses `s` until `task` completes or `limit` passes; its result,
+/// `None` on a timeout (a wedged fetch fails the test instead of hanging).
+fn progress_for(s: &Sched, task: &rdaos::tse::Task, limit: std::time::Duration) -> Option<i32> {
+    let start = std::time::Instant::now();
+    while start.elapsed() < limit {
+        if let Some(rc) = task.try_result() {
+            return Some(rc);
+        }
+        if s.progress() == 0 {
+            std::thread::sleep(std::time::Duration::from_micros(200));
+        }
+    }
+    task.try_result()
+}
+
+#[test]
+fn fetches_of_more_small_extents_than_dma_buffers_all_finish() {
+    // One target with 1 MiB of DMA buffers (256 blocks) and an array
+    // written by 1,200 one-record appends, each its own extent: a fetch of
+    // the whole range reads 1,200 blocks, several fetches of 300 records
+    // at once read 1,200 together. Reads that hold buffers until their
+    // fetch's other reads finish must not wait for each other for ever.
+    // A wedged engine cannot be stopped: a failure leaks it to the process
+    // exit instead of hanging in its drop.
+    let t = std::mem::ManuallyDrop::new(Setup::with("frag-fetch", 1, 1, |c| c.bio.dma_chunks = 1));
+    let (cli, cont, s) = (&t.cli, t.cont, &t.s);
+    let h = cli
+        .obj_open(cont, generate_oid(9, 2, ObjType::ArrayByte, ObjClass::S1))
+        .unwrap();
+    let n = 1200u64;
+    let want = bytes(5, n as usize);
+    for i in 0..n {
+        let iod = IodDesc::array(b"0", 1, vec![Recx { idx: i, nr: 1 }]);
+        let data = vec![want[i as usize]];
+        h.update(b"d", vec![iod], sgl(data), None).unwrap();
+    }
+    let limit = std::time::Duration::from_secs(60);
+    let fetch = |idx: u64, nr: u64| {
+        let iod = IodDesc::array(b"0", 1, vec![Recx { idx, nr }]);
+        let (task, out) = h.fetch_task(b"d", vec![iod], None).unwrap();
+        task.schedule(false).unwrap();
+        (idx, nr, task, out)
+    };
+    let mut all = vec![fetch(0, n)];
+    all.extend((0..4).map(|i| fetch(i * 300, 300)));
+    all.extend((0..4).map(|i| fetch(i * 300, 300)));
+    for (idx, nr, task, out) in all {
+        let rc = progress_for(s, &task, limit);
+        assert_ne!(
+            rc, None,
+            "the fetch of {nr} records at {idx} did not finish within {limit:?}"
+        );
+        assert_eq!(rc, Some(0), "fetch of {nr} records at {idx}");
+        let got = out.borrow_mut().take().unwrap();
+        assert!(got.holes[0].is_empty());
+        assert!(
+            got.data == want[idx as usize..(idx + nr) as usize],
+            "records {idx}+{nr}"
+        );
+    }
+    std::mem::ManuallyDrop::into_inner(t).finish();
+}
+
 #[test]
 fn large_fetches_keep_finishing_while_overwrites_aggregate_and_checkpoint() {
     // Reads of 1 MiB in flight beside overwrites that the target

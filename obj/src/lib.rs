@@ -32,6 +32,7 @@
 #![warn(missing_docs)]
 
 pub mod cli;
+mod dma_gate;
 mod error;
 pub mod hlc;
 pub mod oclass;

@@ -58,6 +58,7 @@ mod attr;
 mod inodes;
 mod ops;
 mod signal;
+mod watch;
 mod work;
 
 use std::io;
@@ -73,10 +74,14 @@ use tse::Sched;
 
 pub use ops::DEFAULT_MAX_WRITE;
 
+/// Default [`DfuseConfig::request_timeout`]: 60 s.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
 use crate::errno::DfsError;
 use crate::namespace::Dfs;
 use ops::{DfuseOps, Inbox, KernelWishes};
-use work::{Counters, Worker, WorkerCfg};
+use watch::Watch;
+use work::{Counters, Worker, WorkerCfg, DRAIN_TIMEOUT};
 
 /// What to mount, where, and how.
 #[derive(Clone)]
@@ -111,6 +116,11 @@ pub struct DfuseConfig {
     /// labelled `dfuse`; give the engine the same tracer to see the whole
     /// chain.
     pub tracer: Option<tse::Tracer>,
+    /// How long a request may go unanswered before the watchdog reports
+    /// it on stderr (opcode, inode, age, what the dfs thread has in
+    /// flight), and how long an unmount waits for the session and the
+    /// dfs thread to finish before it gives up on them (default 60 s).
+    pub request_timeout: Duration,
 }
 
 impl DfuseConfig {
@@ -132,6 +142,7 @@ impl DfuseConfig {
             allow_other: false,
             session_threads: 1,
             tracer: None,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
         }
     }
 }
@@ -148,6 +159,7 @@ impl std::fmt::Debug for DfuseConfig {
             .field("allow_other", &self.allow_other)
             .field("session_threads", &self.session_threads)
             .field("tracer", &self.tracer.is_some())
+            .field("request_timeout", &self.request_timeout)
             .finish_non_exhaustive()
     }
 }
@@ -204,6 +216,9 @@ pub struct Dfuse {
     counters: Arc<Counters>,
     session: Option<BackgroundSession>,
     worker: Option<JoinHandle<Result<(), DfsError>>>,
+    /// The watchdog thread and what stops it.
+    watchdog: Option<(JoinHandle<()>, mpsc::Sender<()>)>,
+    request_timeout: Duration,
 }
 
 impl std::fmt::Debug for Dfuse {
@@ -229,6 +244,9 @@ impl Dfuse {
         }
         if cfg.session_threads == 0 {
             return Err(DfuseError::Config("0 session threads".into()));
+        }
+        if cfg.request_timeout.is_zero() {
+            return Err(DfuseError::Config("a request timeout of 0".into()));
         }
         let fuse_err = |what, source| DfuseError::Fuse {
             what,
@@ -288,11 +306,13 @@ impl Dfuse {
             inbox.close();
             let _ = worker.join();
         };
+        let watch = Watch::new(cfg.request_timeout);
         let ops = DfuseOps::new(
             inbox.clone(),
             KernelWishes {
                 max_write: cfg.max_write,
             },
+            watch.clone(),
         );
         let mut fc = fuser::Config::default();
         fc.mount_options = vec![
@@ -321,11 +341,36 @@ impl Dfuse {
                 return Err(DfuseError::Thread(format!("start the session thread: {e}")));
             }
         };
+        let (stop_tx, stop_rx) = mpsc::channel();
+        let (c, w, i) = (counters.clone(), watch.clone(), inbox.clone());
+        let context = Box::new(move || {
+            let get =
+                |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+            format!(
+                "{} requests queued for the dfs thread, {} reads and writes in flight, \
+                 {} requests run so far, {} went unwatched",
+                i.queued(),
+                get(&c.io_inflight),
+                get(&c.requests),
+                w.unwatched()
+            )
+        });
+        // Without a watchdog the mount still works; it only cannot say
+        // when it stops answering.
+        let watchdog = match watch::spawn(watch, context, stop_rx) {
+            Ok(h) => Some((h, stop_tx)),
+            Err(e) => {
+                eprintln!("dfuse: no request watchdog: {e}");
+                None
+            }
+        };
         Ok(Dfuse {
             mountpoint,
             counters,
             session: Some(session),
             worker: Some(worker),
+            watchdog,
+            request_timeout: cfg.request_timeout,
         })
     }
 
@@ -397,30 +442,64 @@ impl Dfuse {
                 }
             }
             if first.is_ok() {
-                if let Err(e) = s.join() {
-                    first = Err(DfuseError::Fuse {
-                        what: "session of",
-                        path: self.mountpoint.clone(),
-                        source: e,
-                    });
+                // A lazy unmount ends the session only once the last file
+                // on the mount is closed: wait for that, within the bound.
+                if finished_within(&s.guard, self.request_timeout) {
+                    if let Err(e) = s.join() {
+                        first = Err(DfuseError::Fuse {
+                            what: "session of",
+                            path: self.mountpoint.clone(),
+                            source: e,
+                        });
+                    }
+                } else {
+                    first = Err(DfuseError::Thread(format!(
+                        "the FUSE session of {} did not end within {:?} of the unmount \
+                         (files still open on it); giving up on it",
+                        self.mountpoint.display(),
+                        self.request_timeout
+                    )));
                 }
             }
             // On an unmount error the session is left running (dropped,
             // not joined): the mount stays usable.
         }
         if let Some(w) = self.worker.take() {
+            let limit = DRAIN_TIMEOUT + self.request_timeout;
             if first.is_ok() || w.is_finished() {
-                let r = match w.join() {
-                    Ok(r) => r.map_err(DfuseError::from),
-                    Err(_) => Err(DfuseError::Thread("the dfs thread panicked".into())),
+                let r = if finished_within(&w, limit) {
+                    match w.join() {
+                        Ok(r) => r.map_err(DfuseError::from),
+                        Err(_) => Err(DfuseError::Thread("the dfs thread panicked".into())),
+                    }
+                } else {
+                    Err(DfuseError::Thread(format!(
+                        "the dfs thread did not finish within {limit:?}; giving up on it"
+                    )))
                 };
                 if first.is_ok() {
                     first = r;
                 }
             }
         }
+        if let Some((h, stop)) = self.watchdog.take() {
+            drop(stop);
+            let _ = h.join();
+        }
         first
     }
+}
+
+/// Waits up to `limit` for thread `h` to finish; true if it did.
+fn finished_within<T>(h: &JoinHandle<T>, limit: Duration) -> bool {
+    let start = std::time::Instant::now();
+    while !h.is_finished() {
+        if start.elapsed() >= limit {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    true
 }
 
 impl Drop for Dfuse {

@@ -21,6 +21,8 @@ use fuser::{
 use obj::transport::BulkRef;
 use tse::RemoteTask;
 
+use super::watch::{Op, Ticket, Watch};
+
 /// Longest FUSE write asked of the kernel: 1 MiB, a chunk of the default
 /// container (the kernel caps it at its `max_pages` limit, 256 pages on
 /// Linux by default, which is 1 MiB too).
@@ -169,7 +171,8 @@ pub(crate) struct SetAttr {
 
 #[derive(Default)]
 struct InboxState {
-    reqs: VecDeque<Req>,
+    /// Requests with the tickets that watch them until answered.
+    reqs: VecDeque<(Req, Ticket)>,
     /// The dfs thread's wake-up task while it waits for requests.
     bell: Option<RemoteTask>,
     /// The session ended: no more requests will come.
@@ -184,8 +187,8 @@ pub(crate) struct Inbox {
 
 /// What [`Inbox::take`] found.
 pub(crate) enum Taken {
-    /// Requests to run, oldest first.
-    Reqs(VecDeque<Req>),
+    /// Requests to run, oldest first, each with its ticket.
+    Reqs(VecDeque<(Req, Ticket)>),
     /// Nothing queued: the bell given was hung up and rings on the next
     /// post.
     Wait,
@@ -194,16 +197,23 @@ pub(crate) enum Taken {
 }
 
 impl Inbox {
-    /// Queues `r` for the dfs thread and wakes it.
-    pub(crate) fn post(&self, r: Req) {
+    /// Queues `r` (watched by ticket `t`) for the dfs thread and wakes
+    /// it.
+    pub(crate) fn post(&self, r: Req, t: Ticket) {
         let bell = {
             let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
-            st.reqs.push_back(r);
+            st.reqs.push_back((r, t));
             st.bell.take()
         };
         if let Some(b) = bell {
             b.complete(0);
         }
+    }
+
+    /// Requests queued and not yet taken by the dfs thread.
+    pub(crate) fn queued(&self) -> usize {
+        let st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        st.reqs.len()
     }
 
     /// No more requests: the session ended. Wakes the dfs thread.
@@ -245,15 +255,22 @@ pub(crate) struct KernelWishes {
 pub(crate) struct DfuseOps {
     inbox: Arc<Inbox>,
     wishes: KernelWishes,
+    watch: Arc<Watch>,
 }
 
 impl DfuseOps {
-    pub(crate) fn new(inbox: Arc<Inbox>, wishes: KernelWishes) -> DfuseOps {
-        DfuseOps { inbox, wishes }
+    pub(crate) fn new(inbox: Arc<Inbox>, wishes: KernelWishes, watch: Arc<Watch>) -> DfuseOps {
+        DfuseOps {
+            inbox,
+            wishes,
+            watch,
+        }
     }
 
-    fn post(&self, r: Req) {
-        self.inbox.post(r)
+    /// Posts `r` with the ticket of request `req` (`op` on inode `ino`).
+    fn post(&self, req: &Request, op: Op, ino: u64, r: Req) {
+        let t = self.watch.enter(req.unique().0, op, ino);
+        self.inbox.post(r, t)
     }
 }
 
@@ -285,28 +302,36 @@ impl Filesystem for DfuseOps {
         Ok(())
     }
 
-    fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
-        self.post(Req::Lookup {
-            parent: parent.0,
-            name: name.to_owned(),
-            reply,
-        });
+    fn lookup(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
+        self.post(
+            req,
+            Op::Lookup,
+            parent.0,
+            Req::Lookup {
+                parent: parent.0,
+                name: name.to_owned(),
+                reply,
+            },
+        );
     }
 
     fn forget(&self, _req: &Request, ino: INodeNo, nlookup: u64) {
-        self.post(Req::Forget {
-            ino: ino.0,
-            nlookup,
-        });
+        self.inbox.post(
+            Req::Forget {
+                ino: ino.0,
+                nlookup,
+            },
+            Ticket::none(),
+        );
     }
 
-    fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
-        self.post(Req::GetAttr { ino: ino.0, reply });
+    fn getattr(&self, req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
+        self.post(req, Op::GetAttr, ino.0, Req::GetAttr { ino: ino.0, reply });
     }
 
     fn setattr(
         &self,
-        _req: &Request,
+        req: &Request,
         ino: INodeNo,
         mode: Option<u32>,
         uid: Option<u32>,
@@ -322,28 +347,38 @@ impl Filesystem for DfuseOps {
         _flags: Option<fuser::BsdFileFlags>,
         reply: ReplyAttr,
     ) {
-        self.post(Req::SetAttr {
-            ino: ino.0,
-            fh: fh.map(|f| f.0),
-            set: SetAttr {
-                mode,
-                uid,
-                gid,
-                size,
-                atime,
-                mtime,
+        self.post(
+            req,
+            Op::SetAttr,
+            ino.0,
+            Req::SetAttr {
+                ino: ino.0,
+                fh: fh.map(|f| f.0),
+                set: SetAttr {
+                    mode,
+                    uid,
+                    gid,
+                    size,
+                    atime,
+                    mtime,
+                },
+                reply,
             },
-            reply,
-        });
+        );
     }
 
-    fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
-        self.post(Req::ReadLink { ino: ino.0, reply });
+    fn readlink(&self, req: &Request, ino: INodeNo, reply: ReplyData) {
+        self.post(
+            req,
+            Op::ReadLink,
+            ino.0,
+            Req::ReadLink { ino: ino.0, reply },
+        );
     }
 
     fn mknod(
         &self,
-        _req: &Request,
+        req: &Request,
         parent: INodeNo,
         name: &OsStr,
         mode: u32,
@@ -351,68 +386,93 @@ impl Filesystem for DfuseOps {
         _rdev: u32,
         reply: ReplyEntry,
     ) {
-        self.post(Req::Mknod {
-            parent: parent.0,
-            name: name.to_owned(),
-            mode,
-            umask,
-            reply,
-        });
+        self.post(
+            req,
+            Op::Mknod,
+            parent.0,
+            Req::Mknod {
+                parent: parent.0,
+                name: name.to_owned(),
+                mode,
+                umask,
+                reply,
+            },
+        );
     }
 
     fn mkdir(
         &self,
-        _req: &Request,
+        req: &Request,
         parent: INodeNo,
         name: &OsStr,
         mode: u32,
         umask: u32,
         reply: ReplyEntry,
     ) {
-        self.post(Req::Mkdir {
-            parent: parent.0,
-            name: name.to_owned(),
-            mode,
-            umask,
-            reply,
-        });
+        self.post(
+            req,
+            Op::Mkdir,
+            parent.0,
+            Req::Mkdir {
+                parent: parent.0,
+                name: name.to_owned(),
+                mode,
+                umask,
+                reply,
+            },
+        );
     }
 
-    fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        self.post(Req::Unlink {
-            parent: parent.0,
-            name: name.to_owned(),
-            reply,
-        });
+    fn unlink(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        self.post(
+            req,
+            Op::Unlink,
+            parent.0,
+            Req::Unlink {
+                parent: parent.0,
+                name: name.to_owned(),
+                reply,
+            },
+        );
     }
 
-    fn rmdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        self.post(Req::Rmdir {
-            parent: parent.0,
-            name: name.to_owned(),
-            reply,
-        });
+    fn rmdir(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        self.post(
+            req,
+            Op::Rmdir,
+            parent.0,
+            Req::Rmdir {
+                parent: parent.0,
+                name: name.to_owned(),
+                reply,
+            },
+        );
     }
 
     fn symlink(
         &self,
-        _req: &Request,
+        req: &Request,
         parent: INodeNo,
         link_name: &OsStr,
         target: &Path,
         reply: ReplyEntry,
     ) {
-        self.post(Req::Symlink {
-            parent: parent.0,
-            name: link_name.to_owned(),
-            target: target.as_os_str().to_owned(),
-            reply,
-        });
+        self.post(
+            req,
+            Op::Symlink,
+            parent.0,
+            Req::Symlink {
+                parent: parent.0,
+                name: link_name.to_owned(),
+                target: target.as_os_str().to_owned(),
+                reply,
+            },
+        );
     }
 
     fn rename(
         &self,
-        _req: &Request,
+        req: &Request,
         parent: INodeNo,
         name: &OsStr,
         newparent: INodeNo,
@@ -420,14 +480,19 @@ impl Filesystem for DfuseOps {
         flags: RenameFlags,
         reply: ReplyEmpty,
     ) {
-        self.post(Req::Rename {
-            parent: parent.0,
-            name: name.to_owned(),
-            newparent: newparent.0,
-            newname: newname.to_owned(),
-            flags,
-            reply,
-        });
+        self.post(
+            req,
+            Op::Rename,
+            parent.0,
+            Req::Rename {
+                parent: parent.0,
+                name: name.to_owned(),
+                newparent: newparent.0,
+                newname: newname.to_owned(),
+                flags,
+                reply,
+            },
+        );
     }
 
     fn link(
@@ -442,18 +507,23 @@ impl Filesystem for DfuseOps {
         reply.error(Errno::EPERM);
     }
 
-    fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
-        self.post(Req::Open {
-            ino: ino.0,
-            flags: flags.0,
-            reply,
-        });
+    fn open(&self, req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+        self.post(
+            req,
+            Op::Open,
+            ino.0,
+            Req::Open {
+                ino: ino.0,
+                flags: flags.0,
+                reply,
+            },
+        );
     }
 
     fn read(
         &self,
-        _req: &Request,
-        _ino: INodeNo,
+        req: &Request,
+        ino: INodeNo,
         fh: FileHandle,
         offset: u64,
         size: u32,
@@ -461,20 +531,25 @@ impl Filesystem for DfuseOps {
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
-        self.post(Req::Read {
-            fh: fh.0,
-            offset,
-            size,
-            reply,
-        });
+        self.post(
+            req,
+            Op::Read,
+            ino.0,
+            Req::Read {
+                fh: fh.0,
+                offset,
+                size,
+                reply,
+            },
+        );
     }
 
     /// `write_buf` -> `dfuse_cb_write`'s first half: the one copy of the
     /// data (`fuse_buf_copy`), straight into the buffer the engine reads.
     fn write(
         &self,
-        _req: &Request,
-        _ino: INodeNo,
+        req: &Request,
+        ino: INodeNo,
         fh: FileHandle,
         offset: u64,
         data: &[u8],
@@ -483,78 +558,93 @@ impl Filesystem for DfuseOps {
         _lock_owner: Option<LockOwner>,
         reply: ReplyWrite,
     ) {
-        self.post(Req::Write {
-            fh: fh.0,
-            offset,
-            data: BulkRef::from_vec(data.to_vec()),
-            reply,
-        });
+        self.post(
+            req,
+            Op::Write,
+            ino.0,
+            Req::Write {
+                fh: fh.0,
+                offset,
+                data: BulkRef::from_vec(data.to_vec()),
+                reply,
+            },
+        );
     }
 
     fn flush(
         &self,
-        _req: &Request,
-        _ino: INodeNo,
+        req: &Request,
+        ino: INodeNo,
         fh: FileHandle,
         _lock_owner: LockOwner,
         reply: ReplyEmpty,
     ) {
-        self.post(Req::Sync { fh: fh.0, reply });
+        self.post(req, Op::Flush, ino.0, Req::Sync { fh: fh.0, reply });
     }
 
     fn release(
         &self,
-        _req: &Request,
-        _ino: INodeNo,
+        req: &Request,
+        ino: INodeNo,
         fh: FileHandle,
         _flags: OpenFlags,
         _lock_owner: Option<LockOwner>,
         _flush: bool,
         reply: ReplyEmpty,
     ) {
-        self.post(Req::Release { fh: fh.0, reply });
+        self.post(req, Op::Release, ino.0, Req::Release { fh: fh.0, reply });
     }
 
     fn fsync(
         &self,
-        _req: &Request,
-        _ino: INodeNo,
+        req: &Request,
+        ino: INodeNo,
         fh: FileHandle,
         _datasync: bool,
         reply: ReplyEmpty,
     ) {
-        self.post(Req::Sync { fh: fh.0, reply });
+        self.post(req, Op::Fsync, ino.0, Req::Sync { fh: fh.0, reply });
     }
 
-    fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
-        self.post(Req::OpenDir { ino: ino.0, reply });
+    fn opendir(&self, req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        self.post(req, Op::OpenDir, ino.0, Req::OpenDir { ino: ino.0, reply });
     }
 
     fn readdir(
         &self,
-        _req: &Request,
+        req: &Request,
         ino: INodeNo,
         fh: FileHandle,
         offset: u64,
         reply: ReplyDirectory,
     ) {
-        self.post(Req::ReadDir {
-            ino: ino.0,
-            fh: fh.0,
-            offset,
-            reply,
-        });
+        self.post(
+            req,
+            Op::ReadDir,
+            ino.0,
+            Req::ReadDir {
+                ino: ino.0,
+                fh: fh.0,
+                offset,
+                reply,
+            },
+        );
     }
 
     fn releasedir(
         &self,
-        _req: &Request,
-        _ino: INodeNo,
+        req: &Request,
+        ino: INodeNo,
         fh: FileHandle,
         _flags: OpenFlags,
         reply: ReplyEmpty,
     ) {
-        self.post(Req::ReleaseDir { fh: fh.0, reply });
+        self.post(
+            req,
+            Op::ReleaseDir,
+            ino.0,
+            Req::ReleaseDir { fh: fh.0, reply },
+        );
     }
 
     fn fsyncdir(
@@ -569,13 +659,13 @@ impl Filesystem for DfuseOps {
         reply.ok();
     }
 
-    fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
-        self.post(Req::StatFs { reply });
+    fn statfs(&self, req: &Request, ino: INodeNo, reply: ReplyStatfs) {
+        self.post(req, Op::StatFs, ino.0, Req::StatFs { reply });
     }
 
     fn create(
         &self,
-        _req: &Request,
+        req: &Request,
         parent: INodeNo,
         name: &OsStr,
         mode: u32,
@@ -583,32 +673,42 @@ impl Filesystem for DfuseOps {
         flags: i32,
         reply: ReplyCreate,
     ) {
-        self.post(Req::Create {
-            parent: parent.0,
-            name: name.to_owned(),
-            mode,
-            umask,
-            flags,
-            reply,
-        });
+        self.post(
+            req,
+            Op::Create,
+            parent.0,
+            Req::Create {
+                parent: parent.0,
+                name: name.to_owned(),
+                mode,
+                umask,
+                flags,
+                reply,
+            },
+        );
     }
 
     fn fallocate(
         &self,
-        _req: &Request,
-        _ino: INodeNo,
+        req: &Request,
+        ino: INodeNo,
         fh: FileHandle,
         offset: u64,
         length: u64,
         mode: i32,
         reply: ReplyEmpty,
     ) {
-        self.post(Req::Fallocate {
-            fh: fh.0,
-            offset,
-            length,
-            mode,
-            reply,
-        });
+        self.post(
+            req,
+            Op::Fallocate,
+            ino.0,
+            Req::Fallocate {
+                fh: fh.0,
+                offset,
+                length,
+                mode,
+                reply,
+            },
+        );
     }
 }

@@ -30,6 +30,7 @@ use tse::{SchedHandle, Task};
 use super::attr::{attr_of_record, attr_of_stat, fs_blocks, fuse_type, ns_of, FRSIZE};
 use super::inodes::{InodeTable, ROOT_INO};
 use super::ops::{Inbox, Req, SetAttr, Taken};
+use super::watch::Ticket;
 use crate::darray::ReadOut;
 use crate::errno::{der_to_errno, DfsError};
 use crate::file::{array_of, Access, File, OpenFlags};
@@ -39,7 +40,7 @@ use crate::namespace::{Dfs, DirCursor, Obj};
 /// Entries fetched per `dfs_readdir` call when listing a directory.
 const READDIR_BATCH: usize = 256;
 /// How long a stopping daemon waits for the I/O in flight.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(60);
+pub(crate) const DRAIN_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How the dfs thread answers.
 #[derive(Debug, Clone, Copy)]
@@ -103,10 +104,11 @@ struct OpenFile {
     file: Rc<File>,
     /// Writes started and not yet answered.
     inflight: usize,
-    /// `flush` / `fsync` replies waiting for those writes.
-    waiters: Vec<ReplyEmpty>,
+    /// `flush` / `fsync` replies waiting for those writes (with their
+    /// tickets).
+    waiters: Vec<(ReplyEmpty, Ticket)>,
     /// A `release` waiting for them.
-    release: Option<ReplyEmpty>,
+    release: Option<(ReplyEmpty, Ticket)>,
 }
 
 /// What the I/O completion callbacks share with the loop.
@@ -220,8 +222,8 @@ impl Worker {
             });
             match taken {
                 Taken::Reqs(reqs) => {
-                    for r in reqs {
-                        self.dispatch(r);
+                    for (r, t) in reqs {
+                        self.dispatch(r, t);
                     }
                     self.sched.progress();
                 }
@@ -252,11 +254,11 @@ impl Worker {
             .collect();
         let mut first = Ok(());
         for of in files {
-            for w in of.waiters {
+            for (w, _ticket) in of.waiters {
                 w.ok();
             }
             let r = close_file(of.file);
-            if let Some(rel) = of.release {
+            if let Some((rel, _ticket)) = of.release {
                 reply_empty(rel, r.clone().map_err(Fail::from));
             }
             if first.is_ok() {
@@ -287,16 +289,18 @@ impl Worker {
                 };
                 (waiters, release)
             };
-            for w in waiters {
+            for (w, _ticket) in waiters {
                 w.ok();
             }
-            if let Some((reply, file)) = release {
+            if let Some(((reply, _ticket), file)) = release {
                 reply_empty(reply, close_file(file).map_err(Fail::from));
             }
         }
     }
 
-    fn dispatch(&mut self, r: Req) {
+    /// Runs request `r`; `ticket` goes with its reply (dropped once it
+    /// is sent).
+    fn dispatch(&mut self, r: Req, ticket: Ticket) {
         Counters::add(&self.live.counters.requests, 1);
         match r {
             Req::Lookup {
@@ -389,15 +393,15 @@ impl Worker {
                 offset,
                 size,
                 reply,
-            } => self.dfuse_cb_read(fh, offset, size, reply),
+            } => self.dfuse_cb_read(fh, offset, size, reply, ticket),
             Req::Write {
                 fh,
                 offset,
                 data,
                 reply,
-            } => self.dfuse_cb_write(fh, offset, data, reply),
-            Req::Sync { fh, reply } => self.dfuse_cb_sync(fh, reply),
-            Req::Release { fh, reply } => self.dfuse_cb_release(fh, reply),
+            } => self.dfuse_cb_write(fh, offset, data, reply, ticket),
+            Req::Sync { fh, reply } => self.dfuse_cb_sync(fh, reply, ticket),
+            Req::Release { fh, reply } => self.dfuse_cb_release(fh, reply, ticket),
             Req::Fallocate {
                 fh,
                 offset,
@@ -699,7 +703,7 @@ impl Worker {
 
     /// `dfuse_cb_read`: starts a `dfs_read` task for the bytes before the
     /// end of the file; its completion sends the data.
-    fn dfuse_cb_read(&mut self, fh: u64, offset: u64, size: u32, reply: ReplyData) {
+    fn dfuse_cb_read(&mut self, fh: u64, offset: u64, size: u32, reply: ReplyData, ticket: Ticket) {
         let _step = self.sched.step("dfuse_cb_read");
         let started = (|| -> R<Option<(Task, ReadOut)>> {
             let file = self.file(fh)?;
@@ -718,6 +722,7 @@ impl Worker {
         let counters = self.live.counters.clone();
         counters.io_started();
         let cb = t.register_comp_cb(move |t| {
+            let _ticket = ticket;
             let rc = t.result();
             let data = out.borrow_mut().take();
             counters.io_done();
@@ -747,7 +752,14 @@ impl Worker {
     /// `dfuse_cb_write`: the `dfs_write` task of the request's data (the
     /// one copy made on the session thread), answered by its completion
     /// callback.
-    fn dfuse_cb_write(&mut self, fh: u64, offset: u64, data: BulkRef, reply: ReplyWrite) {
+    fn dfuse_cb_write(
+        &mut self,
+        fh: u64,
+        offset: u64,
+        data: BulkRef,
+        reply: ReplyWrite,
+        ticket: Ticket,
+    ) {
         let _step = self.sched.step("dfuse_cb_write");
         let len = data.len();
         let file = match self.file(fh) {
@@ -775,6 +787,7 @@ impl Worker {
         self.live.counters.io_started();
         let live = self.live.clone();
         let cb = t.register_comp_cb(move |t| {
+            let _ticket = ticket;
             let rc = t.result();
             if rc == 0 {
                 reply.written(n);
@@ -799,21 +812,21 @@ impl Worker {
         }
     }
 
-    fn dfuse_cb_sync(&mut self, fh: u64, reply: ReplyEmpty) {
+    fn dfuse_cb_sync(&mut self, fh: u64, reply: ReplyEmpty, ticket: Ticket) {
         let mut files = self.live.files.borrow_mut();
         match files.get_mut(&fh) {
-            Some(of) if of.inflight > 0 => of.waiters.push(reply),
+            Some(of) if of.inflight > 0 => of.waiters.push((reply, ticket)),
             Some(_) => reply.ok(),
             None => reply.error(Errno::EBADF),
         }
     }
 
-    fn dfuse_cb_release(&mut self, fh: u64, reply: ReplyEmpty) {
+    fn dfuse_cb_release(&mut self, fh: u64, reply: ReplyEmpty, ticket: Ticket) {
         let file = {
             let mut files = self.live.files.borrow_mut();
             match files.get_mut(&fh) {
                 Some(of) if of.inflight > 0 => {
-                    of.release = Some(reply);
+                    of.release = Some((reply, ticket));
                     return;
                 }
                 Some(_) => files.remove(&fh).map(|of| (reply, of.file)),

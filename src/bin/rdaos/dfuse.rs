@@ -39,6 +39,11 @@ pub struct DfuseArgs {
     /// Stay in the foreground (Ctrl-C unmounts) instead of daemonizing
     #[arg(long, short = 'f')]
     foreground: bool,
+    /// Seconds a request may go unanswered before the daemon reports it
+    /// on stderr (and how long an unmount waits for the daemon's threads)
+    #[arg(long, value_name = "SECS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    request_timeout: u64,
 }
 
 /// Runs `rdaos dfuse`.
@@ -114,7 +119,8 @@ fn serve(storage: &Storage, a: &DfuseArgs, mounted: impl FnOnce(String)) -> CliR
             a.cont, a.pool
         )));
     }
-    let cfg = DfuseConfig::new(&a.mountpoint, &a.cont, pool.engine().transport());
+    let mut cfg = DfuseConfig::new(&a.mountpoint, &a.cont, pool.engine().transport());
+    cfg.request_timeout = std::time::Duration::from_secs(a.request_timeout);
     let fuse = match Dfuse::mount(cfg) {
         Ok(f) => f,
         Err(e) => {
