@@ -32,7 +32,6 @@
 #![warn(missing_docs)]
 
 pub mod cli;
-mod dma_gate;
 mod error;
 pub mod hlc;
 pub mod oclass;

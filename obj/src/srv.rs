@@ -40,7 +40,6 @@ use bio::{BioConfig, BioCtx, DevOpts};
 use tse::{der, RemoteTask, Sched, SchedHandle, Task, Tracer};
 use vos::{Cont, ContId, Recx, Version};
 
-use crate::dma_gate::{self, DmaGate};
 use crate::error::ObjError;
 use crate::hlc::{EpochError, Hlc, DEFAULT_EPSILON_NS};
 use crate::placement::{PoolMap, TargetId};
@@ -167,9 +166,6 @@ struct TgtCtx {
     epsilon_ns: u64,
     window_ns: u64,
     next_rpc: Cell<u64>,
-    /// Admits fetches so their reads never need more DMA buffers than
-    /// the pool has.
-    dma: Rc<DmaGate>,
 }
 
 thread_local! {
@@ -423,9 +419,6 @@ fn target_main(
         epsilon_ns: cfg.epsilon_ns,
         window_ns: cfg.window_ns,
         next_rpc: Cell::new(0),
-        dma: DmaGate::new(
-            (cfg.bio.dma_chunks as u64).saturating_mul(cfg.bio.dma_chunk_size as u64),
-        ),
     });
     TGT.with(|c| *c.borrow_mut() = Some(ctx.clone()));
     // Aggregation below the oldest epoch an update may still carry: no
@@ -1163,15 +1156,19 @@ fn abort_handler(t: &Task, c: &Cont, req: &ObjReq, reply: ReplyTo, rpc_id: u64) 
     complete_after(t, &done);
 }
 
+/// One vos fetch of a fetch request, and where its result lands.
+enum FetchPart {
+    Single(vos::FetchSlot<vos::SingleFetch>),
+    Array(vos::FetchSlot<vos::ArrayFetch>, usize),
+}
+
 /// `ds_obj_rw_handler` for a fetch: `process_epoch`, then `obj_local_rw`
-/// runs the vos fetches of the request's single values and record
-/// extents, each admitted by the target's [`DmaGate`] (a large or
-/// fragmented range as several fetches, one after the other, each within
-/// the DMA budget: see [`crate::dma_gate`]), and `obj_rw_reply` answers
-/// with the bytes (inline below the bulk threshold, by bulk above it).
-/// No step waits: the fetch is a future on the target's scheduler, which
-/// serves other requests while the reads are in flight.
-fn fetch(t: &Task, ctx: &Rc<TgtCtx>, c: &Cont, req: ObjReq, reply: ReplyTo, rpc_id: u64) {
+/// issues a vos fetch task for every single value and record extent of
+/// the request at once, and `obj_rw_reply`, once all of them completed,
+/// answers with the bytes (inline below the bulk threshold, by bulk
+/// above it). No step waits: the target serves other requests while the
+/// reads are in flight.
+fn fetch(t: &Task, ctx: &TgtCtx, c: &Cont, req: ObjReq, reply: ReplyTo, rpc_id: u64) {
     let sh = t.sched();
     let fail = |rc: i32, reply: ReplyTo| {
         send_reply(reply, rpc_id, &ObjReply::status(rc), Vec::new());
@@ -1183,16 +1180,19 @@ fn fetch(t: &Task, ctx: &Rc<TgtCtx>, c: &Cont, req: ObjReq, reply: ReplyTo, rpc_
     if let Err(rc) = r {
         return fail(rc, reply);
     }
-    if let Err(rc) = array_bytes(&req) {
-        return fail(rc, reply);
-    }
-    let (ctx, c, handler, sh2) = (ctx.clone(), c.clone(), t.clone(), sh.clone());
-    // Detached (the handle is dropped): it answers and completes the
-    // handler task itself.
-    drop(sh.spawn(async move {
-        let r = fetch_local(&sh2, &ctx, &c, &req).await;
-        let step = sh2.step("obj_rw_reply");
-        let rc = match r {
+    let step = sh.step("obj_local_rw");
+    let r = fetch_begin(c, &req);
+    step.end(r.as_ref().err().copied().unwrap_or(0));
+    let (parts, tasks) = match r {
+        Ok(x) => x,
+        Err(rc) => return fail(rc, reply),
+    };
+    let mut state = Some((parts, reply, req));
+    let done = sh.create_named("obj_rw_reply", move |d| {
+        let Some((parts, reply, req)) = state.take() else {
+            return;
+        };
+        let rc = match fetch_end(&req, parts) {
             Ok((data, holes, sizes)) => {
                 let mut rep = ObjReply {
                     epoch: req.epoch,
@@ -1215,96 +1215,38 @@ fn fetch(t: &Task, ctx: &Rc<TgtCtx>, c: &Cont, req: ObjReq, reply: ReplyTo, rpc_
                 rc
             }
         };
-        step.end(rc);
-        handler.complete(rc);
-    }));
+        d.complete(rc);
+    });
+    // Each part's result is read in the body.
+    done.disable_propagate();
+    let _ = done.register_deps(&tasks);
+    let _ = done.schedule(true);
+    complete_after(t, &done);
 }
 
-/// `obj_local_rw` for a fetch: the vos fetch of every single value, and
-/// of every record extent in pieces the [`DmaGate`] admits, in request
-/// order; the bytes, holes and single-value sizes of the reply.
-async fn fetch_local(
-    sh: &SchedHandle,
-    ctx: &TgtCtx,
-    c: &Cont,
-    req: &ObjReq,
-) -> Result<Fetched, i32> {
-    let want = array_bytes(req)? as usize;
-    let mut out = Vec::new();
-    let mut holes = Vec::with_capacity(req.iods.len());
-    let mut sizes = Vec::with_capacity(req.iods.len());
+/// Issues the vos fetches of every iod (one per single value, one per
+/// record extent), in request order.
+fn fetch_begin(c: &Cont, req: &ObjReq) -> Result<(Vec<FetchPart>, Vec<Task>), i32> {
+    array_bytes(req)?;
+    let (mut parts, mut tasks) = (Vec::new(), Vec::new());
     for iod in &req.iods {
         if iod.single {
-            let need = dma_gate::single_need(c, req.oid, &req.dkey, &iod.akey, req.epoch)?;
-            let grant = ctx.dma.acquire(sh, need).await;
-            let (task, slot) = c
+            let (t, slot) = c
                 .fetch_single_task(req.oid, &req.dkey, &iod.akey, req.epoch)
                 .map_err(|e| e.rc())?;
-            // The slot holds the result or the error.
-            let _ = task.await;
-            drop(grant);
-            match taken(slot.borrow_mut().take())? {
-                Some(v) => {
-                    sizes.push(v.len() as u64);
-                    out.extend_from_slice(&v);
-                }
-                None => sizes.push(u64::MAX),
-            }
-            holes.push(Vec::new());
+            tasks.push(t);
+            parts.push(FetchPart::Single(slot));
             continue;
         }
-        sizes.push(0);
-        let mut h = Vec::new();
         for rx in &iod.recxs {
-            let end = rx.idx + rx.nr;
-            let mut at = rx.idx;
-            while at < end {
-                let rest = Recx {
-                    idx: at,
-                    nr: end - at,
-                };
-                let budget = ctx.dma.budget();
-                let plan =
-                    |r| dma_gate::next_unit(c, req.oid, &req.dkey, &iod.akey, req.epoch, r, budget);
-                let (_, need) = plan(rest)?;
-                let grant = ctx.dma.acquire(sh, need).await;
-                // The index may have changed while waiting (aggregation):
-                // plan again, and wait again if it now needs more.
-                let (unit, now) = plan(rest)?;
-                if now.min(budget) > need.min(budget) {
-                    drop(grant);
-                    continue;
-                }
-                let (task, slot) = c
-                    .fetch_array_task(req.oid, &req.dkey, &iod.akey, req.epoch, unit)
-                    .map_err(|e| e.rc())?;
-                // The slot holds the result or the error; the reads'
-                // buffers are back in the pool once it completed.
-                let _ = task.await;
-                drop(grant);
-                let (bytes, segs) = taken(slot.borrow_mut().take())?;
-                let n = (unit.nr * iod.rsize) as usize;
-                let all_holes = segs.iter().all(|s| s.src.is_none());
-                if bytes.len() == n && out.is_empty() {
-                    // The first (often the only) part: no copy, and room
-                    // for the rest of the array bytes.
-                    out = bytes;
-                    out.reserve(want.saturating_sub(n));
-                } else if bytes.len() == n {
-                    out.extend_from_slice(&bytes);
-                } else if all_holes {
-                    out.resize(out.len() + n, 0);
-                } else {
-                    // Stored with another record size.
-                    return Err(-der::DER_INVAL);
-                }
-                h.extend(segs.iter().filter(|s| s.src.is_none()).map(|s| s.recx));
-                at += unit.nr;
-            }
+            let (t, slot) = c
+                .fetch_array_task(req.oid, &req.dkey, &iod.akey, req.epoch, *rx)
+                .map_err(|e| e.rc())?;
+            tasks.push(t);
+            parts.push(FetchPart::Array(slot, (rx.nr * iod.rsize) as usize));
         }
-        holes.push(h);
     }
-    Ok((out, holes, sizes))
+    Ok((parts, tasks))
 }
 
 /// What a fetch reply carries: the bytes, per iod the holes, per iod the
@@ -1318,6 +1260,56 @@ fn array_bytes(req: &ObjReq) -> Result<u64, i32> {
         .filter(|i| !i.single)
         .try_fold(0u64, |a, i| i.data_len().and_then(|n| a.checked_add(n)))
         .ok_or(-der::DER_INVAL)
+}
+
+/// Assembles the reply's bytes from the finished parts of `fetch_begin`.
+fn fetch_end(req: &ObjReq, parts: Vec<FetchPart>) -> Result<Fetched, i32> {
+    let want = array_bytes(req)? as usize;
+    let mut out = Vec::new();
+    let mut holes = Vec::with_capacity(req.iods.len());
+    let mut sizes = Vec::with_capacity(req.iods.len());
+    let mut parts = parts.into_iter();
+    for iod in &req.iods {
+        if iod.single {
+            let Some(FetchPart::Single(slot)) = parts.next() else {
+                return Err(-der::DER_PROTO);
+            };
+            match taken(slot.borrow_mut().take())? {
+                Some(v) => {
+                    sizes.push(v.len() as u64);
+                    out.extend_from_slice(&v);
+                }
+                None => sizes.push(u64::MAX),
+            }
+            holes.push(Vec::new());
+            continue;
+        }
+        sizes.push(0);
+        let mut h = Vec::new();
+        for _ in &iod.recxs {
+            let Some(FetchPart::Array(slot, n)) = parts.next() else {
+                return Err(-der::DER_PROTO);
+            };
+            let (bytes, segs) = taken(slot.borrow_mut().take())?;
+            let all_holes = segs.iter().all(|s| s.src.is_none());
+            if bytes.len() == n && out.is_empty() {
+                // The first (often the only) part: no copy, and room for
+                // the rest of the array bytes.
+                out = bytes;
+                out.reserve(want.saturating_sub(n));
+            } else if bytes.len() == n {
+                out.extend_from_slice(&bytes);
+            } else if all_holes {
+                out.resize(out.len() + n, 0);
+            } else {
+                // Stored with another record size.
+                return Err(-der::DER_INVAL);
+            }
+            h.extend(segs.iter().filter(|s| s.src.is_none()).map(|s| s.recx));
+        }
+        holes.push(h);
+    }
+    Ok((out, holes, sizes))
 }
 
 /// A finished vos fetch's value, or its status (`-DER_CANCELED` if it
