@@ -592,3 +592,80 @@ fn cont_create_and_destroy_killed_at_every_step_leave_nothing_stuck() {
     ok(s, &["pool", "destroy", "p"]);
     assert_eq!(std::fs::read_dir(s).unwrap().count(), 0, "leftovers");
 }
+
+/// `pool create -z` as in DAOS's `dmg pool create -z 4g`, with sizes in
+/// DAOS's forms (`64m`, `64M`, `64MiB`, `64MB`: all binary here); `-s`
+/// stays an alias.
+#[test]
+fn pool_create_takes_dmg_size_flag_and_forms() {
+    let d = Dir::new("zsize");
+    let s = d.0.as_path();
+    for (label, flag, size) in [
+        ("a", "-z", "64m"),
+        ("b", "-z", "64M"),
+        ("c", "--size", "64MiB"),
+        ("e", "-z", "64mb"),
+        ("f", "-s", "64M"),
+    ] {
+        let out = ok(s, &["pool", "create", label, flag, size, "-t", "1"]);
+        assert_eq!(field(&out, "Size"), "64.0 MiB", "{flag} {size}");
+        assert_eq!(
+            std::fs::metadata(s.join(label).join("pool.dev"))
+                .unwrap()
+                .len(),
+            64 << 20
+        );
+    }
+    fails(s, &["pool", "create", "x", "-z", "4X"], 2, "unknown unit");
+    fails(s, &["pool", "create", "x", "-t", "1"], 2, "--size");
+}
+
+/// `rdaos dfuse MOUNTPOINT POOL CONT`, dfuse's own form, beside the
+/// flags; the two cannot be mixed for the same argument. The errors are
+/// checked without root; with root and /dev/fuse a positional mount is
+/// served and stops at umount.
+#[test]
+fn dfuse_takes_mountpoint_pool_and_container_as_positionals() {
+    let d = Dir::new("dfusepos");
+    let s = d.0.as_path();
+    let mnt = d.0.with_extension("mnt");
+    std::fs::create_dir_all(&mnt).unwrap();
+    let m = mnt.to_str().unwrap();
+    ok(s, &["pool", "create", "p", "--size", "64M", "-t", "1"]);
+    fails(
+        s,
+        &["dfuse", "/nonexistent-dir", "p", "c"],
+        1,
+        "mountpoint /nonexistent-dir: not a directory",
+    );
+    fails(s, &["dfuse", m, "nope", "c"], 1, "pool \"nope\" not found");
+    fails(s, &["dfuse", m, "p"], 2, "CONT");
+    fails(s, &["dfuse", m, "p", "c", "-c", "c"], 2, "cannot be used");
+    // SAFETY: geteuid cannot fail and touches no memory.
+    if !Path::new("/dev/fuse").exists() || unsafe { rdaos::dfs::errno::libc::geteuid() } != 0 {
+        eprintln!("SKIP: the positional mount needs root and /dev/fuse");
+        let _ = std::fs::remove_dir(&mnt);
+        return;
+    }
+    fails(
+        s,
+        &["dfuse", m, "p", "c"],
+        1,
+        "container \"c\" not found in pool \"p\"",
+    );
+    ok(s, &["cont", "create", "p", "c"]);
+    let out = ok(s, &["dfuse", m, "p", "c"]);
+    assert!(out.contains(&format!("mounted at {m}")), "{out}");
+    std::fs::write(mnt.join("f"), b"positional").unwrap();
+    let st = Command::new("umount").arg(&mnt).status().unwrap();
+    if !st.success() {
+        let _ = Command::new("umount").arg("-l").arg(&mnt).status();
+        panic!("umount {m}");
+    }
+    ok(s, &["dfuse", "-m", m, "-p", "p", "-c", "c"]);
+    let back = std::fs::read(mnt.join("f"));
+    let st = Command::new("umount").arg(&mnt).status().unwrap();
+    assert!(st.success(), "umount {m}");
+    assert_eq!(back.unwrap(), b"positional");
+    let _ = std::fs::remove_dir(&mnt);
+}

@@ -24,8 +24,9 @@ pub enum PoolCmd {
     Create {
         /// Pool label: 1-127 characters of A-Z a-z 0-9 _ . : - (not a UUID)
         label: String,
-        /// Pool size: 4G, 512M, 1.5GiB, bytes (binary units; at least 16 MiB per target)
-        #[arg(long, short = 's', value_parser = size_arg)]
+        /// Pool size: 4g, 4G, 4GiB, 512M, 1.5GiB, bytes (binary units; at least 16 MiB per
+        /// target). `-z` as in `dmg pool create -z 4g`; `-s` is kept as an alias
+        #[arg(long, short = 'z', short_alias = 's', value_parser = size_arg)]
         size: u64,
         /// Targets per engine (each target is a thread with its own ring and VOS region)
         #[arg(long, short = 't', default_value_t = DEFAULT_TARGETS_PER_ENGINE,
