@@ -29,25 +29,13 @@ use crate::{CliError, CliResult};
                   umount /mnt/posix")]
 pub struct DfuseArgs {
     /// Directory to mount the container at (must exist)
-    #[arg(
-        value_name = "MOUNTPOINT",
-        conflicts_with = "mountpoint",
-        required_unless_present = "mountpoint"
-    )]
+    #[arg(value_name = "MOUNTPOINT", conflicts_with = "mountpoint")]
     mountpoint_pos: Option<PathBuf>,
     /// Pool label
-    #[arg(
-        value_name = "POOL",
-        conflicts_with = "pool",
-        required_unless_present = "pool"
-    )]
+    #[arg(value_name = "POOL", conflicts_with = "pool")]
     pool_pos: Option<String>,
     /// Container label (a POSIX container: `rdaos cont create POOL LABEL --type POSIX`)
-    #[arg(
-        value_name = "CONT",
-        conflicts_with = "cont",
-        required_unless_present = "cont"
-    )]
+    #[arg(value_name = "CONT", conflicts_with = "cont")]
     cont_pos: Option<String>,
     /// Directory to mount the container at, as a flag (instead of MOUNTPOINT)
     #[arg(long, short = 'm', value_name = "DIR")]
@@ -73,20 +61,27 @@ struct Mount {
 }
 
 impl DfuseArgs {
-    /// The mount asked for. clap has checked that each of the three was
-    /// given exactly once (positional or flag).
+    /// The mount asked for. clap has refused an argument given both
+    /// ways; one given neither way is a usage error naming both.
     fn mount(self) -> Result<Mount, CliError> {
-        let missing = |what: &str| CliError::msg(format!("no {what} given"));
+        let missing = |pos: &str, flag: &str| {
+            CliError::usage(format!(
+                "missing {pos}: rdaos dfuse MOUNTPOINT POOL CONT, or {flag} with the other flags"
+            ))
+        };
         Ok(Mount {
             mountpoint: self
                 .mountpoint
                 .or(self.mountpoint_pos)
-                .ok_or_else(|| missing("mountpoint"))?,
-            pool: self.pool.or(self.pool_pos).ok_or_else(|| missing("pool"))?,
+                .ok_or_else(|| missing("MOUNTPOINT", "--mountpoint"))?,
+            pool: self
+                .pool
+                .or(self.pool_pos)
+                .ok_or_else(|| missing("POOL", "--pool"))?,
             cont: self
                 .cont
                 .or(self.cont_pos)
-                .ok_or_else(|| missing("container"))?,
+                .ok_or_else(|| missing("CONT", "--cont"))?,
             foreground: self.foreground,
         })
     }
@@ -126,7 +121,7 @@ pub fn run(storage: &Storage, a: DfuseArgs) -> CliResult {
                 }
                 detach();
             });
-            if let (Err(CliError(m)), Some(mut w)) = (&r, wr.borrow_mut().take()) {
+            if let (Err(CliError(m, _)), Some(mut w)) = (&r, wr.borrow_mut().take()) {
                 let _ = writeln!(w, "rdaos: error: {m}");
             }
             std::process::exit(if r.is_ok() { 0 } else { 1 });

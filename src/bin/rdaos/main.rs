@@ -58,20 +58,26 @@ enum Cmd {
     Dfuse(dfuse::DfuseArgs),
 }
 
-/// A command's failure: one line for the user.
+/// A command's failure: one line for the user, and whether it was bad
+/// usage (exit status 2) rather than a failure (1).
 #[derive(Debug)]
-pub struct CliError(String);
+pub struct CliError(String, bool);
 
 impl CliError {
-    /// An error with this message.
+    /// A failure with this message.
     pub fn msg(m: impl Into<String>) -> CliError {
-        CliError(m.into())
+        CliError(m.into(), false)
+    }
+
+    /// Bad usage that clap's rules cannot tell, with this message.
+    pub fn usage(m: impl Into<String>) -> CliError {
+        CliError(format!("{} (see --help)", m.into()), true)
     }
 }
 
 impl<E: std::error::Error> From<E> for CliError {
     fn from(e: E) -> CliError {
-        CliError(e.to_string())
+        CliError(e.to_string(), false)
     }
 }
 
@@ -124,9 +130,13 @@ fn main() -> ExitCode {
     };
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(CliError(m)) => {
+        Err(CliError(m, usage)) => {
             eprintln!("rdaos: error: {m}");
-            ExitCode::FAILURE
+            if usage {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }
