@@ -1141,3 +1141,55 @@ fn query_and_list_verbs_print_json() {
     );
     assert!(field(&q, "Pool free").ends_with("MiB"), "{q}");
 }
+
+/// Where io_uring cannot be set up (kernel.io_uring_disabled, a seccomp
+/// profile, an old kernel), every verb that starts an engine fails with
+/// one line that says so and what to change. The failure is injected
+/// with strace (the same errno the kernel gives when io_uring is
+/// disabled, without changing the machine's sysctl); skipped without
+/// strace.
+#[test]
+fn io_uring_that_cannot_be_set_up_is_explained() {
+    let traced = Command::new("strace").arg("-V").output();
+    if !traced.is_ok_and(|o| o.status.success()) {
+        eprintln!("SKIP: needs strace to inject io_uring_setup errors");
+        return;
+    }
+    let d = Dir::new("uring");
+    let s = d.0.as_path();
+    ok(s, &["pool", "create", "p", "--size", "64M", "-t", "1"]);
+    let with_errno = |errno: &str, args: &[&str]| {
+        let o = Command::new("strace")
+            .args(["-f", "-qq", "-o", "/dev/null", "-e", "trace=io_uring_setup"])
+            .arg(format!("-einject=io_uring_setup:error={errno}"))
+            .arg(env!("CARGO_BIN_EXE_rdaos"))
+            .arg("--storage")
+            .arg(s)
+            .args(args)
+            .env_remove("RDAOS_STORAGE")
+            .output()
+            .expect("run strace");
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        err
+    };
+    for args in [
+        &["pool", "query", "p"][..],
+        &["pool", "create", "q", "--size", "64M", "-t", "1"],
+    ] {
+        let err = with_errno("EPERM", args);
+        assert!(
+            err.contains("setting up io_uring: Operation not permitted"),
+            "{err}"
+        );
+        assert!(err.contains("kernel.io_uring_disabled"), "{err}");
+    }
+    let err = with_errno("ENOSYS", &["cont", "list", "p"]);
+    assert!(err.contains("this kernel has no io_uring"), "{err}");
+    let err = with_errno("EINVAL", &["pool", "query", "p"]);
+    assert!(err.contains("Linux 5.19 or later"), "{err}");
+    // Nothing was left by the failed create.
+    let list = ok(s, &["pool", "list"]);
+    assert_eq!(list.lines().count(), 3, "{list}");
+}

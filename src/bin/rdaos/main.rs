@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use rdaos::dfs::errno::libc;
 use rdaos::storage::{Storage, STORAGE_ENV};
 
 mod cont;
@@ -97,6 +98,30 @@ fn run(cli: Cli) -> CliResult {
     }
 }
 
+/// What to do about an error whose cause the user cannot tell from the
+/// lower layers' text: io_uring that cannot be set up (every engine
+/// needs it; see README's "Requirements").
+fn hint(msg: &str) -> Option<&'static str> {
+    if !msg.contains("setting up io_uring") {
+        return None;
+    }
+    let os = |n: i32| msg.contains(&format!("(os error {n})"));
+    Some(if os(libc::EPERM) {
+        "io_uring is disabled for this process: sysctl kernel.io_uring_disabled is 2 \
+         (or 1, and the user is not in kernel.io_uring_group), or a seccomp profile \
+         blocks it (a container runtime's default may); rdaos needs io_uring"
+    } else if os(libc::ENOSYS) {
+        "this kernel has no io_uring (built without CONFIG_IO_URING); rdaos needs it"
+    } else if os(libc::EINVAL) {
+        "this kernel's io_uring lacks what rdaos uses (128-byte SQEs, cooperative \
+         task running): rdaos needs Linux 5.19 or later"
+    } else if os(libc::ENOMEM) {
+        "the locked-memory limit is too low for the rings (raise `ulimit -l`)"
+    } else {
+        "rdaos needs io_uring (Linux 5.19 or later, not disabled)"
+    })
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
@@ -131,7 +156,10 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(CliError(m, usage)) => {
-            eprintln!("rdaos: error: {m}");
+            match hint(&m) {
+                Some(h) => eprintln!("rdaos: error: {m}: {h}"),
+                None => eprintln!("rdaos: error: {m}"),
+            }
             if usage {
                 ExitCode::from(2)
             } else {
