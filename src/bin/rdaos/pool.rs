@@ -340,10 +340,15 @@ fn set_prop(s: &Storage, label: &str, prop: PoolProp, value: &str) -> CliResult 
             if was == d {
                 println!("Pool {label:?} already has durability {d}: nothing changed");
             } else {
+                let auto = match info.durability_in_force() {
+                    Ok((r, cache)) if d == Durability::Auto => {
+                        format!("; auto will mean {r} here: the device has {cache}")
+                    }
+                    _ => String::new(),
+                };
                 println!(
                     "Pool {label:?}: durability {d} (was {was}), in force from the pool's next \
-                     engine start (the next rdaos command or dfuse mount on it): {}",
-                    durability_chosen(&info)
+                     engine start (the next rdaos command or dfuse mount on it){auto}"
                 );
             }
         }
