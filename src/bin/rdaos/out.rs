@@ -90,7 +90,7 @@ impl Json {
     }
 }
 
-/// `s` as a JSON string: quoted, with `"`, `\\` and control characters
+/// `s` as a JSON string: quoted, with `"`, `\` and control characters
 /// escaped (everything else is UTF-8 as it is).
 fn quote(s: &str, out: &mut String) {
     out.push('"');
