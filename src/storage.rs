@@ -61,6 +61,16 @@
 //! exclusive lock on the pool's directory: a second engine on the same
 //! pool, or a destroy meanwhile, is refused with [`StorageError::Busy`].
 //!
+//! A pool is relabelled ([`Storage::pool_relabel`]) under its lock in
+//! three durable steps: the metadata under the new label is written next
+//! to the old one as `pool.meta.next`, the directory is renamed (never
+//! over an existing entry), and `pool.meta.next` replaces `pool.meta`. A
+//! `pool.meta.next` whose label is its directory's name is the truth
+//! (the rename happened); one whose label is not is a relabel that never
+//! happened. Readers go by that rule, and the next [`Storage::open`]
+//! tidies either case up, so a relabel killed at any point leaves the
+//! pool whole under one of its two labels.
+//!
 //! Containers are made and destroyed the same way: a durable intent
 //! file (`<label>/intent.create.<cont>` or `intent.destroy.<cont>`)
 //! before the first change, removed after the last; an engine that
@@ -89,6 +99,9 @@ use crate::size::format_size;
 pub const STORAGE_ENV: &str = "RDAOS_STORAGE";
 /// The metadata file in a pool's directory.
 pub const META_FILE: &str = "pool.meta";
+/// The next metadata of a pool whose relabel is under way (see
+/// [`Storage::pool_relabel`]).
+pub const META_NEXT: &str = "pool.meta.next";
 /// The device file in a pool's directory (when no `--path` was given).
 pub const DEV_FILE: &str = "pool.dev";
 /// The metadata format version this build writes, and the newest it reads.
@@ -690,6 +703,14 @@ impl Storage {
             let name = ent.file_name();
             let Some(name) = name.to_str() else { continue };
             let Some((kind, label, pid)) = leftover(name) else {
+                // A pool a relabel was stopped in: finish or forget it,
+                // unless a process holds the pool (it may be relabelling).
+                let dir = ent.path();
+                if dir.join(META_NEXT).exists() {
+                    if let Some(_lock) = try_lock_dir(&dir) {
+                        let _ = settle_relabel(&dir);
+                    }
+                }
                 continue;
             };
             if process_alive(pid) || !ent.file_type().is_ok_and(|t| t.is_dir()) {
@@ -771,6 +792,11 @@ impl Storage {
     pub fn pool(&self, label: &str) -> Result<PoolInfo, StorageError> {
         check_label(label)?;
         let dir = self.pool_dir(label);
+        // A relabel that renamed the directory and was stopped before
+        // its last step: the next metadata is the pool's.
+        if let Some(next) = read_next(&dir) {
+            return Ok(next);
+        }
         let path = dir.join(META_FILE);
         let text = match File::open(&path) {
             Ok(f) => {
@@ -1121,6 +1147,108 @@ impl Storage {
             }
         }
         fs::remove_dir_all(&gone).map_err(io("removing", &gone))
+    }
+
+    /// Relabels pool `label` as `new` (DAOS's `dmg pool set-prop POOL
+    /// label=NEW`): its directory is renamed and its metadata rewritten,
+    /// under the pool's lock (refused with [`StorageError::Busy`] while an
+    /// engine runs on it). Refuses a label taken by another pool or
+    /// entry of the storage directory, and a pool whose directory holds
+    /// another pool's device. Crash safe: killed at any point, the pool
+    /// is whole under `label` or under `new` (see the module's docs).
+    /// `step` is called after each durable step (`next`, `dir`).
+    /// Relabelling a pool as its own label changes nothing.
+    pub fn pool_relabel(
+        &self,
+        label: &str,
+        new: &str,
+        step: &mut dyn FnMut(&str),
+    ) -> Result<PoolInfo, StorageError> {
+        check_label(label)?;
+        check_new_label(new)?;
+        let old_dir = self.pool_dir(label);
+        if !old_dir.is_dir() {
+            return Err(self.not_found(label));
+        }
+        let lock = lock_dir(&old_dir, label)?;
+        settle_relabel(&old_dir)?;
+        let info = self.pool(label)?;
+        if new == label {
+            return Ok(info);
+        }
+        let new_dir = self.pool_dir(new);
+        let exists = || StorageError::Exists {
+            label: new.to_string(),
+            dir: self.dir.clone(),
+        };
+        if fs::symlink_metadata(&new_dir).is_ok() {
+            return Err(exists());
+        }
+        // A device another pool keeps in this pool's directory would
+        // move away from under it.
+        for other in self.pool_list()? {
+            if let Ok(o) = other.info {
+                if o.label != label && o.device.starts_with(&old_dir) {
+                    return Err(StorageError::BadDevice {
+                        path: o.device,
+                        why: format!(
+                            "pool {:?} keeps its device in pool {label:?}'s directory, \
+                             which a relabel would move",
+                            o.label
+                        ),
+                    });
+                }
+            }
+        }
+        let mut next = info.clone();
+        next.label = new.to_string();
+        next.dir = new_dir.clone();
+        if info.device == old_dir.join(DEV_FILE) {
+            next.device = new_dir.join(DEV_FILE);
+        }
+        let next_path = old_dir.join(META_NEXT);
+        write_synced(&next_path, next.encode().as_bytes())?;
+        step("next");
+        if let Err(e) = rename_noreplace(&old_dir, &new_dir) {
+            let _ = fs::remove_file(&next_path);
+            let _ = sync_dir(&old_dir);
+            return Err(match e.raw_os_error() {
+                Some(libc::EEXIST | libc::ENOTEMPTY) => exists(),
+                _ => io("renaming", &old_dir)(e),
+            });
+        }
+        sync_dir(&self.dir)?;
+        step("dir");
+        settle_relabel(&new_dir)?;
+        drop(lock);
+        Ok(next)
+    }
+
+    /// Sets pool `label`'s durability contract (DAOS has no such
+    /// property; rdaos's `pool set-prop POOL durability=...`): rewrites
+    /// its metadata, under the pool's lock (refused with
+    /// [`StorageError::Busy`] while an engine runs on it). The engine
+    /// reads the contract when it starts, so it is in force from the
+    /// next start on. Either contract reads the same log: nothing on
+    /// the device changes. Returns the pool as it is now.
+    pub fn pool_set_durability(
+        &self,
+        label: &str,
+        durability: Durability,
+    ) -> Result<PoolInfo, StorageError> {
+        check_label(label)?;
+        let dir = self.pool_dir(label);
+        if !dir.is_dir() {
+            return Err(self.not_found(label));
+        }
+        let _lock = lock_dir(&dir, label)?;
+        settle_relabel(&dir)?;
+        let mut info = self.pool(label)?;
+        if info.durability != durability {
+            info.durability = durability;
+            write_synced(&info.meta_path(), info.encode().as_bytes())?;
+        }
+        Ok(info)
     }
 
     /// Checks pool `label` without starting its engine or writing
@@ -1575,6 +1703,80 @@ fn lock_dir(dir: &Path, label: &str) -> Result<File, StorageError> {
     }
 }
 
+/// The pool's lock if no other process holds it now (no waiting).
+fn try_lock_dir(dir: &Path) -> Option<File> {
+    let f = File::open(dir).ok()?;
+    // SAFETY: flock on a file descriptor this function owns; it touches
+    // no memory.
+    let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    (rc == 0).then_some(f)
+}
+
+/// The metadata a relabel left in `dir`, if its label is the
+/// directory's name: then the rename happened, and it is the pool's.
+fn read_next(dir: &Path) -> Option<PoolInfo> {
+    let path = dir.join(META_NEXT);
+    let mut text = Vec::new();
+    File::open(&path)
+        .ok()?
+        .take(META_MAX)
+        .read_to_end(&mut text)
+        .ok()?;
+    PoolInfo::decode(&text, dir, &path).ok()
+}
+
+/// Ends what a stopped relabel left in pool directory `dir` (whose lock
+/// the caller holds): a `pool.meta.next` that is the pool's replaces
+/// `pool.meta`; one that is not (the rename never happened) is removed.
+fn settle_relabel(dir: &Path) -> Result<(), StorageError> {
+    let next = dir.join(META_NEXT);
+    if !next.exists() {
+        return Ok(());
+    }
+    if read_next(dir).is_some() {
+        let meta = dir.join(META_FILE);
+        fs::rename(&next, &meta).map_err(io("renaming into place", &meta))?;
+    } else {
+        fs::remove_file(&next).map_err(io("removing", &next))?;
+    }
+    sync_dir(dir)
+}
+
+/// Renames `from` to `to`, failing with `EEXIST` if `to` exists (a plain
+/// rename would replace an empty directory). Where the file system has
+/// no `RENAME_NOREPLACE`, checks first and renames.
+fn rename_noreplace(from: &Path, to: &Path) -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = |p: &Path| {
+        std::ffi::CString::new(p.as_os_str().as_bytes())
+            .map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL))
+    };
+    let (f, t) = (c(from)?, c(to)?);
+    // SAFETY: both paths are NUL-terminated strings alive for the call.
+    let rc = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            f.as_ptr(),
+            libc::AT_FDCWD,
+            t.as_ptr(),
+            libc::RENAME_NOREPLACE,
+        )
+    };
+    if rc == 0 {
+        return Ok(());
+    }
+    let e = std::io::Error::last_os_error();
+    match e.raw_os_error() {
+        Some(libc::EINVAL | libc::ENOSYS) => {
+            if fs::symlink_metadata(to).is_ok() {
+                return Err(std::io::Error::from_raw_os_error(libc::EEXIST));
+            }
+            fs::rename(from, to)
+        }
+        _ => Err(e),
+    }
+}
+
 /// How long taking a pool waits for another process to release it.
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
@@ -2002,6 +2204,84 @@ mod tests {
         assert!(!ext.exists());
         assert_eq!(fs::read_dir(&t.0).unwrap().count(), 0, "leftovers");
         assert!(matches!(s.pool("a"), Err(StorageError::NotFound { .. })));
+    }
+
+    #[test]
+    fn relabel_moves_the_pool_and_a_stopped_one_reads_as_one_pool() {
+        let t = Tmp::new("relabel");
+        let s = Storage::open(&t.0).unwrap();
+        let o = PoolCreateOpts {
+            targets_per_engine: 1,
+            ..PoolCreateOpts::new(32 << 20)
+        };
+        let a = s.pool_create("a", &o).unwrap();
+        let mut steps = Vec::new();
+        let b = s
+            .pool_relabel("a", "b", &mut |st| steps.push(st.to_string()))
+            .unwrap();
+        assert_eq!(steps, ["next", "dir"]);
+        assert_eq!((b.uuid, b.label.as_str()), (a.uuid, "b"));
+        assert_eq!(b.device, t.0.join("b").join(DEV_FILE));
+        assert_eq!(s.pool("b").unwrap(), b);
+        assert!(matches!(s.pool("a"), Err(StorageError::NotFound { .. })));
+        assert!(!t.0.join("b").join(META_NEXT).exists());
+        s.start("b").unwrap().stop().unwrap();
+
+        // Stopped after its first step: the next metadata names another
+        // directory, so it is ignored, and a later open removes it.
+        let mut next = b.clone();
+        next.label = "c".into();
+        next.dir = t.0.join("c");
+        next.device = next.dir.join(DEV_FILE);
+        fs::write(t.0.join("b").join(META_NEXT), next.encode()).unwrap();
+        assert_eq!(s.pool("b").unwrap(), b);
+        Storage::open(&t.0).unwrap();
+        assert!(!t.0.join("b").join(META_NEXT).exists());
+        // Stopped after the rename: the next metadata is the pool's,
+        // and a later open puts it in place.
+        fs::rename(t.0.join("b"), t.0.join("c")).unwrap();
+        fs::write(t.0.join("c").join(META_NEXT), next.encode()).unwrap();
+        assert_eq!(s.pool("c").unwrap(), next);
+        // ... unless a process holds the pool (it may be relabelling).
+        let held = s.start("c").unwrap();
+        Storage::open(&t.0).unwrap();
+        assert!(t.0.join("c").join(META_NEXT).exists());
+        held.stop().unwrap();
+        Storage::open(&t.0).unwrap();
+        assert!(!t.0.join("c").join(META_NEXT).exists());
+        assert_eq!(s.pool("c").unwrap(), next);
+
+        // Refused: a taken label, a running engine, a pool whose
+        // directory holds another pool's device.
+        s.pool_create("d", &o).unwrap();
+        let nop = &mut |_: &str| {};
+        assert!(matches!(
+            s.pool_relabel("c", "d", nop),
+            Err(StorageError::Exists { .. })
+        ));
+        let held = s.start("c").unwrap();
+        assert!(matches!(
+            s.pool_relabel("c", "e", nop),
+            Err(StorageError::Busy { .. })
+        ));
+        assert!(matches!(
+            s.pool_set_durability("c", Durability::Flush),
+            Err(StorageError::Busy { .. })
+        ));
+        held.stop().unwrap();
+        let inside = PoolCreateOpts {
+            path: Some(t.0.join("c").join("e.img")),
+            ..o.clone()
+        };
+        s.pool_create("e", &inside).unwrap();
+        let e = s.pool_relabel("c", "f", nop).unwrap_err().to_string();
+        assert!(e.contains("pool \"e\" keeps its device"), "{e}");
+        assert_eq!(s.pool("c").unwrap(), next);
+
+        // The contract is rewritten in place.
+        let f = s.pool_set_durability("c", Durability::Flush).unwrap();
+        assert_eq!(f.durability, Durability::Flush);
+        assert_eq!(s.pool("c").unwrap().durability, Durability::Flush);
     }
 
     #[test]

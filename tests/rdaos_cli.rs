@@ -592,3 +592,604 @@ fn cont_create_and_destroy_killed_at_every_step_leave_nothing_stuck() {
     ok(s, &["pool", "destroy", "p"]);
     assert_eq!(std::fs::read_dir(s).unwrap().count(), 0, "leftovers");
 }
+
+/// `pool create -z` as in DAOS's `dmg pool create -z 4g`, with sizes in
+/// DAOS's forms (`64m`, `64M`, `64MiB`, `64MB`: all binary here); `-s`
+/// stays an alias.
+#[test]
+fn pool_create_takes_dmg_size_flag_and_forms() {
+    let d = Dir::new("zsize");
+    let s = d.0.as_path();
+    for (label, flag, size) in [
+        ("a", "-z", "64m"),
+        ("b", "-z", "64M"),
+        ("c", "--size", "64MiB"),
+        ("e", "-z", "64mb"),
+        ("f", "-s", "64M"),
+    ] {
+        let out = ok(s, &["pool", "create", label, flag, size, "-t", "1"]);
+        assert_eq!(field(&out, "Size"), "64.0 MiB", "{flag} {size}");
+        assert_eq!(
+            std::fs::metadata(s.join(label).join("pool.dev"))
+                .unwrap()
+                .len(),
+            64 << 20
+        );
+    }
+    fails(s, &["pool", "create", "x", "-z", "4X"], 2, "unknown unit");
+    fails(s, &["pool", "create", "x", "-t", "1"], 2, "--size");
+}
+
+/// `rdaos dfuse MOUNTPOINT POOL CONT`, dfuse's own form, beside the
+/// flags; the two cannot be mixed for the same argument. The errors are
+/// checked without root; with root and /dev/fuse a positional mount is
+/// served and stops at umount.
+#[test]
+fn dfuse_takes_mountpoint_pool_and_container_as_positionals() {
+    let d = Dir::new("dfusepos");
+    let s = d.0.as_path();
+    let mnt = d.0.with_extension("mnt");
+    std::fs::create_dir_all(&mnt).unwrap();
+    let m = mnt.to_str().unwrap();
+    ok(s, &["pool", "create", "p", "--size", "64M", "-t", "1"]);
+    fails(
+        s,
+        &["dfuse", "/nonexistent-dir", "p", "c"],
+        1,
+        "mountpoint /nonexistent-dir: not a directory",
+    );
+    fails(s, &["dfuse", m, "nope", "c"], 1, "pool \"nope\" not found");
+    fails(s, &["dfuse", m, "p"], 2, "CONT");
+    fails(s, &["dfuse", m, "p", "c", "-c", "c"], 2, "cannot be used");
+    // SAFETY: geteuid cannot fail and touches no memory.
+    if !Path::new("/dev/fuse").exists() || unsafe { rdaos::dfs::errno::libc::geteuid() } != 0 {
+        eprintln!("SKIP: the positional mount needs root and /dev/fuse");
+        let _ = std::fs::remove_dir(&mnt);
+        return;
+    }
+    fails(
+        s,
+        &["dfuse", m, "p", "c"],
+        1,
+        "container \"c\" not found in pool \"p\"",
+    );
+    ok(s, &["cont", "create", "p", "c"]);
+    let out = ok(s, &["dfuse", m, "p", "c"]);
+    assert!(out.contains(&format!("mounted at {m}")), "{out}");
+    std::fs::write(mnt.join("f"), b"positional").unwrap();
+    let st = Command::new("umount").arg(&mnt).status().unwrap();
+    if !st.success() {
+        let _ = Command::new("umount").arg("-l").arg(&mnt).status();
+        panic!("umount {m}");
+    }
+    ok(s, &["dfuse", "-m", m, "-p", "p", "-c", "c"]);
+    let back = std::fs::read(mnt.join("f"));
+    let st = Command::new("umount").arg(&mnt).status().unwrap();
+    assert!(st.success(), "umount {m}");
+    assert_eq!(back.unwrap(), b"positional");
+    let _ = std::fs::remove_dir(&mnt);
+}
+
+/// A JSON value as `--json` prints it, parsed strictly enough to prove
+/// the output is JSON (RFC 8259 minus fractions and exponents, which
+/// rdaos never prints).
+#[derive(Debug, Clone, PartialEq)]
+enum J {
+    Null,
+    Bool(bool),
+    Num(u64),
+    Str(String),
+    Arr(Vec<J>),
+    Obj(Vec<(String, J)>),
+}
+
+impl J {
+    /// Parses a whole document (one line, as rdaos prints it).
+    fn parse(text: &str) -> J {
+        let t = text.strip_suffix('\n').unwrap_or(text);
+        assert!(!t.contains('\n'), "JSON on more than one line: {text}");
+        let mut p = Parser(t.as_bytes(), 0);
+        let v = p.value();
+        assert_eq!(p.1, t.len(), "trailing bytes after the JSON: {text}");
+        v
+    }
+
+    /// The value of `key` in an object.
+    fn get(&self, key: &str) -> &J {
+        match self {
+            J::Obj(kv) => kv
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v)
+                .unwrap_or_else(|| panic!("no {key:?} in {self:?}")),
+            _ => panic!("{self:?} is not an object"),
+        }
+    }
+
+    /// An object's keys, in order.
+    fn keys(&self) -> Vec<&str> {
+        match self {
+            J::Obj(kv) => kv.iter().map(|(k, _)| k.as_str()).collect(),
+            _ => panic!("{self:?} is not an object"),
+        }
+    }
+
+    fn num(&self) -> u64 {
+        match self {
+            J::Num(n) => *n,
+            _ => panic!("{self:?} is not a number"),
+        }
+    }
+
+    fn str(&self) -> &str {
+        match self {
+            J::Str(s) => s,
+            _ => panic!("{self:?} is not a string"),
+        }
+    }
+
+    fn arr(&self) -> &[J] {
+        match self {
+            J::Arr(v) => v,
+            _ => panic!("{self:?} is not an array"),
+        }
+    }
+}
+
+struct Parser<'a>(&'a [u8], usize);
+
+impl Parser<'_> {
+    fn peek(&self) -> u8 {
+        *self.0.get(self.1).expect("JSON ends early")
+    }
+
+    fn eat(&mut self, b: u8) {
+        assert_eq!(self.peek() as char, b as char, "at byte {}", self.1);
+        self.1 += 1;
+    }
+
+    fn lit(&mut self, word: &str, v: J) -> J {
+        assert!(
+            self.0[self.1..].starts_with(word.as_bytes()),
+            "at {}",
+            self.1
+        );
+        self.1 += word.len();
+        v
+    }
+
+    fn value(&mut self) -> J {
+        match self.peek() {
+            b'n' => self.lit("null", J::Null),
+            b't' => self.lit("true", J::Bool(true)),
+            b'f' => self.lit("false", J::Bool(false)),
+            b'"' => J::Str(self.string()),
+            b'[' => {
+                self.eat(b'[');
+                let mut v = Vec::new();
+                while self.peek() != b']' {
+                    if !v.is_empty() {
+                        self.eat(b',');
+                    }
+                    v.push(self.value());
+                }
+                self.eat(b']');
+                J::Arr(v)
+            }
+            b'{' => {
+                self.eat(b'{');
+                let mut kv = Vec::new();
+                while self.peek() != b'}' {
+                    if !kv.is_empty() {
+                        self.eat(b',');
+                    }
+                    let k = self.string();
+                    self.eat(b':');
+                    kv.push((k, self.value()));
+                }
+                self.eat(b'}');
+                J::Obj(kv)
+            }
+            b'0'..=b'9' => {
+                let start = self.1;
+                while self.1 < self.0.len() && self.0[self.1].is_ascii_digit() {
+                    self.1 += 1;
+                }
+                let digits = std::str::from_utf8(&self.0[start..self.1]).unwrap();
+                assert!(digits == "0" || !digits.starts_with('0'), "{digits}");
+                J::Num(digits.parse().unwrap())
+            }
+            b => panic!("unexpected {:?} at byte {}", b as char, self.1),
+        }
+    }
+
+    fn string(&mut self) -> String {
+        self.eat(b'"');
+        let mut out = Vec::new();
+        loop {
+            let b = self.peek();
+            self.1 += 1;
+            match b {
+                b'"' => break,
+                b'\\' => {
+                    let e = self.peek();
+                    self.1 += 1;
+                    match e {
+                        b'"' | b'\\' | b'/' => out.push(e),
+                        b'n' => out.push(b'\n'),
+                        b't' => out.push(b'\t'),
+                        b'r' => out.push(b'\r'),
+                        b'u' => {
+                            let hex = std::str::from_utf8(&self.0[self.1..self.1 + 4]).unwrap();
+                            let c = char::from_u32(u32::from_str_radix(hex, 16).unwrap()).unwrap();
+                            self.1 += 4;
+                            out.extend(c.to_string().bytes());
+                        }
+                        e => panic!("bad escape \\{}", e as char),
+                    }
+                }
+                b if b < 0x20 => panic!("raw control byte in a JSON string"),
+                b => out.push(b),
+            }
+        }
+        String::from_utf8(out).expect("UTF-8")
+    }
+}
+
+/// `rdaos pool get-prop` shows the pool's properties (one with PROP),
+/// the durability contract as chosen and as in force; `set-prop`
+/// relabels the pool (directory and metadata: its engine, device and
+/// containers follow), refusing a taken or bad label, changes the
+/// contract stored in pool.meta (in force from the next engine start),
+/// and refuses the read-only properties by name.
+#[test]
+fn pool_get_prop_and_set_prop() {
+    let d = Dir::new("props");
+    let s = d.0.as_path();
+    let out = ok(s, &["pool", "create", "tank", "--size", "64M", "-t", "1"]);
+    let uuid = field(&out, "UUID").to_string();
+    ok(s, &["cont", "create", "tank", "c"]);
+
+    let out = ok(s, &["pool", "get-prop", "tank"]);
+    assert!(out.starts_with("Properties of pool \"tank\"\n"), "{out}");
+    assert_eq!(field(&out, "label"), "tank");
+    assert_eq!(field(&out, "uuid"), uuid);
+    assert_eq!(field(&out, "size"), "64.0 MiB");
+    assert_eq!(field(&out, "targets"), "1");
+    let dur = field(&out, "durability");
+    assert!(dur.starts_with("auto (in force: "), "{dur}");
+    assert!(dur.contains("the device has "), "{dur}");
+    let out = ok(s, &["pool", "get-prop", "tank", "size"]);
+    assert_eq!(out.lines().count(), 2, "{out}");
+    assert_eq!(field(&out, "size"), "64.0 MiB");
+
+    // The contract: stored in pool.meta, in force from the next start.
+    let out = ok(s, &["pool", "set-prop", "tank", "durability=flush"]);
+    assert!(out.contains("durability flush (was auto)"), "{out}");
+    assert!(out.contains("next engine start"), "{out}");
+    let meta = std::fs::read_to_string(s.join("tank/pool.meta")).unwrap();
+    assert!(meta.contains("\ndurability flush\n"), "{meta}");
+    let out = ok(s, &["pool", "get-prop", "tank", "durability"]);
+    assert!(
+        field(&out, "durability").starts_with("flush (in force: flush; "),
+        "{out}"
+    );
+    let q = ok(s, &["pool", "query", "tank"]);
+    assert!(field(&q, "Durability").starts_with("flush "), "{q}");
+    // DAOS's NAME:VALUE form too.
+    ok(s, &["pool", "set-prop", "tank", "durability:device"]);
+    let out = ok(s, &["pool", "get-prop", "tank", "durability"]);
+    assert!(field(&out, "durability").starts_with("device (in force: device; "));
+    fails(
+        s,
+        &["pool", "set-prop", "tank", "durability=fast"],
+        1,
+        "unknown durability",
+    );
+
+    // Relabel: the directory moves, the pool and its container follow.
+    let out = ok(s, &["pool", "set-prop", "tank", "label=vat"]);
+    assert!(
+        out.contains("Pool \"tank\" is now labelled \"vat\""),
+        "{out}"
+    );
+    assert!(!s.join("tank").exists());
+    assert!(s.join("vat/pool.dev").is_file());
+    let meta = std::fs::read_to_string(s.join("vat/pool.meta")).unwrap();
+    assert!(meta.contains("\nlabel vat\n"), "{meta}");
+    let q = ok(s, &["pool", "query", "vat"]);
+    assert_eq!(field(&q, "UUID"), uuid);
+    assert_eq!(conts(s, "vat"), ["c"]);
+    fails(s, &["pool", "query", "tank"], 1, "pool \"tank\" not found");
+    // Taken, bad or hidden labels are refused; the pool stays.
+    ok(s, &["pool", "create", "other", "--size", "64M", "-t", "1"]);
+    fails(
+        s,
+        &["pool", "set-prop", "vat", "label=other"],
+        1,
+        "pool \"other\" already exists",
+    );
+    std::fs::create_dir(s.join("empty")).unwrap();
+    fails(
+        s,
+        &["pool", "set-prop", "vat", "label=empty"],
+        1,
+        "pool \"empty\" already exists",
+    );
+    for (bad, why) in [
+        ("a/b", "uses only"),
+        (".h", "cannot start with ."),
+        ("", "1 to 127"),
+    ] {
+        fails(
+            s,
+            &["pool", "set-prop", "vat", &format!("label={bad}")],
+            1,
+            why,
+        );
+    }
+    fails(
+        s,
+        &["pool", "set-prop", "nope", "label=x"],
+        1,
+        "pool \"nope\" not found",
+    );
+    let out = ok(s, &["pool", "set-prop", "vat", "label=vat"]);
+    assert!(out.contains("nothing changed"), "{out}");
+    assert_eq!(field(&ok(s, &["pool", "query", "vat"]), "UUID"), uuid);
+
+    // Read-only properties are refused by name; unknown ones are usage errors.
+    for prop in ["uuid", "size", "targets", "engines", "device", "created"] {
+        fails(
+            s,
+            &["pool", "set-prop", "vat", &format!("{prop}=1")],
+            1,
+            &format!("pool property {prop} is read-only"),
+        );
+    }
+    fails(
+        s,
+        &["pool", "set-prop", "vat", "reclaim=lazy"],
+        2,
+        "unknown pool property \"reclaim\" (known: label, uuid",
+    );
+    fails(
+        s,
+        &["pool", "set-prop", "vat", "label"],
+        2,
+        "is not PROP=VALUE",
+    );
+    fails(
+        s,
+        &["pool", "get-prop", "vat", "nope"],
+        2,
+        "possible values",
+    );
+    let names: Vec<String> = std::fs::read_dir(s)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    assert_eq!(names, ["empty", "other", "vat"]);
+}
+
+/// A relabel killed (SIGKILL) after each of its durable steps leaves the
+/// pool whole under one label, with its container, and the next command
+/// tidies up what the relabel left.
+#[test]
+fn pool_relabel_killed_at_every_step_leaves_one_whole_pool() {
+    let d = Dir::new("relabel-crash");
+    let s = d.0.as_path();
+    let out = ok(s, &["pool", "create", "a", "--size", "64M", "-t", "1"]);
+    let uuid = field(&out, "UUID").to_string();
+    ok(s, &["cont", "create", "a", "c"]);
+    for (step, from, to, lands) in [("next", "a", "b", "a"), ("dir", "a", "b", "b")] {
+        killed_at(
+            s,
+            &format!("pool-relabel:{step}"),
+            &["pool", "set-prop", from, &format!("label={to}")],
+        );
+        let list = ok(s, &["pool", "list"]);
+        let labels: Vec<&str> = list
+            .lines()
+            .skip(2)
+            .map(|l| l.split_whitespace().next().unwrap())
+            .collect();
+        assert_eq!(labels, [lands], "after {step}: {list}");
+        assert!(
+            !s.join(lands).join("pool.meta.next").exists(),
+            "after {step}: the relabel's file stayed"
+        );
+        let q = ok(s, &["pool", "query", lands]);
+        assert_eq!(field(&q, "UUID"), uuid, "after {step}");
+        assert_eq!(conts(s, lands), ["c"], "after {step}");
+        let other = if lands == from { to } else { from };
+        fails(
+            s,
+            &["pool", "query", other],
+            1,
+            &format!("pool {other:?} not found"),
+        );
+    }
+    // And it can be relabelled back whole.
+    ok(s, &["pool", "set-prop", "b", "label=a"]);
+    assert_eq!(conts(s, "a"), ["c"]);
+}
+
+/// `--json` (`-j`) on every query and list verb: one line of JSON with
+/// snake_case keys, sizes in bytes as numbers, the same facts as the
+/// tables.
+#[test]
+fn query_and_list_verbs_print_json() {
+    let d = Dir::new("json");
+    let s = d.0.as_path();
+    let j = |args: &[&str]| J::parse(&ok(s, args));
+    let v = j(&["pool", "list", "--json"]);
+    assert_eq!(v.keys(), ["storage", "pools", "unreadable"]);
+    assert!(v.get("pools").arr().is_empty());
+    let out = ok(s, &["pool", "create", "tank", "--size", "128M", "-t", "2"]);
+    let uuid = field(&out, "UUID").to_string();
+    ok(
+        s,
+        &["cont", "create", "tank", "posix", "--chunk-size", "512K"],
+    );
+    std::fs::create_dir(s.join("junk")).unwrap();
+
+    let pool_keys = [
+        "label",
+        "uuid",
+        "size",
+        "engines",
+        "targets",
+        "targets_per_engine",
+        "device",
+        "created",
+        "durability",
+    ];
+    let v = j(&["pool", "list", "-j"]);
+    assert_eq!(v.get("storage").str(), s.to_str().unwrap());
+    let pools = v.get("pools").arr();
+    assert_eq!(pools.len(), 1);
+    let p = &pools[0];
+    assert_eq!(p.keys(), pool_keys);
+    assert_eq!(p.get("label").str(), "tank");
+    assert_eq!(p.get("uuid").str(), uuid);
+    assert_eq!(p.get("size").num(), 128 << 20);
+    assert_eq!(p.get("targets").num(), 2);
+    assert_eq!(p.get("engines").num(), 1);
+    assert_eq!(p.get("durability").str(), "auto");
+    assert!(p.get("created").num() > 1_600_000_000);
+    assert_eq!(
+        p.get("device").str(),
+        s.join("tank/pool.dev").to_str().unwrap()
+    );
+    let bad = v.get("unreadable").arr();
+    assert_eq!(bad.len(), 1);
+    assert_eq!(bad[0].get("label").str(), "junk");
+    assert!(bad[0].get("error").str().contains("not a pool"));
+    std::fs::remove_dir(s.join("junk")).unwrap();
+
+    let v = j(&["pool", "get-prop", "tank", "--json"]);
+    let mut keys = pool_keys.to_vec();
+    keys.extend(["durability_in_force", "device_write_cache"]);
+    assert_eq!(v.keys(), keys);
+    assert_eq!(v.get("size").num(), 128 << 20);
+    assert!(["device", "flush"].contains(&v.get("durability_in_force").str()));
+    let v = j(&["pool", "get-prop", "tank", "uuid", "-j"]);
+    assert_eq!(v, J::Obj(vec![("uuid".into(), J::Str(uuid.clone()))]));
+
+    let v = j(&["pool", "query", "tank", "-j"]);
+    for k in ["uuid", "size", "data_space", "used", "free", "per_target"] {
+        v.get(k);
+    }
+    let (total, used, free) = (
+        v.get("data_space").num(),
+        v.get("used").num(),
+        v.get("free").num(),
+    );
+    assert!(
+        used > 0 && total == used + free && total < 128 << 20,
+        "{v:?}"
+    );
+    let per = v.get("per_target").arr();
+    assert_eq!(per.len(), 2);
+    assert_eq!(
+        per[1].keys(),
+        ["engine", "target", "data_space", "used", "free"]
+    );
+    assert_eq!(per[1].get("target").num(), 1);
+    let sum: u64 = per.iter().map(|t| t.get("free").num()).sum();
+    assert_eq!(sum, free);
+
+    let v = j(&["cont", "list", "tank", "-j"]);
+    assert_eq!(v.get("pool").str(), "tank");
+    let cs = v.get("containers").arr();
+    assert_eq!(cs.len(), 1);
+    assert_eq!(cs[0].keys(), ["uuid", "label"]);
+    assert_eq!(cs[0].get("label").str(), "posix");
+    let cuuid = cs[0].get("uuid").str().to_string();
+
+    let v = j(&["cont", "get-prop", "tank", "posix", "-j"]);
+    assert_eq!(
+        v.keys(),
+        [
+            "label",
+            "uuid",
+            "type",
+            "oclass",
+            "dir_oclass",
+            "chunk_size"
+        ]
+    );
+    assert_eq!(v.get("uuid").str(), cuuid);
+    assert_eq!(v.get("type").str(), "POSIX");
+    assert_eq!(v.get("oclass").str(), "SX");
+    assert_eq!(v.get("chunk_size").num(), 512 << 10);
+
+    let v = j(&["cont", "query", "tank", "posix", "--json"]);
+    assert_eq!(v.get("pool").str(), "tank");
+    assert_eq!(v.get("pool_uuid").str(), uuid);
+    assert_eq!(v.get("chunk_size").num(), 512 << 10);
+    assert_eq!(v.get("pool_data_space").num(), total);
+    assert_eq!(v.get("pool_used").num(), used);
+    // The table says the same, and whose space it is.
+    let q = ok(s, &["cont", "query", "tank", "posix"]);
+    assert!(
+        field(&q, "Pool used").ends_with("shared by the pool's containers"),
+        "{q}"
+    );
+    assert!(field(&q, "Pool free").ends_with("MiB"), "{q}");
+}
+
+/// Where io_uring cannot be set up (kernel.io_uring_disabled, a seccomp
+/// profile, an old kernel), every verb that starts an engine fails with
+/// one line that says so and what to change. The failure is injected
+/// with strace (the same errno the kernel gives when io_uring is
+/// disabled, without changing the machine's sysctl); skipped without
+/// strace.
+#[test]
+fn io_uring_that_cannot_be_set_up_is_explained() {
+    let traced = Command::new("strace").arg("-V").output();
+    if !traced.is_ok_and(|o| o.status.success()) {
+        eprintln!("SKIP: needs strace to inject io_uring_setup errors");
+        return;
+    }
+    let d = Dir::new("uring");
+    let s = d.0.as_path();
+    ok(s, &["pool", "create", "p", "--size", "64M", "-t", "1"]);
+    let with_errno = |errno: &str, args: &[&str]| {
+        let o = Command::new("strace")
+            .args(["-f", "-qq", "-o", "/dev/null", "-e", "trace=io_uring_setup"])
+            .arg(format!("-einject=io_uring_setup:error={errno}"))
+            .arg(env!("CARGO_BIN_EXE_rdaos"))
+            .arg("--storage")
+            .arg(s)
+            .args(args)
+            .env_remove("RDAOS_STORAGE")
+            .output()
+            .expect("run strace");
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        err
+    };
+    for args in [
+        &["pool", "query", "p"][..],
+        &["pool", "create", "q", "--size", "64M", "-t", "1"],
+    ] {
+        let err = with_errno("EPERM", args);
+        assert!(
+            err.contains("setting up io_uring: Operation not permitted"),
+            "{err}"
+        );
+        assert!(err.contains("kernel.io_uring_disabled"), "{err}");
+    }
+    let err = with_errno("ENOSYS", &["cont", "list", "p"]);
+    assert!(err.contains("this kernel has no io_uring"), "{err}");
+    let err = with_errno("EINVAL", &["pool", "query", "p"]);
+    assert!(err.contains("Linux 5.19 or later"), "{err}");
+    // Nothing was left by the failed create.
+    let list = ok(s, &["pool", "list"]);
+    assert_eq!(list.lines().count(), 3, "{list}");
+}

@@ -1,5 +1,6 @@
 //! `rdaos cont ...`: DAOS's `daos cont create|destroy|list|query|get-prop`
-//! on a pool of the storage directory.
+//! on a pool of the storage directory. A query shows the pool's space
+//! used and free: the engine keeps no space account per container.
 //!
 //! Create and destroy are crash safe (see
 //! `rdaos::storage::PoolConn::cont_create_posix`). For the tests that
@@ -14,8 +15,9 @@ use rdaos::size::format_size_exact;
 use rdaos::storage::{PoolConn, Storage};
 use rdaos::vos::ContId;
 
-use crate::out::{fields, oclass_arg, size_arg, table};
+use crate::out::{fields, kill_at, oclass_arg, percent, size_arg, table, Json};
 use crate::{CliError, CliResult};
+use rdaos::size::format_size;
 
 /// Container types `cont create` makes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -69,13 +71,20 @@ pub enum ContCmd {
     List {
         /// Pool label
         pool: String,
+        /// Print JSON (see README)
+        #[arg(long, short = 'j')]
+        json: bool,
     },
-    /// Show a container's identity, type and layout
+    /// Show a container's identity, type and layout, and the space of its
+    /// pool (the engine does not account space per container)
     Query {
         /// Pool label
         pool: String,
         /// Container label
         label: String,
+        /// Print JSON (see README)
+        #[arg(long, short = 'j')]
+        json: bool,
     },
     /// Show a container's properties (type, object classes, chunk size, ...)
     GetProp {
@@ -83,6 +92,9 @@ pub enum ContCmd {
         pool: String,
         /// Container label
         label: String,
+        /// Print JSON (see README)
+        #[arg(long, short = 'j')]
+        json: bool,
     },
 }
 
@@ -109,9 +121,9 @@ pub fn run(s: &Storage, cmd: ContCmd) -> CliResult {
             create(s, &pool, &label, attr)
         }
         ContCmd::Destroy { pool, label } => destroy(s, &pool, &label),
-        ContCmd::List { pool } => list(s, &pool),
-        ContCmd::Query { pool, label } => show(s, &pool, &label, false),
-        ContCmd::GetProp { pool, label } => show(s, &pool, &label, true),
+        ContCmd::List { pool, json } => list(s, &pool, json),
+        ContCmd::Query { pool, label, json } => show(s, &pool, &label, false, json),
+        ContCmd::GetProp { pool, label, json } => show(s, &pool, &label, true, json),
     }
 }
 
@@ -136,23 +148,6 @@ fn check_cont_label(label: &str) -> CliResult {
         };
         CliError::msg(format!("bad container label {label:?}: {why}"))
     })
-}
-
-/// The test hook: with `RDAOS_KILL_AT=OP:STEP` in the environment, the
-/// process kills itself with SIGKILL right after step STEP of OP
-/// (`cont-create`, `cont-destroy`), as a crash there would.
-fn kill_at(op: &'static str) -> impl FnMut(&str) {
-    let at = std::env::var("RDAOS_KILL_AT").ok();
-    move |step: &str| {
-        let Some(at) = &at else { return };
-        if at.split_once(':') == Some((op, step)) {
-            use std::io::Write;
-            let _ = std::io::stdout().flush();
-            // SAFETY: kill and getpid touch no memory; SIGKILL ends the
-            // process here, as a crash would.
-            unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
-        }
-    }
 }
 
 fn create(s: &Storage, pool: &str, label: &str, attr: DfsAttr) -> CliResult {
@@ -183,13 +178,30 @@ fn destroy(s: &Storage, pool: &str, label: &str) -> CliResult {
     Ok(())
 }
 
-fn list(s: &Storage, pool: &str) -> CliResult {
+fn list(s: &Storage, pool: &str, json: bool) -> CliResult {
     let conn = s.connect(pool)?;
     let conts = conn
         .client()
         .cont_list()
         .map_err(|e| CliError::msg(format!("pool {pool:?}: listing containers: {e}")))?;
     conn.close()?;
+    if json {
+        let list = conts
+            .into_iter()
+            .map(|(id, label)| {
+                Json::Obj(vec![
+                    ("uuid", Json::str(id.to_string())),
+                    ("label", Json::str(label)),
+                ])
+            })
+            .collect();
+        Json::Obj(vec![
+            ("pool", Json::str(pool)),
+            ("containers", Json::Arr(list)),
+        ])
+        .print();
+        return Ok(());
+    }
     if conts.is_empty() {
         println!("No containers in pool {pool:?}");
         return Ok(());
@@ -226,13 +238,46 @@ fn props(conn: &PoolConn, pool: &str, label: &str) -> Result<ContProps, CliError
     Ok(ContProps { id, attr })
 }
 
-fn show(s: &Storage, pool: &str, label: &str, as_props: bool) -> CliResult {
+fn show(s: &Storage, pool: &str, label: &str, as_props: bool, json: bool) -> CliResult {
     check_cont_label(label)?;
     let conn = s.connect(pool)?;
     let p = props(&conn, pool, label)?;
     let pool_uuid = conn.info().uuid_string();
+    // The engine keeps no space account per container: a query shows its
+    // pool's, which all the pool's containers share.
+    let space = if as_props {
+        None
+    } else {
+        Some(
+            conn.client()
+                .pool_query()
+                .map_err(|e| CliError::msg(format!("pool {pool:?}: query: {e}")))?,
+        )
+    };
     conn.close()?;
     let kind = if p.attr.is_some() { "POSIX" } else { "unknown" };
+    if json {
+        let mut kv = vec![
+            ("label", Json::str(label)),
+            ("uuid", Json::str(p.id.to_string())),
+            ("type", Json::str(kind)),
+        ];
+        if !as_props {
+            kv.push(("pool", Json::str(pool)));
+            kv.push(("pool_uuid", Json::str(&pool_uuid)));
+        }
+        let attr = |f: &dyn Fn(&DfsAttr) -> Json| p.attr.as_ref().map_or(Json::Null, f);
+        kv.push(("oclass", attr(&|a| Json::str(a.oclass.to_string()))));
+        kv.push(("dir_oclass", attr(&|a| Json::str(a.dir_oclass.to_string()))));
+        kv.push(("chunk_size", attr(&|a| Json::Num(a.chunk_size))));
+        if let Some(sp) = &space {
+            kv.push(("pool_data_space", Json::Num(sp.total)));
+            kv.push(("pool_used", Json::Num(sp.used())));
+            kv.push(("pool_free", Json::Num(sp.free)));
+        }
+        Json::Obj(kv).print();
+        return Ok(());
+    }
     let mut rows = vec![
         ("Label", label.to_string()),
         ("UUID", p.id.to_string()),
@@ -245,6 +290,18 @@ fn show(s: &Storage, pool: &str, label: &str, as_props: bool) -> CliResult {
         rows.push(("Object class", a.oclass.to_string()));
         rows.push(("Dir object class", a.dir_oclass.to_string()));
         rows.push(("Chunk size", format_size_exact(a.chunk_size)));
+    }
+    if let Some(sp) = &space {
+        rows.push((
+            "Pool used",
+            format!(
+                "{} of {} ({}), shared by the pool's containers",
+                format_size(sp.used()),
+                format_size(sp.total),
+                percent(sp.used(), sp.total)
+            ),
+        ));
+        rows.push(("Pool free", format_size(sp.free)));
     }
     let title = if as_props {
         format!("Properties of container {label:?}")

@@ -19,23 +19,33 @@ use rdaos::storage::Storage;
 
 use crate::{CliError, CliResult};
 
-/// `rdaos dfuse`'s arguments.
+/// `rdaos dfuse`'s arguments: `MOUNTPOINT POOL CONT` as dfuse takes them
+/// (`dfuse /mnt/posix tank posix`), or the same as flags (`--mountpoint`,
+/// `--pool`, `--cont`); each one either way, not both.
 #[derive(Debug, Args)]
-#[command(
-    after_help = "Example:\n  rdaos dfuse --mountpoint /mnt/posix --pool tank --cont posix\n  \
+#[command(after_help = "Example:\n  rdaos dfuse /mnt/posix tank posix\n  \
+                  (or: rdaos dfuse --mountpoint /mnt/posix --pool tank --cont posix)\n  \
                   dd if=/dev/zero of=/mnt/posix/0 bs=1M count=100 oflag=direct\n  \
-                  umount /mnt/posix"
-)]
+                  umount /mnt/posix")]
 pub struct DfuseArgs {
     /// Directory to mount the container at (must exist)
-    #[arg(long, short = 'm', value_name = "DIR")]
-    mountpoint: PathBuf,
+    #[arg(value_name = "MOUNTPOINT", conflicts_with = "mountpoint")]
+    mountpoint_pos: Option<PathBuf>,
     /// Pool label
-    #[arg(long, short = 'p')]
-    pool: String,
+    #[arg(value_name = "POOL", conflicts_with = "pool")]
+    pool_pos: Option<String>,
     /// Container label (a POSIX container: `rdaos cont create POOL LABEL --type POSIX`)
+    #[arg(value_name = "CONT", conflicts_with = "cont")]
+    cont_pos: Option<String>,
+    /// Directory to mount the container at, as a flag (instead of MOUNTPOINT)
+    #[arg(long, short = 'm', value_name = "DIR")]
+    mountpoint: Option<PathBuf>,
+    /// Pool label, as a flag (instead of POOL)
+    #[arg(long, short = 'p')]
+    pool: Option<String>,
+    /// Container label, as a flag (instead of CONT)
     #[arg(long, short = 'c')]
-    cont: String,
+    cont: Option<String>,
     /// Stay in the foreground (Ctrl-C unmounts) instead of daemonizing
     #[arg(long, short = 'f')]
     foreground: bool,
@@ -46,8 +56,45 @@ pub struct DfuseArgs {
     request_timeout: u64,
 }
 
+/// What to mount, whichever way it was given.
+#[derive(Debug)]
+struct Mount {
+    mountpoint: PathBuf,
+    pool: String,
+    cont: String,
+    foreground: bool,
+}
+
+impl DfuseArgs {
+    /// The mount asked for. clap has refused an argument given both
+    /// ways; one given neither way is a usage error naming both.
+    fn mount(self) -> Result<Mount, CliError> {
+        let missing = |pos: &str, flag: &str| {
+            CliError::usage(format!(
+                "missing {pos}: rdaos dfuse MOUNTPOINT POOL CONT, or {flag} with the other flags"
+            ))
+        };
+        Ok(Mount {
+            mountpoint: self
+                .mountpoint
+                .or(self.mountpoint_pos)
+                .ok_or_else(|| missing("MOUNTPOINT", "--mountpoint"))?,
+            pool: self
+                .pool
+                .or(self.pool_pos)
+                .ok_or_else(|| missing("POOL", "--pool"))?,
+            cont: self
+                .cont
+                .or(self.cont_pos)
+                .ok_or_else(|| missing("CONT", "--cont"))?,
+            foreground: self.foreground,
+        })
+    }
+}
+
 /// Runs `rdaos dfuse`.
 pub fn run(storage: &Storage, a: DfuseArgs) -> CliResult {
+    let a = a.mount()?;
     if !a.mountpoint.is_dir() {
         return Err(CliError::msg(format!(
             "mountpoint {}: not a directory",
@@ -79,7 +126,7 @@ pub fn run(storage: &Storage, a: DfuseArgs) -> CliResult {
                 }
                 detach();
             });
-            if let (Err(CliError(m)), Some(mut w)) = (&r, wr.borrow_mut().take()) {
+            if let (Err(CliError(m, _)), Some(mut w)) = (&r, wr.borrow_mut().take()) {
                 let _ = writeln!(w, "rdaos: error: {m}");
             }
             std::process::exit(if r.is_ok() { 0 } else { 1 });
@@ -105,7 +152,7 @@ pub fn run(storage: &Storage, a: DfuseArgs) -> CliResult {
 }
 
 /// Engine, mount, serve; `mounted` is told once the mount is up.
-fn serve(storage: &Storage, a: &DfuseArgs, mounted: impl FnOnce(String)) -> CliResult {
+fn serve(storage: &Storage, a: &Mount, mounted: impl FnOnce(String)) -> CliResult {
     let pool = storage.start(&a.pool)?;
     // A missing container is said so, not as the mount's status code.
     let have = {

@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use rdaos::dfs::errno::libc;
 use rdaos::storage::{Storage, STORAGE_ENV};
 
 mod cont;
@@ -58,20 +59,26 @@ enum Cmd {
     Dfuse(dfuse::DfuseArgs),
 }
 
-/// A command's failure: one line for the user.
+/// A command's failure: one line for the user, and whether it was bad
+/// usage (exit status 2) rather than a failure (1).
 #[derive(Debug)]
-pub struct CliError(String);
+pub struct CliError(String, bool);
 
 impl CliError {
-    /// An error with this message.
+    /// A failure with this message.
     pub fn msg(m: impl Into<String>) -> CliError {
-        CliError(m.into())
+        CliError(m.into(), false)
+    }
+
+    /// Bad usage that clap's rules cannot tell, with this message.
+    pub fn usage(m: impl Into<String>) -> CliError {
+        CliError(format!("{} (see --help)", m.into()), true)
     }
 }
 
 impl<E: std::error::Error> From<E> for CliError {
     fn from(e: E) -> CliError {
-        CliError(e.to_string())
+        CliError(e.to_string(), false)
     }
 }
 
@@ -89,6 +96,30 @@ fn run(cli: Cli) -> CliResult {
         Cmd::Cont(c) => cont::run(&storage, c),
         Cmd::Dfuse(a) => dfuse::run(&storage, a),
     }
+}
+
+/// What to do about an error whose cause the user cannot tell from the
+/// lower layers' text: io_uring that cannot be set up (every engine
+/// needs it; see README's "Requirements").
+fn hint(msg: &str) -> Option<&'static str> {
+    if !msg.contains("setting up io_uring") {
+        return None;
+    }
+    let os = |n: i32| msg.contains(&format!("(os error {n})"));
+    Some(if os(libc::EPERM) {
+        "io_uring is disabled for this process: sysctl kernel.io_uring_disabled is 2 \
+         (or 1, and the user is not in kernel.io_uring_group), or a seccomp profile \
+         blocks it (a container runtime's default may); rdaos needs io_uring"
+    } else if os(libc::ENOSYS) {
+        "this kernel has no io_uring (built without CONFIG_IO_URING); rdaos needs it"
+    } else if os(libc::EINVAL) {
+        "this kernel's io_uring lacks what rdaos uses (128-byte SQEs, cooperative \
+         task running): rdaos needs Linux 5.19 or later"
+    } else if os(libc::ENOMEM) {
+        "the locked-memory limit is too low for the rings (raise `ulimit -l`)"
+    } else {
+        "rdaos needs io_uring (Linux 5.19 or later, not disabled)"
+    })
 }
 
 fn main() -> ExitCode {
@@ -124,9 +155,16 @@ fn main() -> ExitCode {
     };
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(CliError(m)) => {
-            eprintln!("rdaos: error: {m}");
-            ExitCode::FAILURE
+        Err(CliError(m, usage)) => {
+            match hint(&m) {
+                Some(h) => eprintln!("rdaos: error: {m}: {h}"),
+                None => eprintln!("rdaos: error: {m}"),
+            }
+            if usage {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

@@ -18,6 +18,114 @@ pub fn oclass_arg(s: &str) -> Result<ObjClass, String> {
     })
 }
 
+/// A JSON value, as `--json` prints it. The schema is rdaos's own and
+/// stable: keys are snake_case, sizes are bytes as numbers, times are
+/// seconds since the Unix epoch, and a value that cannot be told is
+/// `null` (see README's "Output for scripts").
+///
+/// Written by hand rather than with serde_json: the output is a few flat
+/// objects that are only ever written, never read, and the `rdaos`
+/// package is also the library other programs embed, which should not
+/// pull serializers into their builds for the command's sake.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Json {
+    /// `null`: not known.
+    Null,
+    /// A count or a size in bytes.
+    Num(u64),
+    /// Text.
+    Str(String),
+    /// A list.
+    Arr(Vec<Json>),
+    /// An object: keys in the order given.
+    Obj(Vec<(&'static str, Json)>),
+}
+
+impl Json {
+    /// A string value.
+    pub fn str(s: impl Into<String>) -> Json {
+        Json::Str(s.into())
+    }
+
+    /// The value on one line.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        self.write(&mut out);
+        out
+    }
+
+    fn write(&self, out: &mut String) {
+        match self {
+            Json::Null => out.push_str("null"),
+            Json::Num(n) => out.push_str(&n.to_string()),
+            Json::Str(s) => quote(s, out),
+            Json::Arr(v) => {
+                out.push('[');
+                for (i, x) in v.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    x.write(out);
+                }
+                out.push(']');
+            }
+            Json::Obj(kv) => {
+                out.push('{');
+                for (i, (k, v)) in kv.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    quote(k, out);
+                    out.push(':');
+                    v.write(out);
+                }
+                out.push('}');
+            }
+        }
+    }
+
+    /// Prints the value and a newline on stdout.
+    pub fn print(&self) {
+        println!("{}", self.render());
+    }
+}
+
+/// `s` as a JSON string: quoted, with `"`, `\` and control characters
+/// escaped (everything else is UTF-8 as it is).
+fn quote(s: &str, out: &mut String) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// The test hook: with `RDAOS_KILL_AT=OP:STEP` in the environment, the
+/// process kills itself with SIGKILL right after step STEP of OP
+/// (`cont-create`, `cont-destroy`, `pool-relabel`), as a crash there would.
+pub fn kill_at(op: &'static str) -> impl FnMut(&str) {
+    let at = std::env::var("RDAOS_KILL_AT").ok();
+    move |step: &str| {
+        let Some(at) = &at else { return };
+        if at.split_once(':') == Some((op, step)) {
+            use rdaos::dfs::errno::libc;
+            use std::io::Write;
+            let _ = std::io::stdout().flush();
+            // SAFETY: kill and getpid touch no memory; SIGKILL ends the
+            // process here, as a crash would.
+            unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
+        }
+    }
+}
+
 /// Prints `rows` as an aligned `name: value` list under `title`.
 pub fn fields(title: &str, rows: &[(&str, String)]) {
     println!("{title}");
@@ -116,6 +224,20 @@ mod tests {
         assert_eq!(at(951_782_400), "2000-02-29 00:00:00 UTC");
         assert_eq!(at(1_767_225_599), "2025-12-31 23:59:59 UTC");
         assert_eq!(at(4_107_542_400), "2100-03-01 00:00:00 UTC");
+    }
+
+    #[test]
+    fn json_is_escaped_and_keeps_key_order() {
+        let v = Json::Obj(vec![
+            ("label", Json::str("a\"b\\c\nd\u{1}é")),
+            ("size", Json::Num(u64::MAX)),
+            ("none", Json::Null),
+            ("list", Json::Arr(vec![Json::Num(1), Json::Obj(vec![])])),
+        ]);
+        assert_eq!(
+            v.render(),
+            r#"{"label":"a\"b\\c\nd\u0001é","size":18446744073709551615,"none":null,"list":[1,{}]}"#
+        );
     }
 
     #[test]

@@ -1,19 +1,24 @@
-//! `rdaos pool ...`: DAOS's `dmg pool create|list|query|destroy` on the
-//! storage directory.
+//! `rdaos pool ...`: DAOS's `dmg pool create|list|query|get-prop|set-prop|destroy`
+//! on the storage directory.
+//!
+//! `set-prop POOL label=NEW` is crash safe (see
+//! `rdaos::storage::Storage::pool_relabel`); for the tests that prove it,
+//! `RDAOS_KILL_AT=pool-relabel:STEP` makes the process kill itself with
+//! SIGKILL right after that step.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use clap::Subcommand;
-use rdaos::bio::Durability;
+use clap::{Subcommand, ValueEnum};
+use rdaos::bio::{Durability, WriteCache};
 use rdaos::size::format_size;
 use rdaos::storage::{
     PoolCreateOpts, PoolInfo, Storage, DEFAULT_ENGINES, DEFAULT_TARGETS_PER_ENGINE,
 };
 
-use crate::out::{date, fields, percent, size_arg, table};
+use crate::out::{date, fields, kill_at, percent, size_arg, table, Json};
 use crate::{CliError, CliResult};
 
 /// The pool verbs.
@@ -24,8 +29,9 @@ pub enum PoolCmd {
     Create {
         /// Pool label: 1-127 characters of A-Z a-z 0-9 _ . : - (not a UUID)
         label: String,
-        /// Pool size: 4G, 512M, 1.5GiB, bytes (binary units; at least 16 MiB per target)
-        #[arg(long, short = 's', value_parser = size_arg)]
+        /// Pool size: 4g, 4G, 4GiB, 512M, 1.5GiB, bytes (binary units; at least 16 MiB per
+        /// target). `-z` as in `dmg pool create -z 4g`; `-s` is kept as an alias
+        #[arg(long, short = 'z', short_alias = 's', value_parser = size_arg)]
         size: u64,
         /// Targets per engine (each target is a thread with its own ring and VOS region)
         #[arg(long, short = 't', default_value_t = DEFAULT_TARGETS_PER_ENGINE,
@@ -58,6 +64,9 @@ pub enum PoolCmd {
         /// Also show engines, device and creation time
         #[arg(long, short = 'v')]
         verbose: bool,
+        /// Print JSON (every field, whatever --verbose says; see README)
+        #[arg(long, short = 'j')]
+        json: bool,
     },
     /// Show a pool's size, space used and free, and targets (starts its engine)
     Query {
@@ -66,6 +75,35 @@ pub enum PoolCmd {
         /// Also show each target's space
         #[arg(long, short = 'v')]
         verbose: bool,
+        /// Print JSON (with each target's space; see README)
+        #[arg(long, short = 'j')]
+        json: bool,
+    },
+    /// Show a pool's properties, or one of them (from its metadata; the
+    /// engine is not started)
+    #[command(after_help = "Example: rdaos pool get-prop tank durability")]
+    GetProp {
+        /// Pool label
+        label: String,
+        /// Only this property
+        #[arg(value_enum)]
+        prop: Option<PoolProp>,
+        /// Print JSON (see README)
+        #[arg(long, short = 'j')]
+        json: bool,
+    },
+    /// Change a pool's property: `label` (the pool is relabelled) or
+    /// `durability` (in force from the pool's next engine start); the
+    /// others are read-only
+    #[command(after_help = "Examples:\n  rdaos pool set-prop tank label=vat\n  \
+                            rdaos pool set-prop vat durability=flush\n  \
+                            rdaos pool set-prop vat durability:device   (DAOS's NAME:VALUE)")]
+    SetProp {
+        /// Pool label
+        label: String,
+        /// PROP=VALUE (or DAOS's PROP:VALUE): label=NEW, durability=auto|device|flush
+        #[arg(value_name = "PROP=VALUE", value_parser = prop_value_arg)]
+        setting: (PoolProp, String),
     },
     /// Check a pool's logs without starting it or writing anything: what each
     /// target's WAL replay would apply, a torn tail it would drop, and damage to
@@ -110,8 +148,17 @@ pub fn run(s: &Storage, cmd: PoolCmd) -> CliResult {
                 force,
             },
         ),
-        PoolCmd::List { verbose } => list(s, verbose),
-        PoolCmd::Query { label, verbose } => query(s, &label, verbose),
+        PoolCmd::List { verbose, json } => list(s, verbose, json),
+        PoolCmd::Query {
+            label,
+            verbose,
+            json,
+        } => query(s, &label, verbose, json),
+        PoolCmd::GetProp { label, prop, json } => get_prop(s, &label, prop, json),
+        PoolCmd::SetProp {
+            label,
+            setting: (prop, value),
+        } => set_prop(s, &label, prop, &value),
         PoolCmd::Check { label } => check(s, &label),
         PoolCmd::Destroy { label, recursive } => {
             if recursive {
@@ -123,6 +170,197 @@ pub fn run(s: &Storage, cmd: PoolCmd) -> CliResult {
             Ok(())
         }
     }
+}
+
+/// A pool's properties, by the names `get-prop` shows and `set-prop`
+/// takes (also the keys of `--json`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[value(rename_all = "snake_case")]
+pub enum PoolProp {
+    /// The pool's label (settable: the pool is relabelled)
+    Label,
+    /// The pool's uuid (read-only)
+    Uuid,
+    /// Bytes of its device (read-only)
+    Size,
+    /// Engines (read-only)
+    Engines,
+    /// Targets in all (read-only)
+    Targets,
+    /// Targets per engine (read-only)
+    TargetsPerEngine,
+    /// The device (read-only)
+    Device,
+    /// When it was made (read-only)
+    Created,
+    /// The durability contract (settable: auto, device or flush)
+    Durability,
+}
+
+impl PoolProp {
+    /// Its name, as typed.
+    fn name(self) -> String {
+        self.to_possible_value()
+            .map_or_else(String::new, |v| v.get_name().to_string())
+    }
+}
+
+/// `set-prop`'s `PROP=VALUE` (or DAOS's `PROP:VALUE`): split at the first
+/// `=` or `:` (a label may hold `:`).
+fn prop_value_arg(s: &str) -> Result<(PoolProp, String), String> {
+    let Some(at) = s.find(['=', ':']) else {
+        return Err(format!("{s:?} is not PROP=VALUE (e.g. label=vat)"));
+    };
+    let (name, value) = (&s[..at], &s[at + 1..]);
+    let prop = PoolProp::from_str(name, true).map_err(|_| {
+        let known: Vec<String> = PoolProp::value_variants()
+            .iter()
+            .map(|p| p.name())
+            .collect();
+        format!(
+            "unknown pool property {name:?} (known: {})",
+            known.join(", ")
+        )
+    })?;
+    Ok((prop, value.to_string()))
+}
+
+/// The pool's contract as chosen, and as in force on its device now
+/// (`None` where the device cannot be asked).
+fn durability_json(info: &PoolInfo) -> Vec<(&'static str, Json)> {
+    let (in_force, cache) = match info.durability_in_force() {
+        Ok((d, c)) => (
+            Json::str(d.to_string()),
+            Json::str(match c {
+                WriteCache::WriteThrough => "write_through",
+                WriteCache::WriteBack => "write_back",
+                _ => "unknown",
+            }),
+        ),
+        Err(_) => (Json::Null, Json::Null),
+    };
+    vec![
+        ("durability", Json::str(info.durability.to_string())),
+        ("durability_in_force", in_force),
+        ("device_write_cache", cache),
+    ]
+}
+
+/// A property's value: the text `get-prop` shows, and its JSON key/value
+/// pairs.
+type PropValue = (String, Vec<(&'static str, Json)>);
+
+/// Property `p` of the pool.
+fn prop_value(info: &PoolInfo, p: PoolProp) -> PropValue {
+    let secs = |t: std::time::SystemTime| {
+        t.duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+    };
+    let one = |k, text: String, j: Json| (text, vec![(k, j)]);
+    match p {
+        PoolProp::Label => one("label", info.label.clone(), Json::str(&info.label)),
+        PoolProp::Uuid => one("uuid", info.uuid_string(), Json::str(info.uuid_string())),
+        PoolProp::Size => one("size", format_size(info.size), Json::Num(info.size)),
+        PoolProp::Engines => one(
+            "engines",
+            info.engines.to_string(),
+            Json::Num(info.engines.into()),
+        ),
+        PoolProp::Targets => one(
+            "targets",
+            info.targets().to_string(),
+            Json::Num(info.targets().into()),
+        ),
+        PoolProp::TargetsPerEngine => one(
+            "targets_per_engine",
+            info.targets_per_engine.to_string(),
+            Json::Num(info.targets_per_engine.into()),
+        ),
+        PoolProp::Device => {
+            let d = info.device.display().to_string();
+            one("device", d.clone(), Json::str(d))
+        }
+        PoolProp::Created => one("created", date(info.created), Json::Num(secs(info.created))),
+        PoolProp::Durability => (durability_chosen(info), durability_json(info)),
+    }
+}
+
+/// The pool's JSON fields from its metadata, without asking the device
+/// (what `pool list --json` shows for each pool).
+fn pool_json(info: &PoolInfo) -> Vec<(&'static str, Json)> {
+    let mut kv = Vec::new();
+    for p in PoolProp::value_variants() {
+        if *p == PoolProp::Durability {
+            kv.push(("durability", Json::str(info.durability.to_string())));
+        } else {
+            kv.extend(prop_value(info, *p).1);
+        }
+    }
+    kv
+}
+
+fn get_prop(s: &Storage, label: &str, prop: Option<PoolProp>, json: bool) -> CliResult {
+    let info = s.pool(label)?;
+    let props = match prop {
+        Some(p) => vec![p],
+        None => PoolProp::value_variants().to_vec(),
+    };
+    let values: Vec<(PoolProp, PropValue)> = props
+        .into_iter()
+        .map(|p| (p, prop_value(&info, p)))
+        .collect();
+    if json {
+        Json::Obj(values.into_iter().flat_map(|(_, (_, kv))| kv).collect()).print();
+        return Ok(());
+    }
+    let names: Vec<String> = values.iter().map(|(p, _)| p.name()).collect();
+    let rows: Vec<(&str, String)> = names
+        .iter()
+        .zip(values)
+        .map(|(n, (_, (text, _)))| (n.as_str(), text))
+        .collect();
+    fields(&format!("Properties of pool {label:?}"), &rows);
+    Ok(())
+}
+
+fn set_prop(s: &Storage, label: &str, prop: PoolProp, value: &str) -> CliResult {
+    match prop {
+        PoolProp::Label => {
+            let info = s.pool_relabel(label, value, &mut kill_at("pool-relabel"))?;
+            if info.label == label {
+                println!("Pool {label:?} is already labelled so: nothing changed");
+            } else {
+                println!("Pool {label:?} is now labelled {:?}", info.label);
+            }
+        }
+        PoolProp::Durability => {
+            let d: Durability = value.parse().map_err(CliError::msg)?;
+            let was = s.pool(label)?.durability;
+            let info = s.pool_set_durability(label, d)?;
+            if was == d {
+                println!("Pool {label:?} already has durability {d}: nothing changed");
+            } else {
+                let auto = match info.durability_in_force() {
+                    Ok((r, cache)) if d == Durability::Auto => {
+                        format!("; auto will mean {r} here: the device has {cache}")
+                    }
+                    _ => String::new(),
+                };
+                println!(
+                    "Pool {label:?}: durability {d} (was {was}), in force from the pool's next \
+                     engine start (the next rdaos command or dfuse mount on it){auto}"
+                );
+            }
+        }
+        p => {
+            return Err(CliError::msg(format!(
+                "pool property {} is read-only (fixed when the pool was created); \
+                 settable: label, durability",
+                p.name()
+            )))
+        }
+    }
+    Ok(())
 }
 
 fn layout(i: &PoolInfo) -> String {
@@ -171,6 +409,15 @@ fn durability(info: &PoolInfo) -> String {
     }
 }
 
+/// The pool's contract as chosen, then as in force on its device now.
+fn durability_chosen(info: &PoolInfo) -> String {
+    let chosen = info.durability;
+    match info.durability_in_force() {
+        Ok((d, cache)) => format!("{chosen} (in force: {d}; the device has {cache})"),
+        Err(e) => format!("{chosen} (in force: unknown, the device cannot be asked: {e})"),
+    }
+}
+
 /// Runs `f`; if it takes more than a moment and stderr is a terminal,
 /// shows `what` with the seconds elapsed meanwhile.
 fn with_progress<T>(what: &str, f: impl FnOnce() -> T) -> T {
@@ -207,8 +454,27 @@ fn with_progress<T>(what: &str, f: impl FnOnce() -> T) -> T {
     r
 }
 
-fn list(s: &Storage, verbose: bool) -> CliResult {
+fn list(s: &Storage, verbose: bool, json: bool) -> CliResult {
     let pools = s.pool_list()?;
+    if json {
+        let (mut ok, mut bad) = (Vec::new(), Vec::new());
+        for p in pools {
+            match p.info {
+                Ok(i) => ok.push(Json::Obj(pool_json(&i))),
+                Err(e) => bad.push(Json::Obj(vec![
+                    ("label", Json::str(p.label)),
+                    ("error", Json::str(e.to_string())),
+                ])),
+            }
+        }
+        Json::Obj(vec![
+            ("storage", Json::str(s.dir().display().to_string())),
+            ("pools", Json::Arr(ok)),
+            ("unreadable", Json::Arr(bad)),
+        ])
+        .print();
+        return Ok(());
+    }
     if pools.is_empty() {
         println!("No pools in {}", s.dir().display());
         return Ok(());
@@ -297,7 +563,7 @@ fn check(s: &Storage, label: &str) -> CliResult {
     Ok(())
 }
 
-fn query(s: &Storage, label: &str, verbose: bool) -> CliResult {
+fn query(s: &Storage, label: &str, verbose: bool, json: bool) -> CliResult {
     let conn = s.connect(label)?;
     let space = conn
         .client()
@@ -306,6 +572,32 @@ fn query(s: &Storage, label: &str, verbose: bool) -> CliResult {
     let info = conn.info().clone();
     conn.close()?;
     let used = space.used();
+    if json {
+        let mut kv = pool_json(&info);
+        kv.retain(|(k, _)| *k != "durability");
+        kv.extend(durability_json(&info));
+        kv.extend([
+            ("data_space", Json::Num(space.total)),
+            ("used", Json::Num(used)),
+            ("free", Json::Num(space.free)),
+        ]);
+        let per: Vec<Json> = space
+            .per_target
+            .iter()
+            .map(|(t, sp)| {
+                Json::Obj(vec![
+                    ("engine", Json::Num(t.engine.into())),
+                    ("target", Json::Num(t.target.into())),
+                    ("data_space", Json::Num(sp.capacity)),
+                    ("used", Json::Num(sp.capacity - sp.free)),
+                    ("free", Json::Num(sp.free)),
+                ])
+            })
+            .collect();
+        kv.push(("per_target", Json::Arr(per)));
+        Json::Obj(kv).print();
+        return Ok(());
+    }
     fields(
         &format!("Pool {label:?}"),
         &[
