@@ -63,6 +63,7 @@ struct Mount {
     pool: String,
     cont: String,
     foreground: bool,
+    request_timeout: u64,
 }
 
 impl DfuseArgs {
@@ -88,6 +89,7 @@ impl DfuseArgs {
                 .or(self.cont_pos)
                 .ok_or_else(|| missing("CONT", "--cont"))?,
             foreground: self.foreground,
+            request_timeout: self.request_timeout,
         })
     }
 }
