@@ -50,6 +50,33 @@ pub const S_IFDIR: u32 = 0o040_000;
 pub const S_IFLNK: u32 = 0o120_000;
 /// Permission bits (with set-id and sticky bits).
 pub const PERM_MASK: u32 = 0o7777;
+/// Set-user-ID bit.
+pub const S_ISUID: u32 = 0o4000;
+/// Set-group-ID bit.
+pub const S_ISGID: u32 = 0o2000;
+
+/// Who owns an entry: the uid and gid stored in its inode record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Owner {
+    /// Owner's user id.
+    pub uid: u32,
+    /// Owner's group id.
+    pub gid: u32,
+}
+
+impl Owner {
+    /// The calling process's effective uid and gid (what the namespace
+    /// calls without an `_as` use for new entries).
+    pub fn process() -> Owner {
+        // SAFETY: geteuid and getegid cannot fail and touch no memory.
+        unsafe {
+            Owner {
+                uid: libc::geteuid(),
+                gid: libc::getegid(),
+            }
+        }
+    }
+}
 
 /// What an entry is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -41,7 +41,7 @@
 //!   other mounts are not known: for them the object is punched at once
 //!   (DAOS's `dfs_remove` punches at once for everyone). A process that
 //!   dies with an unlinked file open leaks its object.
-//! * **Times.** Entries get atime = mtime = ctime at creation; `chmod`,
+//! * **Times.** Entries get atime = mtime = ctime at creation; `chmod`, `chown`,
 //!   `utimens` and `rename` change ctime. File writes do not touch the
 //!   record: as in DAOS, `stat` takes a file's mtime and ctime from its
 //!   array's newest write epoch when that is later than the record's
@@ -70,8 +70,8 @@ use crate::dirent;
 use crate::errno::{Context, DfsError};
 use crate::file::{File, OpenFlags};
 use crate::inode::{
-    check_component, check_name, now_ns, FileType, Inode, Stat, NAME_MAX, PATH_MAX, PERM_MASK,
-    S_IFDIR, S_IFLNK, S_IFMT, S_IFREG,
+    check_component, check_name, now_ns, FileType, Inode, Owner, Stat, NAME_MAX, PATH_MAX,
+    PERM_MASK, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG,
 };
 use crate::oidalloc::{OidAlloc, FIRST_LO};
 use crate::sb::{self, root_oid, sb_oid, DfsAttr, ROOT_DKEY};
@@ -203,18 +203,12 @@ impl std::fmt::Debug for Dfs {
     }
 }
 
-fn ids() -> (u32, u32) {
-    // SAFETY: geteuid and getegid cannot fail and touch no memory.
-    unsafe { (libc::geteuid(), libc::getegid()) }
-}
-
-fn new_inode(mode: u32, oid: ObjId, oclass: ObjClass, chunk_size: u64) -> Inode {
-    let (uid, gid) = ids();
+fn new_inode(mode: u32, owner: Owner, oid: ObjId, oclass: ObjClass, chunk_size: u64) -> Inode {
     let now = now_ns();
     Inode {
         mode,
-        uid,
-        gid,
+        uid: owner.uid,
+        gid: owner.gid,
         oid,
         atime: now,
         mtime: now,
@@ -304,7 +298,7 @@ impl Dfs {
         let sb = cli.obj_open(cont, sb_oid()).ctx("mkfs")?;
         let root = root_oid(attr.dir_oclass);
         cli.obj_open(cont, root).ctx("mkfs")?;
-        let rec = new_inode(S_IFDIR | 0o755, root, attr.dir_oclass, 0);
+        let rec = new_inode(S_IFDIR | 0o755, Owner::process(), root, attr.dir_oclass, 0);
         dirent::put_async(&sb, ROOT_DKEY, &rec).await?;
         done(MkfsStep::Root);
         sb::write_async(&sb, &attr, FIRST_LO).await?;
@@ -550,6 +544,31 @@ impl Dfs {
     /// [`mkdir`](Self::mkdir) as a future (on the client's
     /// scheduler).
     pub async fn mkdir_async(&self, dir: &Obj, name: &str, mode: u32) -> Result<Obj, DfsError> {
+        self.mkdir_as_async(dir, name, mode, Owner::process()).await
+    }
+
+    /// [`mkdir`](Self::mkdir) with the new directory owned by `owner`
+    /// (dfuse: the requesting process's uid and gid) instead of this
+    /// process's.
+    pub fn mkdir_as(
+        &self,
+        dir: &Obj,
+        name: &str,
+        mode: u32,
+        owner: Owner,
+    ) -> Result<Obj, DfsError> {
+        self.block(self.mkdir_as_async(dir, name, mode, owner))
+    }
+
+    /// [`mkdir_as`](Self::mkdir_as) as a future (on the client's
+    /// scheduler).
+    pub async fn mkdir_as_async(
+        &self,
+        dir: &Obj,
+        name: &str,
+        mode: u32,
+        owner: Owner,
+    ) -> Result<Obj, DfsError> {
         check_name(name)?;
         let mode = check_mode(mode, S_IFDIR)?;
         let dh = self.dir_oh(dir)?;
@@ -565,7 +584,7 @@ impl Dfs {
         // The object first, then the entry: a crash leaves an orphan
         // object, never an entry without its object.
         dirent::set_parent_async(&self.oh(oid)?, dir.oid()).await?;
-        let rec = new_inode(mode, oid, class, 0);
+        let rec = new_inode(mode, owner, oid, class, 0);
         dirent::put_async(&dh, name.as_bytes(), &rec).await?;
         Ok(Obj {
             parent: dir.oid(),
@@ -593,6 +612,31 @@ impl Dfs {
         name: &str,
         flags: OpenFlags,
     ) -> Result<File, DfsError> {
+        self.open_as_async(dir, name, flags, Owner::process()).await
+    }
+
+    /// [`open`](Self::open) with a file it creates owned by `owner`
+    /// (dfuse: the requesting process's uid and gid) instead of this
+    /// process's; an existing file keeps its owner.
+    pub fn open_as(
+        &self,
+        dir: &Obj,
+        name: &str,
+        flags: OpenFlags,
+        owner: Owner,
+    ) -> Result<File, DfsError> {
+        self.block(self.open_as_async(dir, name, flags, owner))
+    }
+
+    /// [`open_as`](Self::open_as) as a future (on the client's
+    /// scheduler).
+    pub async fn open_as_async(
+        &self,
+        dir: &Obj,
+        name: &str,
+        flags: OpenFlags,
+        owner: Owner,
+    ) -> Result<File, DfsError> {
         check_name(name)?;
         flags.check()?;
         let dh = self.dir_oh(dir)?;
@@ -607,7 +651,7 @@ impl Dfs {
                     .oids
                     .alloc_async(ObjType::ArrayByte, a.oclass)
                     .await?;
-                let rec = new_inode(mode, oid, a.oclass, a.chunk_size);
+                let rec = new_inode(mode, owner, oid, a.oclass, a.chunk_size);
                 dirent::put_async(&dh, name.as_bytes(), &rec).await?;
                 let o = Obj {
                     parent: dir.oid(),
@@ -805,6 +849,34 @@ impl Dfs {
         }
         self.update_entry_async(o, |r| r.mode = (r.mode & S_IFMT) | mode)
             .await
+    }
+
+    /// `dfs_chown`: sets the owner (`uid`) and/or group (`gid`) in the
+    /// entry's record (`None` leaves one as it is; ctime is set). No
+    /// permission check: the namespace does not know who calls (dfuse
+    /// checks POSIX's rules with the requester's ids first). The mode is
+    /// left alone: clearing set-id bits is the caller's rule to apply.
+    /// Returns the updated handle.
+    pub fn chown(&self, o: &Obj, uid: Option<u32>, gid: Option<u32>) -> Result<Obj, DfsError> {
+        self.block(self.chown_async(o, uid, gid))
+    }
+
+    /// [`chown`](Self::chown) as a future (on the client's scheduler).
+    pub async fn chown_async(
+        &self,
+        o: &Obj,
+        uid: Option<u32>,
+        gid: Option<u32>,
+    ) -> Result<Obj, DfsError> {
+        self.update_entry_async(o, |r| {
+            if let Some(u) = uid {
+                r.uid = u;
+            }
+            if let Some(g) = gid {
+                r.gid = g;
+            }
+        })
+        .await
     }
 
     /// `dfs_osetattr` of times (`utimensat`): sets atime and/or mtime (ns
@@ -1031,6 +1103,31 @@ impl Dfs {
         name: &str,
         target: &str,
     ) -> Result<Obj, DfsError> {
+        self.symlink_as_async(dir, name, target, Owner::process())
+            .await
+    }
+
+    /// [`symlink`](Self::symlink) with the link owned by `owner` (dfuse:
+    /// the requesting process's uid and gid) instead of this process's.
+    pub fn symlink_as(
+        &self,
+        dir: &Obj,
+        name: &str,
+        target: &str,
+        owner: Owner,
+    ) -> Result<Obj, DfsError> {
+        self.block(self.symlink_as_async(dir, name, target, owner))
+    }
+
+    /// [`symlink_as`](Self::symlink_as) as a future (on the client's
+    /// scheduler).
+    pub async fn symlink_as_async(
+        &self,
+        dir: &Obj,
+        name: &str,
+        target: &str,
+        owner: Owner,
+    ) -> Result<Obj, DfsError> {
         check_name(name)?;
         if target.is_empty() || target.contains('\0') {
             return Err(DfsError::inval("symlink target empty or with NUL"));
@@ -1048,7 +1145,7 @@ impl Dfs {
             .oids
             .alloc_async(ObjType::KvHashed, ObjClass::S1)
             .await?;
-        let mut rec = new_inode(S_IFLNK | 0o777, oid, ObjClass::S1, 0);
+        let mut rec = new_inode(S_IFLNK | 0o777, owner, oid, ObjClass::S1, 0);
         rec.target = target.as_bytes().to_vec();
         rec.size = rec.target.len() as u64;
         dirent::put_async(&dh, name.as_bytes(), &rec).await?;

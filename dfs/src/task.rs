@@ -253,6 +253,15 @@ impl Dfs {
         self.op("dfs_chmod", async move { d.chmod_async(&o, mode).await })
     }
 
+    /// [`chown`](Self::chown) as a `dfs_chown` task.
+    pub fn chown_task(&self, o: &Obj, uid: Option<u32>, gid: Option<u32>) -> DfsOp<Obj> {
+        let (d, o) = (self.clone(), o.clone());
+        self.op(
+            "dfs_chown",
+            async move { d.chown_async(&o, uid, gid).await },
+        )
+    }
+
     /// [`utimens`](Self::utimens) as a `dfs_osetattr` task.
     pub fn utimens_task(&self, o: &Obj, atime: Option<u64>, mtime: Option<u64>) -> DfsOp<Obj> {
         let (d, o) = (self.clone(), o.clone());
