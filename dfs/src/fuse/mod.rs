@@ -47,8 +47,15 @@
 //! * File sizes are remembered by the mount (every write passes through
 //!   it), so reads need no size query; as the namespace itself, this is
 //!   exact for one mount of a container at a time.
-//! * No hard links, devices, FIFOs or sockets (`EPERM`); `chown` to
-//!   another owner is `EPERM`; extended attributes are not supported.
+//! * No hard links, devices, FIFOs or sockets (`EPERM`); extended
+//!   attributes are not supported.
+//! * Ownership is stored per entry: new entries belong to the uid and
+//!   gid of the process that made them (FUSE passes them with each
+//!   request), and `chown` / `chgrp` / `chmod` change them by POSIX's
+//!   rules, the set-id bits cleared on `chown` and on a write by another
+//!   user (`fuse/perm.rs`). The kernel checks every access against them
+//!   (`default_permissions`); [`DfuseConfig::allow_other`] lets other
+//!   users in.
 //! * `statfs` (`df`) reports the pool's capacity and use when the
 //!   namespace knows them ([`crate::StatFs`]), else
 //!   [`DfuseConfig::capacity_hint`] with nothing counted as used, else a
@@ -57,6 +64,7 @@
 mod attr;
 mod inodes;
 mod ops;
+mod perm;
 mod signal;
 mod watch;
 mod work;

@@ -21,6 +21,7 @@ use fuser::{
 use obj::transport::BulkRef;
 use tse::RemoteTask;
 
+use super::perm::Caller;
 use super::watch::{Op, Ticket, Watch};
 
 /// Longest FUSE write asked of the kernel: 1 MiB, a chunk of the default
@@ -52,6 +53,7 @@ pub(crate) enum Req {
     SetAttr {
         ino: u64,
         fh: Option<u64>,
+        caller: Caller,
         set: SetAttr,
         reply: ReplyAttr,
     },
@@ -61,6 +63,7 @@ pub(crate) enum Req {
     },
     Mknod {
         parent: u64,
+        caller: Caller,
         name: OsString,
         mode: u32,
         umask: u32,
@@ -68,6 +71,7 @@ pub(crate) enum Req {
     },
     Mkdir {
         parent: u64,
+        caller: Caller,
         name: OsString,
         mode: u32,
         umask: u32,
@@ -85,6 +89,7 @@ pub(crate) enum Req {
     },
     Symlink {
         parent: u64,
+        caller: Caller,
         name: OsString,
         target: OsString,
         reply: ReplyEntry,
@@ -104,6 +109,7 @@ pub(crate) enum Req {
     },
     Create {
         parent: u64,
+        caller: Caller,
         name: OsString,
         mode: u32,
         umask: u32,
@@ -353,6 +359,7 @@ impl Filesystem for DfuseOps {
             ino.0,
             Req::SetAttr {
                 ino: ino.0,
+                caller: Caller::of(req),
                 fh: fh.map(|f| f.0),
                 set: SetAttr {
                     mode,
@@ -392,6 +399,7 @@ impl Filesystem for DfuseOps {
             parent.0,
             Req::Mknod {
                 parent: parent.0,
+                caller: Caller::of(req),
                 name: name.to_owned(),
                 mode,
                 umask,
@@ -415,6 +423,7 @@ impl Filesystem for DfuseOps {
             parent.0,
             Req::Mkdir {
                 parent: parent.0,
+                caller: Caller::of(req),
                 name: name.to_owned(),
                 mode,
                 umask,
@@ -463,6 +472,7 @@ impl Filesystem for DfuseOps {
             parent.0,
             Req::Symlink {
                 parent: parent.0,
+                caller: Caller::of(req),
                 name: link_name.to_owned(),
                 target: target.as_os_str().to_owned(),
                 reply,
@@ -679,6 +689,7 @@ impl Filesystem for DfuseOps {
             parent.0,
             Req::Create {
                 parent: parent.0,
+                caller: Caller::of(req),
                 name: name.to_owned(),
                 mode,
                 umask,

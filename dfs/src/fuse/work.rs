@@ -30,11 +30,12 @@ use tse::{SchedHandle, Task};
 use super::attr::{attr_of_record, attr_of_stat, fs_blocks, fuse_type, ns_of, FRSIZE};
 use super::inodes::{InodeTable, ROOT_INO};
 use super::ops::{Inbox, Req, SetAttr, Taken};
+use super::perm::{change_owner_mode, new_mode, Attrs, Caller, OwnerChange};
 use super::watch::Ticket;
 use crate::darray::ReadOut;
 use crate::errno::{der_to_errno, DfsError};
 use crate::file::{array_of, Access, File, OpenFlags};
-use crate::inode::{now_ns, FileType, PERM_MASK, S_IFMT, S_IFREG};
+use crate::inode::{now_ns, FileType, Owner, PERM_MASK, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG};
 use crate::namespace::{Dfs, DirCursor, Obj};
 
 /// Entries fetched per `dfs_readdir` call when listing a directory.
@@ -316,9 +317,10 @@ impl Worker {
             Req::SetAttr {
                 ino,
                 fh,
+                caller,
                 set,
                 reply,
-            } => match self.dfuse_cb_setattr(ino, fh, set) {
+            } => match self.dfuse_cb_setattr(ino, fh, set, &caller) {
                 Ok(a) => reply.attr(&self.cfg.ttl, &a),
                 Err(e) => reply.error(e.errno()),
             },
@@ -326,24 +328,26 @@ impl Worker {
             Req::Mknod {
                 parent,
                 name,
+                caller,
                 mode,
                 umask,
                 reply,
             } => reply_entry(
                 reply,
                 self.cfg.ttl,
-                self.dfuse_cb_mknod(parent, &name, mode, umask),
+                self.dfuse_cb_mknod(parent, &name, mode, umask, &caller),
             ),
             Req::Mkdir {
                 parent,
                 name,
+                caller,
                 mode,
                 umask,
                 reply,
             } => reply_entry(
                 reply,
                 self.cfg.ttl,
-                self.dfuse_cb_mkdir(parent, &name, mode, umask),
+                self.dfuse_cb_mkdir(parent, &name, mode, umask, &caller),
             ),
             Req::Unlink {
                 parent,
@@ -358,12 +362,13 @@ impl Worker {
             Req::Symlink {
                 parent,
                 name,
+                caller,
                 target,
                 reply,
             } => reply_entry(
                 reply,
                 self.cfg.ttl,
-                self.dfuse_cb_symlink(parent, &name, &target),
+                self.dfuse_cb_symlink(parent, &name, &target, &caller),
             ),
             Req::Rename {
                 parent,
@@ -383,11 +388,12 @@ impl Worker {
             Req::Create {
                 parent,
                 name,
+                caller,
                 mode,
                 umask,
                 flags,
                 reply,
-            } => self.dfuse_cb_create(parent, &name, mode, umask, flags, reply),
+            } => self.dfuse_cb_create(parent, &name, mode & !umask, flags, &caller, reply),
             Req::Read {
                 fh,
                 offset,
@@ -498,13 +504,33 @@ impl Worker {
         Ok(attr_of_stat(ino, &st))
     }
 
-    fn dfuse_cb_setattr(&mut self, ino: u64, fh: Option<u64>, set: SetAttr) -> R<FileAttr> {
+    fn dfuse_cb_setattr(
+        &mut self,
+        ino: u64,
+        fh: Option<u64>,
+        set: SetAttr,
+        caller: &Caller,
+    ) -> R<FileAttr> {
         let mut o = self.obj(ino)?;
-        let rec = o.inode();
-        // There is no chown: owners are whoever made the entry.
-        if set.uid.is_some_and(|u| u != rec.uid) || set.gid.is_some_and(|g| g != rec.gid) {
-            return Err(Fail(libc::EPERM));
-        }
+        // Owner and mode: checked against the record as stored now (the
+        // kernel's copy may be older), before anything changes.
+        let owner_change = if set.mode.is_some() || set.uid.is_some() || set.gid.is_some() {
+            let st = self.dfs.stat(&o)?;
+            let cur = Attrs {
+                mode: st.mode,
+                uid: st.uid,
+                gid: st.gid,
+            };
+            let want = OwnerChange {
+                mode: set.mode,
+                uid: set.uid,
+                gid: set.gid,
+            };
+            let new = change_owner_mode(caller, cur, want, |g| caller.in_group(g)).map_err(Fail)?;
+            Some((cur, new))
+        } else {
+            None
+        };
         if let Some(size) = set.size {
             match o.kind() {
                 FileType::File => {}
@@ -523,8 +549,15 @@ impl Worker {
             }
             self.live.sizes.borrow_mut().insert(o.oid(), size);
         }
-        if let Some(mode) = set.mode {
-            o = self.dfs.chmod(&o, mode & PERM_MASK)?;
+        if let Some((cur, new)) = owner_change {
+            if (new.uid, new.gid) != (cur.uid, cur.gid) {
+                let uid = (new.uid != cur.uid).then_some(new.uid);
+                let gid = (new.gid != cur.gid).then_some(new.gid);
+                o = self.dfs.chown(&o, uid, gid)?;
+            }
+            if new.mode != cur.mode || set.mode.is_some() {
+                o = self.dfs.chmod(&o, new.mode & PERM_MASK)?;
+            }
         }
         if set.atime.is_some() || set.mtime.is_some() {
             let t = |x: Option<TimeOrNow>| {
@@ -550,28 +583,40 @@ impl Worker {
         }
     }
 
-    fn dfuse_cb_mknod(&mut self, parent: u64, name: &OsStr, mode: u32, umask: u32) -> R<FileAttr> {
+    fn dfuse_cb_mknod(
+        &mut self,
+        parent: u64,
+        name: &OsStr,
+        mode: u32,
+        umask: u32,
+        caller: &Caller,
+    ) -> R<FileAttr> {
         // Regular files only: the namespace holds no devices, FIFOs or
         // sockets.
         if mode & S_IFMT != S_IFREG {
             return Err(Fail(libc::EPERM));
         }
         let dir = self.obj(parent)?;
-        let flags = OpenFlags::write_only()
-            .excl()
-            .create(mode & !umask & PERM_MASK);
-        let f = self.dfs.open(&dir, name_str(name)?, flags)?;
+        let (owner, perm) = new_entry(&dir, caller, S_IFREG, mode & !umask & PERM_MASK);
+        let flags = OpenFlags::write_only().excl().create(perm);
+        let f = self.dfs.open_as(&dir, name_str(name)?, flags, owner)?;
         let o = f.obj().clone();
         f.close()?;
         self.live.sizes.borrow_mut().insert(o.oid(), 0);
         self.entry(o)
     }
 
-    fn dfuse_cb_mkdir(&mut self, parent: u64, name: &OsStr, mode: u32, umask: u32) -> R<FileAttr> {
+    fn dfuse_cb_mkdir(
+        &mut self,
+        parent: u64,
+        name: &OsStr,
+        mode: u32,
+        umask: u32,
+        caller: &Caller,
+    ) -> R<FileAttr> {
         let dir = self.obj(parent)?;
-        let o = self
-            .dfs
-            .mkdir(&dir, name_str(name)?, mode & !umask & PERM_MASK)?;
+        let (owner, perm) = new_entry(&dir, caller, S_IFDIR, mode & !umask & PERM_MASK);
+        let o = self.dfs.mkdir_as(&dir, name_str(name)?, perm, owner)?;
         self.entry(o)
     }
 
@@ -585,9 +630,18 @@ impl Worker {
         Ok(self.dfs.rmdir(&dir, name_str(name)?)?)
     }
 
-    fn dfuse_cb_symlink(&mut self, parent: u64, name: &OsStr, target: &OsStr) -> R<FileAttr> {
+    fn dfuse_cb_symlink(
+        &mut self,
+        parent: u64,
+        name: &OsStr,
+        target: &OsStr,
+        caller: &Caller,
+    ) -> R<FileAttr> {
         let dir = self.obj(parent)?;
-        let o = self.dfs.symlink(&dir, name_str(name)?, name_str(target)?)?;
+        let (owner, _) = new_entry(&dir, caller, S_IFLNK, 0o777);
+        let o = self
+            .dfs
+            .symlink_as(&dir, name_str(name)?, name_str(target)?, owner)?;
         self.entry(o)
     }
 
@@ -653,26 +707,29 @@ impl Worker {
         Ok(self.add_file(file))
     }
 
+    /// `O_CREAT` open of `name` in `parent` with permission bits `mode`
+    /// (the umask applied).
     fn dfuse_cb_create(
         &mut self,
         parent: u64,
         name: &OsStr,
         mode: u32,
-        umask: u32,
         flags: i32,
+        caller: &Caller,
         reply: ReplyCreate,
     ) {
         let r = (|| -> R<(FileAttr, u64)> {
             let dir = self.obj(parent)?;
+            let (owner, perm) = new_entry(&dir, caller, S_IFREG, mode & PERM_MASK);
             let access = access_of(flags);
             let oflags = OpenFlags {
                 access,
                 create: true,
                 excl: flags & libc::O_EXCL != 0,
                 trunc: flags & libc::O_TRUNC != 0 && access != Access::ReadOnly,
-                mode: mode & !umask & PERM_MASK,
+                mode: perm,
             };
-            let file = self.dfs.open(&dir, name_str(name)?, oflags)?;
+            let file = self.dfs.open_as(&dir, name_str(name)?, oflags, owner)?;
             let o = file.obj().clone();
             if oflags.trunc {
                 self.live.sizes.borrow_mut().insert(o.oid(), 0);
@@ -933,6 +990,14 @@ impl Worker {
             Err(e) => reply.error(Fail::from(e).errno()),
         }
     }
+}
+
+/// The owner and permission bits of an entry of type `ty` that `caller`
+/// makes in `dir` with permission bits `perm` (see [`super::perm`]).
+fn new_entry(dir: &Obj, caller: &Caller, ty: u32, perm: u32) -> (Owner, u32) {
+    let d = dir.inode();
+    let owner = caller.new_owner(d.mode, d.gid);
+    (owner, new_mode(caller, ty, perm, owner, d.mode))
 }
 
 fn access_of(flags: i32) -> Access {

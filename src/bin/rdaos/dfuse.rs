@@ -54,6 +54,10 @@ pub struct DfuseArgs {
     #[arg(long, value_name = "SECS", default_value_t = 60,
           value_parser = clap::value_parser!(u64).range(1..))]
     request_timeout: u64,
+    /// Let every user in (FUSE's allow_other; the kernel checks each
+    /// access against the stored mode, owner and group)
+    #[arg(long)]
+    allow_other: bool,
 }
 
 /// What to mount, whichever way it was given.
@@ -64,6 +68,7 @@ struct Mount {
     cont: String,
     foreground: bool,
     request_timeout: u64,
+    allow_other: bool,
 }
 
 impl DfuseArgs {
@@ -90,6 +95,7 @@ impl DfuseArgs {
                 .ok_or_else(|| missing("CONT", "--cont"))?,
             foreground: self.foreground,
             request_timeout: self.request_timeout,
+            allow_other: self.allow_other,
         })
     }
 }
@@ -170,6 +176,7 @@ fn serve(storage: &Storage, a: &Mount, mounted: impl FnOnce(String)) -> CliResul
     }
     let mut cfg = DfuseConfig::new(&a.mountpoint, &a.cont, pool.engine().transport());
     cfg.request_timeout = std::time::Duration::from_secs(a.request_timeout);
+    cfg.allow_other = a.allow_other;
     let fuse = match Dfuse::mount(cfg) {
         Ok(f) => f,
         Err(e) => {

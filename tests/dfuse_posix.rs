@@ -1,0 +1,349 @@
+//! POSIX through an `rdaos dfuse` mount, as root and as other users:
+//! `--allow-other` with the kernel's `default_permissions` check (issue
+//! 20 item 2) and ownership stored per inode and changed by `chown` /
+//! `chgrp` / `chmod` with POSIX's rules (item 3).
+//!
+//! The other users are uids and gids no account uses (641xx), made for
+//! the commands that need them: each runs as a child process that sets
+//! its groups, gid and uid (`setgroups`, `setresgid`, `setresuid`)
+//! between `fork` and `exec`, so nothing is added to `/etc/passwd` and
+//! nothing outlives the test. Every command, `rdaos` included, runs
+//! under `timeout`, so a mount that stops answering fails the test
+//! instead of hanging it.
+//!
+//! The expected answers are POSIX.1-2017's: `open` / `creat` / `mkdir` /
+//! `unlink` where the mode denies them: `EACCES` ("Permission denied");
+//! `chmod` by neither owner nor privileged process, `chown` to another
+//! owner by an unprivileged one, `chgrp` to a group the owner is not in:
+//! `EPERM` ("Operation not permitted").
+//!
+//! Needs root and `/dev/fuse` (as in CI); otherwise each test says why
+//! and passes without doing anything.
+
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use rdaos::dfs::errno::libc;
+
+/// The first other user and its groups (its own and one more).
+const U1: u32 = 64101;
+const G1: u32 = 64101;
+const G1X: u32 = 64111;
+/// A second other user, in its own group only.
+const U2: u32 = 64102;
+const G2: u32 = 64102;
+/// A group neither is in.
+const G9: u32 = 64199;
+
+/// The bound on every command.
+const LIMIT_SECS: u32 = 120;
+
+fn no_fuse() -> Option<String> {
+    // SAFETY: geteuid cannot fail and touches no memory.
+    if unsafe { libc::geteuid() } != 0 {
+        return Some("not root".into());
+    }
+    if !Path::new("/dev/fuse").exists() {
+        return Some("no /dev/fuse".into());
+    }
+    None
+}
+
+macro_rules! need_fuse {
+    () => {
+        if let Some(why) = no_fuse() {
+            eprintln!("SKIP: dfuse POSIX test needs root and /dev/fuse: {why}");
+            return;
+        }
+    };
+}
+
+/// A storage directory with pool `p` and POSIX container `c`, and a
+/// mount point; on drop the mount is lazily unmounted and both removed.
+struct Setup {
+    storage: PathBuf,
+    mnt: PathBuf,
+}
+
+impl Setup {
+    fn new(tag: &str) -> Setup {
+        let base = std::env::temp_dir().join(format!("rdaos-posix-{tag}-{}", std::process::id()));
+        let s = Setup {
+            storage: base.join("storage"),
+            mnt: base.join("mnt"),
+        };
+        let _ = Command::new("umount").arg("-l").arg(&s.mnt).output();
+        let _ = std::fs::remove_dir_all(&base);
+        std::fs::create_dir_all(&s.mnt).expect("mount point");
+        // Other users reach the mount point through the base directory.
+        sh_ok(&format!("chmod 755 {}", base.display()));
+        s.rdaos_ok(
+            &["pool", "create", "p", "--size", "256M", "--targets", "2"],
+            &[],
+        );
+        s.rdaos_ok(&["cont", "create", "p", "c", "--type", "POSIX"], &[]);
+        s
+    }
+
+    /// `rdaos --storage DIR args` with `env`, under the time bound.
+    fn rdaos(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut c = bounded();
+        c.arg(env!("CARGO_BIN_EXE_rdaos"))
+            .arg("--storage")
+            .arg(&self.storage)
+            .args(args)
+            .env_remove("RDAOS_STORAGE")
+            .env_remove("RDAOS_LOG");
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        c.output().expect("run rdaos")
+    }
+
+    fn rdaos_ok(&self, args: &[&str], env: &[(&str, &str)]) -> String {
+        let o = self.rdaos(args, env);
+        assert!(
+            o.status.success(),
+            "rdaos {args:?}: {}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    /// Mounts the container with `extra` options (daemon mode), retrying
+    /// while the previous daemon still holds the pool.
+    fn mount(&self, extra: &[&str], env: &[(&str, &str)]) {
+        let m = self.mnt.to_str().expect("utf-8 path");
+        let mut args = vec!["dfuse", m, "p", "c"];
+        args.extend_from_slice(extra);
+        let t0 = Instant::now();
+        loop {
+            let o = self.rdaos(&args, env);
+            let err = String::from_utf8_lossy(&o.stderr).into_owned();
+            if o.status.success() {
+                return;
+            }
+            assert!(
+                err.contains("in use") && t0.elapsed() < Duration::from_secs(60),
+                "rdaos {args:?}: {err}"
+            );
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+
+    fn umount(&self) {
+        sh_ok(&format!("umount {}", self.mnt.display()));
+    }
+
+    /// Runs `script` in the mount as root.
+    fn root(&self, script: &str) -> Output {
+        run_in(&self.mnt, script, None)
+    }
+
+    /// Runs `script` in the mount as `uid` with gid `gid` and
+    /// supplementary groups `groups`.
+    fn user(&self, uid: u32, gid: u32, groups: &[u32], script: &str) -> Output {
+        run_in(&self.mnt, script, Some((uid, gid, groups.to_vec())))
+    }
+}
+
+impl Drop for Setup {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.mnt).output();
+        if let Some(base) = self.mnt.parent() {
+            let _ = std::fs::remove_dir_all(base);
+        }
+    }
+}
+
+/// `timeout` around a command: killed (and the test failed) past the
+/// bound.
+fn bounded() -> Command {
+    let mut c = Command::new("timeout");
+    c.args(["-k", "5", &LIMIT_SECS.to_string()]);
+    c
+}
+
+fn sh_ok(script: &str) {
+    let o = run_in(Path::new("/"), script, None);
+    assert!(o.status.success(), "{script}: {}", show(&o));
+}
+
+/// Runs `script` with bash in `dir`, as root or as the ids given.
+fn run_in(dir: &Path, script: &str, ids: Option<(u32, u32, Vec<u32>)>) -> Output {
+    let mut c = bounded();
+    c.args(["bash", "-c", &format!("set -eu\numask 022\n{script}")])
+        .current_dir(dir);
+    if let Some((uid, gid, groups)) = ids {
+        // SAFETY: between fork and exec the closure makes only the
+        // async-signal-safe calls setgroups, setresgid and setresuid, on
+        // memory owned by the closure.
+        unsafe {
+            c.pre_exec(move || {
+                let gs: Vec<libc::gid_t> = groups.clone();
+                if libc::setgroups(gs.len(), gs.as_ptr()) != 0
+                    || libc::setresgid(gid, gid, gid) != 0
+                    || libc::setresuid(uid, uid, uid) != 0
+                {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
+    c.output().expect("run bash")
+}
+
+fn show(o: &Output) -> String {
+    format!(
+        "status {}\n--- stdout\n{}--- stderr\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Expects success; stdout.
+#[track_caller]
+fn ok(o: Output) -> String {
+    assert!(o.status.success(), "expected success: {}", show(&o));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Expects a failure with `strerror(errno)` on stderr.
+#[track_caller]
+fn fails_with(o: Output, errno: i32) {
+    let want = std::io::Error::from_raw_os_error(errno).to_string();
+    let want = want.split(" (os error").next().unwrap_or(&want).to_string();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains(&want),
+        "expected {want:?}: {}",
+        show(&o)
+    );
+    assert_ne!(o.status.code(), Some(124), "timed out: {}", show(&o));
+}
+
+/// Item 2: with `--allow-other` other users get in, and get what POSIX
+/// says where the mode bits allow and where they deny.
+#[test]
+fn allow_other_gives_other_users_posix_answers() {
+    need_fuse!();
+    let s = Setup::new("allow");
+    s.mount(&["--allow-other"], &[]);
+    ok(s.root(
+        "mkdir pub priv open
+         chmod 755 pub; chmod 700 priv; chmod 777 open
+         echo hi > pub/f; chmod 644 pub/f
+         echo secret > priv/s",
+    ));
+    // Allowed by the mode: read, list, search, stat; create in a 0777
+    // directory.
+    assert_eq!(ok(s.user(U1, G1, &[G1], "cat pub/f")), "hi\n");
+    assert_eq!(ok(s.user(U1, G1, &[G1], "ls pub")), "f\n");
+    assert_eq!(
+        ok(s.user(U1, G1, &[G1], "stat -c '%u %g %a' pub/f")),
+        "0 0 644\n"
+    );
+    assert_eq!(
+        ok(s.user(U1, G1, &[G1], "echo mine > open/m; cat open/m")),
+        "mine\n"
+    );
+    // Denied by the mode: EACCES (open for writing, write or search
+    // permission denied on a directory).
+    fails_with(s.user(U1, G1, &[G1], "echo x >> pub/f"), libc::EACCES);
+    fails_with(s.user(U1, G1, &[G1], "echo x > pub/new"), libc::EACCES);
+    fails_with(s.user(U1, G1, &[G1], "mkdir pub/d"), libc::EACCES);
+    fails_with(s.user(U1, G1, &[G1], "rm pub/f"), libc::EACCES);
+    fails_with(s.user(U1, G1, &[G1], "ls priv"), libc::EACCES);
+    fails_with(s.user(U1, G1, &[G1], "cat priv/s"), libc::EACCES);
+    // Not the owner: chmod is EPERM, not EACCES.
+    fails_with(s.user(U1, G1, &[G1], "chmod 666 pub/f"), libc::EPERM);
+    // Removing an entry takes write permission on the directory, not on
+    // the file: another user removes it from the 0777 one (no sticky bit).
+    ok(s.user(U2, G2, &[G2], "rm -f open/m; test ! -e open/m"));
+    // Root still reads and writes everything.
+    assert_eq!(
+        ok(s.root("cat priv/s; echo more >> pub/f; cat pub/f")),
+        "secret\nhi\nmore\n"
+    );
+    s.umount();
+}
+
+/// Item 3: entries belong to whoever made them; chown / chgrp / chmod
+/// follow POSIX's rules; set-id bits go on chown and on a write by
+/// another user; all of it survives a remount.
+#[test]
+fn ownership_is_stored_per_inode_and_changed_by_posix_rules() {
+    need_fuse!();
+    let s = Setup::new("owner");
+    s.mount(&["--allow-other"], &[]);
+    let u1 = |script: &str| s.user(U1, G1, &[G1, G1X], script);
+    let u2 = |script: &str| s.user(U2, G2, &[G2], script);
+
+    // Root gives a directory away (chown by a privileged process).
+    assert_eq!(
+        ok(s.root(&format!("mkdir d; chown {U1}:{G1} d; stat -c '%u %g %a' d"))),
+        format!("{U1} {G1} 755\n")
+    );
+    // What a user makes is the user's: file, directory, symlink.
+    assert_eq!(
+        ok(u1("cd d; echo a > f; mkdir sub; ln -s f l
+               stat -c '%u %g' f sub; stat -c '%u %g %F' l")),
+        format!("{U1} {G1}\n{U1} {G1}\n{U1} {G1} symbolic link\n")
+    );
+    // The owner changes the group to one of its groups, and no other.
+    assert_eq!(
+        ok(u1(&format!("chgrp {G1X} d/f; stat -c '%u %g' d/f"))),
+        format!("{U1} {G1X}\n")
+    );
+    fails_with(u1(&format!("chgrp {G9} d/f")), libc::EPERM);
+    // Only a privileged process changes the owner.
+    fails_with(u1(&format!("chown {U2} d/f")), libc::EPERM);
+    // Someone else may neither chmod nor chgrp it.
+    fails_with(u2("chmod 777 d/f"), libc::EPERM);
+    fails_with(u2(&format!("chgrp {G2} d/f")), libc::EPERM);
+    fails_with(u2(&format!("chown {U2} d/f")), libc::EPERM);
+    // chown by the (unprivileged) owner of an executable file clears
+    // S_ISUID and S_ISGID.
+    assert_eq!(
+        ok(u1(&format!(
+            "chmod 6755 d/f; stat -c %a d/f; chgrp {G1} d/f; stat -c '%a %g' d/f"
+        ))),
+        format!("6755\n755 {G1}\n")
+    );
+    // A write by another user (no CAP_FSETID) clears them too.
+    ok(u1("echo x > d/w; chmod 6777 d/w"));
+    assert_eq!(ok(s.root("stat -c %a d/w")), "6777\n");
+    ok(u2("echo more >> d/w"));
+    assert_eq!(ok(s.root("stat -c %a d/w")), "777\n");
+    // A set-group-ID directory hands its group down, and the bit to its
+    // subdirectories.
+    assert_eq!(
+        ok(u1(&format!(
+            "mkdir d/g; chgrp {G1X} d/g; chmod 2775 d/g; echo > d/g/x; mkdir d/g/y
+             stat -c '%g' d/g/x; stat -c '%g %a' d/g/y"
+        ))),
+        format!("{G1X}\n{G1X} 2755\n")
+    );
+    // Root gives the file to anyone, and chmods what is not its own.
+    assert_eq!(
+        ok(s.root("chown 64105:64106 d/f; chmod 700 d/sub; stat -c '%u %g' d/f; stat -c %a d/sub")),
+        "64105 64106\n700\n"
+    );
+    // The new owner's rules apply at once: the old one lost chmod.
+    fails_with(u1("chmod 644 d/f"), libc::EPERM);
+
+    let want =
+        ok(s.root("stat -c '%n %u %g %a' d d/f d/sub d/w d/g d/g/x d/g/y; stat -c '%n %u %g' d/l"));
+    s.umount();
+    s.mount(&["--allow-other"], &[]);
+    let got =
+        ok(s.root("stat -c '%n %u %g %a' d d/f d/sub d/w d/g d/g/x d/g/y; stat -c '%n %u %g' d/l"));
+    assert_eq!(got, want, "after a remount");
+    assert!(got.contains("d/f 64105 64106 755"), "{got}");
+    s.umount();
+}
