@@ -1,7 +1,8 @@
 //! POSIX through an `rdaos dfuse` mount, as root and as other users:
 //! `--allow-other` with the kernel's `default_permissions` check (issue
-//! 20 item 2) and ownership stored per inode and changed by `chown` /
-//! `chgrp` / `chmod` with POSIX's rules (item 3).
+//! 20 item 2), ownership stored per inode and changed by `chown` /
+//! `chgrp` / `chmod` with POSIX's rules (item 3), and the daemon's log
+//! file (item 9).
 //!
 //! The other users are uids and gids no account uses (641xx), made for
 //! the commands that need them: each runs as a child process that sets
@@ -19,6 +20,8 @@
 //!
 //! Needs root and `/dev/fuse` (as in CI); otherwise each test says why
 //! and passes without doing anything.
+
+mod common;
 
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -346,4 +349,81 @@ fn ownership_is_stored_per_inode_and_changed_by_posix_rules() {
     assert_eq!(got, want, "after a remount");
     assert!(got.contains("d/f 64105 64106 755"), "{got}");
     s.umount();
+}
+
+/// Item 9: a daemon's lines land in its log file: by default
+/// `dfuse.log` in the pool's directory, at the level `RDAOS_LOG` asks
+/// for; with `--log FILE` there. A read that fails its checksum is
+/// logged as an error (at the default level) besides answering EIO.
+#[test]
+fn the_daemon_logs_to_its_log_file() {
+    need_fuse!();
+    let s = Setup::new("log");
+    let default_log = s.storage.join("p").join("dfuse.log");
+    // A level that is none: refused before anything is mounted.
+    let o = s.rdaos(
+        &["dfuse", s.mnt.to_str().unwrap(), "p", "c"],
+        &[("RDAOS_LOG", "loud")],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", show(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("RDAOS_LOG"),
+        "{}",
+        show(&o)
+    );
+
+    s.mount(&[], &[("RDAOS_LOG", "info")]);
+    // The daemon logs its mount once the command has returned.
+    wait_for_line(&default_log, |l| {
+        l.contains(" INFO ") && l.contains("mounted at")
+    });
+    // Two 1 MiB chunks (the default chunk size): the second gets damaged.
+    let good: Vec<u8> = (0..1u32 << 20).map(|i| (i % 251) as u8 ^ 0x5a).collect();
+    let doomed: Vec<u8> = (0..1u32 << 20).map(|i| (i % 241) as u8 ^ 0xa5).collect();
+    let src = s.storage.join("src.bin");
+    std::fs::write(&src, [good, doomed.clone()].concat()).unwrap();
+    ok(s.root(&format!("cp {} f", src.display())));
+    s.umount();
+    // The daemon logs its stop once it let go of the pool.
+    wait_for_line(&default_log, |l| {
+        l.contains(" INFO ") && l.contains("unmounted")
+    });
+
+    let dev = s.storage.join("p").join("pool.dev");
+    common::corrupt_first(&dev, &doomed[5000..5256]);
+
+    let other = s.storage.join("other.log");
+    s.mount(&["--log", other.to_str().unwrap()], &[]);
+    fails_with(
+        s.root("dd if=f of=/dev/null bs=1M skip=1 count=1 iflag=direct status=none"),
+        libc::EIO,
+    );
+    s.umount();
+    let log = wait_for_line(&other, |l| {
+        l.contains(" ERROR ") && l.contains("read") && l.contains("Input/output error")
+    });
+    // The default level is warn: no info lines in this one.
+    assert!(!log.contains(" INFO "), "{log}");
+    // The first mount's log did not get the second one's lines.
+    let first = std::fs::read_to_string(&default_log).unwrap();
+    assert!(!first.contains(" ERROR "), "{first}");
+}
+
+/// Waits (within the bound) until file `p` has a line `pred` accepts;
+/// its text.
+#[track_caller]
+fn wait_for_line(p: &Path, pred: impl Fn(&str) -> bool) -> String {
+    let t0 = Instant::now();
+    loop {
+        let log = std::fs::read_to_string(p).unwrap_or_default();
+        if log.lines().any(&pred) {
+            return log;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(u64::from(LIMIT_SECS)),
+            "no such line in {}: {log:?}",
+            p.display()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

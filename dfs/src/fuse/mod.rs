@@ -56,6 +56,8 @@
 //!   user (`fuse/perm.rs`). The kernel checks every access against them
 //!   (`default_permissions`); [`DfuseConfig::allow_other`] lets other
 //!   users in.
+//! * What the daemon has to say (overdue requests, failed I/O) goes to
+//!   its [`log`], at the level `RDAOS_LOG` sets.
 //! * `statfs` (`df`) reports the pool's capacity and use when the
 //!   namespace knows them ([`crate::StatFs`]), else
 //!   [`DfuseConfig::capacity_hint`] with nothing counted as used, else a
@@ -63,6 +65,7 @@
 
 mod attr;
 mod inodes;
+pub mod log;
 mod ops;
 mod perm;
 mod signal;
@@ -125,9 +128,10 @@ pub struct DfuseConfig {
     /// chain.
     pub tracer: Option<tse::Tracer>,
     /// How long a request may go unanswered before the watchdog reports
-    /// it on stderr (opcode, inode, age, what the dfs thread has in
-    /// flight), and how long an unmount waits for the session and the
-    /// dfs thread to finish before it gives up on them (default 60 s).
+    /// it in the log ([`log`], on standard error: opcode, inode, age,
+    /// what the dfs thread has in flight), and how long an unmount waits
+    /// for the session and the dfs thread to finish before it gives up on
+    /// them (default 60 s).
     pub request_timeout: Duration,
 }
 
@@ -368,7 +372,7 @@ impl Dfuse {
         let watchdog = match watch::spawn(watch, context, stop_rx) {
             Ok(h) => Some((h, stop_tx)),
             Err(e) => {
-                eprintln!("dfuse: no request watchdog: {e}");
+                log::log(log::Level::Error, format_args!("no request watchdog: {e}"));
                 None
             }
         };

@@ -1,6 +1,6 @@
 //! The request watchdog: every FUSE request the session hands to the dfs
 //! thread holds a [`Ticket`] until it is answered, and a watchdog thread
-//! reports on stderr every request older than the mount's bound (its
+//! reports in the log (`super::log`) every request older than the mount's bound (its
 //! opcode, inode, age, and what the dfs thread has in flight), once, and
 //! again when it is finally answered. A daemon that stops answering
 //! says so instead of wedging silently.
@@ -15,6 +15,8 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+use super::log::{self, Level};
 
 /// Slots of the table (a power of two): requests watched at once.
 const SLOTS: usize = 4096;
@@ -169,11 +171,14 @@ impl Drop for Ticket {
             // Rare: only requests reported overdue pay for this.
             let age = w.age(e.since_us.load(Ordering::Relaxed));
             let op = Op::from_u32(e.op.load(Ordering::Relaxed)).map_or("?", Op::name);
-            eprintln!(
-                "dfuse: request {} ({op}, inode {}) answered after {:.1} s",
-                self.unique,
-                e.ino.load(Ordering::Relaxed),
-                age.as_secs_f64()
+            log::log(
+                Level::Warn,
+                format_args!(
+                    "request {} ({op}, inode {}) answered after {:.1} s",
+                    self.unique,
+                    e.ino.load(Ordering::Relaxed),
+                    age.as_secs_f64()
+                ),
             );
         }
         e.unique.store(0, Ordering::Release);
@@ -255,22 +260,31 @@ impl Watch {
             e.reported.store(u, Ordering::Relaxed);
             if reported < REPORT_MAX {
                 if reported == 0 {
-                    eprintln!(
-                        "dfuse: requests unanswered for over {:?}; {}",
-                        self.bound,
-                        context()
+                    log::log(
+                        Level::Warn,
+                        format_args!(
+                            "requests unanswered for over {:?}; {}",
+                            self.bound,
+                            context()
+                        ),
                     );
                 }
                 let op = Op::from_u32(op).map_or("?", Op::name);
-                eprintln!(
-                    "dfuse:   request {u} ({op}, inode {ino}) waiting for {:.1} s",
-                    age.as_secs_f64()
+                log::log(
+                    Level::Warn,
+                    format_args!(
+                        "  request {u} ({op}, inode {ino}) waiting for {:.1} s",
+                        age.as_secs_f64()
+                    ),
                 );
             }
             reported += 1;
         }
         if reported > REPORT_MAX {
-            eprintln!("dfuse:   and {} more", reported - REPORT_MAX);
+            log::log(
+                Level::Warn,
+                format_args!("  and {} more", reported - REPORT_MAX),
+            );
         }
         overdue
     }

@@ -29,6 +29,7 @@ use tse::{SchedHandle, Task};
 
 use super::attr::{attr_of_record, attr_of_stat, fs_blocks, fuse_type, ns_of, FRSIZE};
 use super::inodes::{InodeTable, ROOT_INO};
+use super::log::{self, Level};
 use super::ops::{Inbox, Req, SetAttr, Taken};
 use super::perm::{change_owner_mode, new_mode, Attrs, Caller, OwnerChange};
 use super::watch::Ticket;
@@ -59,9 +60,37 @@ pub(crate) struct WorkerCfg {
 struct Fail(i32);
 
 impl From<DfsError> for Fail {
+    /// The error's `errno`; the error itself goes to the log (an `EIO`
+    /// as an error, anything else at debug level).
     fn from(e: DfsError) -> Fail {
-        Fail(e.errno())
+        let errno = e.errno();
+        let level = if errno == libc::EIO {
+            Level::Error
+        } else {
+            Level::Debug
+        };
+        log::log(level, format_args!("request failed: {e}"));
+        Fail(errno)
     }
+}
+
+/// Logs a read or write of file `oid` that the engine failed with `rc`.
+fn log_io_failure(what: &str, oid: ObjId, offset: u64, len: u64, rc: i32) {
+    let errno = der_to_errno(rc);
+    let level = if errno == libc::EIO {
+        Level::Error
+    } else {
+        Level::Debug
+    };
+    log::log(
+        level,
+        format_args!(
+            "{what} of {len} bytes at {offset} of object {:#x}.{:#x} failed: {} (rc {rc})",
+            oid.hi,
+            oid.lo,
+            std::io::Error::from_raw_os_error(errno)
+        ),
+    );
 }
 
 impl Fail {
@@ -762,16 +791,16 @@ impl Worker {
     /// end of the file; its completion sends the data.
     fn dfuse_cb_read(&mut self, fh: u64, offset: u64, size: u32, reply: ReplyData, ticket: Ticket) {
         let _step = self.sched.step("dfuse_cb_read");
-        let started = (|| -> R<Option<(Task, ReadOut)>> {
+        let started = (|| -> R<Option<((Task, ReadOut), ObjId)>> {
             let file = self.file(fh)?;
             let end = self.size_of(file.obj())?;
             if offset >= end || size == 0 {
                 return Ok(None);
             }
             let n = u64::from(size).min(end - offset);
-            Ok(Some(file.read_task(offset, n)?))
+            Ok(Some((file.read_task(offset, n)?, file.obj().oid())))
         })();
-        let (t, out) = match started {
+        let ((t, out), oid) = match started {
             Ok(Some(x)) => x,
             Ok(None) => return reply.data(&[]),
             Err(e) => return reply.error(e.errno()),
@@ -790,7 +819,10 @@ impl Worker {
                     reply.data(&r.data)
                 }
                 (0, None) => reply.error(Errno::EIO),
-                (rc, _) => reply.error(Errno::from_i32(der_to_errno(rc))),
+                (rc, _) => {
+                    log_io_failure("read", oid, offset, u64::from(size), rc);
+                    reply.error(Errno::from_i32(der_to_errno(rc)))
+                }
             }
             0
         });
@@ -849,6 +881,7 @@ impl Worker {
             if rc == 0 {
                 reply.written(n);
             } else {
+                log_io_failure("write", oid, offset, u64::from(n), rc);
                 reply.error(Errno::from_i32(der_to_errno(rc)));
             }
             if rc == 0 {

@@ -7,13 +7,26 @@
 //!
 //! Without `--foreground` it daemonizes as dfuse does: the command returns
 //! once the mount is up (or with the error that prevented it), and the
-//! daemon goes on in its own session with its output discarded.
+//! daemon goes on in its own session, its standard output and error
+//! appended to its log file (`--log FILE`, by default `dfuse.log` in the
+//! pool's directory; DAOS's `D_LOG_FILE`), at the level `RDAOS_LOG` says
+//! (`error`, `warn`, `info` or `debug`; default `warn`; DAOS's
+//! `D_LOG_MASK`): the watchdog's reports, failed I/O, mounts and
+//! unmounts, and the error that stopped it. In the foreground the log is
+//! standard error unless `--log` is given.
+//!
+//! `--allow-other` lets every user of the node in (FUSE's `allow_other`,
+//! as DAOS's dfuse serves a node's users); the kernel checks each access
+//! against the mode, owner and group stored per entry
+//! (`default_permissions`).
 
 use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::PathBuf;
 
 use clap::Args;
+use rdaos::dfs::fuse::log::{self, Level};
 use rdaos::dfs::fuse::{Dfuse, DfuseConfig};
 use rdaos::storage::Storage;
 
@@ -50,7 +63,7 @@ pub struct DfuseArgs {
     #[arg(long, short = 'f')]
     foreground: bool,
     /// Seconds a request may go unanswered before the daemon reports it
-    /// on stderr (and how long an unmount waits for the daemon's threads)
+    /// in its log (and how long an unmount waits for the daemon's threads)
     #[arg(long, value_name = "SECS", default_value_t = 60,
           value_parser = clap::value_parser!(u64).range(1..))]
     request_timeout: u64,
@@ -58,6 +71,11 @@ pub struct DfuseArgs {
     /// access against the stored mode, owner and group)
     #[arg(long)]
     allow_other: bool,
+    /// The daemon's log file, appended to (default: dfuse.log in the
+    /// pool's directory; in the foreground: standard error). Level:
+    /// RDAOS_LOG=error|warn|info|debug (default warn)
+    #[arg(long, value_name = "FILE")]
+    log: Option<PathBuf>,
 }
 
 /// What to mount, whichever way it was given.
@@ -69,6 +87,7 @@ struct Mount {
     foreground: bool,
     request_timeout: u64,
     allow_other: bool,
+    log: Option<PathBuf>,
 }
 
 impl DfuseArgs {
@@ -96,6 +115,7 @@ impl DfuseArgs {
             foreground: self.foreground,
             request_timeout: self.request_timeout,
             allow_other: self.allow_other,
+            log: self.log,
         })
     }
 }
@@ -111,8 +131,27 @@ pub fn run(storage: &Storage, a: DfuseArgs) -> CliResult {
     }
     // Checked before forking, so a typo fails in the foreground.
     storage.pool(&a.pool)?;
+    Level::from_env().map_err(|e| CliError::usage(format!("{}: {e}", log::LOG_ENV)))?;
+    let log_path = match (&a.log, a.foreground) {
+        (Some(p), _) => Some(p.clone()),
+        (None, true) => None,
+        (None, false) => Some(storage.dir().join(&a.pool).join("dfuse.log")),
+    };
+    let log_file = match &log_path {
+        Some(p) => Some(open_log(p)?),
+        None => None,
+    };
     if a.foreground {
-        return serve(storage, &a, |m| println!("{m}"));
+        return serve(storage, &a, |m| {
+            println!("{m}");
+            // From the mount on, what the daemon says goes to the log
+            // file; an error before it stays on the terminal.
+            if let Some(f) = &log_file {
+                // SAFETY: dup2 onto standard error of a descriptor this
+                // function owns; no memory is involved.
+                unsafe { libc::dup2(f.as_raw_fd(), 2) };
+            }
+        });
     }
     let (rd, wr) = pipe()?;
     // SAFETY: no thread has been started yet in this process (clap and
@@ -132,10 +171,16 @@ pub fn run(storage: &Storage, a: DfuseArgs) -> CliResult {
                 if let Some(mut w) = wr.borrow_mut().take() {
                     let _ = writeln!(w, "{m}");
                 }
-                detach();
+                detach(log_file.as_ref());
             });
-            if let (Err(CliError(m, _)), Some(mut w)) = (&r, wr.borrow_mut().take()) {
-                let _ = writeln!(w, "rdaos: error: {m}");
+            if let Err(CliError(m, _)) = &r {
+                match wr.borrow_mut().take() {
+                    Some(mut w) => {
+                        let _ = writeln!(w, "rdaos: error: {m}");
+                    }
+                    // Mounted, then failed: only the log can tell.
+                    None => log::log(Level::Error, format_args!("{m}")),
+                }
             }
             std::process::exit(if r.is_ok() { 0 } else { 1 });
         }
@@ -195,8 +240,24 @@ fn serve(storage: &Storage, a: &Mount, mounted: impl FnOnce(String)) -> CliResul
         if a.foreground { "Ctrl-C or " } else { "" },
         a.mountpoint.display()
     ));
+    log::log(
+        Level::Info,
+        format_args!(
+            "container {} of pool {} mounted at {}{}",
+            a.cont,
+            a.pool,
+            a.mountpoint.display(),
+            if a.allow_other { " for every user" } else { "" }
+        ),
+    );
     let served = fuse.run_until_signal();
     let stopped = pool.stop();
+    if served.is_ok() && stopped.is_ok() {
+        log::log(
+            Level::Info,
+            format_args!("{} unmounted, pool stopped", a.mountpoint.display()),
+        );
+    }
     served?;
     Ok(stopped?)
 }
@@ -214,18 +275,32 @@ fn pipe() -> Result<(OwnedFd, OwnedFd), CliError> {
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
+/// Opens (creates) the log file for appending.
+fn open_log(p: &std::path::Path) -> Result<std::fs::File, CliError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o640)
+        .open(p)
+        .map_err(|e| CliError::msg(format!("log file {}: {e}", p.display())))
+}
+
 /// The daemon leaves the caller's session and terminal: a new session,
-/// standard streams on /dev/null.
-fn detach() {
+/// standard input on /dev/null, standard output and error on the log
+/// file (on /dev/null without one).
+fn detach(log: Option<&std::fs::File>) {
     // SAFETY: setsid, open and dup2 take no Rust-owned memory but the
-    // NUL-terminated path literal; failures leave the streams as they were.
+    // NUL-terminated path literal and a descriptor the caller keeps open;
+    // failures leave the streams as they were.
     unsafe {
         libc::setsid();
         let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
         if null >= 0 {
-            for fd in 0..3 {
-                libc::dup2(null, fd);
-            }
+            let out = log.map_or(null, |f| f.as_raw_fd());
+            libc::dup2(null, 0);
+            libc::dup2(out, 1);
+            libc::dup2(out, 2);
             if null > 2 {
                 libc::close(null);
             }
