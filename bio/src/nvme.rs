@@ -144,15 +144,16 @@ pub fn namespace_id(fd: RawFd) -> Result<u32, i32> {
     }
 }
 
-/// Identify Namespace (admin opcode 0x06, CNS 0) through the admin ioctl.
-pub fn identify_namespace(fd: RawFd, nsid: u32) -> Result<NsInfo, i32> {
+/// An Identify command (admin opcode 0x06) with `cns` for `nsid`, through
+/// the admin ioctl: the 4 KiB data structure it returns.
+fn identify(fd: RawFd, nsid: u32, cns: u32) -> Result<Vec<u8>, i32> {
     let mut buf = vec![0u8; 4096];
     let mut cmd = NvmeCmd {
         opcode: 0x06,
         nsid,
         addr: buf.as_mut_ptr() as u64,
         data_len: 4096,
-        cdw10: 0,
+        cdw10: cns,
         ..NvmeCmd::default()
     };
     // SAFETY: the admin ioctl reads the 72-byte command and writes at most
@@ -166,6 +167,12 @@ pub fn identify_namespace(fd: RawFd, nsid: u32) -> Result<NsInfo, i32> {
     if r > 0 {
         return Err(libc::EIO); // NVMe status
     }
+    Ok(buf)
+}
+
+/// Identify Namespace (CNS 0) through the admin ioctl.
+pub fn identify_namespace(fd: RawFd, nsid: u32) -> Result<NsInfo, i32> {
+    let buf = identify(fd, nsid, 0)?;
     let nsze = u64::from_le_bytes(buf[0..8].try_into().unwrap_or([0; 8]));
     let flbas = (buf[26] & 0x0f) as usize;
     let lbads = buf[128 + 4 * flbas + 2] as u32;
@@ -178,29 +185,10 @@ pub fn identify_namespace(fd: RawFd, nsid: u32) -> Result<NsInfo, i32> {
     })
 }
 
-/// Identify Controller (admin opcode 0x06, CNS 1): true if the controller
-/// has a volatile write cache (VWC, byte 525 bit 0).
+/// Identify Controller (CNS 1): true if the controller has a volatile
+/// write cache (VWC, byte 525 bit 0).
 pub fn volatile_write_cache(fd: RawFd) -> Result<bool, i32> {
-    let mut buf = vec![0u8; 4096];
-    let mut cmd = NvmeCmd {
-        opcode: 0x06,
-        addr: buf.as_mut_ptr() as u64,
-        data_len: 4096,
-        cdw10: 1,
-        ..NvmeCmd::default()
-    };
-    // SAFETY: the admin ioctl reads the 72-byte command and writes at most
-    // data_len bytes to `buf`, which outlives the call.
-    let r = unsafe { libc::ioctl(fd, NVME_IOCTL_ADMIN_CMD as _, &mut cmd as *mut NvmeCmd) };
-    if r < 0 {
-        return Err(std::io::Error::last_os_error()
-            .raw_os_error()
-            .unwrap_or(libc::EIO));
-    }
-    if r > 0 {
-        return Err(libc::EIO); // NVMe status
-    }
-    Ok(buf[525] & 1 != 0)
+    Ok(identify(fd, 0, 1)?[525] & 1 != 0)
 }
 
 /// The largest transfer one command may carry, in bytes, from the block

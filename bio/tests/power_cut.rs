@@ -178,13 +178,9 @@ fn tx_data(i: u64, rng: &mut Rng, next: &mut u64) -> (u64, Vec<u8>) {
     (off, data)
 }
 
-/// Runs one workload, cuts it, replays the rebuilt image and checks it.
-/// Returns how many transactions were acknowledged and replayed.
-fn one_cut(seed: u64, durability: Durability, cut: Cut) -> (u64, u64) {
-    one_cut_qd(seed, durability, cut, 16)
-}
-
-/// [`one_cut`] with at most `qd` transactions in flight.
+/// Runs one workload with at most `qd` transactions in flight, cuts it,
+/// replays the rebuilt image and checks it. Returns how many transactions
+/// were acknowledged and replayed.
 fn one_cut_qd(seed: u64, durability: Durability, cut: Cut, qd: usize) -> (u64, u64) {
     let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
     let s = Sched::new();
@@ -272,19 +268,24 @@ fn one_cut_qd(seed: u64, durability: Durability, cut: Cut, qd: usize) -> (u64, u
 }
 
 fn many_cuts(durability: Durability, cut: Cut) {
+    many_cuts_qd(durability, cut, 16)
+}
+
+/// [`many_cuts`] with at most `qd` transactions in flight.
+fn many_cuts_qd(durability: Durability, cut: Cut, qd: usize) {
     let seeds: u64 = std::env::var("RDAOS_CUT_SEEDS")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(40);
     let (mut acked, mut replayed, mut partial) = (0, 0, 0);
     for seed in 1..=seeds {
-        let (a, r) = one_cut(seed, durability, cut);
+        let (a, r) = one_cut_qd(seed, durability, cut, qd);
         acked += a;
         replayed += r;
         partial += u64::from(a > 0 && a < 48);
     }
     eprintln!(
-        "{durability} {cut:?}: {seeds} cuts, {acked} acknowledged, {replayed} replayed, {partial} cut mid-run"
+        "{durability} {cut:?} qd {qd}: {seeds} cuts, {acked} acknowledged, {replayed} replayed, {partial} cut mid-run"
     );
     // The cuts landed inside the runs, not only before or after them.
     assert!(
@@ -302,19 +303,7 @@ fn flush_contract_survives_power_loss_at_any_instant() {
 fn flush_contract_at_queue_depth_one_survives_power_loss() {
     // One transaction at a time: its frame's flush waits for its data,
     // so one flush covers both.
-    let seeds: u64 = std::env::var("RDAOS_CUT_SEEDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(40);
-    let mut partial = 0;
-    for seed in 1..=seeds {
-        let (a, _) = one_cut_qd(seed, Durability::Flush, Cut::PowerLoss, 1);
-        partial += u64::from(a > 0 && a < 48);
-    }
-    assert!(
-        partial > seeds / 4,
-        "only {partial} of {seeds} cuts mid-run"
-    );
+    many_cuts_qd(Durability::Flush, Cut::PowerLoss, 1);
 }
 
 #[test]
