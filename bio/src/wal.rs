@@ -454,7 +454,10 @@ impl Wal {
             self.st.borrow_mut().awaiting.push(seq);
             let r = self.append(record);
             if r.is_err() {
-                self.st.borrow_mut().awaiting.retain(|&s| s != seq);
+                let mut st = self.st.borrow_mut();
+                if let Some(i) = st.awaiting.iter().rposition(|&s| s == seq) {
+                    st.awaiting.swap_remove(i);
+                }
             }
             return r;
         }
