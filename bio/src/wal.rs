@@ -181,26 +181,10 @@ struct State {
     /// acknowledged.
     broken_seq: Option<u64>,
     /// Records committed (durable) so far, frames written and flushes
-    /// issued (each flush's number is its index).
+    /// issued.
     committed: u64,
     frames: u64,
     flushes: u64,
-    /// Barrier waiters: each completes once a flush numbered at least
-    /// `.0` is done (a flush issued after the waiter was made).
-    cover: Vec<(u64, Task)>,
-    /// A flush of its own for barrier waiters is in flight: waiters that
-    /// come meanwhile wait for the next one (one at a time, so a burst of
-    /// barriers costs two flushes, not one each).
-    cover_flushing: bool,
-}
-
-impl State {
-    /// True if a flush will be issued without being asked: a frame whose
-    /// write is out, or records waiting for one (under `Flush`).
-    fn flush_coming(&self) -> bool {
-        self.durability == Durability::Flush
-            && (!self.pending.is_empty() || self.inflight.iter().any(|f| !f.flush_issued))
-    }
 }
 
 /// The log of one target.
@@ -266,8 +250,6 @@ impl Wal {
                 committed: 0,
                 frames: 0,
                 flushes: 0,
-                cover: Vec::new(),
-                cover_flushing: false,
             })),
         })
     }
@@ -354,8 +336,6 @@ impl Wal {
                 for (_, _, t) in batch.into_iter().chain(rest) {
                     t.complete(rc);
                 }
-                // The failed frame will not cover barrier waiters.
-                self.flush_for_cover();
                 return false;
             }
             let nrec = batch.len() as u64;
@@ -432,17 +412,18 @@ impl Wal {
             }
             f.flush_issued = true;
         }
+        self.st.borrow_mut().flushes += 1;
         let wal = self.clone();
-        self.issue_flush(move |rc| wal.frame_done(end, rc));
-        // This frame's flush may be the one that barrier waiters counted
-        // on; if no other is coming, they need their own.
-        self.flush_for_cover();
+        let _ = self.ctx.sync().register_comp_cb(move |f| {
+            wal.frame_done(end, f.result());
+            0
+        });
     }
 
     /// Appends a record whose data writes are still out (under `Flush`):
     /// its frame's flush is issued only once [`data_written`] says they
     /// completed, so the record's `wal_completion` also means its data is
-    /// durable, and no barrier is needed. Under `Device` it is
+    /// durable too. Under `Device` it is
     /// [`append`](Self::append).
     ///
     /// [`data_written`]: Self::data_written
@@ -487,24 +468,6 @@ impl Wal {
         self.flush_frame(end);
     }
 
-    /// Issues a flush (`bio_flush`); when it completes, releases the
-    /// barrier waiters it covers, then runs `then` with its status.
-    fn issue_flush(&self, then: impl FnOnce(i32) + 'static) {
-        let k = {
-            let mut st = self.st.borrow_mut();
-            st.flushes += 1;
-            st.flushes - 1
-        };
-        let flush = self.ctx.sync();
-        let wal = self.clone();
-        let _ = flush.register_comp_cb(move |f| {
-            let rc = f.result();
-            wal.release_cover(k, rc);
-            then(rc);
-            0
-        });
-    }
-
     /// A frame is done with `rc` (written, and flushed under `Flush`):
     /// completes, in log order, every frame whose predecessors are all
     /// done (`wal_completion`).
@@ -543,66 +506,6 @@ impl Wal {
             return;
         }
         self.kick();
-        self.flush_for_cover();
-    }
-
-    /// Completes the barrier waiters that flush `k` covers.
-    fn release_cover(&self, k: u64, rc: i32) {
-        let done: Vec<Task> = {
-            let mut st = self.st.borrow_mut();
-            let mut done = Vec::new();
-            st.cover.retain(|(need, t)| {
-                if *need <= k {
-                    done.push(t.clone());
-                    false
-                } else {
-                    true
-                }
-            });
-            done
-        };
-        for t in done {
-            t.complete(rc);
-        }
-    }
-
-    /// With no flush coming on its own (no frame being written, no
-    /// records waiting) and none of its own in flight, one flush covers
-    /// every barrier waiter; waiters that come while it is in flight get
-    /// the next one, issued when it completes.
-    fn flush_for_cover(&self) {
-        {
-            let mut st = self.st.borrow_mut();
-            let need = st.flushes;
-            if st.cover_flushing || !st.cover.iter().any(|(n, _)| *n >= need) || st.flush_coming() {
-                return;
-            }
-            st.cover_flushing = true;
-        }
-        let wal = self.clone();
-        self.issue_flush(move |_| {
-            wal.st.borrow_mut().cover_flushing = false;
-            wal.flush_for_cover();
-        });
-    }
-
-    /// A barrier: the returned task completes once a flush issued after
-    /// this call is done, so every write completed before the call is
-    /// durable. It rides the flush of a frame still being written (group
-    /// commit), and costs one flush of its own only when none is coming
-    /// (barriers that come while that one is in flight share the next).
-    pub fn barrier(&self) -> Result<Task, BioError> {
-        // Even on a poisoned log: a transaction before the broken record
-        // still needs its flush (and gets a real one).
-        let task = {
-            let mut st = self.st.borrow_mut();
-            let task = self.ctx.sched().create_named("wal_barrier", |_| {});
-            let need = st.flushes;
-            st.cover.push((need, task.clone()));
-            task
-        };
-        self.flush_for_cover();
-        Ok(task)
     }
 
     /// Poisons the log: fails every frame in flight and everything waiting.
@@ -617,7 +520,6 @@ impl Wal {
                 .map(|(_, _, t)| t)
                 .collect();
             tasks.extend(st.pending.drain(..).map(|(_, _, t)| t));
-            tasks.extend(st.cover.drain(..).map(|(_, t)| t));
             tasks
         };
         for t in tasks {
@@ -650,8 +552,6 @@ impl Wal {
         for t in waiting {
             t.complete(rc);
         }
-        // Barrier waiters still get a real flush.
-        self.flush_for_cover();
     }
 
     /// The record that [`Wal::poison_at`] named and the status it gave:
@@ -692,7 +592,7 @@ impl Wal {
         (st.committed, st.frames)
     }
 
-    /// Flushes this handle issued (for frames and barriers).
+    /// Flushes this handle issued (one per frame under `Flush`).
     pub fn flushes(&self) -> u64 {
         self.st.borrow().flushes
     }

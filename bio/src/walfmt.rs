@@ -134,38 +134,31 @@ pub fn decode_header(block0: &[u8], gen: u32) -> Option<FrameHeader> {
     if u32_at(4) != gen {
         return None;
     }
-    match u32_at(0) {
+    // What differs between the versions: where the header's crc ends and
+    // the records' crc sits, and the mark (none in version 1).
+    let (hcrc_at, pcrc_at, acked, version) = match u32_at(0) {
         FRAME_MAGIC => {
             let version = u16::from_le_bytes([block0[32], block0[33]]);
-            if crc32c::crc32c(&block0[..40]) != u32_at(40) || version != FRAME_VERSION {
+            if version != FRAME_VERSION {
                 return None;
             }
-            Some(FrameHeader {
-                gen,
-                first_seq: u64_at(8),
-                nrec: u32_at(16),
-                bytes: u32_at(20),
-                pcrc: u32_at(44),
-                acked: u64_at(24),
-                version,
-            })
+            (40, 44, u64_at(24), version)
         }
-        FRAME_MAGIC_V1 => {
-            if crc32c::crc32c(&block0[..24]) != u32_at(24) {
-                return None;
-            }
-            Some(FrameHeader {
-                gen,
-                first_seq: u64_at(8),
-                nrec: u32_at(16),
-                bytes: u32_at(20),
-                pcrc: u32_at(28),
-                acked: 0,
-                version: 1,
-            })
-        }
-        _ => None,
+        FRAME_MAGIC_V1 => (24, 28, 0, 1),
+        _ => return None,
+    };
+    if crc32c::crc32c(&block0[..hcrc_at]) != u32_at(hcrc_at) {
+        return None;
     }
+    Some(FrameHeader {
+        gen,
+        first_seq: u64_at(8),
+        nrec: u32_at(16),
+        bytes: u32_at(20),
+        pcrc: u32_at(pcrc_at),
+        acked,
+        version,
+    })
 }
 
 /// Splits a whole frame (header block included) into its records, after

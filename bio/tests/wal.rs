@@ -218,66 +218,73 @@ fn wraps_around_after_trims_and_refuses_when_full() {
     assert_eq!(all, vec![(head.seq, b"after the checkpoint".to_vec())]);
 }
 
-/// Flushes the tracer saw (frames' linked flushes and standalone ones).
+/// Flushes the tracer saw.
 fn flushes(tr: &tse::Tracer) -> usize {
     tr.spans().iter().filter(|s| s.name == "bio_flush").count()
 }
 
 #[test]
-fn barrier_rides_a_frame_flush_or_flushes_once_when_none_is_coming() {
+fn each_frame_is_flushed_once_and_only_after_its_records_data() {
     let s = Sched::new();
     let tr = tse::Tracer::new();
     s.set_tracer("t", Some(tr.clone()));
-    let f = TempFile::new("wal-barrier");
+    let f = TempFile::new("wal-flush");
     let c = ctx(&s, &f);
     let wal = Wal::open(&c, WAL_OFF, WAL_LEN, WalPos::start(0xb), 0).unwrap();
 
-    // Idle log: the barrier costs exactly one flush of its own.
-    let b = wal.barrier().unwrap();
-    assert_eq!(wait_all(&s, std::slice::from_ref(&b)), [0]);
-    assert_eq!(flushes(&tr), 1);
-
-    // Records in flight and waiting: every frame is flushed as soon as
-    // its write completes, and the barrier rides one of those flushes:
-    // no flush of its own.
-    tr.clear();
-    let mut tasks = Vec::new();
-    for i in 0..8u64 {
-        tasks.push(wal.append(rec(i)).unwrap().1);
-    }
-    let frames0 = wal.counters().1;
-    let flushes0 = wal.flushes();
-    let b = wal.barrier().unwrap();
-    tasks.push(b);
+    // Records in flight and waiting: one flush per frame, issued as its
+    // write completes, and none besides.
+    let tasks: Vec<Task> = (0..8u64).map(|i| wal.append(rec(i)).unwrap().1).collect();
     assert!(wait_all(&s, &tasks).iter().all(|&rc| rc == 0));
-    let frames = wal.counters().1 - frames0;
-    assert_eq!(flushes(&tr) as u64, frames, "no standalone flush");
-    assert_eq!(wal.flushes() - flushes0, frames);
+    let frames = wal.counters().1;
+    assert_eq!(flushes(&tr) as u64, frames);
+    assert_eq!(wal.flushes(), frames);
 
-    // A burst of barriers on an idle log: the first gets a flush; the
-    // rest, made while it is in flight, share the next one.
+    // A record whose data is still being written: its frame is written,
+    // but not flushed (so not durable) until the data is in.
     tr.clear();
-    let bs: Vec<Task> = (0..10).map(|_| wal.barrier().unwrap()).collect();
-    assert!(wait_all(&s, &bs).iter().all(|&rc| rc == 0));
-    assert_eq!(flushes(&tr), 2, "two flushes for ten barriers");
-
-    // A frame being written and nothing waiting: its flush, issued when
-    // its write completes, covers the barrier too.
-    tr.clear();
-    let (_, t) = wal.append(rec(99)).unwrap();
-    let b = wal.barrier().unwrap();
-    assert_eq!(wait_all(&s, &[t, b]), [0, 0]);
-    assert_eq!(flushes(&tr), 1, "the barrier rode the frame's flush");
-
-    // A frame whose flush is already out does not cover a later barrier:
-    // it gets one of its own.
-    tr.clear();
-    let (_, t) = wal.append(rec(100)).unwrap();
-    let flushes0 = wal.flushes();
-    while wal.flushes() == flushes0 {
+    let issued = wal.flushes();
+    let (seq, t) = wal.append_awaiting_data(rec(50)).unwrap();
+    let written0 = c.stats().completed;
+    while c.stats().completed == written0 {
         s.progress();
     }
-    let b = wal.barrier().unwrap();
-    assert_eq!(wait_all(&s, &[t, b]), [0, 0]);
-    assert_eq!(flushes(&tr), 2, "the frame's flush and the barrier's");
+    for _ in 0..100 {
+        s.progress();
+    }
+    assert!(!t.is_completed(), "durable before its data was written");
+    assert_eq!(wal.flushes(), issued, "no flush before the data is in");
+    wal.data_written(seq);
+    assert_eq!(wait_all(&s, &[t]), [0]);
+    assert_eq!(flushes(&tr), 1, "one flush covers the frame and the data");
+
+    // Data written before the frame formed: no wait at all.
+    tr.clear();
+    let (seq, t) = wal.append_awaiting_data(rec(51)).unwrap();
+    wal.data_written(seq);
+    assert_eq!(wait_all(&s, &[t]), [0]);
+    assert_eq!(flushes(&tr), 1);
+}
+
+#[test]
+fn under_device_frames_are_not_flushed() {
+    let s = Sched::new();
+    let f = TempFile::new("wal-device");
+    let opts = DevOpts {
+        kind: DevKind::File,
+        create_size: Some(16 << 20),
+        iopoll: None,
+    };
+    let cfg = BioConfig {
+        durability: Durability::Device,
+        ..BioConfig::default()
+    };
+    let c = BioCtx::open(&s, &f.0, &opts, &cfg).unwrap();
+    let wal = Wal::open(&c, WAL_OFF, WAL_LEN, WalPos::start(0xc), 0).unwrap();
+    let mut tasks: Vec<Task> = (0..8u64).map(|i| wal.append(rec(i)).unwrap().1).collect();
+    // append_awaiting_data is a plain append here: nothing waits for data.
+    tasks.push(wal.append_awaiting_data(rec(9)).unwrap().1);
+    assert!(wait_all(&s, &tasks).iter().all(|&rc| rc == 0));
+    assert!(wal.counters().1 >= 1);
+    assert_eq!(wal.flushes(), 0);
 }
