@@ -32,7 +32,7 @@
 //! csum`, the crc32c of `len` bytes), and [`DATA_FIRST`] ones, written
 //! after their data was flushed, carry no sums and are trusted.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::rc::Rc;
 
 use tse::Task;
@@ -323,20 +323,19 @@ impl TxLog {
         tx.register_deps(&deps)
             .map_err(|_| BioError::Inval("commit task".into()))?;
         let wal = self.wal.clone();
-        let my_seq = Rc::new(Cell::new(seq));
         tx.register_prep_cb(move |t| {
             let rc = deps.iter().map(|d| d.result()).find(|&r| r != 0);
             // Durable, but behind a record that replay cannot pass: lost
             // at the next open, so not acknowledged.
             let lost = wal
                 .broken_at()
-                .filter(|(bad, _)| my_seq.get() > *bad)
+                .filter(|(bad, _)| seq > *bad)
                 .map(|(_, rc)| rc);
             match rc.or(lost) {
                 Some(rc) => t.complete(rc),
                 // Acknowledged, and so is everything before it: frames
                 // built from now on say so.
-                None => wal.set_acked(my_seq.get() + 1),
+                None => wal.set_acked(seq + 1),
             }
             0
         })
