@@ -12,6 +12,9 @@
 //! Each case runs `--rounds` times (default 5) and the median is reported.
 //! Run: `cargo run --release --example tse_bench [-- --rounds N --scale F]`.
 
+// A benchmark: it stops at the first failure, with its message.
+#![allow(clippy::unwrap_used)]
+
 use std::time::Instant;
 
 use tse::{Sched, Task};

@@ -14,6 +14,9 @@
 //!
 //! Run: `cargo run --release --example tse_tour`
 
+// A demonstration program: it stops at the first failure, with its message.
+#![allow(clippy::unwrap_used)]
+
 use std::sync::mpsc;
 use std::time::Instant;
 

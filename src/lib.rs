@@ -16,8 +16,6 @@
 //! engine started on one in-process (what the `rdaos` command uses), and
 //! [`size`], byte sizes as people write and read them.
 
-#![warn(missing_docs)]
-
 pub mod size;
 pub mod storage;
 

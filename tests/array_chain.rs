@@ -7,6 +7,9 @@
 //! seed's task shape, and reading everything back after an engine
 //! restart.
 
+// Test helpers outside #[test] functions unwrap too: a failure is a failed test.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 use common::Pool;
 use std::cell::Cell;

@@ -3,6 +3,9 @@
 //! part reads back the same through the other two, many operations are
 //! in flight at once from one thread, and bad calls fail cleanly.
 
+// Test helpers outside #[test] functions unwrap too: a failure is a failed test.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 use common::Pool;
 

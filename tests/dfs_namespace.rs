@@ -4,6 +4,9 @@
 //! per POSIX error, persistence across an engine restart, resumable
 //! readdir, unlink of open files, and the `dfs_write` task shape.
 
+// Test helpers outside #[test] functions unwrap too: a failure is a failed test.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 use common::Pool;
 use std::cell::Cell;

@@ -2,6 +2,9 @@
 //! (event queue and async), errors carried through the task form, and the
 //! trace of a `dfs_mkdir` task with its object update below it.
 
+// Test helpers outside #[test] functions unwrap too: a failure is a failed test.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 use common::Pool;
 

@@ -13,6 +13,9 @@
 //! binary itself, run with `DFUSE_CHILD=1` and `--exact child_daemon
 //! --ignored` (see [`child_daemon`]).
 
+// Test helpers outside #[test] functions unwrap too: a failure is a failed test.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 use common::Pool;
 

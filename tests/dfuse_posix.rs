@@ -21,6 +21,9 @@
 //! Needs root and `/dev/fuse` (as in CI); otherwise each test says why
 //! and passes without doing anything.
 
+// Test helpers outside #[test] functions unwrap too: a failure is a failed test.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::os::unix::process::CommandExt;

@@ -26,6 +26,9 @@
 //! Needs root and `/dev/fuse` (as in CI); otherwise it prints why and
 //! passes without doing anything.
 
+// Test helpers outside #[test] functions unwrap too: a failure is a failed test.
+#![allow(clippy::unwrap_used)]
+
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{File, OpenOptions};
 use std::io::Write;

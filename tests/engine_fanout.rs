@@ -5,6 +5,9 @@
 //! come back to the right tasks, that the callback, event-queue and async
 //! styles agree, and that every scheduler drains.
 
+// Test helpers outside #[test] functions unwrap too: a failure is a failed test.
+#![allow(clippy::unwrap_used)]
+
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;

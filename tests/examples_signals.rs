@@ -7,6 +7,9 @@
 //! `examples/seed_write` of this test's own profile, which `cargo test`
 //! builds beside the tests. Without either, it says so and passes.
 
+// Test helpers outside #[test] functions unwrap too: a failure is a failed test.
+#![allow(clippy::unwrap_used)]
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

@@ -5,6 +5,9 @@
 //! retry, a failing replica (the DTX of an update or punch is aborted
 //! everywhere), bad input.
 
+// Test helpers outside #[test] functions unwrap too: a failure is a failed test.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 use common::Pool;
 use rdaos::obj::cli::ObjClient;

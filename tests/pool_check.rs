@@ -7,6 +7,9 @@
 //! exits without closing it, as a crash would, so its log is not
 //! checkpointed away.
 
+// Test helpers outside #[test] functions unwrap too: a failure is a failed test.
+#![allow(clippy::unwrap_used)]
+
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

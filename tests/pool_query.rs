@@ -3,6 +3,9 @@
 //! space from the targets they land on, and `Dfs::statfs` reports the
 //! same numbers. `ObjClient::cont_list` lists the pool's containers.
 
+// Test helpers outside #[test] functions unwrap too: a failure is a failed test.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 use common::Pool;
 use rdaos::dfs::{Dfs, DfsAttr, OpenFlags};

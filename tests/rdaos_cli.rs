@@ -4,6 +4,9 @@
 //! and chunk size, query and get-prop showing them, list, destroy, and
 //! the errors and exit codes of bad input.
 
+// Test helpers outside #[test] functions unwrap too: a failure is a failed test.
+#![allow(clippy::unwrap_used)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

@@ -5,6 +5,9 @@
 //! when it is made, one SQE completing its post task directly) are
 //! traced too.
 
+// Test helpers outside #[test] functions unwrap too: a failure is a failed test.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 use common::Pool;
 use rdaos::bio::Durability;

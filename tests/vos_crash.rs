@@ -8,6 +8,9 @@
 //! under each durability contract: a process kill is what both promise
 //! to survive (`device` without a single flush on the write path).
 
+// Test helpers outside #[test] functions unwrap too: a failure is a failed test.
+#![allow(clippy::unwrap_used)]
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

@@ -72,6 +72,14 @@ fn ours(
     size: u64,
     secs: f64,
 ) -> (u64, u64, f64) {
+    // A write that cannot even be submitted ends the benchmark with the
+    // reason, rather than a panic.
+    let submit = |r: Result<Task, bio::BioError>| {
+        r.unwrap_or_else(|e| {
+            eprintln!("bio_bench: write failed to submit: {e}");
+            std::process::exit(1)
+        })
+    };
     let data = vec![0x5au8; bs as usize];
     let blocks = size / bs;
     let mut next = 0u64;
@@ -90,7 +98,7 @@ fn ours(
     };
     let start = Instant::now();
     let deadline = start + Duration::from_secs_f64(secs);
-    let mut inflight: Vec<Task> = (0..qd).map(|_| ctx.write(off(), &data).unwrap()).collect();
+    let mut inflight: Vec<Task> = (0..qd).map(|_| submit(ctx.write(off(), &data))).collect();
     let mut ops = 0u64;
     while !inflight.is_empty() {
         s.progress();
@@ -100,7 +108,7 @@ fn ours(
                 assert_eq!(rc, 0, "write failed");
                 ops += 1;
                 if Instant::now() < deadline {
-                    inflight[i] = ctx.write(off(), &data).unwrap();
+                    inflight[i] = submit(ctx.write(off(), &data));
                     i += 1;
                 } else {
                     inflight.swap_remove(i);

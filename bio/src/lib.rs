@@ -23,8 +23,6 @@
 //! replay checks the data of every record past it and refuses a log that
 //! lost acknowledged records instead of taking the loss for a torn tail.
 
-#![warn(missing_docs)]
-
 mod commit;
 mod ctx;
 mod dev;

@@ -3,6 +3,9 @@
 //! mark and ends at a torn one, and a poisoned log after a failed data
 //! write.
 
+// Test helpers outside #[test] functions unwrap too: a failure is a failed test.
+#![allow(clippy::unwrap_used)]
+
 use std::cell::RefCell;
 use std::os::unix::fs::FileExt;
 use std::rc::Rc;

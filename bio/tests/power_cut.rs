@@ -20,6 +20,9 @@
 //! of the log, and every replayed transaction's data reads back whole (an
 //! unacknowledged one is whole or absent, never torn).
 
+// Test helpers outside #[test] functions unwrap too: a failure is a failed test.
+#![allow(clippy::unwrap_used)]
+
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::os::unix::fs::FileExt;

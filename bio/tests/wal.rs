@@ -2,6 +2,9 @@
 //! completions, replay, torn tail and corrupted middle frames (bytes
 //! overwritten on disk), wrap-around after trims, and a full log.
 
+// Test helpers outside #[test] functions unwrap too: a failure is a failed test.
+#![allow(clippy::unwrap_used)]
+
 use std::cell::RefCell;
 use std::os::unix::fs::FileExt;
 use std::rc::Rc;

@@ -53,8 +53,6 @@
 //!   namespace calls and `dfs_write` / `dfs_read` tasks on a dfs thread,
 //!   many in flight at once; its module doc follows one request through.
 
-#![warn(missing_docs)]
-
 pub mod aio;
 pub mod array;
 pub mod darray;

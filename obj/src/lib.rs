@@ -29,8 +29,6 @@
 //! replica has it durably, or, after an abort on every participant, with
 //! the failure.
 
-#![warn(missing_docs)]
-
 pub mod cli;
 mod error;
 pub mod hlc;

@@ -54,8 +54,6 @@
 //! * The last handle of a never-scheduled task cancels it, so its dependents
 //!   are released instead of waiting forever.
 
-#![warn(missing_docs)]
-
 mod eq;
 mod error;
 mod future;

@@ -4,6 +4,9 @@
 //! never before all of its deps completed, and ends with the result that
 //! the failures imply.
 
+// Test helpers outside #[test] functions unwrap too: a failure is a failed test.
+#![allow(clippy::unwrap_used)]
+
 use std::cell::RefCell;
 use std::rc::Rc;
 

@@ -33,8 +33,6 @@
 //! container is the same container id created on every target (the
 //! engine does that, as DAOS's `ds_cont` does).
 
-#![warn(missing_docs)]
-
 mod alloc;
 mod codec;
 mod cont;

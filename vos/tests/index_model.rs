@@ -21,6 +21,9 @@
 //! addresses from the real allocator; aggregation frees space that later
 //! writes reuse, so freeing live data would show up as wrong bytes.
 
+// Test helpers outside #[test] functions unwrap too: a failure is a failed test.
+#![allow(clippy::unwrap_used)]
+
 use proptest::prelude::*;
 use vos::{ContId, DataAddr, Enc, Epoch, ExtentAlloc, Index, IndexOp, ObjId, Recx, Version};
 

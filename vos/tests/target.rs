@@ -2,6 +2,9 @@
 //! punches, close/reopen (checkpoint), reopen without close (WAL replay),
 //! and a damaged superblock or checkpoint refused or recovered from.
 
+// Test helpers outside #[test] functions unwrap too: a failure is a failed test.
+#![allow(clippy::unwrap_used)]
+
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 

@@ -9,6 +9,9 @@
 //! that keeps every event and answers from the definition (a record is
 //! what the newest event at or below the read epoch that touches it says).
 
+// Test helpers outside #[test] functions unwrap too: a failure is a failed test.
+#![allow(clippy::unwrap_used)]
+
 use std::path::PathBuf;
 
 use bio::{BioConfig, BioCtx, DevKind, DevOpts};
