@@ -1184,6 +1184,9 @@ fn io_uring_that_cannot_be_set_up_is_explained() {
             "{err}"
         );
         assert!(err.contains("kernel.io_uring_disabled"), "{err}");
+        // The errno is said once, as the system says it.
+        assert_eq!(err.matches("os error 1)").count(), 1, "{err}");
+        assert!(!err.contains("(errno"), "{err}");
     }
     let err = with_errno("ENOSYS", &["cont", "list", "p"]);
     assert!(err.contains("this kernel has no io_uring"), "{err}");
@@ -1192,4 +1195,153 @@ fn io_uring_that_cannot_be_set_up_is_explained() {
     // Nothing was left by the failed create.
     let list = ok(s, &["pool", "list"]);
     assert_eq!(list.lines().count(), 3, "{list}");
+}
+
+/// `cont set-prop POOL CONT label=NEW` relabels a container on every
+/// target, keeping its id and layout; read-only properties and taken or
+/// bad labels are refused with one line. Killed (SIGKILL, a real
+/// process) after each of its steps, the container is whole under one
+/// of its two labels at the next command, never both or neither, and no
+/// intent file stays.
+#[test]
+fn cont_relabel_killed_at_every_step_leaves_one_whole_container() {
+    let d = Dir::new("cont-relabel");
+    let s = d.0.as_path();
+    ok(s, &["pool", "create", "p", "--size", "96M", "-t", "3"]);
+    let out = ok(
+        s,
+        &[
+            "cont",
+            "create",
+            "p",
+            "a",
+            "--oclass",
+            "S2",
+            "--chunk-size",
+            "512K",
+        ],
+    );
+    let uuid = field(&out, "UUID").to_string();
+    ok(s, &["cont", "create", "p", "other"]);
+    let props = |label: &str| {
+        let q = ok(s, &["cont", "get-prop", "p", label]);
+        assert_eq!(field(&q, "Label"), label, "{q}");
+        assert_eq!(field(&q, "UUID"), uuid, "{q}");
+        assert_eq!(field(&q, "Type"), "POSIX", "{q}");
+        assert_eq!(field(&q, "Object class"), "S2", "{q}");
+        assert_eq!(field(&q, "Chunk size"), "512 KiB", "{q}");
+    };
+    // Refusals first: nothing changes.
+    fails(
+        s,
+        &["cont", "set-prop", "p", "a", "label=other"],
+        1,
+        "already exists",
+    );
+    fails(
+        s,
+        &["cont", "set-prop", "p", "a", "label=no spaces"],
+        1,
+        "bad container label",
+    );
+    fails(
+        s,
+        &["cont", "set-prop", "p", "a", "oclass=S1"],
+        1,
+        "read-only",
+    );
+    fails(
+        s,
+        &["cont", "set-prop", "p", "a", "color=red"],
+        2,
+        "unknown container property",
+    );
+    fails(
+        s,
+        &["cont", "set-prop", "p", "nope", "label=b"],
+        1,
+        "not found",
+    );
+    let out = ok(s, &["cont", "set-prop", "p", "a", "label=a"]);
+    assert!(out.contains("nothing changed"), "{out}");
+    props("a");
+
+    let steps = ["intent", "target-0", "target-1", "target-2"];
+    let (mut from, mut to) = ("a", "b");
+    for step in steps {
+        killed_at(
+            s,
+            &format!("cont-relabel:{step}"),
+            &["cont", "set-prop", "p", from, &format!("label={to}")],
+        );
+        // The next engine start finishes it: the new label, whole.
+        let mut labels = conts(s, "p");
+        labels.sort();
+        let mut want = vec![to.to_string(), "other".to_string()];
+        want.sort();
+        assert_eq!(labels, want, "after {step}");
+        props(to);
+        fails(s, &["cont", "get-prop", "p", from], 1, "not found");
+        let left: Vec<String> = std::fs::read_dir(s.join("p"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("intent"))
+            .collect();
+        assert!(left.is_empty(), "after {step}: {left:?}");
+        (from, to) = (to, from);
+    }
+    // Uninterrupted, and DAOS's NAME:VALUE spelling.
+    let out = ok(s, &["cont", "set-prop", "p", from, "label:renamed"]);
+    assert!(out.contains("now labelled \"renamed\""), "{out}");
+    props("renamed");
+    let j = J::parse(&ok(s, &["cont", "get-prop", "p", "renamed", "--json"]));
+    assert_eq!(j.get("label").str(), "renamed");
+    assert_eq!(j.get("uuid").str(), uuid);
+    // The old label is free for a new container.
+    ok(s, &["cont", "create", "p", from]);
+    ok(s, &["cont", "destroy", "p", from]);
+}
+
+/// `RDAOS_KILL_AT` is a test hook: only its documented values arm it
+/// (and the process says so on stderr); any other value is refused
+/// before anything runs, so a stray setting neither kills a command nor
+/// goes unnoticed.
+#[test]
+fn the_kill_hook_takes_only_its_documented_values() {
+    let d = Dir::new("kill-hook");
+    let s = d.0.as_path();
+    for bad in [
+        "1",
+        "cont-create",
+        "cont-create:superblock ",
+        "pool-relabel:nex",
+    ] {
+        let o = Command::new(env!("CARGO_BIN_EXE_rdaos"))
+            .arg("--storage")
+            .arg(s)
+            .args(["pool", "list"])
+            .env_remove("RDAOS_STORAGE")
+            .env("RDAOS_KILL_AT", bad)
+            .output()
+            .expect("run rdaos");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{bad:?}: {err}");
+        assert!(
+            err.contains("is not one of the test hook's values"),
+            "{err}"
+        );
+        assert!(err.contains("cont-relabel:target-N"), "{err}");
+    }
+    // A documented value of another verb: armed, said, and harmless here.
+    let o = Command::new(env!("CARGO_BIN_EXE_rdaos"))
+        .arg("--storage")
+        .arg(s)
+        .args(["pool", "list"])
+        .env_remove("RDAOS_STORAGE")
+        .env("RDAOS_KILL_AT", "pool-relabel:dir")
+        .output()
+        .expect("run rdaos");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("test hook armed"), "{err}");
 }
