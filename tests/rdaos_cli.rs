@@ -1345,3 +1345,296 @@ fn the_kill_hook_takes_only_its_documented_values() {
     assert!(o.status.success(), "{err}");
     assert!(err.contains("test hook armed"), "{err}");
 }
+
+/// Whether `p` is a mount point now (in /proc/self/mounts).
+fn is_mounted(p: &Path) -> bool {
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+    let p = p.to_str().unwrap();
+    mounts
+        .lines()
+        .any(|l| l.split_whitespace().nth(1) == Some(p))
+}
+
+/// Root and /dev/fuse, or a printed reason to skip.
+fn fuse_as_root(what: &str) -> bool {
+    // SAFETY: geteuid cannot fail and touches no memory.
+    if !Path::new("/dev/fuse").exists() || unsafe { rdaos::dfs::errno::libc::geteuid() } != 0 {
+        eprintln!("SKIP: {what} needs root and /dev/fuse");
+        return false;
+    }
+    true
+}
+
+/// A `rdaos dfuse --foreground` child, its standard error read line by
+/// line on a thread (the daemon's log in the foreground).
+struct Daemon {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    seen: Vec<String>,
+    mnts: Vec<PathBuf>,
+}
+
+impl Daemon {
+    /// Starts `rdaos --storage dir dfuse -f args...` and waits until every
+    /// mount point of `mnts` is mounted.
+    fn start(dir: &Path, args: &[&str], mnts: &[&Path]) -> Daemon {
+        use std::io::BufRead;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_rdaos"))
+            .arg("--storage")
+            .arg(dir)
+            .args(["dfuse", "--foreground"])
+            .args(args)
+            .env_remove("RDAOS_STORAGE")
+            .env("RDAOS_LOG", "info")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run rdaos dfuse");
+        let err = child.stderr.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for l in std::io::BufReader::new(err).lines() {
+                let Ok(l) = l else { break };
+                if tx.send(l).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut d = Daemon {
+            child,
+            lines,
+            seen: Vec::new(),
+            mnts: mnts.iter().map(|m| m.to_path_buf()).collect(),
+        };
+        for m in mnts {
+            d.wait_line(&format!("mounted at {}", m.display()));
+        }
+        for m in mnts {
+            assert!(is_mounted(m), "{} is not mounted", m.display());
+        }
+        d
+    }
+
+    /// Waits for a line of the log containing `want`; returns it.
+    fn wait_line(&mut self, want: &str) -> String {
+        loop {
+            match self.lines.recv_timeout(std::time::Duration::from_secs(120)) {
+                Ok(l) => {
+                    self.seen.push(l.clone());
+                    if l.contains(want) {
+                        return l;
+                    }
+                }
+                Err(_) => panic!("no log line with {want:?}; the log: {:#?}", self.seen),
+            }
+        }
+    }
+
+    fn signal(&self, sig: i32) {
+        // SAFETY: kill touches no memory; the child is ours and alive.
+        unsafe { rdaos::dfs::errno::libc::kill(self.child.id() as i32, sig) };
+    }
+
+    /// Waits for the daemon to exit; its status and the rest of its log.
+    fn wait(mut self) -> (std::process::ExitStatus, String) {
+        let st = self.child.wait().unwrap();
+        while let Ok(l) = self.lines.recv_timeout(std::time::Duration::from_secs(10)) {
+            self.seen.push(l);
+        }
+        (st, self.seen.join("\n"))
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        for m in &self.mnts {
+            let _ = Command::new("umount").arg("-l").arg(m).output();
+        }
+    }
+}
+
+/// Every target of `pool check` replays nothing: the pool was closed
+/// with a checkpoint and reopens clean.
+fn reopens_clean(s: &Path, pool: &str) {
+    let out = ok(s, &["pool", "check", pool]);
+    for row in out.lines().skip(3) {
+        let cols: Vec<&str> = row.split_whitespace().collect();
+        assert_eq!(cols.get(3), Some(&"0"), "replays after the stop: {out}");
+        assert_eq!(cols.get(4), Some(&"ok"), "{out}");
+    }
+}
+
+/// SIGINT / SIGTERM of `rdaos dfuse` with a file held open: the mount is
+/// unmounted at once (lazily), the log says how many files are open and
+/// how long it waits; closing the file lets it stop cleanly (status 0).
+/// With a file still open, a second signal stops it at once, and so does
+/// the end of the wait (status 1, saying so); either way the pool is
+/// closed with a checkpoint (it reopens with nothing to replay) and
+/// every write that was acknowledged (fsync) is there at the next mount.
+#[test]
+fn dfuse_on_a_signal_says_what_is_open_and_a_second_one_stops_it_at_once() {
+    use rdaos::dfs::errno::libc::{SIGINT, SIGTERM};
+    use std::io::Write;
+    if !fuse_as_root("the dfuse signal test") {
+        return;
+    }
+    let d = Dir::new("dfuse-sig");
+    let s = d.0.as_path();
+    let mnt = d.0.with_extension("mnt");
+    std::fs::create_dir_all(&mnt).unwrap();
+    let m = mnt.to_str().unwrap();
+    ok(s, &["pool", "create", "p", "--size", "128M", "-t", "2"]);
+    ok(s, &["cont", "create", "p", "c"]);
+    let args = ["-m", m, "-p", "p", "-c", "c", "--request-timeout", "600"];
+
+    // 1. SIGTERM, then the file is closed: a clean stop.
+    let mut dm = Daemon::start(s, &args, &[&mnt]);
+    let mut held = std::fs::File::create(mnt.join("held")).unwrap();
+    held.write_all(b"first").unwrap();
+    held.sync_all().unwrap();
+    dm.signal(SIGTERM);
+    let l = dm.wait_line("still open");
+    assert!(l.contains("SIGTERM"), "{l}");
+    assert!(l.contains("with 1 file still open"), "{l}");
+    assert!(l.contains("waiting up to 600 s"), "{l}");
+    assert!(dm.child.try_wait().unwrap().is_none(), "it did not wait");
+    assert!(!is_mounted(&mnt), "not unmounted at the signal");
+    drop(held);
+    let (st, log) = dm.wait();
+    assert_eq!(st.code(), Some(0), "{log}");
+    reopens_clean(s, "p");
+
+    // 2. SIGINT, then SIGINT again with the file still open.
+    let mut dm = Daemon::start(s, &args, &[&mnt]);
+    assert_eq!(std::fs::read(mnt.join("held")).unwrap(), b"first");
+    let mut held = std::fs::OpenOptions::new()
+        .append(true)
+        .open(mnt.join("held"))
+        .unwrap();
+    held.write_all(b" second").unwrap();
+    held.sync_all().unwrap();
+    dm.signal(SIGINT);
+    let l = dm.wait_line("still open");
+    assert!(l.contains("SIGINT") && l.contains("1 file"), "{l}");
+    dm.signal(SIGINT);
+    let (st, log) = dm.wait();
+    assert_eq!(st.code(), Some(1), "{log}");
+    assert!(
+        log.contains("SIGINT again: stopping at once with 1 file still open"),
+        "{log}"
+    );
+    assert!(
+        log.contains("stopped with 1 file still open (a second signal)"),
+        "{log}"
+    );
+    // The daemon is gone: the file's mount answers no more.
+    let e = held.write_all(b"late").and_then(|()| held.sync_all());
+    assert!(e.is_err(), "a write after the daemon exited succeeded");
+    drop(held);
+    reopens_clean(s, "p");
+
+    // 3. SIGTERM, and the wait runs out with the file still open.
+    let short = ["-m", m, "-p", "p", "-c", "c", "--request-timeout", "1"];
+    let mut dm = Daemon::start(s, &short, &[&mnt]);
+    let held = std::fs::File::open(mnt.join("held")).unwrap();
+    dm.signal(SIGTERM);
+    dm.wait_line("still open");
+    let (st, log) = dm.wait();
+    assert_eq!(st.code(), Some(1), "{log}");
+    assert!(log.contains("still open after 1 s"), "{log}");
+    assert!(log.contains("the wait for them ran out"), "{log}");
+    drop(held);
+    reopens_clean(s, "p");
+
+    // Everything acknowledged is there.
+    let _dm = Daemon::start(s, &args, &[&mnt]);
+    assert_eq!(std::fs::read(mnt.join("held")).unwrap(), b"first second");
+}
+
+/// Several containers of one pool mounted by one `rdaos dfuse` (the Nth
+/// --mountpoint mounts the Nth --cont): one engine, one FUSE session
+/// each; writes in both read back, one mount unmounted from outside
+/// leaves the other served, and the daemon stops once both are gone;
+/// a remount of each shows its own files. Unpaired or repeated mounts
+/// are usage errors.
+#[test]
+fn dfuse_mounts_several_containers_of_a_pool_in_one_process() {
+    let d = Dir::new("dfuse-two");
+    let s = d.0.as_path();
+    let (ma, mb) = (d.0.with_extension("a"), d.0.with_extension("b"));
+    std::fs::create_dir_all(&ma).unwrap();
+    std::fs::create_dir_all(&mb).unwrap();
+    let (a, b) = (ma.to_str().unwrap(), mb.to_str().unwrap());
+    ok(s, &["pool", "create", "p", "--size", "128M", "-t", "2"]);
+    fails(
+        s,
+        &["dfuse", "-p", "p", "-m", a, "-c", "x", "-m", b],
+        2,
+        "2 mount points and 1 containers",
+    );
+    fails(
+        s,
+        &["dfuse", "-p", "p", "-m", a, "-c", "x", "-m", a, "-c", "y"],
+        2,
+        "given twice",
+    );
+    fails(
+        s,
+        &["dfuse", "-p", "p", "-m", a, "-c", "x", "-m", b, "-c", "x"],
+        2,
+        "given twice",
+    );
+    if !fuse_as_root("mounting two containers") {
+        return;
+    }
+    ok(s, &["cont", "create", "p", "x"]);
+    fails(
+        s,
+        &["dfuse", "-p", "p", "-m", a, "-c", "x", "-m", b, "-c", "y"],
+        1,
+        "container \"y\" not found in pool \"p\"",
+    );
+    assert!(!is_mounted(&ma));
+    ok(s, &["cont", "create", "p", "y"]);
+    let two = ["-p", "p", "-m", a, "-c", "x", "-m", b, "-c", "y"];
+    let dm = Daemon::start(s, &two, &[&ma, &mb]);
+    let (da, db) = (vec![0xAAu8; 3 << 20], vec![0xBBu8; 5 << 20]);
+    std::fs::write(ma.join("f"), &da).unwrap();
+    std::fs::write(mb.join("f"), &db).unwrap();
+    std::fs::create_dir(mb.join("only-in-y")).unwrap();
+    assert_eq!(std::fs::read(ma.join("f")).unwrap(), da);
+    assert_eq!(std::fs::read(mb.join("f")).unwrap(), db);
+    assert!(!ma.join("only-in-y").exists());
+    // One unmounted from outside: the other is still served.
+    assert!(Command::new("umount").arg(&ma).status().unwrap().success());
+    assert_eq!(std::fs::read(mb.join("f")).unwrap(), db);
+    assert!(Command::new("umount").arg(&mb).status().unwrap().success());
+    let (st, log) = dm.wait();
+    assert_eq!(st.code(), Some(0), "{log}");
+    reopens_clean(s, "p");
+    // Daemonized, both again: each container kept its own files.
+    let out = ok(
+        s,
+        &["dfuse", "-p", "p", "-m", b, "-c", "x", "-m", a, "-c", "y"],
+    );
+    assert_eq!(out.lines().count(), 2, "{out}");
+    let (xa, yb) = (std::fs::read(mb.join("f")), std::fs::read(ma.join("f")));
+    let dir_y = ma.join("only-in-y").is_dir();
+    for m in [&ma, &mb] {
+        assert!(Command::new("umount").arg(m).status().unwrap().success());
+    }
+    assert_eq!(xa.unwrap(), da);
+    assert_eq!(yb.unwrap(), db);
+    assert!(dir_y);
+    // The daemon let go of the pool.
+    let mut tries = 0;
+    while rdaos(s, &["pool", "query", "p"]).status.code() != Some(0) {
+        tries += 1;
+        assert!(tries < 100, "the daemon kept the pool");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let _ = std::fs::remove_dir(&ma);
+    let _ = std::fs::remove_dir(&mb);
+}
