@@ -1638,3 +1638,202 @@ fn dfuse_mounts_several_containers_of_a_pool_in_one_process() {
     let _ = std::fs::remove_dir(&ma);
     let _ = std::fs::remove_dir(&mb);
 }
+
+/// A system user made for one test and removed after it (fusermount3
+/// needs the caller's uid in the user database).
+struct TestUser {
+    name: String,
+    uid: u32,
+    gid: u32,
+}
+
+impl TestUser {
+    fn new(name: &str) -> Option<TestUser> {
+        let _ = Command::new("userdel").arg(name).output();
+        let made = Command::new("useradd")
+            .args(["--system", "--no-create-home", "--user-group"])
+            .args(["--shell", "/usr/sbin/nologin", name])
+            .output()
+            .ok()?;
+        if !made.status.success() {
+            eprintln!("useradd {name}: {}", String::from_utf8_lossy(&made.stderr));
+            return None;
+        }
+        let id = |flag: &str| -> u32 {
+            let o = Command::new("id").args([flag, name]).output().unwrap();
+            String::from_utf8_lossy(&o.stdout).trim().parse().unwrap()
+        };
+        Some(TestUser {
+            name: name.to_string(),
+            uid: id("-u"),
+            gid: id("-g"),
+        })
+    }
+
+    /// `program args...` as this user (its own group only).
+    fn cmd(&self, program: &str, args: &[&str]) -> Command {
+        use std::os::unix::process::CommandExt;
+        let (uid, gid) = (self.uid, self.gid);
+        let mut c = Command::new(program);
+        c.args(args).env_remove("RDAOS_STORAGE").current_dir("/");
+        // SAFETY: between fork and exec the closure makes only the
+        // async-signal-safe calls setgroups, setresgid and setresuid.
+        unsafe {
+            c.pre_exec(move || {
+                use rdaos::dfs::errno::libc;
+                if libc::setgroups(0, std::ptr::null()) != 0
+                    || libc::setresgid(gid, gid, gid) != 0
+                    || libc::setresuid(uid, uid, uid) != 0
+                {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        c
+    }
+
+    /// Runs it, expects success, returns stdout.
+    fn ok(&self, program: &str, args: &[&str]) -> String {
+        let o = self.cmd(program, args).output().expect("run as the user");
+        assert!(
+            o.status.success(),
+            "{program} {args:?} as {}: {}{}",
+            self.name,
+            String::from_utf8_lossy(&o.stderr),
+            String::from_utf8_lossy(&o.stdout)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+}
+
+impl Drop for TestUser {
+    fn drop(&mut self) {
+        let _ = Command::new("userdel")
+            .args(["--force", &self.name])
+            .output();
+    }
+}
+
+/// `rdaos dfuse` by a user who is not root, on a directory the user
+/// owns: the mount goes through fusermount3 (libfuse's setuid helper),
+/// serves that user, stops at the user's `fusermount3 -u`, and on
+/// SIGTERM unmounts through the helper too. The user is made by the
+/// test (root is needed for that); skipped, saying why, where
+/// fusermount3 cannot run: not installed, or /dev/fuse not open to
+/// users (a container without udev's rule for it).
+#[test]
+fn dfuse_without_root_mounts_through_fusermount3() {
+    use std::os::unix::fs::PermissionsExt;
+    if !fuse_as_root("making a user for the fusermount3 test") {
+        return;
+    }
+    let Some(helper) = ["/usr/bin/fusermount3", "/bin/fusermount3"]
+        .into_iter()
+        .find(|p| Path::new(p).is_file())
+    else {
+        eprintln!("SKIP: fusermount3 is not installed (apt package fuse3)");
+        return;
+    };
+    let mode = std::fs::metadata("/dev/fuse").unwrap().permissions().mode();
+    if mode & 0o006 != 0o006 {
+        eprintln!(
+            "SKIP: /dev/fuse is mode {:o}: fusermount3 opens it as the user, so users cannot \
+             mount here (udev's rule makes it 0666; `chmod 0666 /dev/fuse` does the same)",
+            mode & 0o777
+        );
+        return;
+    }
+    let Some(u) = TestUser::new(&format!("rdaos-t{}", std::process::id() % 100_000)) else {
+        eprintln!("SKIP: cannot make a user (useradd)");
+        return;
+    };
+    let d = Dir::new("nonroot");
+    let base = d.0.as_path();
+    let (s, mnt) = (base.join("s"), base.join("m"));
+    std::fs::create_dir_all(&mnt).unwrap();
+    for p in [base, &mnt] {
+        std::os::unix::fs::chown(p, Some(u.uid), Some(u.gid)).unwrap();
+    }
+    let (sa, m) = (s.to_str().unwrap(), mnt.to_str().unwrap());
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg("-l").arg(&self.0).output();
+        }
+    }
+    let _unmount = Unmount(mnt.clone());
+    let bin = env!("CARGO_BIN_EXE_rdaos");
+    let rd = |args: &[&str]| {
+        let mut all = vec!["--storage", sa];
+        all.extend_from_slice(args);
+        u.ok(bin, &all)
+    };
+    rd(&["pool", "create", "p", "--size", "64M", "-t", "1"]);
+    rd(&["cont", "create", "p", "c"]);
+    let out = rd(&["dfuse", m, "p", "c"]);
+    assert!(out.contains("mounted at"), "{out}");
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap();
+    let line = mounts
+        .lines()
+        .find(|l| l.split_whitespace().nth(1) == Some(m))
+        .unwrap_or_else(|| panic!("{m} not mounted: {mounts}"));
+    assert!(line.contains(&format!("user_id={}", u.uid)), "{line}");
+    u.ok(
+        "bash",
+        &["-c", &format!("printf 'not root' > {m}/f && mkdir {m}/d")],
+    );
+    let ls = u.ok("stat", &["-c", "%u %g %n", &format!("{m}/f")]);
+    assert_eq!(ls.trim(), format!("{} {} {m}/f", u.uid, u.gid));
+    u.ok(helper, &["-u", m]);
+    // The daemon stops at the unmount and lets go of the pool.
+    let mut tries = 0;
+    while u
+        .cmd(bin, &["--storage", sa, "pool", "query", "p"])
+        .output()
+        .unwrap()
+        .status
+        .code()
+        != Some(0)
+    {
+        tries += 1;
+        assert!(tries < 100, "the daemon kept the pool");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // In the foreground, SIGTERM unmounts through the helper.
+    /// The foreground daemon, killed if the test fails first.
+    struct Kill(Option<std::process::Child>);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            if let Some(c) = &mut self.0 {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+    }
+    let mut child = Kill(Some(
+        u.cmd(bin, &["--storage", sa, "dfuse", "-f", m, "p", "c"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    ));
+    let mut tries = 0;
+    while !is_mounted(&mnt) {
+        tries += 1;
+        let exited = child.0.as_mut().unwrap().try_wait().unwrap();
+        assert!(
+            tries < 600 && exited.is_none(),
+            "the foreground daemon did not mount"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(u.ok("cat", &[&format!("{m}/f")]), "not root");
+    u.ok("test", &["-d", &format!("{m}/d")]);
+    let child = child.0.take().unwrap();
+    // SAFETY: kill touches no memory; the child is ours.
+    unsafe { rdaos::dfs::errno::libc::kill(child.id() as i32, rdaos::dfs::errno::libc::SIGTERM) };
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(!is_mounted(&mnt), "still mounted after SIGTERM");
+}

@@ -2,8 +2,10 @@
 //!
 //! [`Dfuse::mount`] mounts a POSIX container at a directory through the
 //! kernel's FUSE driver (the [`fuser`] crate, pure Rust: as root it
-//! mounts with `mount(2)` on `/dev/fuse`, no libfuse needed), so
-//! ordinary tools (`dd`, `cp`, `fio`, ...) read and write it.
+//! mounts with `mount(2)` on `/dev/fuse`, no libfuse needed; any other
+//! user mounts a directory it owns through libfuse's setuid helper
+//! `fusermount3`, package `fuse3`, and unmounts with `fusermount3 -u`),
+//! so ordinary tools (`dd`, `cp`, `fio`, ...) read and write it.
 //!
 //! ## How a request flows (the top of the seed)
 //!
@@ -68,6 +70,7 @@
 //!   size of 0.
 
 mod attr;
+mod fusermount;
 mod inodes;
 pub mod log;
 mod ops;
@@ -391,7 +394,21 @@ impl Dfuse {
             SessionACL::Owner
         };
         fc.n_threads = Some(cfg.session_threads);
-        let session = match Session::new(ops, &mountpoint, &fc) {
+        // As root, fuser mounts with mount(2) on /dev/fuse; any other
+        // user goes through libfuse's setuid helper, as libfuse does.
+        // SAFETY: geteuid cannot fail and touches no memory.
+        let session = if unsafe { libc::geteuid() } != 0 {
+            let mut opts = vec!["fsname=dfuse", "subtype=daos", "rw", "default_permissions"];
+            if cfg.allow_other {
+                opts.push("allow_other");
+            }
+            let acl = fc.acl;
+            fusermount::mount(&mountpoint, &opts.join(","))
+                .and_then(|fd| Session::from_fd(ops, fd, acl, fc))
+        } else {
+            Session::new(ops, &mountpoint, &fc)
+        };
+        let session = match session {
             Ok(s) => s,
             Err(e) => {
                 stop_worker(worker);
@@ -746,8 +763,9 @@ impl Drop for Dfuse {
     }
 }
 
-/// `umount(2)`, lazily (`MNT_DETACH`) if the mount is busy; a path that
-/// is no longer a mount point (unmounted meanwhile) is not an error.
+/// `umount(2)`, lazily (`MNT_DETACH`) if the mount is busy (not root:
+/// `fusermount3 -u`, `-z` if busy); a path that is no longer a mount
+/// point (unmounted meanwhile) is not an error.
 fn umount(path: &Path) -> io::Result<()> {
     use std::os::unix::ffi::OsStrExt;
     let c = std::ffi::CString::new(path.as_os_str().as_bytes())
@@ -761,6 +779,11 @@ fn umount(path: &Path) -> io::Result<()> {
         match e.raw_os_error() {
             Some(libc::EBUSY) if flags == 0 => continue,
             Some(libc::EINVAL) => return Ok(()),
+            // Not root: the helper that mounted it unmounts it.
+            // SAFETY: geteuid cannot fail and touches no memory.
+            Some(libc::EPERM) if unsafe { libc::geteuid() } != 0 => {
+                return fusermount::unmount(path)
+            }
             _ => return Err(e),
         }
     }
