@@ -680,7 +680,11 @@ impl Dfuse {
     /// which ends the kernel's side of the mount.
     fn abandon(mut self) -> Result<(), DfuseError> {
         self.inbox.close();
-        drop(self.session.take());
+        // Not dropped: fuser would unmount the mount point's path again,
+        // which by now may hold another mount.
+        if let Some(s) = self.session.take() {
+            std::mem::forget(s);
+        }
         self.stop()
     }
 
