@@ -1983,6 +1983,36 @@ mod tests {
     }
 
     #[test]
+    fn only_a_whole_relabel_intent_is_acted_on() {
+        let t = Tmp::new("relabel-intent");
+        fs::create_dir_all(&t.0).unwrap();
+        let p = t.0.join("intent.relabel.a");
+        let id = "0123456789abcdef0123456789abcdef";
+        let read = |text: &str| {
+            fs::write(&p, text).unwrap();
+            read_relabel_intent(&p)
+        };
+        assert_eq!(
+            read(&format!("{id}\nnew-label\n")),
+            Some((
+                ContId(0x0123456789abcdef0123456789abcdef),
+                "new-label".into()
+            ))
+        );
+        for bad in [
+            String::new(),
+            format!("{id}\nnew-label"),
+            format!("{id}\n\n"),
+            format!("{id}\nno spaces\n"),
+            format!("{id}\nb\nextra\n"),
+            format!("{}\nb\n", &id[1..]),
+            format!("{}x\nb\n", &id[1..]),
+        ] {
+            assert_eq!(read(&bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
     fn open_sweeps_what_dead_creates_and_destroys_left() {
         let t = Tmp::new("sweep");
         fs::create_dir_all(&t.0).unwrap();
