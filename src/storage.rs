@@ -71,12 +71,14 @@
 //! tidies either case up, so a relabel killed at any point leaves the
 //! pool whole under one of its two labels.
 //!
-//! Containers are made and destroyed the same way: a durable intent
-//! file (`<label>/intent.create.<cont>` or `intent.destroy.<cont>`)
-//! before the first change, removed after the last; an engine that
-//! starts on the pool finds what a killed process left and removes that
-//! container from every target that holds it (see
-//! [`PoolConn::cont_create_posix`], [`PoolConn::cont_destroy`]).
+//! Containers are made, destroyed and relabelled the same way: a durable
+//! intent file (`<label>/intent.create.<cont>`, `intent.destroy.<cont>`
+//! or `intent.relabel.<cont>`) before the first change, removed after
+//! the last; an engine that starts on the pool finds what a killed
+//! process left and removes that container from every target that holds
+//! it, or gives it its new label on every target (see
+//! [`PoolConn::cont_create_posix`], [`PoolConn::cont_destroy`],
+//! [`PoolConn::cont_relabel`]).
 
 use std::fs::{self, File};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -125,6 +127,12 @@ const LEFTOVER_MARK: &str = "rdaos.leftover";
 const INTENT_CREATE: &str = "intent.create.";
 /// A container destroy in progress: `intent.destroy.<label>`.
 const INTENT_DESTROY: &str = "intent.destroy.";
+/// A container relabel in progress: `intent.relabel.<old label>`,
+/// holding the container's id and its new label (see
+/// [`PoolConn::cont_relabel`]).
+const INTENT_RELABEL: &str = "intent.relabel.";
+/// Where a relabel intent is written before it is renamed into place.
+const INTENT_TMP: &str = "intent.tmp";
 /// Largest metadata file read (a real one is a few hundred bytes).
 const META_MAX: u64 = 64 << 10;
 
@@ -1401,18 +1409,32 @@ impl RunningPool {
         Ok(lock)
     }
 
-    /// Undoes the container creates and finishes the destroys whose
-    /// intent files a killed process left in the pool's directory: the
-    /// container is removed from every target that holds it, then the
-    /// intent. (The caller holds the pool's lock: no such operation is
-    /// running.)
+    /// Undoes the container creates, and finishes the destroys and
+    /// relabels, whose intent files a killed process left in the pool's
+    /// directory: a created container is removed from every target that
+    /// holds it, a destroyed one too, a relabelled one gets its new label
+    /// on every target; then the intent goes. (The caller holds the
+    /// pool's lock: no such operation is running.)
     fn finish_intents(&self) -> Result<(), StorageError> {
         let dir = &self.info.dir;
         let mut labels = Vec::new();
+        let mut relabels = Vec::new();
+        let tmp = dir.join(INTENT_TMP);
+        if tmp.exists() {
+            // A relabel intent never renamed into place: nothing was
+            // changed after it.
+            fs::remove_file(&tmp).map_err(io("removing", &tmp))?;
+        }
         for ent in fs::read_dir(dir).map_err(io("listing", dir))? {
             let ent = ent.map_err(io("listing", dir))?;
             let name = ent.file_name();
             let Some(name) = name.to_str() else { continue };
+            if name.starts_with(INTENT_RELABEL) {
+                if let Some(r) = read_relabel_intent(&ent.path()) {
+                    relabels.push((ent.path(), r));
+                }
+                continue;
+            }
             let label = name
                 .strip_prefix(INTENT_CREATE)
                 .or_else(|| name.strip_prefix(INTENT_DESTROY));
@@ -1420,13 +1442,20 @@ impl RunningPool {
                 labels.push((ent.path(), label.to_string()));
             }
         }
-        if labels.is_empty() {
+        if labels.is_empty() && relabels.is_empty() {
             return Ok(());
         }
         let sched = Sched::new();
         let cli = self.client(&sched.handle());
         for (path, label) in labels {
             self.remove_cont(&cli, &label)?;
+            fs::remove_file(&path).map_err(io("removing", &path))?;
+        }
+        for (path, (id, new)) in relabels {
+            for to in cli.pool_targets() {
+                cli.cont_relabel_on(to, id, &new)
+                    .map_err(|e| self.cont_err(&new, "relabel", e))?;
+            }
             fs::remove_file(&path).map_err(io("removing", &path))?;
         }
         sync_dir(dir)
@@ -1461,6 +1490,31 @@ impl RunningPool {
             })
             .map_err(io("writing", &path))?;
         sync_dir(&self.info.dir)?;
+        Ok(path)
+    }
+
+    /// Writes the relabel intent of container `id` (now `label`, to be
+    /// `new`): whole or not at all (written, synced, then renamed into
+    /// place), durable before it returns.
+    fn write_relabel_intent(
+        &self,
+        label: &str,
+        id: ContId,
+        new: &str,
+    ) -> Result<PathBuf, StorageError> {
+        let dir = &self.info.dir;
+        let (tmp, path) = (
+            dir.join(INTENT_TMP),
+            dir.join(format!("{INTENT_RELABEL}{label}")),
+        );
+        File::create(&tmp)
+            .and_then(|mut f| {
+                f.write_all(format!("{:032x}\n{new}\n", id.0).as_bytes())?;
+                f.sync_all()
+            })
+            .map_err(io("writing", &tmp))?;
+        fs::rename(&tmp, &path).map_err(io("renaming", &tmp))?;
+        sync_dir(dir)?;
         Ok(path)
     }
 
@@ -1591,6 +1645,75 @@ impl PoolConn {
         pool.drop_intent(&intent)
     }
 
+    /// Relabels container `label` as `new` (DAOS's `daos cont set-prop
+    /// POOL CONT label:NEW`) on every target, so that a process killed at
+    /// any point leaves it whole under one of the two labels once an
+    /// engine starts on the pool: an intent file naming the container's
+    /// id and its new label is made durable first (whole, by a rename)
+    /// and removed once every target has the new label; the next engine
+    /// started on the pool finishes a relabel whose intent is still
+    /// there (each target's relabel is one log record, and redoing it is
+    /// harmless). `step` is called after each step (`intent`, then
+    /// `target-N` per target). Refuses a label taken by another
+    /// container, and a container not whole. Relabelling a container as
+    /// its own label changes nothing. Returns its id.
+    pub fn cont_relabel(
+        &self,
+        label: &str,
+        new: &str,
+        step: &mut dyn FnMut(&str),
+    ) -> Result<ContId, StorageError> {
+        let (pool, cli) = (&self.pool, &self.cli);
+        let pl = &pool.info.label;
+        for l in [label, new] {
+            vos::check_label(l).map_err(|e| StorageError::Cont {
+                pool: pl.clone(),
+                label: l.to_string(),
+                source: dfs::DfsError::inval(format!("bad container label: {e}")),
+            })?;
+        }
+        let targets = |l: &str| {
+            cli.cont_targets(l)
+                .map_err(|e| pool.cont_err(l, "relabel", e))
+        };
+        let (have, all) = targets(label)?;
+        if have == 0 {
+            return Err(StorageError::ContNotFound {
+                pool: pl.clone(),
+                label: label.to_string(),
+            });
+        }
+        if have < all {
+            return Err(StorageError::ContHalfMade {
+                pool: pl.clone(),
+                label: label.to_string(),
+                have,
+                all,
+            });
+        }
+        let id = cli
+            .cont_open(label)
+            .map_err(|e| pool.cont_err(label, "open", e))?;
+        if new == label {
+            return Ok(id);
+        }
+        if targets(new)?.0 > 0 {
+            return Err(StorageError::ContExists {
+                pool: pl.clone(),
+                label: new.to_string(),
+            });
+        }
+        let intent = pool.write_relabel_intent(label, id, new)?;
+        step("intent");
+        for (i, to) in cli.pool_targets().into_iter().enumerate() {
+            cli.cont_relabel_on(to, id, new)
+                .map_err(|e| pool.cont_err(label, "relabel", e))?;
+            step(&format!("target-{i}"));
+        }
+        pool.drop_intent(&intent)?;
+        Ok(id)
+    }
+
     /// Drops the client and its scheduler, then stops the engine and
     /// reports how that went.
     pub fn close(self) -> Result<(), StorageError> {
@@ -1599,6 +1722,19 @@ impl PoolConn {
         drop(sched);
         pool.stop()
     }
+}
+
+/// The container id and new label a relabel intent file holds; `None`
+/// for a file that is not one.
+fn read_relabel_intent(path: &Path) -> Option<(ContId, String)> {
+    let text = fs::read_to_string(path).ok()?;
+    let mut lines = text.strip_suffix('\n')?.split('\n');
+    let (id, new) = (lines.next()?, lines.next()?);
+    if lines.next().is_some() || id.len() != 32 || vos::check_label(new).is_err() {
+        return None;
+    }
+    let id = u128::from_str_radix(id, 16).ok()?;
+    Some((ContId(id), new.to_string()))
 }
 
 /// Checks a pool size for `targets` targets.
@@ -1843,6 +1979,36 @@ mod tests {
             created: UNIX_EPOCH + Duration::from_secs(1_767_225_600),
             durability: Durability::Flush,
             dir: dir.to_path_buf(),
+        }
+    }
+
+    #[test]
+    fn only_a_whole_relabel_intent_is_acted_on() {
+        let t = Tmp::new("relabel-intent");
+        fs::create_dir_all(&t.0).unwrap();
+        let p = t.0.join("intent.relabel.a");
+        let id = "0123456789abcdef0123456789abcdef";
+        let read = |text: &str| {
+            fs::write(&p, text).unwrap();
+            read_relabel_intent(&p)
+        };
+        assert_eq!(
+            read(&format!("{id}\nnew-label\n")),
+            Some((
+                ContId(0x0123456789abcdef0123456789abcdef),
+                "new-label".into()
+            ))
+        );
+        for bad in [
+            String::new(),
+            format!("{id}\nnew-label"),
+            format!("{id}\n\n"),
+            format!("{id}\nno spaces\n"),
+            format!("{id}\nb\nextra\n"),
+            format!("{}\nb\n", &id[1..]),
+            format!("{}x\nb\n", &id[1..]),
+        ] {
+            assert_eq!(read(&bad), None, "{bad:?}");
         }
     }
 

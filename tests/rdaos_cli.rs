@@ -1187,6 +1187,9 @@ fn io_uring_that_cannot_be_set_up_is_explained() {
             "{err}"
         );
         assert!(err.contains("kernel.io_uring_disabled"), "{err}");
+        // The errno is said once, as the system says it.
+        assert_eq!(err.matches("os error 1)").count(), 1, "{err}");
+        assert!(!err.contains("(errno"), "{err}");
     }
     let err = with_errno("ENOSYS", &["cont", "list", "p"]);
     assert!(err.contains("this kernel has no io_uring"), "{err}");
@@ -1195,4 +1198,645 @@ fn io_uring_that_cannot_be_set_up_is_explained() {
     // Nothing was left by the failed create.
     let list = ok(s, &["pool", "list"]);
     assert_eq!(list.lines().count(), 3, "{list}");
+}
+
+/// `cont set-prop POOL CONT label=NEW` relabels a container on every
+/// target, keeping its id and layout; read-only properties and taken or
+/// bad labels are refused with one line. Killed (SIGKILL, a real
+/// process) after each of its steps, the container is whole under one
+/// of its two labels at the next command, never both or neither, and no
+/// intent file stays.
+#[test]
+fn cont_relabel_killed_at_every_step_leaves_one_whole_container() {
+    let d = Dir::new("cont-relabel");
+    let s = d.0.as_path();
+    ok(s, &["pool", "create", "p", "--size", "96M", "-t", "3"]);
+    let out = ok(
+        s,
+        &[
+            "cont",
+            "create",
+            "p",
+            "a",
+            "--oclass",
+            "S2",
+            "--chunk-size",
+            "512K",
+        ],
+    );
+    let uuid = field(&out, "UUID").to_string();
+    ok(s, &["cont", "create", "p", "other"]);
+    let props = |label: &str| {
+        let q = ok(s, &["cont", "get-prop", "p", label]);
+        assert_eq!(field(&q, "Label"), label, "{q}");
+        assert_eq!(field(&q, "UUID"), uuid, "{q}");
+        assert_eq!(field(&q, "Type"), "POSIX", "{q}");
+        assert_eq!(field(&q, "Object class"), "S2", "{q}");
+        assert_eq!(field(&q, "Chunk size"), "512 KiB", "{q}");
+    };
+    // Refusals first: nothing changes.
+    fails(
+        s,
+        &["cont", "set-prop", "p", "a", "label=other"],
+        1,
+        "already exists",
+    );
+    fails(
+        s,
+        &["cont", "set-prop", "p", "a", "label=no spaces"],
+        1,
+        "bad container label",
+    );
+    fails(
+        s,
+        &["cont", "set-prop", "p", "a", "oclass=S1"],
+        1,
+        "read-only",
+    );
+    fails(
+        s,
+        &["cont", "set-prop", "p", "a", "color=red"],
+        2,
+        "unknown container property",
+    );
+    fails(
+        s,
+        &["cont", "set-prop", "p", "nope", "label=b"],
+        1,
+        "not found",
+    );
+    let out = ok(s, &["cont", "set-prop", "p", "a", "label=a"]);
+    assert!(out.contains("nothing changed"), "{out}");
+    props("a");
+
+    let steps = ["intent", "target-0", "target-1", "target-2"];
+    let (mut from, mut to) = ("a", "b");
+    for step in steps {
+        killed_at(
+            s,
+            &format!("cont-relabel:{step}"),
+            &["cont", "set-prop", "p", from, &format!("label={to}")],
+        );
+        // The next engine start finishes it: the new label, whole.
+        let mut labels = conts(s, "p");
+        labels.sort();
+        let mut want = vec![to.to_string(), "other".to_string()];
+        want.sort();
+        assert_eq!(labels, want, "after {step}");
+        props(to);
+        fails(s, &["cont", "get-prop", "p", from], 1, "not found");
+        let left: Vec<String> = std::fs::read_dir(s.join("p"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("intent"))
+            .collect();
+        assert!(left.is_empty(), "after {step}: {left:?}");
+        (from, to) = (to, from);
+    }
+    // Uninterrupted, and DAOS's NAME:VALUE spelling.
+    let out = ok(s, &["cont", "set-prop", "p", from, "label:renamed"]);
+    assert!(out.contains("now labelled \"renamed\""), "{out}");
+    props("renamed");
+    let j = J::parse(&ok(s, &["cont", "get-prop", "p", "renamed", "--json"]));
+    assert_eq!(j.get("label").str(), "renamed");
+    assert_eq!(j.get("uuid").str(), uuid);
+    // The old label is free for a new container.
+    ok(s, &["cont", "create", "p", from]);
+    ok(s, &["cont", "destroy", "p", from]);
+}
+
+/// `RDAOS_KILL_AT` is a test hook: only its documented values arm it
+/// (and the process says so on stderr); any other value is refused
+/// before anything runs, so a stray setting neither kills a command nor
+/// goes unnoticed.
+#[test]
+fn the_kill_hook_takes_only_its_documented_values() {
+    let d = Dir::new("kill-hook");
+    let s = d.0.as_path();
+    for bad in [
+        "1",
+        "cont-create",
+        "cont-create:superblock ",
+        "pool-relabel:nex",
+    ] {
+        let o = Command::new(env!("CARGO_BIN_EXE_rdaos"))
+            .arg("--storage")
+            .arg(s)
+            .args(["pool", "list"])
+            .env_remove("RDAOS_STORAGE")
+            .env("RDAOS_KILL_AT", bad)
+            .output()
+            .expect("run rdaos");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{bad:?}: {err}");
+        assert!(
+            err.contains("is not one of the test hook's values"),
+            "{err}"
+        );
+        assert!(err.contains("cont-relabel:target-N"), "{err}");
+    }
+    // A documented value of another verb: armed, said, and harmless here.
+    let o = Command::new(env!("CARGO_BIN_EXE_rdaos"))
+        .arg("--storage")
+        .arg(s)
+        .args(["pool", "list"])
+        .env_remove("RDAOS_STORAGE")
+        .env("RDAOS_KILL_AT", "pool-relabel:dir")
+        .output()
+        .expect("run rdaos");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("test hook armed"), "{err}");
+}
+
+/// Whether `p` is a mount point now (in /proc/self/mounts).
+fn is_mounted(p: &Path) -> bool {
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+    let p = p.to_str().unwrap();
+    mounts
+        .lines()
+        .any(|l| l.split_whitespace().nth(1) == Some(p))
+}
+
+/// Root and /dev/fuse, or a printed reason to skip.
+fn fuse_as_root(what: &str) -> bool {
+    // SAFETY: geteuid cannot fail and touches no memory.
+    if !Path::new("/dev/fuse").exists() || unsafe { rdaos::dfs::errno::libc::geteuid() } != 0 {
+        eprintln!("SKIP: {what} needs root and /dev/fuse");
+        return false;
+    }
+    true
+}
+
+/// A `rdaos dfuse --foreground` child, its standard error read line by
+/// line on a thread (the daemon's log in the foreground).
+struct Daemon {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    seen: Vec<String>,
+    mnts: Vec<PathBuf>,
+}
+
+impl Daemon {
+    /// Starts `rdaos --storage dir dfuse -f args...` and waits until every
+    /// mount point of `mnts` is mounted.
+    fn start(dir: &Path, args: &[&str], mnts: &[&Path]) -> Daemon {
+        use std::io::BufRead;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_rdaos"))
+            .arg("--storage")
+            .arg(dir)
+            .args(["dfuse", "--foreground"])
+            .args(args)
+            .env_remove("RDAOS_STORAGE")
+            .env("RDAOS_LOG", "info")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run rdaos dfuse");
+        let err = child.stderr.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for l in std::io::BufReader::new(err).lines() {
+                let Ok(l) = l else { break };
+                if tx.send(l).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut d = Daemon {
+            child,
+            lines,
+            seen: Vec::new(),
+            mnts: mnts.iter().map(|m| m.to_path_buf()).collect(),
+        };
+        for m in mnts {
+            d.wait_line(&format!("mounted at {}", m.display()));
+        }
+        for m in mnts {
+            assert!(is_mounted(m), "{} is not mounted", m.display());
+        }
+        d
+    }
+
+    /// Waits for a line of the log containing `want`; returns it.
+    fn wait_line(&mut self, want: &str) -> String {
+        loop {
+            match self.lines.recv_timeout(std::time::Duration::from_secs(120)) {
+                Ok(l) => {
+                    self.seen.push(l.clone());
+                    if l.contains(want) {
+                        return l;
+                    }
+                }
+                Err(_) => panic!("no log line with {want:?}; the log: {:#?}", self.seen),
+            }
+        }
+    }
+
+    fn signal(&self, sig: i32) {
+        // SAFETY: kill touches no memory; the child is ours and alive.
+        unsafe { rdaos::dfs::errno::libc::kill(self.child.id() as i32, sig) };
+    }
+
+    /// Waits for the daemon to exit; its status and the rest of its log.
+    fn wait(mut self) -> (std::process::ExitStatus, String) {
+        let st = self.child.wait().unwrap();
+        while let Ok(l) = self.lines.recv_timeout(std::time::Duration::from_secs(10)) {
+            self.seen.push(l);
+        }
+        (st, self.seen.join("\n"))
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        for m in &self.mnts {
+            let _ = Command::new("umount").arg("-l").arg(m).output();
+        }
+    }
+}
+
+/// Every target of `pool check` replays nothing: the pool was closed
+/// with a checkpoint and reopens clean.
+fn reopens_clean(s: &Path, pool: &str) {
+    let out = ok(s, &["pool", "check", pool]);
+    for row in out.lines().skip(3) {
+        let cols: Vec<&str> = row.split_whitespace().collect();
+        assert_eq!(cols.get(3), Some(&"0"), "replays after the stop: {out}");
+        assert_eq!(cols.get(4), Some(&"ok"), "{out}");
+    }
+}
+
+/// SIGINT / SIGTERM of `rdaos dfuse` with a file held open: the mount is
+/// unmounted at once (lazily), the log says how many files are open and
+/// how long it waits; closing the file lets it stop cleanly (status 0).
+/// With a file still open, a second signal stops it at once, and so does
+/// the end of the wait (status 1, saying so); either way the pool is
+/// closed with a checkpoint (it reopens with nothing to replay) and
+/// every write that was acknowledged (fsync) is there at the next mount.
+#[test]
+fn dfuse_on_a_signal_says_what_is_open_and_a_second_one_stops_it_at_once() {
+    use rdaos::dfs::errno::libc::{SIGINT, SIGTERM};
+    use std::io::Write;
+    if !fuse_as_root("the dfuse signal test") {
+        return;
+    }
+    let d = Dir::new("dfuse-sig");
+    let s = d.0.as_path();
+    let mnt = d.0.with_extension("mnt");
+    std::fs::create_dir_all(&mnt).unwrap();
+    let m = mnt.to_str().unwrap();
+    ok(s, &["pool", "create", "p", "--size", "128M", "-t", "2"]);
+    ok(s, &["cont", "create", "p", "c"]);
+    let args = ["-m", m, "-p", "p", "-c", "c", "--request-timeout", "600"];
+
+    // 1. SIGTERM, then the file is closed: a clean stop.
+    let mut dm = Daemon::start(s, &args, &[&mnt]);
+    let mut held = std::fs::File::create(mnt.join("held")).unwrap();
+    held.write_all(b"first").unwrap();
+    held.sync_all().unwrap();
+    dm.signal(SIGTERM);
+    let l = dm.wait_line("still open");
+    assert!(l.contains("SIGTERM"), "{l}");
+    assert!(l.contains("with 1 file still open"), "{l}");
+    assert!(l.contains("waiting up to 600 s"), "{l}");
+    assert!(dm.child.try_wait().unwrap().is_none(), "it did not wait");
+    assert!(!is_mounted(&mnt), "not unmounted at the signal");
+    drop(held);
+    let (st, log) = dm.wait();
+    assert_eq!(st.code(), Some(0), "{log}");
+    reopens_clean(s, "p");
+
+    // 2. SIGINT, then SIGINT again with the file still open.
+    let mut dm = Daemon::start(s, &args, &[&mnt]);
+    assert_eq!(std::fs::read(mnt.join("held")).unwrap(), b"first");
+    let mut held = std::fs::OpenOptions::new()
+        .append(true)
+        .open(mnt.join("held"))
+        .unwrap();
+    held.write_all(b" second").unwrap();
+    held.sync_all().unwrap();
+    dm.signal(SIGINT);
+    let l = dm.wait_line("still open");
+    assert!(l.contains("SIGINT") && l.contains("1 file"), "{l}");
+    dm.signal(SIGINT);
+    let (st, log) = dm.wait();
+    assert_eq!(st.code(), Some(1), "{log}");
+    assert!(
+        log.contains("SIGINT again: stopping at once with 1 file still open"),
+        "{log}"
+    );
+    assert!(
+        log.contains("stopped with 1 file still open (a second signal)"),
+        "{log}"
+    );
+    // The daemon is gone: the file's mount answers no more.
+    let e = held.write_all(b"late").and_then(|()| held.sync_all());
+    assert!(e.is_err(), "a write after the daemon exited succeeded");
+    drop(held);
+    reopens_clean(s, "p");
+
+    // 3. SIGTERM, and the wait runs out with the file still open.
+    let short = ["-m", m, "-p", "p", "-c", "c", "--request-timeout", "1"];
+    let mut dm = Daemon::start(s, &short, &[&mnt]);
+    let held = std::fs::File::open(mnt.join("held")).unwrap();
+    dm.signal(SIGTERM);
+    dm.wait_line("still open");
+    let (st, log) = dm.wait();
+    assert_eq!(st.code(), Some(1), "{log}");
+    assert!(log.contains("still open after 1 s"), "{log}");
+    assert!(log.contains("the wait for them ran out"), "{log}");
+    drop(held);
+    reopens_clean(s, "p");
+
+    // Everything acknowledged is there.
+    let _dm = Daemon::start(s, &args, &[&mnt]);
+    assert_eq!(std::fs::read(mnt.join("held")).unwrap(), b"first second");
+}
+
+/// Several containers of one pool mounted by one `rdaos dfuse` (the Nth
+/// --mountpoint mounts the Nth --cont): one engine, one FUSE session
+/// each; writes in both read back, one mount unmounted from outside
+/// leaves the other served, and the daemon stops once both are gone;
+/// a remount of each shows its own files. Unpaired or repeated mounts
+/// are usage errors.
+#[test]
+fn dfuse_mounts_several_containers_of_a_pool_in_one_process() {
+    let d = Dir::new("dfuse-two");
+    let s = d.0.as_path();
+    let (ma, mb) = (d.0.with_extension("a"), d.0.with_extension("b"));
+    std::fs::create_dir_all(&ma).unwrap();
+    std::fs::create_dir_all(&mb).unwrap();
+    let (a, b) = (ma.to_str().unwrap(), mb.to_str().unwrap());
+    ok(s, &["pool", "create", "p", "--size", "128M", "-t", "2"]);
+    fails(
+        s,
+        &["dfuse", "-p", "p", "-m", a, "-c", "x", "-m", b],
+        2,
+        "2 mount points and 1 containers",
+    );
+    fails(
+        s,
+        &["dfuse", "-p", "p", "-m", a, "-c", "x", "-m", a, "-c", "y"],
+        2,
+        "given twice",
+    );
+    fails(
+        s,
+        &["dfuse", "-p", "p", "-m", a, "-c", "x", "-m", b, "-c", "x"],
+        2,
+        "given twice",
+    );
+    if !fuse_as_root("mounting two containers") {
+        return;
+    }
+    ok(s, &["cont", "create", "p", "x"]);
+    fails(
+        s,
+        &["dfuse", "-p", "p", "-m", a, "-c", "x", "-m", b, "-c", "y"],
+        1,
+        "container \"y\" not found in pool \"p\"",
+    );
+    assert!(!is_mounted(&ma));
+    ok(s, &["cont", "create", "p", "y"]);
+    let two = ["-p", "p", "-m", a, "-c", "x", "-m", b, "-c", "y"];
+    let dm = Daemon::start(s, &two, &[&ma, &mb]);
+    let (da, db) = (vec![0xAAu8; 3 << 20], vec![0xBBu8; 5 << 20]);
+    std::fs::write(ma.join("f"), &da).unwrap();
+    std::fs::write(mb.join("f"), &db).unwrap();
+    std::fs::create_dir(mb.join("only-in-y")).unwrap();
+    assert_eq!(std::fs::read(ma.join("f")).unwrap(), da);
+    assert_eq!(std::fs::read(mb.join("f")).unwrap(), db);
+    assert!(!ma.join("only-in-y").exists());
+    // One unmounted from outside: the other is still served.
+    assert!(Command::new("umount").arg(&ma).status().unwrap().success());
+    assert_eq!(std::fs::read(mb.join("f")).unwrap(), db);
+    assert!(Command::new("umount").arg(&mb).status().unwrap().success());
+    let (st, log) = dm.wait();
+    assert_eq!(st.code(), Some(0), "{log}");
+    reopens_clean(s, "p");
+    // Daemonized, both again: each container kept its own files.
+    let out = ok(
+        s,
+        &["dfuse", "-p", "p", "-m", b, "-c", "x", "-m", a, "-c", "y"],
+    );
+    assert_eq!(out.lines().count(), 2, "{out}");
+    let (xa, yb) = (std::fs::read(mb.join("f")), std::fs::read(ma.join("f")));
+    let dir_y = ma.join("only-in-y").is_dir();
+    for m in [&ma, &mb] {
+        assert!(Command::new("umount").arg(m).status().unwrap().success());
+    }
+    assert_eq!(xa.unwrap(), da);
+    assert_eq!(yb.unwrap(), db);
+    assert!(dir_y);
+    // The daemon let go of the pool.
+    let mut tries = 0;
+    while rdaos(s, &["pool", "query", "p"]).status.code() != Some(0) {
+        tries += 1;
+        assert!(tries < 100, "the daemon kept the pool");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let _ = std::fs::remove_dir(&ma);
+    let _ = std::fs::remove_dir(&mb);
+}
+
+/// A system user made for one test and removed after it (fusermount3
+/// needs the caller's uid in the user database).
+struct TestUser {
+    name: String,
+    uid: u32,
+    gid: u32,
+}
+
+impl TestUser {
+    fn new(name: &str) -> Option<TestUser> {
+        let _ = Command::new("userdel").arg(name).output();
+        let made = Command::new("useradd")
+            .args(["--system", "--no-create-home", "--user-group"])
+            .args(["--shell", "/usr/sbin/nologin", name])
+            .output()
+            .ok()?;
+        if !made.status.success() {
+            eprintln!("useradd {name}: {}", String::from_utf8_lossy(&made.stderr));
+            return None;
+        }
+        let id = |flag: &str| -> u32 {
+            let o = Command::new("id").args([flag, name]).output().unwrap();
+            String::from_utf8_lossy(&o.stdout).trim().parse().unwrap()
+        };
+        Some(TestUser {
+            name: name.to_string(),
+            uid: id("-u"),
+            gid: id("-g"),
+        })
+    }
+
+    /// `program args...` as this user (its own group only).
+    fn cmd(&self, program: &str, args: &[&str]) -> Command {
+        use std::os::unix::process::CommandExt;
+        let (uid, gid) = (self.uid, self.gid);
+        let mut c = Command::new(program);
+        c.args(args).env_remove("RDAOS_STORAGE").current_dir("/");
+        // SAFETY: between fork and exec the closure makes only the
+        // async-signal-safe calls setgroups, setresgid and setresuid.
+        unsafe {
+            c.pre_exec(move || {
+                use rdaos::dfs::errno::libc;
+                if libc::setgroups(0, std::ptr::null()) != 0
+                    || libc::setresgid(gid, gid, gid) != 0
+                    || libc::setresuid(uid, uid, uid) != 0
+                {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        c
+    }
+
+    /// Runs it, expects success, returns stdout.
+    fn ok(&self, program: &str, args: &[&str]) -> String {
+        let o = self.cmd(program, args).output().expect("run as the user");
+        assert!(
+            o.status.success(),
+            "{program} {args:?} as {}: {}{}",
+            self.name,
+            String::from_utf8_lossy(&o.stderr),
+            String::from_utf8_lossy(&o.stdout)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+}
+
+impl Drop for TestUser {
+    fn drop(&mut self) {
+        let _ = Command::new("userdel")
+            .args(["--force", &self.name])
+            .output();
+    }
+}
+
+/// `rdaos dfuse` by a user who is not root, on a directory the user
+/// owns: the mount goes through fusermount3 (libfuse's setuid helper),
+/// serves that user, stops at the user's `fusermount3 -u`, and on
+/// SIGTERM unmounts through the helper too. The user is made by the
+/// test (root is needed for that); skipped, saying why, where
+/// fusermount3 cannot run: not installed, or /dev/fuse not open to
+/// users (a container without udev's rule for it).
+#[test]
+fn dfuse_without_root_mounts_through_fusermount3() {
+    use std::os::unix::fs::PermissionsExt;
+    if !fuse_as_root("making a user for the fusermount3 test") {
+        return;
+    }
+    let Some(helper) = ["/usr/bin/fusermount3", "/bin/fusermount3"]
+        .into_iter()
+        .find(|p| Path::new(p).is_file())
+    else {
+        eprintln!("SKIP: fusermount3 is not installed (apt package fuse3)");
+        return;
+    };
+    let mode = std::fs::metadata("/dev/fuse").unwrap().permissions().mode();
+    if mode & 0o006 != 0o006 {
+        eprintln!(
+            "SKIP: /dev/fuse is mode {:o}: fusermount3 opens it as the user, so users cannot \
+             mount here (udev's rule makes it 0666; `chmod 0666 /dev/fuse` does the same)",
+            mode & 0o777
+        );
+        return;
+    }
+    let Some(u) = TestUser::new(&format!("rdaos-t{}", std::process::id() % 100_000)) else {
+        eprintln!("SKIP: cannot make a user (useradd)");
+        return;
+    };
+    let d = Dir::new("nonroot");
+    let base = d.0.as_path();
+    let (s, mnt) = (base.join("s"), base.join("m"));
+    std::fs::create_dir_all(&mnt).unwrap();
+    for p in [base, &mnt] {
+        std::os::unix::fs::chown(p, Some(u.uid), Some(u.gid)).unwrap();
+    }
+    let (sa, m) = (s.to_str().unwrap(), mnt.to_str().unwrap());
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg("-l").arg(&self.0).output();
+        }
+    }
+    let _unmount = Unmount(mnt.clone());
+    let bin = env!("CARGO_BIN_EXE_rdaos");
+    let rd = |args: &[&str]| {
+        let mut all = vec!["--storage", sa];
+        all.extend_from_slice(args);
+        u.ok(bin, &all)
+    };
+    rd(&["pool", "create", "p", "--size", "64M", "-t", "1"]);
+    rd(&["cont", "create", "p", "c"]);
+    let out = rd(&["dfuse", m, "p", "c"]);
+    assert!(out.contains("mounted at"), "{out}");
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap();
+    let line = mounts
+        .lines()
+        .find(|l| l.split_whitespace().nth(1) == Some(m))
+        .unwrap_or_else(|| panic!("{m} not mounted: {mounts}"));
+    assert!(line.contains(&format!("user_id={}", u.uid)), "{line}");
+    u.ok(
+        "bash",
+        &["-c", &format!("printf 'not root' > {m}/f && mkdir {m}/d")],
+    );
+    let ls = u.ok("stat", &["-c", "%u %g %n", &format!("{m}/f")]);
+    assert_eq!(ls.trim(), format!("{} {} {m}/f", u.uid, u.gid));
+    u.ok(helper, &["-u", m]);
+    // The daemon stops at the unmount and lets go of the pool.
+    let mut tries = 0;
+    while u
+        .cmd(bin, &["--storage", sa, "pool", "query", "p"])
+        .output()
+        .unwrap()
+        .status
+        .code()
+        != Some(0)
+    {
+        tries += 1;
+        assert!(tries < 100, "the daemon kept the pool");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // In the foreground, SIGTERM unmounts through the helper.
+    /// The foreground daemon, killed if the test fails first.
+    struct Kill(Option<std::process::Child>);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            if let Some(c) = &mut self.0 {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+    }
+    let mut child = Kill(Some(
+        u.cmd(bin, &["--storage", sa, "dfuse", "-f", m, "p", "c"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    ));
+    let mut tries = 0;
+    while !is_mounted(&mnt) {
+        tries += 1;
+        let exited = child.0.as_mut().unwrap().try_wait().unwrap();
+        assert!(
+            tries < 600 && exited.is_none(),
+            "the foreground daemon did not mount"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(u.ok("cat", &[&format!("{m}/f")]), "not root");
+    u.ok("test", &["-d", &format!("{m}/d")]);
+    let child = child.0.take().unwrap();
+    // SAFETY: kill touches no memory; the child is ours.
+    unsafe { rdaos::dfs::errno::libc::kill(child.id() as i32, rdaos::dfs::errno::libc::SIGTERM) };
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(!is_mounted(&mnt), "still mounted after SIGTERM");
 }

@@ -87,19 +87,35 @@ impl BioError {
     }
 }
 
-/// An errno value that prints as its message.
+/// An errno value that prints as the system's message, number once:
+/// `Operation not permitted (os error 1)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Errno(pub i32);
 
 impl std::fmt::Display for Errno {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} (errno {})",
-            std::io::Error::from_raw_os_error(self.0),
-            self.0
-        )
+        // std's message already ends with "(os error N)".
+        write!(f, "{}", std::io::Error::from_raw_os_error(self.0))
     }
 }
 
 impl std::error::Error for Errno {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_os_error_names_its_errno_once() {
+        let m = BioError::os("setting up io_uring", libc::EPERM).to_string();
+        assert_eq!(
+            m,
+            format!(
+                "setting up io_uring: {}",
+                std::io::Error::from_raw_os_error(libc::EPERM)
+            )
+        );
+        assert_eq!(m.matches("os error 1").count(), 1, "{m}");
+        assert!(!m.contains("errno"), "{m}");
+    }
+}

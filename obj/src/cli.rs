@@ -400,6 +400,31 @@ impl ObjClient {
         }
     }
 
+    /// Sets the label of container `id` to `label` on target `to` (`ds_cont`
+    /// set-prop, one target): one durable record there. `Ok(false)` when
+    /// the target has no such container; relabelling it as the label it
+    /// has is `Ok(true)` and changes nothing, so a relabel cut short can
+    /// be redone target by target. A label another container of the
+    /// target has is refused (`-DER_EXIST`).
+    pub fn cont_relabel_on(&self, to: TargetId, id: ContId, label: &str) -> Result<bool, ObjError> {
+        vos::check_label(label).map_err(|_| ObjError::Inval("bad container label"))?;
+        let mut req = ObjReq::new(id, ObjId::new(0, 0), 0);
+        req.label = label.to_string();
+        let (t, answer) = self.shard_rpc("ds_cont_op", to, Opcode::ContSetProp, req, Vec::new());
+        self.adopt(&t);
+        t.schedule(false).map_err(|_| ObjError::Inval("schedule"))?;
+        let rc = self.sched().progress_until(&t);
+        let status = answer.borrow().as_ref().map_or(rc, |(rep, _)| rep.status);
+        match status {
+            0 => Ok(true),
+            rc if rc == -der::DER_NONEXIST => Ok(false),
+            rc => Err(ObjError::Failed {
+                op: "cont_relabel",
+                rc,
+            }),
+        }
+    }
+
     /// Destroys container `label` on every target that holds it, one
     /// target after another (so a container whose create was cut short
     /// can be removed too). Returns how many targets held it; none is

@@ -133,7 +133,8 @@ pub struct ObjReq {
     /// value of each iod (`Recx`), one per iod (`Akeys`), or one (`Dkey`,
     /// `Obj`).
     pub versions: Vec<Version>,
-    /// Container label (`ContCreate`, `ContOpen`, `ContDestroy`).
+    /// Container label (`ContCreate`, `ContOpen`, `ContDestroy`; the new
+    /// label for `ContSetProp`).
     pub label: String,
 }
 

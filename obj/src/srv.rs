@@ -490,9 +490,11 @@ fn handle(s: &SchedHandle, msg: Msg, reply: ReplyTo) {
         Opcode::TgtAbort => "dtx_abort",
         Opcode::ObjQueryKey => "ds_obj_query_key_handler",
         Opcode::ObjEnumDkeys => "ds_obj_enum_handler",
-        Opcode::ContCreate | Opcode::ContOpen | Opcode::ContList | Opcode::ContDestroy => {
-            "ds_cont_op_handler"
-        }
+        Opcode::ContCreate
+        | Opcode::ContOpen
+        | Opcode::ContList
+        | Opcode::ContDestroy
+        | Opcode::ContSetProp => "ds_cont_op_handler",
         Opcode::PoolQuery => "ds_pool_query_handler",
         Opcode::Reply => {
             send_reply(
@@ -535,6 +537,7 @@ fn dispatch(
         | Opcode::ContOpen
         | Opcode::ContList
         | Opcode::ContDestroy
+        | Opcode::ContSetProp
         | Opcode::PoolQuery => None,
         _ => match ctx.cont(req.cont) {
             Ok(c) => Some(c),
@@ -609,6 +612,16 @@ fn dispatch(
                 }
                 Err(e) => e.rc(),
             };
+            send_reply(reply, rpc_id, &ObjReply::status(rc), Vec::new());
+            t.complete(rc);
+        }
+        (Opcode::ContSetProp, _) => {
+            // The cached handle is by id: it stays valid under the new
+            // label.
+            let rc = ctx
+                .vos
+                .cont_relabel(req.cont, &req.label)
+                .map_or_else(|e| e.rc(), |()| 0);
             send_reply(reply, rpc_id, &ObjReply::status(rc), Vec::new());
             t.complete(rc);
         }

@@ -55,6 +55,9 @@ pub enum Opcode {
     ContList = 12,
     /// Destroy a container (by label) on a target, if it has it.
     ContDestroy = 13,
+    /// Set a container's properties on a target (`ds_cont` set-prop):
+    /// today its label, carried in the request's label.
+    ContSetProp = 14,
     /// A reply to any of the above.
     Reply = 0x8000,
 }
@@ -75,6 +78,7 @@ impl Opcode {
             11 => Opcode::PoolQuery,
             12 => Opcode::ContList,
             13 => Opcode::ContDestroy,
+            14 => Opcode::ContSetProp,
             0x8000 => Opcode::Reply,
             _ => return None,
         })
@@ -249,6 +253,7 @@ mod tests {
         assert_eq!(Opcode::from_u16(11), Some(Opcode::PoolQuery));
         assert_eq!(Opcode::from_u16(12), Some(Opcode::ContList));
         assert_eq!(Opcode::from_u16(13), Some(Opcode::ContDestroy));
-        assert_eq!(Opcode::from_u16(14), None);
+        assert_eq!(Opcode::from_u16(14), Some(Opcode::ContSetProp));
+        assert_eq!(Opcode::from_u16(15), None);
     }
 }

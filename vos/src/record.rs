@@ -31,6 +31,9 @@ const OP_ABORT_PUNCH: u8 = 9;
 /// written only when there are any, so a checkpoint without them reads
 /// as before).
 const OP_ARRAY_CHUNKED: u8 = 10;
+/// A container's new label. WAL-only (a checkpoint holds the label the
+/// container has), as [`OP_ABORT`] and for the same reason.
+const OP_CONT_RELABEL: u8 = 11;
 
 fn put_chunks(e: &mut Enc, c: &ChunkCsums) {
     e.u32(c.chunk);
@@ -223,6 +226,11 @@ impl IndexOp {
                 e.u8(OP_CONT_DESTROY);
                 put_cont(e, *cont);
             }
+            IndexOp::ContRelabel { cont, label } => {
+                e.u8(OP_CONT_RELABEL);
+                put_cont(e, *cont);
+                e.bytes(label.as_bytes());
+            }
         }
     }
 
@@ -236,6 +244,10 @@ impl IndexOp {
                 return Ok(IndexOp::ContCreate { cont, label });
             }
             OP_CONT_DESTROY => return Ok(IndexOp::ContDestroy { cont }),
+            OP_CONT_RELABEL => {
+                let label = get_label(d)?;
+                return Ok(IndexOp::ContRelabel { cont, label });
+            }
             _ => {}
         }
         let oid = get_oid(d)?;
@@ -580,6 +592,10 @@ mod tests {
                 v: v(10, 6),
             },
             IndexOp::ContDestroy { cont: ContId(7) },
+            IndexOp::ContRelabel {
+                cont,
+                label: "renamed".into(),
+            },
             // Aborts of a version that is there and of one that is not.
             IndexOp::Abort {
                 cont,
@@ -648,7 +664,7 @@ mod tests {
         // The abort naming a version never handed out moves the sequence
         // past it.
         assert_eq!(back.seq(), 99);
-        assert_eq!(back.conts(), vec![(ContId(0xabc), "scratch".to_string())]);
+        assert_eq!(back.conts(), vec![(ContId(0xabc), "renamed".to_string())]);
         let oid = ObjId::new(1, 2);
         assert_eq!(
             back.query_key_max(ContId(0xabc), oid, b"0", 100),

@@ -518,6 +518,29 @@ impl Target {
         self.st.borrow().index.conts()
     }
 
+    /// Gives container `id` the label `label` (unique on the target;
+    /// DAOS's label rules): one log record, so a crash leaves the old
+    /// label or the new one. Relabelling it as the label it has is a
+    /// success that writes nothing. Blocks until the change is durable.
+    pub fn cont_relabel(&self, id: ContId, label: &str) -> Result<(), VosError> {
+        let op = IndexOp::ContRelabel {
+            cont: id,
+            label: label.to_string(),
+        };
+        {
+            let st = self.st.borrow();
+            st.index.check(&op)?;
+            if st.index.cont_label(id) == Some(label) {
+                return Ok(());
+            }
+        }
+        let t = self.commit(op, None)?;
+        match self.ctx.sched().progress_until(&t) {
+            0 => Ok(()),
+            rc => Err(VosError::Io(format!("container relabel: status {rc}"))),
+        }
+    }
+
     /// `vos_cont_destroy`: destroys container `id` and everything in it,
     /// and frees its space. Updates already submitted complete first;
     /// new ones are refused with [`VosError::ContBusy`] at once. Blocks

@@ -102,6 +102,15 @@ pub enum IndexOp {
         /// Its id.
         cont: ContId,
     },
+    /// Give a container a new label (DAOS's `daos cont set-prop
+    /// label:NEW`), unique on the target. Relabelling a container as the
+    /// label it has changes nothing, so a relabel can be redone.
+    ContRelabel {
+        /// Its id.
+        cont: ContId,
+        /// Its new label.
+        label: String,
+    },
     /// Abort (DAOS's `vos_dtx_abort`): remove exactly version `v` of an
     /// akey, as if the update that wrote it had never been applied. Gone
     /// are the array extents or the single-value entry at `v` (older
@@ -161,7 +170,9 @@ impl IndexOp {
             | IndexOp::PunchAkey { v, .. }
             | IndexOp::Abort { v, .. }
             | IndexOp::AbortPunch { v, .. } => Some(*v),
-            IndexOp::ContCreate { .. } | IndexOp::ContDestroy { .. } => None,
+            IndexOp::ContCreate { .. }
+            | IndexOp::ContDestroy { .. }
+            | IndexOp::ContRelabel { .. } => None,
         }
     }
 
@@ -176,7 +187,8 @@ impl IndexOp {
             | IndexOp::Abort { cont, .. }
             | IndexOp::AbortPunch { cont, .. }
             | IndexOp::ContCreate { cont, .. }
-            | IndexOp::ContDestroy { cont } => *cont,
+            | IndexOp::ContDestroy { cont }
+            | IndexOp::ContRelabel { cont, .. } => *cont,
         }
     }
 }
@@ -363,6 +375,16 @@ impl Index {
                     false => Err(VosError::NoCont(cont.to_string())),
                 };
             }
+            IndexOp::ContRelabel { label, .. } => {
+                check_label(label)?;
+                if !self.conts.contains_key(&cont) {
+                    return Err(VosError::NoCont(cont.to_string()));
+                }
+                return match self.cont_by_label(label) {
+                    Some(other) if other != cont => Err(VosError::ContExists(label.clone())),
+                    _ => Ok(()),
+                };
+            }
             _ => {}
         }
         let Some(c) = self.conts.get(&cont) else {
@@ -495,6 +517,12 @@ impl Index {
                 );
                 return Ok(Vec::new());
             }
+            IndexOp::ContRelabel { label, .. } => {
+                if let Some(c) = self.conts.get_mut(&cont) {
+                    c.label = label.clone();
+                }
+                return Ok(Vec::new());
+            }
             IndexOp::ContDestroy { .. } => {
                 let mut freed = Vec::new();
                 if let Some(c) = self.conts.remove(&cont) {
@@ -584,7 +612,9 @@ impl Index {
                 oid, dkey, akey, ..
             } => return Ok(abort_version(c, *oid, dkey, akey, v)),
             IndexOp::AbortPunch { oid, dkey, .. } => abort_punch(c, *oid, dkey.as_deref(), v),
-            IndexOp::ContCreate { .. } | IndexOp::ContDestroy { .. } => {}
+            IndexOp::ContCreate { .. }
+            | IndexOp::ContDestroy { .. }
+            | IndexOp::ContRelabel { .. } => {}
         }
         Ok(Vec::new())
     }

@@ -600,6 +600,72 @@ fn containers_keep_objects_apart_and_destroy_frees_their_space() {
     assert_eq!(t.cont_list().len(), 2);
 }
 
+/// A relabel is one record: the container keeps its id and data under
+/// its new label through WAL replay and through a checkpoint; a label
+/// taken by another container, a bad label and an unknown container are
+/// refused; relabelling as the same label changes nothing.
+#[test]
+fn a_container_relabel_keeps_its_data_through_replay_and_checkpoint() {
+    let s = Sched::new();
+    let f = TempFile::new("relabel");
+    let c = ctx(&s, &f);
+    let t = Target::create(&c, 0, REGION, 0xc1, 0, 1).unwrap();
+    let a = t.cont_create(ContId(1), "alpha").unwrap();
+    t.cont_create(ContId(2), "beta").unwrap();
+    let task = a
+        .update_array(oid(), &dkey(1), b"0", 5, Recx::new(0, 4096), 1, &[7; 4096])
+        .unwrap();
+    assert_eq!(s.progress_until(&task), 0);
+    assert!(matches!(
+        t.cont_relabel(ContId(1), "beta"),
+        Err(VosError::ContExists(_))
+    ));
+    assert!(matches!(
+        t.cont_relabel(ContId(1), "no spaces"),
+        Err(VosError::Inval(_))
+    ));
+    assert!(matches!(
+        t.cont_relabel(ContId(9), "gamma"),
+        Err(VosError::NoCont(_))
+    ));
+    t.cont_relabel(ContId(1), "gamma").unwrap();
+    t.cont_relabel(ContId(1), "gamma").unwrap();
+    assert_eq!(a.label().as_deref(), Some("gamma"));
+    let read = |t: &Target| {
+        t.cont_open_label("gamma")
+            .unwrap()
+            .fetch_array(oid(), &dkey(1), b"0", 9, Recx::new(0, 4))
+            .unwrap()
+            .0
+    };
+    assert_eq!(read(&t), [7; 4]);
+    assert!(matches!(
+        t.cont_open_label("alpha"),
+        Err(VosError::NoCont(_))
+    ));
+    // Replay (no close), then a checkpoint (close), show the same.
+    drop((a, t));
+    let t = Target::open(&c, 0).unwrap();
+    let want = vec![
+        (ContId(1), "gamma".to_string()),
+        (ContId(2), "beta".to_string()),
+    ];
+    assert_eq!(t.cont_list(), want);
+    assert_eq!(read(&t), [7; 4]);
+    // The old label is free again.
+    t.cont_relabel(ContId(2), "alpha").unwrap();
+    t.close().unwrap();
+    let t = Target::open(&c, 0).unwrap();
+    assert_eq!(
+        t.cont_list(),
+        vec![
+            (ContId(1), "gamma".to_string()),
+            (ContId(2), "alpha".to_string())
+        ]
+    );
+    assert_eq!(read(&t), [7; 4]);
+}
+
 /// Waits for `task` and returns its result.
 fn wait(s: &Sched, task: tse::Task) -> i32 {
     s.progress_until(&task)

@@ -2,8 +2,10 @@
 //!
 //! [`Dfuse::mount`] mounts a POSIX container at a directory through the
 //! kernel's FUSE driver (the [`fuser`] crate, pure Rust: as root it
-//! mounts with `mount(2)` on `/dev/fuse`, no libfuse needed), so
-//! ordinary tools (`dd`, `cp`, `fio`, ...) read and write it.
+//! mounts with `mount(2)` on `/dev/fuse`, no libfuse needed; any other
+//! user mounts a directory it owns through libfuse's setuid helper
+//! `fusermount3`, package `fuse3`, and unmounts with `fusermount3 -u`),
+//! so ordinary tools (`dd`, `cp`, `fio`, ...) read and write it.
 //!
 //! ## How a request flows (the top of the seed)
 //!
@@ -40,6 +42,10 @@
 //!   for the handle's writes still in flight, and an unmount (`umount`,
 //!   or [`Dfuse::unmount`] on `SIGINT` / `SIGTERM`) waits for every reply
 //!   in flight, so whatever a program saw acknowledged is on the pool.
+//!   On a signal ([`Dfuse::serve_until_signal`], several mounts at once)
+//!   the log says how many files are still open and how long the daemon
+//!   waits for them; past that bound, or at a second signal, it stops
+//!   without them ([`Served::Forced`]).
 //!   After a crash of the daemon, the engine's WAL replay shows the same.
 //! * Writes up to `max_write` (1 MiB by default) arrive whole.
 //! * Inode numbers are the object ids' low words (`fuse/inodes.rs`): stable
@@ -64,6 +70,7 @@
 //!   size of 0.
 
 mod attr;
+mod fusermount;
 mod inodes;
 pub mod log;
 mod ops;
@@ -129,9 +136,10 @@ pub struct DfuseConfig {
     pub tracer: Option<tse::Tracer>,
     /// How long a request may go unanswered before the watchdog reports
     /// it in the log ([`log`], on standard error: opcode, inode, age,
-    /// what the dfs thread has in flight), and how long an unmount waits
+    /// what the dfs thread has in flight), how long an unmount waits
     /// for the session and the dfs thread to finish before it gives up on
-    /// them (default 60 s).
+    /// them, and how long [`Dfuse::run_until_signal`] waits for files
+    /// still open after the signal (default 60 s).
     pub request_timeout: Duration,
 }
 
@@ -201,6 +209,29 @@ pub enum DfuseError {
     /// A thread of the daemon could not start or died.
     #[error("dfuse: {0}")]
     Thread(String),
+    /// Stopped on a signal with files still open on the mount (see
+    /// [`Served::Forced`]): the wait for them ran out, or a second
+    /// signal came.
+    #[error(
+        "dfuse: stopped with {open} {} still open ({}); every write acknowledged is kept",
+        files(*open),
+        if *second_signal { "a second signal" } else { "the wait for them ran out" }
+    )]
+    Forced {
+        /// Files and directories still open.
+        open: u64,
+        /// A second signal cut the wait short.
+        second_signal: bool,
+    },
+}
+
+/// "file" or "files", for `n`.
+fn files(n: u64) -> &'static str {
+    if n == 1 {
+        "file"
+    } else {
+        "files"
+    }
 }
 
 /// What a mount did so far ([`Dfuse::stats`]).
@@ -221,11 +252,35 @@ pub struct DfuseStats {
     pub max_io_inflight: u64,
 }
 
+/// How [`Dfuse::serve_until_signal`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Served {
+    /// Every mount ended cleanly: unmounted from outside, or after
+    /// `SIGINT` / `SIGTERM` once the last file open on it was closed.
+    /// Every reply was sent, every handle closed, every container
+    /// unmounted.
+    Unmounted,
+    /// A signal came while files were open on a mount, and the wait for
+    /// them ran out (`second_signal` false) or a second signal came
+    /// (true). Every write acknowledged is on the pool, and the dfs
+    /// threads closed every handle and unmounted their containers; but
+    /// the kernel still holds those files' mount, which ends (the files
+    /// then fail with `ENOTCONN`) once the process exits.
+    Forced {
+        /// Files and directories still open, on all mounts together.
+        open: u64,
+        /// A second signal cut the wait short.
+        second_signal: bool,
+    },
+}
+
 /// A mounted container. Dropping it unmounts (as
 /// [`unmount`](Self::unmount), errors ignored).
 pub struct Dfuse {
     mountpoint: PathBuf,
     counters: Arc<Counters>,
+    /// The dfs thread's requests (closed to stop it without the session).
+    inbox: Arc<Inbox>,
     session: Option<BackgroundSession>,
     worker: Option<JoinHandle<Result<(), DfsError>>>,
     /// The watchdog thread and what stops it.
@@ -339,7 +394,21 @@ impl Dfuse {
             SessionACL::Owner
         };
         fc.n_threads = Some(cfg.session_threads);
-        let session = match Session::new(ops, &mountpoint, &fc) {
+        // As root, fuser mounts with mount(2) on /dev/fuse; any other
+        // user goes through libfuse's setuid helper, as libfuse does.
+        // SAFETY: geteuid cannot fail and touches no memory.
+        let session = if unsafe { libc::geteuid() } != 0 {
+            let mut opts = vec!["fsname=dfuse", "subtype=daos", "rw", "default_permissions"];
+            if cfg.allow_other {
+                opts.push("allow_other");
+            }
+            let acl = fc.acl;
+            fusermount::mount(&mountpoint, &opts.join(","))
+                .and_then(|fd| Session::from_fd(ops, fd, acl, fc))
+        } else {
+            Session::new(ops, &mountpoint, &fc)
+        };
+        let session = match session {
             Ok(s) => s,
             Err(e) => {
                 stop_worker(worker);
@@ -379,6 +448,7 @@ impl Dfuse {
         Ok(Dfuse {
             mountpoint,
             counters,
+            inbox,
             session: Some(session),
             worker: Some(worker),
             watchdog,
@@ -424,21 +494,198 @@ impl Dfuse {
         self.stop()
     }
 
+    /// Files and directories open on the mount now: handles the kernel
+    /// has not released (as of the dfs thread's last batch of requests).
+    /// While any is open, an unmount is lazy and the daemon waits.
+    pub fn open_files(&self) -> u64 {
+        (self.counters.open_handles).load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Serves until `SIGINT` or `SIGTERM` arrives or the file system is
-    /// unmounted from outside, then stops as [`unmount`](Self::unmount).
-    /// What a daemon's `main` calls (`rdaos dfuse`). The signal handlers
-    /// are this call's (the previous ones come back when it returns);
-    /// one call at a time per process.
+    /// unmounted from outside, then stops as
+    /// [`serve_until_signal`](Self::serve_until_signal) does, waiting up
+    /// to [`DfuseConfig::request_timeout`] for files still open; stopping
+    /// with files still open is an error ([`DfuseError::Forced`]). The
+    /// signal handlers are this call's (the previous ones come back when
+    /// it returns); one call at a time per process.
     pub fn run_until_signal(self) -> Result<(), DfuseError> {
+        let grace = self.request_timeout;
+        match Dfuse::serve_until_signal(vec![self], grace)? {
+            Served::Unmounted => Ok(()),
+            Served::Forced {
+                open,
+                second_signal,
+            } => Err(DfuseError::Forced {
+                open,
+                second_signal,
+            }),
+        }
+    }
+
+    /// Serves `mounts` (several containers of a pool, one process: what
+    /// `rdaos dfuse` with several mounts runs) until `SIGINT` or
+    /// `SIGTERM` arrives or every one of them has been unmounted from
+    /// outside. On the signal each mount still up is unmounted
+    /// (`umount(2)`, lazily when busy), and the log says, per mount, how
+    /// many files are still open on it and how long the daemon waits for
+    /// them (`grace`). Once they are all closed, every mount stops
+    /// cleanly ([`Served::Unmounted`]). If `grace` runs out first, or a
+    /// second signal comes, the daemon stops without them
+    /// ([`Served::Forced`]): each dfs thread answers what is in flight,
+    /// closes every handle and unmounts its container at once, so the
+    /// caller can stop the engine (a checkpoint) and exit. The signal
+    /// handlers are this call's (the previous ones come back when it
+    /// returns); one call at a time per process.
+    pub fn serve_until_signal(
+        mut mounts: Vec<Dfuse>,
+        grace: Duration,
+    ) -> Result<Served, DfuseError> {
+        use log::Level;
+        let where_ = mounts
+            .first()
+            .map_or_else(PathBuf::new, |m| m.mountpoint.clone());
         let sig = signal::SignalWait::install().map_err(|e| DfuseError::Fuse {
             what: "install signal handlers for",
-            path: self.mountpoint.clone(),
+            path: where_,
             source: e,
         })?;
-        while self.is_running() && !sig.wait(Duration::from_millis(100)) {}
-        let r = self.unmount();
+        let first = loop {
+            if mounts.iter().all(|m| !m.is_running()) {
+                break None;
+            }
+            if let Some(s) = sig.wait(Duration::from_millis(100)) {
+                break Some(s);
+            }
+        };
+        let mut first_err = Ok(());
+        if let Some(signo) = first {
+            let name = signal::name(signo);
+            for m in &mut mounts {
+                if !m.session_running() {
+                    continue;
+                }
+                if let Err(e) = umount(&m.mountpoint) {
+                    log::log(
+                        Level::Error,
+                        format_args!("{name}: unmounting {}: {e}", m.mountpoint.display()),
+                    );
+                    if first_err.is_ok() {
+                        first_err = Err(DfuseError::Fuse {
+                            what: "unmount",
+                            path: m.mountpoint.clone(),
+                            source: e,
+                        });
+                    }
+                    continue;
+                }
+                match m.open_files() {
+                    0 => log::log(
+                        Level::Info,
+                        format_args!("{name}: unmounting {}", m.mountpoint.display()),
+                    ),
+                    n => log::log(
+                        Level::Warn,
+                        format_args!(
+                            "{name}: {} unmounted with {n} {} still open on it: waiting up to \
+                             {} s for {} to be closed, then stopping without {} (send SIGINT or \
+                             SIGTERM again to stop at once)",
+                            m.mountpoint.display(),
+                            files(n),
+                            grace.as_secs_f64(),
+                            if n == 1 { "it" } else { "them" },
+                            if n == 1 { "it" } else { "them" },
+                        ),
+                    ),
+                }
+            }
+            let start = std::time::Instant::now();
+            let mut second = None;
+            while mounts.iter().any(Dfuse::session_running) && start.elapsed() < grace {
+                if let Some(s) = sig.wait(Duration::from_millis(50)) {
+                    second = Some(s);
+                    break;
+                }
+            }
+            let open: u64 = mounts
+                .iter()
+                .filter(|m| m.session_running())
+                .map(Dfuse::open_files)
+                .sum();
+            if mounts.iter().any(Dfuse::session_running) {
+                for m in mounts.iter().filter(|m| m.session_running()) {
+                    let n = m.open_files();
+                    let them = if n == 1 { "it" } else { "them" };
+                    let why = match second {
+                        Some(s) => format!(
+                            "{} again: stopping at once with {n} {} still open",
+                            signal::name(s),
+                            files(n)
+                        ),
+                        None => format!(
+                            "{n} {} still open after {} s: stopping without {them}",
+                            files(n),
+                            grace.as_secs_f64(),
+                        ),
+                    };
+                    log::log(
+                        Level::Warn,
+                        format_args!(
+                            "{}: {why}; every write acknowledged is kept, and reads and writes \
+                             on {them} fail (ENOTCONN) once the daemon has exited",
+                            m.mountpoint.display(),
+                        ),
+                    );
+                }
+                let mut r = first_err;
+                for m in mounts {
+                    let stopped = if m.session_running() {
+                        m.abandon()
+                    } else {
+                        m.unmount()
+                    };
+                    if r.is_ok() {
+                        r = stopped;
+                    }
+                }
+                drop(sig);
+                return r.map(|()| Served::Forced {
+                    open,
+                    second_signal: second.is_some(),
+                });
+            }
+        }
         drop(sig);
-        r
+        let mut r = first_err;
+        for m in mounts {
+            let stopped = m.unmount();
+            if r.is_ok() {
+                r = stopped;
+            }
+        }
+        r.map(|()| Served::Unmounted)
+    }
+
+    /// True while the FUSE session runs (the kernel's mount is there,
+    /// attached or lazily detached with files open).
+    fn session_running(&self) -> bool {
+        self.session
+            .as_ref()
+            .is_some_and(|s| !s.guard.is_finished())
+    }
+
+    /// Stops without the session (files still open on a detached
+    /// mount): the dfs thread is told no more requests come, answers
+    /// what is in flight, closes every handle and unmounts the
+    /// container. The session thread is left to the process's exit,
+    /// which ends the kernel's side of the mount.
+    fn abandon(mut self) -> Result<(), DfuseError> {
+        self.inbox.close();
+        // Not dropped: fuser would unmount the mount point's path again,
+        // which by now may hold another mount.
+        if let Some(s) = self.session.take() {
+            std::mem::forget(s);
+        }
+        self.stop()
     }
 
     fn stop(&mut self) -> Result<(), DfuseError> {
@@ -520,8 +767,9 @@ impl Drop for Dfuse {
     }
 }
 
-/// `umount(2)`, lazily (`MNT_DETACH`) if the mount is busy; a path that
-/// is no longer a mount point (unmounted meanwhile) is not an error.
+/// `umount(2)`, lazily (`MNT_DETACH`) if the mount is busy (not root:
+/// `fusermount3 -u`, `-z` if busy); a path that is no longer a mount
+/// point (unmounted meanwhile) is not an error.
 fn umount(path: &Path) -> io::Result<()> {
     use std::os::unix::ffi::OsStrExt;
     let c = std::ffi::CString::new(path.as_os_str().as_bytes())
@@ -535,6 +783,11 @@ fn umount(path: &Path) -> io::Result<()> {
         match e.raw_os_error() {
             Some(libc::EBUSY) if flags == 0 => continue,
             Some(libc::EINVAL) => return Ok(()),
+            // Not root: the helper that mounted it unmounts it.
+            // SAFETY: geteuid cannot fail and touches no memory.
+            Some(libc::EPERM) if unsafe { libc::geteuid() } != 0 => {
+                return fusermount::unmount(path)
+            }
             _ => return Err(e),
         }
     }

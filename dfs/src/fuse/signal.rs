@@ -1,6 +1,7 @@
 //! Waiting for `SIGINT` / `SIGTERM` without a signal crate: a handler
-//! that writes one byte to a pipe (the only thing it does, and `write`
-//! is async-signal-safe), and a `poll` on the pipe's other end.
+//! that writes the signal's number as one byte to a pipe (the only thing
+//! it does, and `write` is async-signal-safe), and a `poll` on the
+//! pipe's other end.
 
 use std::io;
 use std::sync::atomic::{AtomicI32, Ordering};
@@ -9,7 +10,7 @@ use std::time::Duration;
 /// The pipe's write end, for the handler (-1: none).
 static WAKE_FD: AtomicI32 = AtomicI32::new(-1);
 
-extern "C" fn on_signal(_sig: libc::c_int) {
+extern "C" fn on_signal(sig: libc::c_int) {
     let fd = WAKE_FD.load(Ordering::Relaxed);
     if fd < 0 {
         return;
@@ -17,7 +18,8 @@ extern "C" fn on_signal(_sig: libc::c_int) {
     // SAFETY: errno is thread-local; the handler saves and restores it
     // around the write so the interrupted code does not see it change.
     let saved = unsafe { *libc::__errno_location() };
-    let b = 1u8;
+    // SIGINT and SIGTERM fit a byte.
+    let b = sig as u8;
     // SAFETY: `b` lives across the call; writing 1 byte to a pipe end we
     // own (non-blocking: a full pipe already says "signalled").
     unsafe {
@@ -77,8 +79,9 @@ impl SignalWait {
         Ok(w)
     }
 
-    /// Waits up to `timeout` for a signal; true if one came.
-    pub(crate) fn wait(&self, timeout: Duration) -> bool {
+    /// Waits up to `timeout` for a signal; the first that came, if any
+    /// (several at once count as one).
+    pub(crate) fn wait(&self, timeout: Duration) -> Option<libc::c_int> {
         let mut p = libc::pollfd {
             fd: self.rd,
             events: libc::POLLIN,
@@ -88,12 +91,12 @@ impl SignalWait {
         // SAFETY: one pollfd, alive across the call.
         let n = unsafe { libc::poll(&mut p, 1, ms) };
         if n <= 0 {
-            return false;
+            return None;
         }
         let mut buf = [0u8; 16];
         // SAFETY: reading into a live buffer of its length (non-blocking).
-        unsafe { libc::read(self.rd, buf.as_mut_ptr().cast(), buf.len()) };
-        true
+        let got = unsafe { libc::read(self.rd, buf.as_mut_ptr().cast(), buf.len()) };
+        (got > 0).then(|| libc::c_int::from(buf[0]))
     }
 }
 
@@ -106,6 +109,15 @@ impl Drop for SignalWait {
         WAKE_FD.store(-1, Ordering::SeqCst);
         close(self.rd);
         close(self.wr);
+    }
+}
+
+/// A signal's name as the shell says it.
+pub(crate) fn name(sig: libc::c_int) -> String {
+    match sig {
+        libc::SIGINT => "SIGINT".into(),
+        libc::SIGTERM => "SIGTERM".into(),
+        n => format!("signal {n}"),
     }
 }
 

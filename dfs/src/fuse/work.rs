@@ -111,6 +111,9 @@ pub(crate) struct Counters {
     pub(crate) read_bytes: AtomicU64,
     pub(crate) io_inflight: AtomicU64,
     pub(crate) max_io_inflight: AtomicU64,
+    /// File and directory handles open (not yet released by the
+    /// kernel), as of the dfs thread's last batch of requests.
+    pub(crate) open_handles: AtomicU64,
 }
 
 impl Counters {
@@ -242,6 +245,7 @@ impl Worker {
     pub(crate) fn dfuse_do_work(mut self, inbox: &Inbox) -> Result<(), DfsError> {
         loop {
             self.settle();
+            self.count_open();
             let live = self.live.clone();
             let sched = self.sched.clone();
             let taken = inbox.take(|| {
@@ -266,8 +270,15 @@ impl Worker {
                 }
                 Taken::Closed => break,
             }
+            self.count_open();
         }
         self.shutdown()
+    }
+
+    /// Publishes how many handles are open ([`Counters::open_handles`]).
+    fn count_open(&self) {
+        let open = self.live.files.borrow().len() + self.dirs.len();
+        (self.live.counters.open_handles).store(open as u64, Ordering::Relaxed);
     }
 
     /// After the session: every reply in flight is sent, every handle

@@ -1,12 +1,16 @@
-//! `rdaos cont ...`: DAOS's `daos cont create|destroy|list|query|get-prop`
-//! on a pool of the storage directory. A query shows the pool's space
-//! used and free: the engine keeps no space account per container.
+//! `rdaos cont ...`: DAOS's `daos cont
+//! create|destroy|list|query|get-prop|set-prop` on a pool of the storage
+//! directory. A query shows the pool's space used and free: the engine
+//! keeps no space account per container.
 //!
-//! Create and destroy are crash safe (see
-//! `rdaos::storage::PoolConn::cont_create_posix`). For the tests that
-//! prove it, `RDAOS_KILL_AT=cont-create:STEP` or `cont-destroy:STEP`
-//! makes the process kill itself with SIGKILL right after that step.
+//! Create, destroy and relabel are crash safe (see
+//! `rdaos::storage::PoolConn::cont_create_posix`,
+//! `PoolConn::cont_relabel`). For the tests that prove it, the test hook
+//! `RDAOS_KILL_AT=cont-create:STEP`, `cont-destroy:STEP` or
+//! `cont-relabel:STEP` makes the process kill itself with SIGKILL right
+//! after that step (see `out::KILL_POINTS`).
 
+use clap::builder::PossibleValue;
 use clap::{Subcommand, ValueEnum};
 use rdaos::dfs::errno::libc;
 use rdaos::dfs::{Dfs, DfsAttr, DfsError};
@@ -96,6 +100,70 @@ pub enum ContCmd {
         #[arg(long, short = 'j')]
         json: bool,
     },
+    /// Change a container's property: `label` (the container is
+    /// relabelled, crash safe); type, uuid, oclass, dir_oclass and
+    /// chunk_size are read-only
+    #[command(
+        after_help = "Examples:\n  rdaos cont set-prop tank posix label=scratch\n  \
+                            rdaos cont set-prop tank scratch label:posix   (DAOS's NAME:VALUE)"
+    )]
+    SetProp {
+        /// Pool label
+        pool: String,
+        /// Container label
+        label: String,
+        /// PROP=VALUE (or DAOS's PROP:VALUE): label=NEW
+        #[arg(value_name = "PROP=VALUE", value_parser = prop_value_arg)]
+        setting: (ContProp, String),
+    },
+}
+
+/// A container's properties, by the names `get-prop --json` shows and
+/// `set-prop` takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[value(rename_all = "snake_case")]
+pub enum ContProp {
+    /// The container's label (settable: the container is relabelled)
+    Label,
+    /// Its uuid (read-only)
+    Uuid,
+    /// Its type (read-only)
+    Type,
+    /// Object class of files (read-only)
+    Oclass,
+    /// Object class of directories (read-only)
+    DirOclass,
+    /// Chunk size of files (read-only)
+    ChunkSize,
+}
+
+impl ContProp {
+    /// Its name, as typed.
+    fn name(self) -> String {
+        self.to_possible_value()
+            .as_ref()
+            .map_or_else(String::new, |v: &PossibleValue| v.get_name().to_string())
+    }
+}
+
+/// `set-prop`'s `PROP=VALUE` (or DAOS's `PROP:VALUE`): split at the first
+/// `=` or `:` (a label may hold `:`).
+fn prop_value_arg(s: &str) -> Result<(ContProp, String), String> {
+    let Some(at) = s.find(['=', ':']) else {
+        return Err(format!("{s:?} is not PROP=VALUE (e.g. label=scratch)"));
+    };
+    let (name, value) = (&s[..at], &s[at + 1..]);
+    let prop = ContProp::from_str(name, true).map_err(|_| {
+        let known: Vec<String> = ContProp::value_variants()
+            .iter()
+            .map(|p| p.name())
+            .collect();
+        format!(
+            "unknown container property {name:?} (known: {})",
+            known.join(", ")
+        )
+    })?;
+    Ok((prop, value.to_string()))
 }
 
 /// Runs a container verb.
@@ -124,7 +192,33 @@ pub fn run(s: &Storage, cmd: ContCmd) -> CliResult {
         ContCmd::List { pool, json } => list(s, &pool, json),
         ContCmd::Query { pool, label, json } => show(s, &pool, &label, false, json),
         ContCmd::GetProp { pool, label, json } => show(s, &pool, &label, true, json),
+        ContCmd::SetProp {
+            pool,
+            label,
+            setting: (prop, value),
+        } => set_prop(s, &pool, &label, prop, &value),
     }
+}
+
+fn set_prop(s: &Storage, pool: &str, label: &str, prop: ContProp, value: &str) -> CliResult {
+    if prop != ContProp::Label {
+        return Err(CliError::msg(format!(
+            "container property {} is read-only (fixed when the container was created); \
+             settable: label",
+            prop.name()
+        )));
+    }
+    check_cont_label(label)?;
+    check_cont_label(value)?;
+    let conn = s.connect(pool)?;
+    conn.cont_relabel(label, value, &mut kill_at("cont-relabel"))?;
+    conn.close()?;
+    if value == label {
+        println!("Container {label:?} of pool {pool:?} is already labelled so: nothing changed");
+    } else {
+        println!("Container {label:?} of pool {pool:?} is now labelled {value:?}");
+    }
+    Ok(())
 }
 
 /// A container error, said about `label` of `pool`.

@@ -5,6 +5,18 @@
 //! stops the engine (every target checkpoints), so whatever a program saw
 //! acknowledged is on the pool for the next mount.
 //!
+//! Several containers of the pool mount in one process, one engine and
+//! one FUSE session each: `--mountpoint M1 --cont A --mountpoint M2 --cont
+//! B` (the Nth `--mountpoint` mounts the Nth `--cont`; DAOS's flags,
+//! repeated). The daemon serves until a signal or until every one of
+//! them has been unmounted from outside.
+//!
+//! On `SIGINT` / `SIGTERM` each mount is unmounted (lazily while files
+//! are open on it); the log says how many files are still open and how
+//! long the daemon waits for them (`--request-timeout`), after which, or
+//! at a second signal, it stops without them: every acknowledged write
+//! is kept, the engine checkpoints, and the process exits with status 1.
+//!
 //! Without `--foreground` it daemonizes as dfuse does: the command returns
 //! once the mount is up (or with the error that prevented it), and the
 //! daemon goes on in its own session, its standard output and error
@@ -27,19 +39,23 @@ use std::path::PathBuf;
 
 use clap::Args;
 use rdaos::dfs::fuse::log::{self, Level};
-use rdaos::dfs::fuse::{Dfuse, DfuseConfig};
+use rdaos::dfs::fuse::{Dfuse, DfuseConfig, DfuseError, Served};
 use rdaos::storage::Storage;
 
 use crate::{CliError, CliResult};
 
 /// `rdaos dfuse`'s arguments: `MOUNTPOINT POOL CONT` as dfuse takes them
 /// (`dfuse /mnt/posix tank posix`), or the same as flags (`--mountpoint`,
-/// `--pool`, `--cont`); each one either way, not both.
+/// `--pool`, `--cont`); each one either way, not both. The flags
+/// `--mountpoint` and `--cont` repeat in pairs to mount several
+/// containers of the pool in one process.
 #[derive(Debug, Args)]
-#[command(after_help = "Example:\n  rdaos dfuse /mnt/posix tank posix\n  \
+#[command(after_help = "Examples:\n  rdaos dfuse /mnt/posix tank posix\n  \
                   (or: rdaos dfuse --mountpoint /mnt/posix --pool tank --cont posix)\n  \
                   dd if=/dev/zero of=/mnt/posix/0 bs=1M count=100 oflag=direct\n  \
-                  umount /mnt/posix")]
+                  umount /mnt/posix\n\n  \
+                  Two containers of one pool, one process (the Nth --mountpoint mounts the Nth --cont):\n  \
+                  rdaos dfuse --pool tank --mountpoint /mnt/a --cont a --mountpoint /mnt/b --cont b")]
 pub struct DfuseArgs {
     /// Directory to mount the container at (must exist)
     #[arg(value_name = "MOUNTPOINT", conflicts_with = "mountpoint")]
@@ -50,20 +66,23 @@ pub struct DfuseArgs {
     /// Container label (a POSIX container: `rdaos cont create POOL LABEL --type POSIX`)
     #[arg(value_name = "CONT", conflicts_with = "cont")]
     cont_pos: Option<String>,
-    /// Directory to mount the container at, as a flag (instead of MOUNTPOINT)
-    #[arg(long, short = 'm', value_name = "DIR")]
-    mountpoint: Option<PathBuf>,
+    /// Directory to mount a container at, as a flag (instead of
+    /// MOUNTPOINT); repeat it with --cont to mount several containers
+    #[arg(long, short = 'm', value_name = "DIR", action = clap::ArgAction::Append)]
+    mountpoint: Vec<PathBuf>,
     /// Pool label, as a flag (instead of POOL)
     #[arg(long, short = 'p')]
     pool: Option<String>,
-    /// Container label, as a flag (instead of CONT)
-    #[arg(long, short = 'c')]
-    cont: Option<String>,
+    /// Container label, as a flag (instead of CONT); the Nth --cont is
+    /// mounted at the Nth --mountpoint
+    #[arg(long, short = 'c', action = clap::ArgAction::Append)]
+    cont: Vec<String>,
     /// Stay in the foreground (Ctrl-C unmounts) instead of daemonizing
     #[arg(long, short = 'f')]
     foreground: bool,
     /// Seconds a request may go unanswered before the daemon reports it
-    /// in its log (and how long an unmount waits for the daemon's threads)
+    /// in its log, and how long a stop on SIGINT/SIGTERM waits for files
+    /// still open (then it stops without them)
     #[arg(long, value_name = "SECS", default_value_t = 60,
           value_parser = clap::value_parser!(u64).range(1..))]
     request_timeout: u64,
@@ -81,9 +100,9 @@ pub struct DfuseArgs {
 /// What to mount, whichever way it was given.
 #[derive(Debug)]
 struct Mount {
-    mountpoint: PathBuf,
+    /// (mount point, container), one per FUSE mount.
+    mounts: Vec<(PathBuf, String)>,
     pool: String,
-    cont: String,
     foreground: bool,
     request_timeout: u64,
     allow_other: bool,
@@ -91,27 +110,59 @@ struct Mount {
 }
 
 impl DfuseArgs {
-    /// The mount asked for. clap has refused an argument given both
-    /// ways; one given neither way is a usage error naming both.
+    /// The mounts asked for. clap has refused an argument given both
+    /// ways; one given neither way is a usage error naming both, and so
+    /// are unpaired or repeated mount points and containers.
     fn mount(self) -> Result<Mount, CliError> {
         let missing = |pos: &str, flag: &str| {
             CliError::usage(format!(
                 "missing {pos}: rdaos dfuse MOUNTPOINT POOL CONT, or {flag} with the other flags"
             ))
         };
+        let mps: Vec<PathBuf> = if self.mountpoint.is_empty() {
+            self.mountpoint_pos.into_iter().collect()
+        } else {
+            self.mountpoint
+        };
+        let conts: Vec<String> = if self.cont.is_empty() {
+            self.cont_pos.into_iter().collect()
+        } else {
+            self.cont
+        };
+        if mps.is_empty() {
+            return Err(missing("MOUNTPOINT", "--mountpoint"));
+        }
+        let pool = self
+            .pool
+            .or(self.pool_pos)
+            .ok_or_else(|| missing("POOL", "--pool"))?;
+        if conts.is_empty() {
+            return Err(missing("CONT", "--cont"));
+        }
+        if mps.len() != conts.len() {
+            return Err(CliError::usage(format!(
+                "{} mount points and {} containers: give one --mountpoint per --cont, in \
+                 pairs (--mountpoint M1 --cont A --mountpoint M2 --cont B)",
+                mps.len(),
+                conts.len()
+            )));
+        }
+        for (i, (m, c)) in mps.iter().zip(&conts).enumerate() {
+            if mps[..i].contains(m) {
+                return Err(CliError::usage(format!(
+                    "mount point {} given twice",
+                    m.display()
+                )));
+            }
+            if conts[..i].contains(c) {
+                return Err(CliError::usage(format!(
+                    "container {c:?} given twice: a container is mounted once at a time"
+                )));
+            }
+        }
         Ok(Mount {
-            mountpoint: self
-                .mountpoint
-                .or(self.mountpoint_pos)
-                .ok_or_else(|| missing("MOUNTPOINT", "--mountpoint"))?,
-            pool: self
-                .pool
-                .or(self.pool_pos)
-                .ok_or_else(|| missing("POOL", "--pool"))?,
-            cont: self
-                .cont
-                .or(self.cont_pos)
-                .ok_or_else(|| missing("CONT", "--cont"))?,
+            mounts: mps.into_iter().zip(conts).collect(),
+            pool,
             foreground: self.foreground,
             request_timeout: self.request_timeout,
             allow_other: self.allow_other,
@@ -123,11 +174,13 @@ impl DfuseArgs {
 /// Runs `rdaos dfuse`.
 pub fn run(storage: &Storage, a: DfuseArgs) -> CliResult {
     let a = a.mount()?;
-    if !a.mountpoint.is_dir() {
-        return Err(CliError::msg(format!(
-            "mountpoint {}: not a directory",
-            a.mountpoint.display()
-        )));
+    for (m, _) in &a.mounts {
+        if !m.is_dir() {
+            return Err(CliError::msg(format!(
+                "mountpoint {}: not a directory",
+                m.display()
+            )));
+        }
     }
     // Checked before forking, so a typo fails in the foreground.
     storage.pool(&a.pool)?;
@@ -204,62 +257,104 @@ pub fn run(storage: &Storage, a: DfuseArgs) -> CliResult {
     }
 }
 
-/// Engine, mount, serve; `mounted` is told once the mount is up.
+/// Engine, mounts, serve; `mounted` is told once every mount is up.
 fn serve(storage: &Storage, a: &Mount, mounted: impl FnOnce(String)) -> CliResult {
     let pool = storage.start(&a.pool)?;
     // A missing container is said so, not as the mount's status code.
-    let have = {
-        let sched = rdaos::tse::Sched::new();
-        pool.client(&sched.handle()).cont_targets(&a.cont)
-    };
-    if let Ok((0, _)) = have {
-        let _ = pool.stop();
-        return Err(CliError::msg(format!(
-            "container {:?} not found in pool {:?}",
-            a.cont, a.pool
-        )));
-    }
-    let mut cfg = DfuseConfig::new(&a.mountpoint, &a.cont, pool.engine().transport());
-    cfg.request_timeout = std::time::Duration::from_secs(a.request_timeout);
-    cfg.allow_other = a.allow_other;
-    let fuse = match Dfuse::mount(cfg) {
-        Ok(f) => f,
-        Err(e) => {
+    for (_, cont) in &a.mounts {
+        let have = {
+            let sched = rdaos::tse::Sched::new();
+            pool.client(&sched.handle()).cont_targets(cont)
+        };
+        if let Ok((0, _)) = have {
             let _ = pool.stop();
             return Err(CliError::msg(format!(
-                "mounting container {:?} of pool {:?}: {e}",
-                a.cont, a.pool
+                "container {cont:?} not found in pool {:?}",
+                a.pool
             )));
         }
-    };
-    mounted(format!(
-        "container {} of pool {} mounted at {} ({}umount {} to stop)",
-        a.cont,
-        a.pool,
-        a.mountpoint.display(),
-        if a.foreground { "Ctrl-C or " } else { "" },
-        a.mountpoint.display()
-    ));
-    log::log(
-        Level::Info,
-        format_args!(
-            "container {} of pool {} mounted at {}{}",
-            a.cont,
-            a.pool,
-            a.mountpoint.display(),
-            if a.allow_other { " for every user" } else { "" }
-        ),
-    );
-    let served = fuse.run_until_signal();
-    let stopped = pool.stop();
-    if served.is_ok() && stopped.is_ok() {
+    }
+    let mut fuses = Vec::new();
+    for (mp, cont) in &a.mounts {
+        let mut cfg = DfuseConfig::new(mp, cont, pool.engine().transport());
+        cfg.request_timeout = std::time::Duration::from_secs(a.request_timeout);
+        cfg.allow_other = a.allow_other;
+        match Dfuse::mount(cfg) {
+            Ok(f) => fuses.push(f),
+            Err(e) => {
+                for f in fuses {
+                    let _ = f.unmount();
+                }
+                let _ = pool.stop();
+                return Err(CliError::msg(format!(
+                    "mounting container {cont:?} of pool {:?}: {e}",
+                    a.pool
+                )));
+            }
+        }
+    }
+    let lines: Vec<String> = a
+        .mounts
+        .iter()
+        .map(|(mp, cont)| {
+            format!(
+                "container {cont} of pool {} mounted at {} ({}umount {} to stop)",
+                a.pool,
+                mp.display(),
+                if a.foreground { "Ctrl-C or " } else { "" },
+                mp.display()
+            )
+        })
+        .collect();
+    mounted(lines.join("\n"));
+    for (mp, cont) in &a.mounts {
         log::log(
             Level::Info,
-            format_args!("{} unmounted, pool stopped", a.mountpoint.display()),
+            format_args!(
+                "container {cont} of pool {} mounted at {}{}",
+                a.pool,
+                mp.display(),
+                if a.allow_other { " for every user" } else { "" }
+            ),
         );
     }
-    served?;
-    Ok(stopped?)
+    let grace = std::time::Duration::from_secs(a.request_timeout);
+    let served = Dfuse::serve_until_signal(fuses, grace);
+    let stopped = pool.stop();
+    let what: Vec<String> = a
+        .mounts
+        .iter()
+        .map(|(m, _)| m.display().to_string())
+        .collect();
+    match (&served, &stopped) {
+        (Ok(Served::Unmounted), Ok(())) => log::log(
+            Level::Info,
+            format_args!("{} unmounted, pool stopped", what.join(", ")),
+        ),
+        (Ok(Served::Forced { .. }), Ok(())) => log::log(
+            Level::Warn,
+            format_args!(
+                "pool {} stopped (every target checkpointed) with files still open on {}",
+                a.pool,
+                what.join(", ")
+            ),
+        ),
+        _ => {}
+    }
+    let stopped = stopped.map_err(CliError::from);
+    match served? {
+        Served::Unmounted => stopped,
+        Served::Forced {
+            open,
+            second_signal,
+        } => {
+            stopped?;
+            Err(CliError::from(DfuseError::Forced {
+                open,
+                second_signal,
+            }))
+        }
+    }
 }
 
 fn pipe() -> Result<(OwnedFd, OwnedFd), CliError> {

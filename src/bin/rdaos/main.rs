@@ -86,6 +86,7 @@ impl<E: std::error::Error> From<E> for CliError {
 pub type CliResult = Result<(), CliError>;
 
 fn run(cli: Cli) -> CliResult {
+    out::check_kill_at()?;
     let dir = match cli.storage {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Storage::default_dir()?,

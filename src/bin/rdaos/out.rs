@@ -5,6 +5,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use rdaos::obj::oclass::ObjClass;
 use rdaos::size::parse_size;
 
+use crate::CliError;
+
 /// `--size`, `--chunk-size`: `4G`, `512K`, `1.5GiB`, `4096`.
 pub fn size_arg(s: &str) -> Result<u64, String> {
     parse_size(s).map_err(|e| e.to_string())
@@ -108,11 +110,76 @@ fn quote(s: &str, out: &mut String) {
     out.push('"');
 }
 
-/// The test hook: with `RDAOS_KILL_AT=OP:STEP` in the environment, the
-/// process kills itself with SIGKILL right after step STEP of OP
-/// (`cont-create`, `cont-destroy`, `pool-relabel`), as a crash there would.
+/// The test hook's environment variable: `RDAOS_KILL_AT=OP:STEP` makes
+/// the process kill itself with SIGKILL right after step STEP of OP, as a
+/// crash there would (the crash-safety tests use it). Only the exact
+/// values of [`KILL_POINTS`] arm it; [`check_kill_at`] refuses any other.
+pub const KILL_AT_ENV: &str = "RDAOS_KILL_AT";
+
+/// Every value [`KILL_AT_ENV`] may take, as `(OP, STEPS)`; a step written
+/// `target-N` stands for `target-0`, `target-1`, ... (one per target).
+pub const KILL_POINTS: &[(&str, &[&str])] = &[
+    ("pool-relabel", &["next", "dir"]),
+    (
+        "cont-create",
+        &["intent", "container", "root", "superblock"],
+    ),
+    ("cont-destroy", &["intent", "target-N"]),
+    ("cont-relabel", &["intent", "target-N"]),
+];
+
+/// Whether `at` is exactly one of [`KILL_POINTS`].
+fn is_kill_point(at: &str) -> bool {
+    let Some((op, step)) = at.split_once(':') else {
+        return false;
+    };
+    KILL_POINTS.iter().any(|(o, steps)| {
+        *o == op
+            && steps.iter().any(|s| match s.strip_suffix('N') {
+                Some(prefix) => step
+                    .strip_prefix(prefix)
+                    .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())),
+                None => *s == step,
+            })
+    })
+}
+
+/// Checks [`KILL_AT_ENV`] before any verb runs: unset or empty is the
+/// normal case; a documented value is said on standard error (the hook
+/// is armed); anything else is refused, so a stray or mistyped value
+/// neither kills a process nor goes unnoticed.
+pub fn check_kill_at() -> Result<(), CliError> {
+    let Some(at) = std::env::var_os(KILL_AT_ENV) else {
+        return Ok(());
+    };
+    if at.is_empty() {
+        return Ok(());
+    }
+    let at = at.to_string_lossy();
+    if is_kill_point(&at) {
+        eprintln!(
+            "rdaos: {KILL_AT_ENV}={at} is set: test hook armed, this process kills itself \
+             with SIGKILL after that step"
+        );
+        return Ok(());
+    }
+    let valid: Vec<String> = KILL_POINTS
+        .iter()
+        .flat_map(|(op, steps)| steps.iter().map(move |s| format!("{op}:{s}")))
+        .collect();
+    Err(CliError::usage(format!(
+        "{KILL_AT_ENV}={at:?} is not one of the test hook's values ({}); unset it",
+        valid.join(", ")
+    )))
+}
+
+/// The test hook (see [`KILL_AT_ENV`]): a function to call after each
+/// durable step of `op`; it kills the process when [`KILL_AT_ENV`] names
+/// exactly that step.
 pub fn kill_at(op: &'static str) -> impl FnMut(&str) {
-    let at = std::env::var("RDAOS_KILL_AT").ok();
+    let at = std::env::var(KILL_AT_ENV)
+        .ok()
+        .filter(|at| is_kill_point(at));
     move |step: &str| {
         let Some(at) = &at else { return };
         if at.split_once(':') == Some((op, step)) {
@@ -216,6 +283,34 @@ pub fn percent(part: u64, whole: u64) -> String {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn only_the_documented_kill_points_arm_the_test_hook() {
+        for at in [
+            "pool-relabel:next",
+            "pool-relabel:dir",
+            "cont-create:superblock",
+            "cont-destroy:target-0",
+            "cont-relabel:target-12",
+        ] {
+            assert!(is_kill_point(at), "{at}");
+        }
+        for at in [
+            "1",
+            "yes",
+            "pool-relabel",
+            "pool-relabel:",
+            "pool-relabel:nextt",
+            " pool-relabel:next",
+            "cont-destroy:target-",
+            "cont-destroy:target-N",
+            "cont-destroy:target-1x",
+            "cont-create:target-0",
+            "pool-destroy:dir",
+        ] {
+            assert!(!is_kill_point(at), "{at}");
+        }
+    }
 
     #[test]
     fn dates_are_utc_calendar_dates() {
