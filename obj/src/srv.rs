@@ -1044,10 +1044,12 @@ fn rw_update(
     } = rpc;
     let sh = t.sched();
     let step = sh.step("process_epoch");
-    let r = ctx.process_epoch(req.epoch, true).and_then(|()| match punch {
-        true => Ok(()),
-        false => ctx.check_aggregated(req.epoch),
-    });
+    let r = ctx
+        .process_epoch(req.epoch, true)
+        .and_then(|()| match punch {
+            true => Ok(()),
+            false => ctx.check_aggregated(req.epoch),
+        });
     step.end(r.err().unwrap_or(0));
     let fail = |rc: i32, reply: ReplyTo| {
         send_reply(reply, rpc_id, &ObjReply::status(rc), Vec::new());
