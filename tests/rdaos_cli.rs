@@ -1052,7 +1052,10 @@ fn query_and_list_verbs_print_json() {
     let pools = v.get("pools").arr();
     assert_eq!(pools.len(), 1);
     let p = &pools[0];
-    assert_eq!(p.keys(), pool_keys);
+    // POOL's keys, then the space read from the pool's checkpoints.
+    let mut list_keys = pool_keys.to_vec();
+    list_keys.extend(["data_space", "used", "free", "space_exact"]);
+    assert_eq!(p.keys(), list_keys);
     assert_eq!(p.get("label").str(), "tank");
     assert_eq!(p.get("uuid").str(), uuid);
     assert_eq!(p.get("size").num(), 128 << 20);

@@ -562,8 +562,13 @@ fn target_main(
             a.complete(0);
         }
     }
-    // Finish what is in flight, then close (checkpoint) the target.
+    // Finish what is in flight, then close (checkpoint) the target, with
+    // what nothing needs any more aggregated first: the space a pool
+    // shows at rest (`rdaos pool list`) is then what it really holds.
     let drained = s.drain(Duration::from_secs(30));
+    if drained {
+        let _ = ctx.vos.aggregate(ctx.horizon.stable());
+    }
     TGT.with(|c| c.borrow_mut().take());
     ctx.conts.borrow_mut().clear();
     *ctx.transport.borrow_mut() = None;
