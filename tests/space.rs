@@ -39,7 +39,11 @@ impl Small {
             std::env::temp_dir().join(format!("rdaos-space-{tag}-{}-{n}.pool", std::process::id()));
         let _ = std::fs::remove_file(&path);
         pool_create(&path, size, 0x5ace + n as u128, 1, targets).expect("pool_create");
-        let engine = Engine::start(EngineConfig::new(&path, 1, targets)).expect("engine start");
+        // An epoch window far longer than any wait here: space that came
+        // back only once a time-based horizon passed would never be seen.
+        let mut cfg = EngineConfig::new(&path, 1, targets);
+        cfg.window_ns = 300_000_000_000;
+        let engine = Engine::start(cfg).expect("engine start");
         Small {
             path,
             engine: Some(engine),
@@ -172,7 +176,9 @@ fn statfs_used_drops_after_a_delete() {
     let last = *seen.last().unwrap();
     assert!(
         last < before + MIB,
-        "used after the delete, as polled: {seen:?} (before the write {before})"
+        "used after the delete, polled {} times: first {}, last {last} (before the write {before})",
+        seen.len(),
+        seen[0]
     );
     drop(dfs);
 }
@@ -320,7 +326,10 @@ fn in_a_mount_rm_then_rewrite_succeeds_and_df_used_drops() {
     let seen = wait_used_below(|| df_used_kib(&dir.0), empty + 1024);
     assert!(
         *seen.last().unwrap() < empty + 1024,
-        "df used (KiB) after the delete, as polled: {seen:?}; before the write {empty}"
+        "df used (KiB) after the delete, polled {} times: first {}, last {}; before the write {empty}",
+        seen.len(),
+        seen[0],
+        seen.last().unwrap()
     );
     mount.unmount().expect("unmount");
 }
