@@ -69,8 +69,11 @@ pub struct EngineConfig {
     pub epsilon_ns: u64,
     /// How far behind it an update's epoch may be.
     pub window_ns: u64,
-    /// How often each target aggregates (reclaims the space of versions
-    /// older than `window_ns` that newer ones cover); `None`: never.
+    /// How often each target aggregates in the background (reclaims the
+    /// space of versions that newer ones or punches cover, below
+    /// everything in flight and a little behind the clock); `None`:
+    /// never. Aggregation on demand (an allocation that finds no room)
+    /// and soon after a punch run either way.
     pub aggregation: Option<Duration>,
 }
 
