@@ -637,8 +637,18 @@ fn handle(s: &SchedHandle, msg: Msg, reply: ReplyTo) {
         }
     };
     let parent = req.trace_parent;
+    // Container create and destroy block until their op is logged, which
+    // a checkpoint under way holds back: run inside one (an aggregation's,
+    // started by a punch or an allocation that found no room, progresses
+    // the scheduler) they would wait for it forever. They wait their turn.
+    let blocking = matches!(h.opcode, Opcode::ContCreate | Opcode::ContDestroy);
     let mut state = Some((req, msg.bulk, reply));
     let t = s.create_named(name, move |t| {
+        if blocking && ctx.vos.checkpointing() {
+            if t.reinit_delayed(Duration::from_millis(1)).is_ok() {
+                return;
+            }
+        }
         if let Some((req, bulk, reply)) = state.take() {
             dispatch(t, &ctx, h, req, bulk, reply);
         }

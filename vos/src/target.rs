@@ -513,6 +513,16 @@ impl Target {
         self.st.borrow().agg_epoch
     }
 
+    /// True while a checkpoint of the target is under way (its I/O
+    /// progresses the target's scheduler, so tasks run inside it). A
+    /// blocking call that logs an op ([`cont_create`](Self::cont_create),
+    /// [`cont_destroy`](Self::cont_destroy)) must not run then: its
+    /// commit is held until the checkpoint ends, which cannot happen while
+    /// it waits under it. The engine postpones such requests.
+    pub fn checkpointing(&self) -> bool {
+        self.st.borrow().checkpointing
+    }
+
     /// Aggregations run on demand so far (an allocation found no room).
     pub fn reclaims(&self) -> u64 {
         self.st.borrow().reclaims
