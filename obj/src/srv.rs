@@ -644,10 +644,9 @@ fn handle(s: &SchedHandle, msg: Msg, reply: ReplyTo) {
     let blocking = matches!(h.opcode, Opcode::ContCreate | Opcode::ContDestroy);
     let mut state = Some((req, msg.bulk, reply));
     let t = s.create_named(name, move |t| {
-        if blocking && ctx.vos.checkpointing() {
-            if t.reinit_delayed(Duration::from_millis(1)).is_ok() {
-                return;
-            }
+        if blocking && ctx.vos.checkpointing() && t.reinit_delayed(Duration::from_millis(1)).is_ok()
+        {
+            return;
         }
         if let Some((req, bulk, reply)) = state.take() {
             dispatch(t, &ctx, h, req, bulk, reply);

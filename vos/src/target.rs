@@ -461,7 +461,7 @@ impl Target {
     /// every reader at or above `horizon`, by a newer version or punch at
     /// or below it, and that newer op was applied to the index, which
     /// happens only once its record is durable under the pool's contract
-    /// (see [`Target::commit`]'s completion). The space goes back to the
+    /// (see the completion of `Target::commit`). The space goes back to the
     /// allocator only after the checkpoint that records the aggregated
     /// index is written, flushed and the WAL trimmed past both records: a
     /// crash after a reuse restarts from that checkpoint (or a later one),
