@@ -645,6 +645,22 @@ pub struct PoolListing {
     pub info: Result<PoolInfo, StorageError>,
 }
 
+/// A pool's space read from its device without starting its engine
+/// ([`Storage::pool_space`]); the data regions only, as `pool query`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolSpaceAtRest {
+    /// Bytes of the targets' data regions.
+    pub data_space: u64,
+    /// Bytes allocated to versions.
+    pub used: u64,
+    /// `data_space - used`.
+    pub free: u64,
+    /// The pool is not in use and every target was closed cleanly, so the
+    /// numbers are what an engine would report; otherwise they are as of
+    /// the targets' last checkpoints.
+    pub exact: bool,
+}
+
 /// The storage directory and its pools.
 #[derive(Debug, Clone)]
 pub struct Storage {
@@ -1284,6 +1300,42 @@ impl Storage {
         )
         .map_err(|e| engine_err(&e))?;
         vos::pool_check(&ctx).map_err(|e| engine_err(&e))
+    }
+
+    /// Pool `label`'s space without starting its engine or writing
+    /// anything, as each target's newest checkpoint records it (see
+    /// [`vos::Target::space_at_checkpoint`]): exact when the pool is not in
+    /// use and was closed cleanly (every engine stop checkpoints), else as
+    /// of the last checkpoints (an engine in use checkpoints as it
+    /// aggregates and as its log fills). Safe beside a running engine.
+    pub fn pool_space(&self, label: &str) -> Result<PoolSpaceAtRest, StorageError> {
+        let info = self.pool(label)?;
+        let lock = try_lock_dir(&info.dir);
+        let sched = Sched::new();
+        let engine_err = |e: &dyn std::fmt::Display| StorageError::Engine {
+            label: info.label.clone(),
+            source: ObjError::Storage(e.to_string()),
+        };
+        let cfg = bio::BioConfig {
+            dma_chunks: 16,
+            ..bio::BioConfig::default()
+        };
+        let ctx = bio::BioCtx::open(
+            &sched.handle(),
+            &info.device,
+            &bio::DevOpts::default(),
+            &cfg,
+        )
+        .map_err(|e| engine_err(&e))?;
+        let targets = vos::pool_space(&ctx).map_err(|e| engine_err(&e))?;
+        let data_space: u64 = targets.iter().map(|t| t.data_space).sum();
+        let used: u64 = targets.iter().map(|t| t.used).sum();
+        Ok(PoolSpaceAtRest {
+            data_space,
+            used,
+            free: data_space - used,
+            exact: lock.is_some() && targets.iter().all(|t| t.clean),
+        })
     }
 
     /// Starts an engine on pool `label` in this process (one thread per

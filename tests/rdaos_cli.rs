@@ -1055,7 +1055,10 @@ fn query_and_list_verbs_print_json() {
     let pools = v.get("pools").arr();
     assert_eq!(pools.len(), 1);
     let p = &pools[0];
-    assert_eq!(p.keys(), pool_keys);
+    // POOL's keys, then the space read from the pool's checkpoints.
+    let mut list_keys = pool_keys.to_vec();
+    list_keys.extend(["data_space", "used", "free", "space_exact"]);
+    assert_eq!(p.keys(), list_keys);
     assert_eq!(p.get("label").str(), "tank");
     assert_eq!(p.get("uuid").str(), uuid);
     assert_eq!(p.get("size").num(), 128 << 20);
@@ -1839,4 +1842,72 @@ fn dfuse_without_root_mounts_through_fusermount3() {
     let o = child.wait_with_output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(!is_mounted(&mnt), "still mounted after SIGTERM");
+}
+
+#[test]
+fn pool_list_shows_used_and_free_that_follow_writes_and_deletes() {
+    use rdaos::dfs::{Dfs, DfsAttr, OpenFlags};
+    use rdaos::obj::transport::BulkRef;
+    use rdaos::storage::Storage;
+
+    let d = Dir::new("space");
+    let s = d.0.as_path();
+    ok(s, &["pool", "create", "tank", "--size", "128M", "-t", "2"]);
+    let pool = |v: &J| -> (u64, u64, u64, bool) {
+        let p = &v.get("pools").arr()[0];
+        let exact = matches!(p.get("space_exact"), J::Bool(true));
+        (
+            p.get("data_space").num(),
+            p.get("used").num(),
+            p.get("free").num(),
+            exact,
+        )
+    };
+    let list = || pool(&J::parse(&ok(s, &["pool", "list", "--json"])));
+    let (space, used, free, exact) = list();
+    assert!(space > 64 << 20 && space < 128 << 20, "data space {space}");
+    assert_eq!((used, free, exact), (0, space, true));
+    let text = ok(s, &["pool", "list"]);
+    let head = text.lines().next().unwrap();
+    assert!(head.contains("Used") && head.contains("Free"), "{text}");
+    assert!(text.contains("0 B (0%)"), "{text}");
+
+    // 8 MiB written through the library; the engine's stop checkpoints.
+    let st = Storage::open(s).unwrap();
+    let conn = st.connect("tank").unwrap();
+    conn.cont_create_posix("posix", DfsAttr::default(), &mut |_| {})
+        .unwrap();
+    let dfs = Dfs::mount(conn.client(), "posix").unwrap();
+    let f = dfs
+        .create(&dfs.root(), "f", 0o644, OpenFlags::read_write())
+        .unwrap();
+    for i in 0..8u64 {
+        f.write(i << 20, BulkRef::from_vec(vec![7; 1 << 20]))
+            .unwrap();
+    }
+    f.close().unwrap();
+    // In use: read from the last checkpoints, and marked so.
+    let (_, _, _, exact) = list();
+    assert!(!exact, "an engine holds the pool");
+    let text = ok(s, &["pool", "list"]);
+    assert!(
+        text.contains("* as of the pool's last checkpoints"),
+        "{text}"
+    );
+    drop(dfs);
+    conn.close().unwrap();
+    let (_, used, free, exact) = list();
+    assert!(exact);
+    assert!((8 << 20..9 << 20).contains(&used), "used {used}");
+    assert_eq!(used + free, space);
+
+    // Deleted: the space is back at rest too.
+    let conn = st.connect("tank").unwrap();
+    let dfs = Dfs::mount(conn.client(), "posix").unwrap();
+    dfs.unlink(&dfs.root(), "f").unwrap();
+    drop(dfs);
+    conn.close().unwrap();
+    let (_, after, _, exact) = list();
+    assert!(exact);
+    assert!(after < 1 << 20, "used after the delete {after}");
 }

@@ -89,7 +89,10 @@ impl AsyncFile {
     /// `dfs_write` of `data` at byte `offset`: done once every replica has
     /// it durably. `EBADF` on a read-only handle.
     pub async fn write(&self, offset: u64, data: BulkRef) -> Result<(), DfsError> {
-        run(self.file.write_task(offset, data)?, "dfs_write").await
+        match run(self.file.write_task(offset, data)?, "dfs_write").await {
+            Err(e) => Err(self.file.explain_async(e).await),
+            ok => ok,
+        }
     }
 
     /// `dfs_read` of up to `len` bytes at `offset`: fewer at the end of the

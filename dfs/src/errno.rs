@@ -47,11 +47,15 @@ pub enum DfsError {
     /// handle, write through a read-only one) (`EBADF`).
     #[error("bad file handle: {0}")]
     BadHandle(&'static str),
-    /// The pool is full (`-DER_NOSPACE`, `ENOSPC`).
-    #[error("{ctx}: no space left on the pool")]
+    /// The pool is full (`-DER_NOSPACE`, `ENOSPC`), or the target a
+    /// write went to is ([`DfsError::explain_nospace`] says which).
+    #[error("{ctx}: no space left on the pool{detail}")]
     NoSpace {
         /// The operation.
         ctx: String,
+        /// Where the space ran out, from a pool query (`": ..."`), or
+        /// empty when not asked.
+        detail: String,
     },
     /// The container is not a POSIX container (no or another superblock)
     /// (`EINVAL`, as DAOS's `dfs_mount`).
@@ -155,12 +159,64 @@ impl DfsError {
         -d
     }
 
+    /// A [`DfsError::NoSpace`] with where the space ran out, from the
+    /// pool's `space` (a pool query made after the failure); any other
+    /// error unchanged. When the target with the least free space is
+    /// (nearly) full while others still have room, the message names it
+    /// and what the others have (DAOS's imbalance: a file's chunks go to
+    /// the targets its class and dkeys place them on, so one target can
+    /// fill first); otherwise it says the pool is full. Sizes for people.
+    pub fn explain_nospace(self, space: &obj::cli::PoolSpace) -> DfsError {
+        let DfsError::NoSpace { ctx, .. } = self else {
+            return self;
+        };
+        let Some((t, full)) = space.per_target.iter().min_by_key(|(_, s)| s.free) else {
+            return DfsError::NoSpace {
+                ctx,
+                detail: String::new(),
+            };
+        };
+        let others = space.per_target.len() - 1;
+        let others_free = space.free - full.free;
+        let roomiest = space
+            .per_target
+            .iter()
+            .map(|(_, s)| s.free)
+            .max()
+            .unwrap_or(0);
+        let detail = if others > 0 && roomiest >= (1 << 20) && roomiest >= 2 * full.free {
+            format!(
+                ": target {}.{} is full ({} free of {}) while the other {others} target{} \
+                 still have {} free (a file's chunks are placed on fixed targets; \
+                 a class striped over more targets, such as SX, spreads them)",
+                t.engine,
+                t.target,
+                human(full.free),
+                human(full.capacity),
+                if others == 1 { "" } else { "s" },
+                human(others_free),
+            )
+        } else {
+            format!(
+                ": the pool is full ({} free of {} on {} target{})",
+                human(space.free),
+                human(space.total),
+                space.targets,
+                if space.targets == 1 { "" } else { "s" },
+            )
+        };
+        DfsError::NoSpace { ctx, detail }
+    }
+
     /// An object-layer error met while doing `ctx`; `-DER_NOSPACE` becomes
     /// [`DfsError::NoSpace`].
     pub fn obj(ctx: impl Into<String>, source: ObjError) -> DfsError {
         let ctx = ctx.into();
         if source.rc() == -der::DER_NOSPACE {
-            return DfsError::NoSpace { ctx };
+            return DfsError::NoSpace {
+                ctx,
+                detail: String::new(),
+            };
         }
         DfsError::Obj { ctx, source }
     }
@@ -170,7 +226,10 @@ impl DfsError {
     pub fn array(ctx: impl Into<String>, source: ArrayError) -> DfsError {
         let ctx = ctx.into();
         if source.rc() == -der::DER_NOSPACE {
-            return DfsError::NoSpace { ctx };
+            return DfsError::NoSpace {
+                ctx,
+                detail: String::new(),
+            };
         }
         DfsError::Array { ctx, source }
     }
@@ -203,6 +262,19 @@ impl<T> Context<T> for Result<T, ArrayError> {
     fn ctx(self, ctx: &str) -> Result<T, DfsError> {
         self.map_err(|e| DfsError::array(ctx, e))
     }
+}
+
+/// A size for people, as `rdaos::size::format_size` writes it (this
+/// crate cannot depend on that one): bytes below 1 KiB, otherwise one
+/// decimal of the largest binary unit, rounded down.
+fn human(bytes: u64) -> String {
+    const UNITS: [&str; 7] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let i = ((63 - bytes.leading_zeros()) / 10) as usize;
+    let tenths = u128::from(bytes) * 10 / (1u128 << (10 * i));
+    format!("{}.{} {}", tenths / 10, tenths % 10, UNITS[i])
 }
 
 #[cfg(test)]
@@ -251,5 +323,55 @@ mod tests {
         assert_eq!(der_to_errno(-der::DER_CSUM), libc::EIO);
         assert_eq!(DfsError::Corrupt("sb".into()).errno(), libc::EIO);
         assert_eq!(DfsError::NotPosix("c".into()).errno(), libc::EINVAL);
+    }
+
+    #[test]
+    fn nospace_says_which_target_is_full_or_that_the_pool_is() {
+        use obj::placement::TargetId;
+        use obj::rpc::TargetSpace;
+        let mib = 1u64 << 20;
+        let space = |frees: &[u64]| obj::cli::PoolSpace {
+            total: 64 * mib * frees.len() as u64,
+            free: frees.iter().sum(),
+            targets: frees.len() as u32,
+            per_target: frees
+                .iter()
+                .enumerate()
+                .map(|(i, &free)| {
+                    let t = TargetId {
+                        engine: 0,
+                        target: i as u32,
+                    };
+                    (
+                        t,
+                        TargetSpace {
+                            capacity: 64 * mib,
+                            free,
+                        },
+                    )
+                })
+                .collect(),
+        };
+        let e = || DfsError::task("dfs_write", -der::DER_NOSPACE);
+        let msg = e()
+            .explain_nospace(&space(&[60 * mib, 4096, 3 * mib / 2, 60 * mib]))
+            .to_string();
+        assert_eq!(
+            msg,
+            "dfs_write: no space left on the pool: target 0.1 is full (4.0 KiB free of \
+             64.0 MiB) while the other 3 targets still have 121.5 MiB free (a file's chunks \
+             are placed on fixed targets; a class striped over more targets, such as SX, \
+             spreads them)"
+        );
+        let full = e().explain_nospace(&space(&[8192, 4096])).to_string();
+        assert_eq!(
+            full,
+            "dfs_write: no space left on the pool: the pool is full (12.0 KiB free of 128.0 MiB on 2 targets)"
+        );
+        assert_eq!(e().explain_nospace(&space(&[4096])).errno(), libc::ENOSPC);
+        let other = DfsError::inval("x");
+        assert_eq!(other.clone().explain_nospace(&space(&[0])), other);
+        assert_eq!(human(1023), "1023 B");
+        assert_eq!(human(3 << 29), "1.5 GiB");
     }
 }

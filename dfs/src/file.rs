@@ -216,7 +216,26 @@ impl File {
 
     fn wait(&self, t: &Task, op: &'static str) -> Result<(), DfsError> {
         t.schedule(true).map_err(|e| DfsError::task(op, e.rc()))?;
-        self.dfs.client().wait(t, op).ctx(op)
+        self.dfs.client().wait(t, op).ctx(op).map_err(|e| match e {
+            // Say where the space ran out (see `DfsError::explain_nospace`).
+            DfsError::NoSpace { .. } => match self.dfs.client().pool_query() {
+                Ok(space) => e.explain_nospace(&space),
+                Err(_) => e,
+            },
+            e => e,
+        })
+    }
+
+    /// [`DfsError::explain_nospace`] with a pool query made now, for the
+    /// async API; other errors unchanged.
+    pub(crate) async fn explain_async(&self, e: DfsError) -> DfsError {
+        if !matches!(e, DfsError::NoSpace { .. }) {
+            return e;
+        }
+        match self.dfs.client().pool_query_async().await {
+            Ok(space) => e.explain_nospace(&space),
+            Err(_) => e,
+        }
     }
 
     /// `dfs_write` as a task (created, not scheduled): writes `data` at

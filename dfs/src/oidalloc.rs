@@ -129,6 +129,7 @@ impl OidAlloc {
             .checked_add(OID_BATCH)
             .ok_or_else(|| DfsError::NoSpace {
                 ctx: "oid_gen: object ids exhausted".into(),
+                detail: String::new(),
             })?;
         let iod = IodDesc {
             akey: AK_OID_NEXT.to_vec(),

@@ -69,8 +69,11 @@ pub struct EngineConfig {
     pub epsilon_ns: u64,
     /// How far behind it an update's epoch may be.
     pub window_ns: u64,
-    /// How often each target aggregates (reclaims the space of versions
-    /// older than `window_ns` that newer ones cover); `None`: never.
+    /// How often each target aggregates in the background (reclaims the
+    /// space of versions that newer ones or punches cover, below
+    /// everything in flight and a little behind the clock); `None`:
+    /// never. Aggregation on demand (an allocation that finds no room)
+    /// and soon after a punch run either way.
     pub aggregation: Option<Duration>,
 }
 
@@ -166,6 +169,78 @@ struct TgtCtx {
     epsilon_ns: u64,
     window_ns: u64,
     next_rpc: Cell<u64>,
+    /// The epochs this target's aggregation must stay below.
+    horizon: Rc<Horizon>,
+    /// A prompt aggregation (after a punch) is scheduled.
+    agg_soon: Rc<Cell<bool>>,
+}
+
+/// How far behind the clock background aggregation stays (at most the
+/// engine's window): an operation whose epoch was taken that long before
+/// it reaches its target is rare, so few updates are restarted because an
+/// aggregation passed their epoch before they arrived.
+const AGG_LAG_NS: u64 = 100_000_000;
+
+/// What a target's aggregation horizon must stay below: the epochs of the
+/// updates and punches in flight on the target (a DTX that may still
+/// abort them needs the versions under them), and, for the window after
+/// they finished, those it ran as a replica (their leader may still send
+/// the abort; there is no DTX commit message to say it will not).
+struct Horizon {
+    hlc: Arc<Hlc>,
+    window_ns: u64,
+    /// Epoch -> operations in flight at it.
+    inflight: RefCell<std::collections::BTreeMap<u64, u32>>,
+    /// (finished at, epoch) of replica operations, oldest first.
+    held: RefCell<std::collections::VecDeque<(std::time::Instant, u64)>>,
+}
+
+impl Horizon {
+    /// The stable horizon: the newest epoch below everything in flight
+    /// (now, when nothing is). Aggregation on demand (an allocation that
+    /// found no room) uses it: what an `rm` freed is reusable by the very
+    /// next write.
+    fn stable(&self) -> u64 {
+        let mut h = self.hlc.now();
+        if let Some((&e, _)) = self.inflight.borrow().first_key_value() {
+            h = h.min(e.saturating_sub(1));
+        }
+        let mut held = self.held.borrow_mut();
+        let window = Duration::from_nanos(self.window_ns);
+        while held.front().is_some_and(|(at, _)| at.elapsed() > window) {
+            held.pop_front();
+        }
+        if let Some(e) = held.iter().map(|(_, e)| *e).min() {
+            h = h.min(e.saturating_sub(1));
+        }
+        h
+    }
+
+    /// The horizon of background aggregation: the stable horizon, kept
+    /// [`AGG_LAG_NS`] (at most the window) behind the clock.
+    fn lagged(&self) -> u64 {
+        let lag = self.window_ns.min(AGG_LAG_NS);
+        self.stable().min(self.hlc.now().saturating_sub(lag))
+    }
+
+    fn begin(&self, epoch: u64) {
+        *self.inflight.borrow_mut().entry(epoch).or_insert(0) += 1;
+    }
+
+    fn end(&self, epoch: u64, replica: bool) {
+        let mut m = self.inflight.borrow_mut();
+        if let Some(n) = m.get_mut(&epoch) {
+            *n -= 1;
+            if *n == 0 {
+                m.remove(&epoch);
+            }
+        }
+        if replica {
+            self.held
+                .borrow_mut()
+                .push_back((std::time::Instant::now(), epoch));
+        }
+    }
 }
 
 thread_local! {
@@ -197,6 +272,48 @@ impl TgtCtx {
         r.map_err(|e| match e {
             EpochError::Future { .. } | EpochError::Stale { .. } => -der::DER_TX_RESTART,
         })
+    }
+
+    /// An update at or below the epoch aggregation has passed could land
+    /// under a punch whose subtree is gone: `-DER_TX_RESTART` (the client
+    /// retries with a fresh epoch). A late punch is harmless (it only
+    /// hides more of what is below it) and goes through.
+    fn check_aggregated(&self, epoch: u64) -> Result<(), i32> {
+        match epoch <= self.vos.aggregated_epoch() {
+            true => Err(-der::DER_TX_RESTART),
+            false => Ok(()),
+        }
+    }
+
+    /// The epoch a read at `epoch` is served at: no lower than what
+    /// aggregation passed (versions below it may be folded; DAOS likewise
+    /// serves reads below its aggregated epoch from what is left).
+    fn read_epoch(&self, epoch: u64) -> u64 {
+        epoch.max(self.vos.aggregated_epoch())
+    }
+
+    /// Schedules one aggregation on this target's scheduler once the
+    /// background horizon has passed what a punch just removed (after
+    /// the lag), so an `rm`'s space comes back, and `df` shows it, without
+    /// waiting for the periodic pass. One at a time.
+    fn aggregate_soon(&self, sh: &SchedHandle) {
+        if self.agg_soon.replace(true) {
+            return;
+        }
+        let (vos, h, flag) = (
+            self.vos.clone(),
+            self.horizon.clone(),
+            self.agg_soon.clone(),
+        );
+        let t = sh.create_named("vos_aggregate", move |t| {
+            flag.set(false);
+            let rc = vos.aggregate(h.lagged()).map_or_else(|e| e.rc(), |_| 0);
+            t.complete(rc);
+        });
+        let lag = Duration::from_nanos(self.window_ns.min(AGG_LAG_NS));
+        if t.schedule_delayed(lag).is_err() {
+            self.agg_soon.set(false);
+        }
     }
 
     fn transport(&self) -> Result<Arc<InProc>, i32> {
@@ -409,6 +526,12 @@ fn target_main(
             return Err(e);
         }
     };
+    let horizon = Rc::new(Horizon {
+        hlc: hlc.clone(),
+        window_ns: cfg.window_ns,
+        inflight: RefCell::new(Default::default()),
+        held: RefCell::new(Default::default()),
+    });
     let ctx = Rc::new(TgtCtx {
         idx,
         vos,
@@ -419,14 +542,18 @@ fn target_main(
         epsilon_ns: cfg.epsilon_ns,
         window_ns: cfg.window_ns,
         next_rpc: Cell::new(0),
+        horizon: horizon.clone(),
+        agg_soon: Rc::new(Cell::new(false)),
     });
     TGT.with(|c| *c.borrow_mut() = Some(ctx.clone()));
-    // Aggregation below the oldest epoch an update may still carry: no
-    // DTX can need to abort a version that old.
+    // Aggregation below everything in flight: on demand when an
+    // allocation finds no room, and in the background a little behind
+    // the clock (see `Horizon`).
+    let h = horizon.clone();
+    ctx.vos.set_stable_horizon(move || h.stable());
     let agg = cfg.aggregation.map(|every| {
-        let (hlc, window) = (ctx.hlc.clone(), cfg.window_ns);
-        ctx.vos
-            .start_aggregation(every, move || hlc.now().saturating_sub(window))
+        let h = horizon.clone();
+        ctx.vos.start_aggregation(every, move || h.lagged())
     });
     let stop = s.create_empty("");
     if tx.send(Ok((s.remote(), stop.remote()))).is_err() {
@@ -438,8 +565,13 @@ fn target_main(
             a.complete(0);
         }
     }
-    // Finish what is in flight, then close (checkpoint) the target.
+    // Finish what is in flight, then close (checkpoint) the target, with
+    // what nothing needs any more aggregated first: the space a pool
+    // shows at rest (`rdaos pool list`) is then what it really holds.
     let drained = s.drain(Duration::from_secs(30));
+    if drained {
+        let _ = ctx.vos.aggregate(ctx.horizon.stable());
+    }
     TGT.with(|c| c.borrow_mut().take());
     ctx.conts.borrow_mut().clear();
     *ctx.transport.borrow_mut() = None;
@@ -507,8 +639,20 @@ fn handle(s: &SchedHandle, msg: Msg, reply: ReplyTo) {
         }
     };
     let parent = req.trace_parent;
+    // Container create, destroy and relabel block until their op is logged, which
+    // a checkpoint under way holds back: run inside one (an aggregation's,
+    // started by a punch or an allocation that found no room, progresses
+    // the scheduler) they would wait for it forever. They wait their turn.
+    let blocking = matches!(
+        h.opcode,
+        Opcode::ContCreate | Opcode::ContDestroy | Opcode::ContSetProp
+    );
     let mut state = Some((req, msg.bulk, reply));
     let t = s.create_named(name, move |t| {
+        if blocking && ctx.vos.checkpointing() && t.reinit_delayed(Duration::from_millis(1)).is_ok()
+        {
+            return;
+        }
         if let Some((req, bulk, reply)) = state.take() {
             dispatch(t, &ctx, h, req, bulk, reply);
         }
@@ -566,7 +710,7 @@ fn dispatch(
         (Opcode::ObjQueryKey, Some(c)) => {
             let akey = req.iods.first().map_or(&b"0"[..], |i| &i.akey[..]);
             let mut rep = ObjReply::status(0);
-            rep.max = c.query_key_max(req.oid, akey, req.epoch);
+            rep.max = c.query_key_max(req.oid, akey, ctx.read_epoch(req.epoch));
             // With it, the newest write of the object on this target.
             rep.epoch = c.obj_max_epoch(req.oid).unwrap_or(0);
             send_reply(reply, rpc_id, &rep, Vec::new());
@@ -574,7 +718,7 @@ fn dispatch(
         }
         (Opcode::ObjEnumDkeys, Some(c)) => {
             let mut rep = ObjReply::status(0);
-            rep.keys = c.list_dkeys(req.oid, req.epoch);
+            rep.keys = c.list_dkeys(req.oid, ctx.read_epoch(req.epoch));
             send_reply(reply, rpc_id, &rep, Vec::new());
             t.complete(0);
         }
@@ -933,7 +1077,12 @@ fn rw_update(
     } = rpc;
     let sh = t.sched();
     let step = sh.step("process_epoch");
-    let r = ctx.process_epoch(req.epoch, true);
+    let r = ctx
+        .process_epoch(req.epoch, true)
+        .and_then(|()| match punch {
+            true => Ok(()),
+            false => ctx.check_aggregated(req.epoch),
+        });
     step.end(r.err().unwrap_or(0));
     let fail = |rc: i32, reply: ReplyTo| {
         send_reply(reply, rpc_id, &ObjReply::status(rc), Vec::new());
@@ -942,6 +1091,18 @@ fn rw_update(
     if let Err(rc) = r {
         return fail(rc, reply);
     }
+    // Aggregation stays below this epoch until the operation is resolved
+    // here (a replica's, for a window longer: see `Horizon`); a punch that
+    // succeeded has space to give back soon.
+    ctx.horizon.begin(req.epoch);
+    let (h, epoch, ctx3) = (ctx.horizon.clone(), req.epoch, ctx.clone());
+    let _ = t.register_comp_cb(move |t| {
+        h.end(epoch, !leader);
+        if punch && t.result() == 0 {
+            ctx3.aggregate_soon(&t.sched());
+        }
+        0
+    });
     // A punch carries no data (its iods name what to remove).
     let pulled = if punch {
         Ok(Data::Borrowed(&[]))
@@ -1193,6 +1354,8 @@ fn fetch(t: &Task, ctx: &TgtCtx, c: &Cont, req: ObjReq, reply: ReplyTo, rpc_id: 
     if let Err(rc) = r {
         return fail(rc, reply);
     }
+    let mut req = req;
+    req.epoch = ctx.read_epoch(req.epoch);
     let step = sh.step("obj_local_rw");
     let r = fetch_begin(c, &req);
     step.end(r.as_ref().err().copied().unwrap_or(0));

@@ -122,6 +122,18 @@ impl ExtentAlloc {
         Ok(())
     }
 
+    /// True if an allocation of `len` bytes (rounded up) would succeed:
+    /// some free extent is at least that long.
+    pub fn fits(&self, len: u64) -> bool {
+        let need = self.round(len);
+        self.by_len.last().is_some_and(|&(l, _)| l >= need)
+    }
+
+    /// The longest free extent: the largest allocation that succeeds.
+    pub fn largest_free(&self) -> u64 {
+        self.by_len.last().map_or(0, |&(l, _)| l)
+    }
+
     /// Bytes free.
     pub fn free_bytes(&self) -> u64 {
         self.free
@@ -151,6 +163,8 @@ mod tests {
         assert_eq!((x, y, z), (0, 4096, 12288));
         assert_eq!(a.free_bytes(), 64 * 1024 - 16384);
         assert!(matches!(a.alloc(64 * 1024), Err(VosError::NoSpace { .. })));
+        assert!(!a.fits(64 * 1024) && a.fits(48 * 1024) && !a.fits(48 * 1024 + 1));
+        assert_eq!(a.largest_free(), 48 * 1024);
         a.free(y, 8192).unwrap();
         assert!(
             matches!(a.free(y, 4096), Err(VosError::BadFree { .. })),

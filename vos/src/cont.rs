@@ -78,6 +78,9 @@ impl Cont {
         if recx.nr.checked_mul(rsize) != Some(data.len() as u64) {
             return Err(VosError::Inval("data length does not match the extent"));
         }
+        // Room for it, reclaimed on demand if need be (before the borrow:
+        // a reclaim checkpoints).
+        self.t.reserve_space(data.len() as u64)?;
         let (op, addr, v) = {
             let mut st = self.t.st.borrow_mut();
             let v = self.t.next_version_in(&mut st, self.id, epoch)?;
@@ -133,6 +136,7 @@ impl Cont {
         if value.is_empty() {
             return Err(VosError::Inval("an empty single value (punch it instead)"));
         }
+        self.t.reserve_space(value.len() as u64)?;
         let (op, addr, v) = {
             let mut st = self.t.st.borrow_mut();
             let v = self.t.next_version_in(&mut st, self.id, epoch)?;

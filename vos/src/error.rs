@@ -28,6 +28,11 @@ pub enum VosError {
         /// Bytes free (possibly fragmented).
         free: u64,
     },
+    /// The data region has no free extent large enough while a checkpoint
+    /// further up this target's thread is about to return space: retry
+    /// (`-DER_INPROGRESS`, which clients retry with a fresh epoch).
+    #[error("no space until the checkpoint under way releases what it reclaimed")]
+    Reclaiming,
     /// Bytes read back from the device do not form a valid structure.
     #[error("corrupt: {0}")]
     Corrupt(String),
@@ -102,6 +107,7 @@ impl VosError {
         use tse::der::*;
         match self {
             VosError::NoSpace { .. } => -DER_NOSPACE,
+            VosError::Reclaiming => -DER_INPROGRESS,
             VosError::Io(_) | VosError::WalDamaged { .. } => -DER_IO,
             VosError::NoCont(_) => -DER_NONEXIST,
             VosError::ContExists(_) => -DER_EXIST,

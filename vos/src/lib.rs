@@ -55,9 +55,9 @@ pub use extent::{ExtentTree, Segment};
 pub use fetch::{ArrayFetch, FetchSlot, SingleFetch};
 pub use ilog::Ilog;
 pub use layout::{Geometry, Superblock, FORMAT_VERSION, MIN_REGION, SB_MAGIC};
-pub use pool::{pool_check, pool_create, pool_open_target, pool_query, PoolMapInfo};
+pub use pool::{pool_check, pool_create, pool_open_target, pool_query, pool_space, PoolMapInfo};
 pub use record::MAX_KEY_LEN;
-pub use target::{Target, TargetCheck};
+pub use target::{CheckpointSpace, Target, TargetCheck};
 pub use tree::{Index, IndexOp, Value};
 pub use types::{
     check_label, ChunkCsums, ContId, DataAddr, Epoch, ObjId, Recx, Version, CSUM_CHUNK, EPOCH_MAX,

@@ -6,7 +6,7 @@ use bio::BioCtx;
 
 use crate::error::VosError;
 use crate::layout::{Superblock, MIN_REGION};
-use crate::target::{Target, TargetCheck};
+use crate::target::{CheckpointSpace, Target, TargetCheck};
 
 /// Where the targets of a pool are on its device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,5 +96,15 @@ pub fn pool_check(ctx: &BioCtx) -> Result<Vec<TargetCheck>, VosError> {
     let info = pool_query(ctx)?;
     (0..info.nr_targets)
         .map(|i| Target::check(ctx, info.region_off(i)))
+        .collect()
+}
+
+/// Every target's data space as its newest checkpoint records it, read
+/// without opening any target or writing anything (see
+/// [`Target::space_at_checkpoint`]).
+pub fn pool_space(ctx: &BioCtx) -> Result<Vec<CheckpointSpace>, VosError> {
+    let info = pool_query(ctx)?;
+    (0..info.nr_targets)
+        .map(|i| Target::space_at_checkpoint(ctx, info.region_off(i)))
         .collect()
 }

@@ -143,6 +143,10 @@ impl CkptHdr {
     }
 }
 
+/// How long an allocation that reclaimed space waits, at most, for the
+/// fetches still reading it to end before it answers ENOSPC.
+const RECLAIM_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// A commit held during a checkpoint: its op, its data (copied) and the
 /// task its caller holds.
 type Held = (IndexOp, Option<(DataAddr, Vec<u8>)>, Task);
@@ -180,6 +184,13 @@ pub(crate) struct State {
     /// the allocator only once every fetch up to that number ended (a
     /// reused block would otherwise fail that read's checksum).
     quarantine: Vec<(u64, Vec<DataAddr>)>,
+    /// The stable horizon (see [`Target::set_stable_horizon`]): what an
+    /// aggregation on demand may pass.
+    stable: Option<Rc<dyn Fn() -> Epoch>>,
+    /// The highest horizon any aggregation used.
+    agg_epoch: Epoch,
+    /// Aggregations run on demand because an allocation failed.
+    reclaims: u64,
 }
 
 impl State {
@@ -323,6 +334,9 @@ impl Target {
                 fetch_seq: 0,
                 fetching: Default::default(),
                 quarantine: Vec::new(),
+                stable: None,
+                agg_epoch: 0,
+                reclaims: 0,
             })),
         };
         // Replay ended the WAL's generation: record where it continues.
@@ -437,12 +451,38 @@ impl Target {
         }
     }
 
-    /// Aggregation: drops the versions no reader at or above `horizon`
-    /// can see, makes that durable (a checkpoint, so replay can never bring
-    /// them back), then returns their space to the allocator. Returns the
-    /// bytes freed.
+    /// Aggregation (`vos_aggregate`): drops the versions no reader at or
+    /// above `horizon` can see, makes that durable (a checkpoint, so
+    /// replay can never bring them back), then returns their space to the
+    /// allocator (held while fetches that resolved it are in flight).
+    /// Returns the bytes freed.
+    ///
+    /// Why reuse is then safe. Every version dropped is covered, for
+    /// every reader at or above `horizon`, by a newer version or punch at
+    /// or below it, and that newer op was applied to the index, which
+    /// happens only once its record is durable under the pool's contract
+    /// (see the completion of `Target::commit`). The space goes back to the
+    /// allocator only after the checkpoint that records the aggregated
+    /// index is written, flushed and the WAL trimmed past both records: a
+    /// crash after a reuse restarts from that checkpoint (or a later one),
+    /// so no replay ever re-applies the dropped version's record over
+    /// blocks that now hold other data, nor checks its data there (which
+    /// would end the log early), and the covering op is in the checkpoint
+    /// itself. A crash before that checkpoint is intact leaves the older
+    /// checkpoint and a WAL that still points at the old blocks, which
+    /// were not reused yet.
+    ///
+    /// The caller guarantees nothing older than `horizon` is still needed:
+    /// no reader reads below it (the engine raises late readers' epochs to
+    /// [`aggregated_epoch`](Self::aggregated_epoch)), no update below it is
+    /// still to come (the engine restarts them) and no transaction at or
+    /// below it may still be aborted.
     pub fn aggregate(&self, horizon: Epoch) -> Result<u64, VosError> {
-        let freed = self.st.borrow_mut().index.aggregate(horizon);
+        let freed = {
+            let mut st = self.st.borrow_mut();
+            st.agg_epoch = st.agg_epoch.max(horizon);
+            st.index.aggregate(horizon)
+        };
         if freed.is_empty() {
             return Ok(0);
         }
@@ -452,6 +492,107 @@ impl Target {
         self.st.borrow_mut().released.extend(freed);
         self.checkpoint()?;
         Ok(bytes)
+    }
+
+    /// Sets the stable horizon: a function returning the newest epoch that
+    /// nothing in flight still needs below (no reader, no update still to
+    /// arrive, no transaction that may abort). With it, an allocation
+    /// that finds no free extent aggregates at that horizon and tries
+    /// once more before it fails ([`VosError::NoSpace`]); without it, it
+    /// fails at once. The engine sets it from the epochs in flight on the
+    /// target.
+    pub fn set_stable_horizon(&self, horizon: impl Fn() -> Epoch + 'static) {
+        self.st.borrow_mut().stable = Some(Rc::new(horizon));
+    }
+
+    /// The highest horizon any aggregation used so far: versions at or
+    /// below it may have been folded, so an update at or below it must
+    /// not be applied (it could land under a punch whose subtree is gone)
+    /// and a read below it sees what a read at it sees.
+    pub fn aggregated_epoch(&self) -> Epoch {
+        self.st.borrow().agg_epoch
+    }
+
+    /// True while a checkpoint of the target is under way (its I/O
+    /// progresses the target's scheduler, so tasks run inside it). A
+    /// blocking call that logs an op ([`cont_create`](Self::cont_create),
+    /// [`cont_destroy`](Self::cont_destroy)) must not run then: its
+    /// commit is held until the checkpoint ends, which cannot happen while
+    /// it waits under it. The engine postpones such requests.
+    pub fn checkpointing(&self) -> bool {
+        self.st.borrow().checkpointing
+    }
+
+    /// Aggregations run on demand so far (an allocation found no room).
+    pub fn reclaims(&self) -> u64 {
+        self.st.borrow().reclaims
+    }
+
+    /// `vos_update_begin`'s space check: Ok if `len` bytes can be
+    /// allocated now. If not, reclaims on demand (an aggregation at the
+    /// stable horizon, its checkpoint, and the wait for fetches still
+    /// reading what it freed), then checks once more; only then
+    /// [`VosError::NoSpace`]. Inside a checkpoint already under way on
+    /// this thread (a task its progress ran) nothing can be reclaimed
+    /// now: [`VosError::Reclaiming`], which the client retries.
+    pub(crate) fn reserve_space(&self, len: u64) -> Result<(), VosError> {
+        let (stable, nested) = {
+            let st = self.st.borrow();
+            if st.alloc.fits(len) {
+                return Ok(());
+            }
+            (st.stable.clone(), st.checkpointing)
+        };
+        if let Some(h) = stable {
+            if nested {
+                return Err(VosError::Reclaiming);
+            }
+            let horizon = h();
+            self.st.borrow_mut().reclaims += 1;
+            let freed = {
+                let mut st = self.st.borrow_mut();
+                st.agg_epoch = st.agg_epoch.max(horizon);
+                st.index.aggregate(horizon)
+            };
+            // Space aborts and destroys released waits for a checkpoint
+            // too: one checkpoint returns both.
+            let waiting = {
+                let mut st = self.st.borrow_mut();
+                st.released.extend(freed);
+                !st.released.is_empty()
+            };
+            if waiting {
+                self.checkpoint()?;
+            }
+            // What fetches in flight still read comes back as they end;
+            // they wait only for their device reads.
+            let deadline = std::time::Instant::now() + RECLAIM_WAIT;
+            loop {
+                {
+                    let st = self.st.borrow();
+                    if st.alloc.fits(len) {
+                        return Ok(());
+                    }
+                    if st.quarantine.is_empty() || std::time::Instant::now() > deadline {
+                        break;
+                    }
+                }
+                if self.ctx.sched().progress() == 0 {
+                    std::thread::yield_now();
+                }
+            }
+        }
+        let st = self.st.borrow();
+        Err(VosError::NoSpace {
+            need: st.alloc.round(len),
+            free: st.alloc.free_bytes(),
+        })
+    }
+
+    /// The longest free extent in the data region: the largest value an
+    /// update can store now.
+    pub fn largest_free(&self) -> u64 {
+        self.st.borrow().alloc.largest_free()
     }
 
     /// Starts aggregation as a background task on the target's scheduler:
@@ -838,6 +979,49 @@ impl Target {
     }
 }
 
+/// A target's data space as its newest intact checkpoint records it
+/// (what [`Target::space_at_checkpoint`] reads without opening it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckpointSpace {
+    /// The target.
+    pub target: u32,
+    /// Bytes of its data region.
+    pub data_space: u64,
+    /// Bytes the checkpointed index points at (each extent rounded up to
+    /// whole blocks, as allocated).
+    pub used: u64,
+    /// The checkpoint was written by a clean close: nothing was logged
+    /// after it, so `used` is exact. Otherwise updates, punches and
+    /// aggregations since it are not counted.
+    pub clean: bool,
+}
+
+impl Target {
+    /// The space of the target region at `region_off` as of its newest
+    /// intact checkpoint, read without opening it or writing anything
+    /// (safe beside an engine that has it open: a slot being rewritten
+    /// fails its checksum and the other slot is read).
+    pub fn space_at_checkpoint(ctx: &BioCtx, region_off: u64) -> Result<CheckpointSpace, VosError> {
+        let (sb, h, body) = load(ctx, region_off)?;
+        let mut d = Dec::new(&body, "checkpoint");
+        let index = Index::decode(&mut d)?;
+        d.finish()?;
+        let bs = sb.geo.block_size as u64;
+        let used = index
+            .data_extents()
+            .iter()
+            .map(|a| round_up(a.len, bs))
+            .sum::<u64>()
+            .min(sb.geo.data_len);
+        Ok(CheckpointSpace {
+            target: sb.target,
+            data_space: sb.geo.data_len / bs * bs,
+            used,
+            clean: h.flags & CKPT_CLEAN != 0,
+        })
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn write_ckpt(
     ctx: &BioCtx,
@@ -954,6 +1138,104 @@ mod tests {
         t.checkpoint().unwrap();
         assert_eq!(t.free_bytes(), used + (1 << 20));
         drop(t);
+        let _ = std::fs::remove_file(&path);
+    }
+
+    fn small_target(name: &str) -> (Sched, BioCtx, std::path::PathBuf) {
+        let path = std::env::temp_dir().join(format!("rdaos-vos-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let s = Sched::new();
+        let opts = DevOpts {
+            kind: DevKind::File,
+            create_size: Some(16 << 20),
+            iopoll: None,
+        };
+        let ctx = BioCtx::open(&s.handle(), &path, &opts, &BioConfig::default()).unwrap();
+        (s, ctx, path)
+    }
+
+    #[test]
+    fn a_full_region_reclaims_on_demand_below_the_stable_horizon() {
+        let (s, ctx, path) = small_target("reclaim");
+        let t = Target::create(&ctx, 0, 16 << 20, 0x9b, 0, 1).unwrap();
+        let c = t.cont_create(ContId(1), "r").unwrap();
+        let oid = ObjId::new(1, 1);
+        let mib = 1u64 << 20;
+        let data_len = t.superblock().geo.data_len;
+        let put = |e: Epoch, b: u8| {
+            c.update_array(
+                oid,
+                b"d",
+                b"a",
+                e,
+                Recx::new(0, mib),
+                1,
+                &vec![b; mib as usize],
+            )
+            .and_then(|task| match s.progress_until(&task) {
+                0 => Ok(()),
+                rc => Err(VosError::Io(format!("status {rc}"))),
+            })
+        };
+        // Without a stable horizon, overwrites fill the region: ENOSPC.
+        let mut e = 1;
+        let err = loop {
+            match put(e, e as u8) {
+                Ok(()) => e += 1,
+                Err(err) => break err,
+            }
+        };
+        assert!(matches!(err, VosError::NoSpace { .. }), "{err}");
+        assert!(e * mib <= data_len + mib && t.reclaims() == 0);
+        // With one, the allocation that finds no room aggregates what the
+        // newest durable version covers, checkpoints, and goes on: an
+        // overwrite loop of many times the region's size succeeds.
+        let horizon = Rc::new(std::cell::Cell::new(0));
+        let h = horizon.clone();
+        t.set_stable_horizon(move || h.get());
+        let first = e;
+        for _ in 0..(4 * data_len / mib) {
+            horizon.set(e - 1);
+            put(e, e as u8).unwrap();
+            e += 1;
+        }
+        assert!(t.reclaims() >= 3, "{} reclaims", t.reclaims());
+        assert!(t.aggregated_epoch() >= first);
+        let (got, _) = c
+            .fetch_array(oid, b"d", b"a", e, Recx::new(0, mib))
+            .unwrap();
+        assert!(got.iter().all(|&b| b == (e - 1) as u8));
+        // A punch (an rm) frees the whole value once the horizon passes
+        // it: a value as large as the region then fits at once.
+        let p = e;
+        assert_eq!(s.progress_until(&c.punch(oid, None, None, p).unwrap()), 0);
+        horizon.set(p);
+        assert!(t.free_bytes() < data_len);
+        let big = data_len - 4096;
+        let task = c
+            .update_array(
+                oid,
+                b"x",
+                b"a",
+                p + 1,
+                Recx::new(0, big),
+                1,
+                &vec![7; big as usize],
+            )
+            .unwrap();
+        assert_eq!(s.progress_until(&task), 0);
+        // Truly full: ENOSPC with the sizes.
+        let err = put(p + 2, 1).unwrap_err();
+        assert!(
+            matches!(err, VosError::NoSpace { need, .. } if need == mib),
+            "{err}"
+        );
+        t.close().unwrap();
+        let sp = Target::space_at_checkpoint(&ctx, 0).unwrap();
+        assert!(sp.clean && sp.target == 0);
+        assert_eq!(sp.used, big);
+        assert_eq!(sp.data_space, data_len);
+        drop(ctx);
         let _ = std::fs::remove_file(&path);
     }
 }

@@ -35,6 +35,8 @@ pub enum Json {
     Null,
     /// A count or a size in bytes.
     Num(u64),
+    /// `true` or `false`.
+    Bool(bool),
     /// Text.
     Str(String),
     /// A list.
@@ -60,6 +62,7 @@ impl Json {
         match self {
             Json::Null => out.push_str("null"),
             Json::Num(n) => out.push_str(&n.to_string()),
+            Json::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
             Json::Str(s) => quote(s, out),
             Json::Arr(v) => {
                 out.push('[');
@@ -327,11 +330,12 @@ mod tests {
             ("label", Json::str("a\"b\\c\nd\u{1}é")),
             ("size", Json::Num(u64::MAX)),
             ("none", Json::Null),
+            ("yes", Json::Bool(true)),
             ("list", Json::Arr(vec![Json::Num(1), Json::Obj(vec![])])),
         ]);
         assert_eq!(
             v.render(),
-            r#"{"label":"a\"b\\c\nd\u0001é","size":18446744073709551615,"none":null,"list":[1,{}]}"#
+            r#"{"label":"a\"b\\c\nd\u0001é","size":18446744073709551615,"none":null,"yes":true,"list":[1,{}]}"#
         );
     }
 

@@ -15,7 +15,8 @@ use clap::{Subcommand, ValueEnum};
 use rdaos::bio::{Durability, WriteCache};
 use rdaos::size::format_size;
 use rdaos::storage::{
-    PoolCreateOpts, PoolInfo, Storage, DEFAULT_ENGINES, DEFAULT_TARGETS_PER_ENGINE,
+    PoolCreateOpts, PoolInfo, PoolSpaceAtRest, Storage, StorageError, DEFAULT_ENGINES,
+    DEFAULT_TARGETS_PER_ENGINE,
 };
 
 use crate::out::{date, fields, kill_at, percent, size_arg, table, Json};
@@ -454,13 +455,36 @@ fn with_progress<T>(what: &str, f: impl FnOnce() -> T) -> T {
     r
 }
 
+/// `pool list`'s space keys for one pool, read from its device without
+/// starting its engine (null where it cannot be read).
+fn space_json(space: &Result<PoolSpaceAtRest, StorageError>) -> Vec<(&'static str, Json)> {
+    match space {
+        Ok(sp) => vec![
+            ("data_space", Json::Num(sp.data_space)),
+            ("used", Json::Num(sp.used)),
+            ("free", Json::Num(sp.free)),
+            ("space_exact", Json::Bool(sp.exact)),
+        ],
+        Err(_) => vec![
+            ("data_space", Json::Null),
+            ("used", Json::Null),
+            ("free", Json::Null),
+            ("space_exact", Json::Null),
+        ],
+    }
+}
+
 fn list(s: &Storage, verbose: bool, json: bool) -> CliResult {
     let pools = s.pool_list()?;
     if json {
         let (mut ok, mut bad) = (Vec::new(), Vec::new());
         for p in pools {
             match p.info {
-                Ok(i) => ok.push(Json::Obj(pool_json(&i))),
+                Ok(i) => {
+                    let mut kv = pool_json(&i);
+                    kv.extend(space_json(&s.pool_space(&i.label)));
+                    ok.push(Json::Obj(kv));
+                }
                 Err(e) => bad.push(Json::Obj(vec![
                     ("label", Json::str(p.label)),
                     ("error", Json::str(e.to_string())),
@@ -481,13 +505,31 @@ fn list(s: &Storage, verbose: bool, json: bool) -> CliResult {
     }
     let mut rows = Vec::new();
     let mut damaged = Vec::new();
+    let mut inexact = false;
     for p in pools {
         match p.info {
             Ok(i) => {
+                let (used, free) = match s.pool_space(&i.label) {
+                    Ok(sp) => {
+                        let mark = if sp.exact { "" } else { "*" };
+                        inexact |= !sp.exact;
+                        (
+                            format!(
+                                "{}{mark} ({})",
+                                format_size(sp.used),
+                                percent(sp.used, sp.data_space)
+                            ),
+                            format!("{}{mark}", format_size(sp.free)),
+                        )
+                    }
+                    Err(_) => ("-".to_string(), "-".to_string()),
+                };
                 let mut r = vec![
                     i.label.clone(),
                     i.uuid_string(),
                     format_size(i.size),
+                    used,
+                    free,
                     i.targets().to_string(),
                 ];
                 if verbose {
@@ -500,12 +542,18 @@ fn list(s: &Storage, verbose: bool, json: bool) -> CliResult {
             Err(e) => damaged.push((p.label, e)),
         }
     }
-    let mut header = vec!["Label", "UUID", "Size", "Targets"];
+    let mut header = vec!["Label", "UUID", "Size", "Used", "Free", "Targets"];
     if verbose {
         header.extend(["Engines", "Created", "Device"]);
     }
     if !rows.is_empty() {
         table(&header, &rows);
+    }
+    if inexact {
+        println!(
+            "* as of the pool's last checkpoints (in use, or not closed cleanly); \
+             `pool query` asks its engine"
+        );
     }
     for (label, e) in &damaged {
         eprintln!("rdaos: warning: pool directory {label:?} is unreadable: {e}");
