@@ -14,7 +14,7 @@
 //!   task stack), the parent depending on them; tasks counted per second
 //!   (tokio: the same futures, each update awaited by the parent).
 //!
-//! `--ours` runs only rdaos's side (for `valgrind --tool=callgrind` or
+//! `--case NAME` runs one case; `--ours` runs only rdaos's side (for `valgrind --tool=callgrind` or
 //! `--tool=dhat`, whose instruction and allocation counts do not depend on
 //! the machine's load).
 //! Each case runs `--rounds` times (default 5) and the median is reported.
@@ -232,14 +232,16 @@ fn main() {
     let mut rounds = 5usize;
     let mut scale = 1.0f64;
     let mut only_ours = false;
+    let mut only_case: Option<String> = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--rounds" => rounds = args.next().and_then(|v| v.parse().ok()).unwrap_or(rounds),
             "--scale" => scale = args.next().and_then(|v| v.parse().ok()).unwrap_or(scale),
             "--ours" => only_ours = true,
+            "--case" => only_case = args.next(),
             "-h" | "--help" => {
-                println!("usage: tse_bench [--rounds N] [--scale F] [--ours]");
+                println!("usage: tse_bench [--rounds N] [--scale F] [--ours] [--case NAME]");
                 return;
             }
             other => {
@@ -288,6 +290,9 @@ fn main() {
     ];
     let mut lines = Vec::new();
     for (name, ours, base) in &cases {
+        if only_case.as_deref().is_some_and(|c| c != *name) {
+            continue;
+        }
         let (mut o, mut b) = (Vec::new(), Vec::new());
         if only_ours {
             for _ in 0..rounds {
