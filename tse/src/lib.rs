@@ -45,6 +45,28 @@
 //!   complete (sleeping ones included) completes with `-DER_CANCELED`
 //!   without running its body.
 //!
+//! ## Layers
+//!
+//! The modules stack strictly downward; none imports from a layer above it.
+//!
+//! 0. Vocabulary: `error` (status codes, [`Error`]), `poller` ([`Poller`],
+//!    [`OpTable`]) and `trace` ([`Span`], [`Tracer`]).
+//! 1. `data`: what a task is (its slot: state, body, callbacks, dependents,
+//!    argument stack), the task table with its queues, and the mailbox
+//!    other threads post to. It stores closures and never calls them;
+//!    it is generic over the handle the closures receive.
+//! 2. `sched`: the scheduler that runs tasks: scheduling, running,
+//!    completion, progress and teardown. It defines the two references
+//!    user code holds, [`Task`] and [`SchedHandle`].
+//! 3. `handle`: the public API of those references (DAOS's `tse_task_*`
+//!    and `tse_sched_*`), [`Sched`], [`Step`], task lists and [`Eq`](struct@Eq).
+//! 4. `bridge`: tasks as futures ([`JoinHandle`], `spawn`, `block_on`) and
+//!    the `Send + Sync` handles for other threads ([`RemoteSched`],
+//!    [`RemoteTask`]).
+//!
+//! Rendering traces as diagrams is not the engine's business: the
+//! `tse-puml` crate draws what a [`Tracer`] recorded.
+//!
 //! ## Differences from DAOS, on purpose
 //!
 //! * A dependency that is already complete still propagates its error (DAOS
@@ -56,23 +78,22 @@
 
 #![warn(missing_docs)]
 
-mod eq;
+mod bridge;
+mod data;
 mod error;
-mod future;
-mod list;
+mod handle;
 mod poller;
-mod remote;
 mod sched;
-mod slot;
-mod task;
 mod trace;
 
-pub use eq::{Eq, EqEvent};
+pub use bridge::future::JoinHandle;
+pub use bridge::remote::{RemoteSched, RemoteTask};
 pub use error::{der, der_name, rc_to_result, Error};
-pub use future::JoinHandle;
-pub use list::{depend_list, list_abort, list_depend, list_sched, list_traverse};
+pub use handle::eq::{Eq, EqEvent};
+pub use handle::list::{depend_list, list_abort, list_depend, list_sched, list_traverse};
+pub use handle::sched::Sched;
+pub use handle::step::Step;
+pub use handle::task::TASK_STACK_SIZE;
 pub use poller::{OpTable, Poller, PollerId};
-pub use remote::{RemoteSched, RemoteTask};
-pub use sched::{Sched, SchedHandle};
-pub use task::{Task, TASK_STACK_SIZE};
-pub use trace::{Span, Step, Tracer};
+pub use sched::{SchedHandle, Task};
+pub use trace::{Span, Tracer};

@@ -1,26 +1,16 @@
-//! The task handle and its API (DAOS's `tse_task_*`).
+//! The task handle's API (DAOS's `tse_task_*`): scheduling, completion,
+//! dependencies, callbacks, re-initialisation and the argument stack.
 
 use std::any::Any;
 use std::rc::Rc;
 use std::time::Duration;
 
+use crate::data::slot::{Body, State};
 use crate::error::{rc_to_result, Error};
-use crate::remote::RemoteTask;
-use crate::sched::{Inner, SchedHandle};
-use crate::slot::{Body, State};
+use crate::sched::{SchedHandle, Task};
 
 /// Bytes available to [`Task::stack_push`], as DAOS's task argument buffer.
 pub const TASK_STACK_SIZE: usize = 880;
-
-/// A handle to a task of a [`crate::Sched`].
-///
-/// Cheap to clone (a reference count); every handle keeps the task alive.
-/// Handles are not `Send`: use [`Task::remote`] to reach the task from
-/// another thread. A task handle is also a future of the task's result.
-pub struct Task {
-    pub(crate) inner: Rc<Inner>,
-    pub(crate) key: u32,
-}
 
 impl Task {
     /// A stable id for the task's life.
@@ -105,15 +95,6 @@ impl Task {
     pub fn register_dep(&self, dep: &Task) -> Result<(), Error> {
         self.inner
             .register_deps(self.key, std::slice::from_ref(dep))
-    }
-
-    /// Like [`register_deps`](Self::register_deps) for tasks of schedulers
-    /// driven by other threads.
-    pub fn register_remote_deps(&self, deps: &[RemoteTask]) -> Result<(), Error> {
-        for d in deps {
-            self.inner.register_remote_dep(self.key, d)?;
-        }
-        Ok(())
     }
 
     /// Registers a completion callback. Callbacks run last-registered first;
@@ -302,16 +283,6 @@ impl Task {
         let displaced = self.set_priv(v);
         drop(displaced);
         Some(r)
-    }
-
-    /// A `Send + Sync` handle to this task for other threads.
-    pub fn remote(&self) -> RemoteTask {
-        self.inner.incref(self.key);
-        RemoteTask {
-            shared: self.inner.shared.clone(),
-            key: self.key,
-            released: false,
-        }
     }
 
     /// True if both handles are for the same task.
