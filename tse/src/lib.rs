@@ -43,7 +43,7 @@
 //!   label, start and end. One tracer may serve many threads.
 //! * Dropping a `Sched` cancels what has not run: every task not yet
 //!   complete (sleeping ones included) completes with `-DER_CANCELED`
-//!   without running its body.
+//!   without running its body ([`SchedHandle::complete`] with `cancel`).
 //!
 //! ## Layers
 //!
@@ -67,14 +67,49 @@
 //! Rendering traces as diagrams is not the engine's business: the
 //! `tse-puml` crate draws what a [`Tracer`] recorded.
 //!
+//! ## What follows DAOS's `tse.c`
+//!
+//! * [`SchedHandle::complete`] is `tse_sched_complete(ret, cancel)`:
+//!   `ret` becomes the scheduler's result unless it has one; without
+//!   `cancel` it waits for every task in flight, with it every task not
+//!   yet complete is completed without running its body; then the
+//!   scheduler's completion callbacks ([`SchedHandle::register_comp_cb`],
+//!   [`Sched::init`]) run, last registered first, and its user data
+//!   ([`SchedHandle::set_udata`], DAOS's `ds_udata`) is dropped.
+//! * A prep callback that completes its task drops the prep callbacks
+//!   after it uncalled, so the task can be [`Task::reset`].
+//! * [`Task::reinit`] empties the argument stack (DAOS resets its top), and
+//!   the next attempt reads back what was live at each depth with
+//!   [`Task::stack_push_with`], as DAOS's next push finds the bytes the
+//!   last attempt left.
+//!
 //! ## Differences from DAOS, on purpose
 //!
 //! * A dependency that is already complete still propagates its error (DAOS
-//!   ignores it); a bounded stack overflow is an error value, not an assert.
-//! * The argument stack holds typed values ([`Task::stack_push`]); it keeps
-//!   its values across a reinit, as DAOS's bytes survive one.
+//!   ignores it): a fan-out that registers a part after it failed must not
+//!   report success. [`Task::disable_propagate`] opts out as usual.
+//! * A scheduler belongs to one thread; other threads post to it
+//!   ([`RemoteSched`], [`RemoteTask`]) and the owner applies their messages
+//!   at its next `progress()`. DAOS takes the scheduler's mutex for every
+//!   call from any thread; here the task table needs no lock, and a
+//!   thread never runs another thread's callbacks.
+//! * A task canceled by [`SchedHandle::complete`]`(ret, true)` (or by
+//!   dropping the [`Sched`]) completes with `-DER_CANCELED` (unless it
+//!   already had an error) and its completion callbacks run; DAOS leaves
+//!   its result as it was (0 if it never ran) and skips its callbacks. In
+//!   Rust the callbacks own what they captured and the layers above count
+//!   on them to hear of the end, and a canceled write must not look like
+//!   a success.
+//! * A prep callback that re-initialises its task leaves the prep
+//!   callbacks after it for the next attempt, where they run just before
+//!   the body (DAOS runs them at once, before the new dependencies are
+//!   done).
+//! * A bounded stack overflow is an error value, not an assert; the stack
+//!   holds typed values ([`Task::stack_push`]).
 //! * The last handle of a never-scheduled task cancels it, so its dependents
 //!   are released instead of waiting forever.
+//!
+//! `tests/daos_match.rs` has one test per rule of both lists.
 
 #![warn(missing_docs)]
 
@@ -88,12 +123,12 @@ mod trace;
 
 pub use bridge::future::JoinHandle;
 pub use bridge::remote::{RemoteSched, RemoteTask};
+pub use data::stack::TASK_STACK_SIZE;
 pub use error::{der, der_name, rc_to_result, Error};
 pub use handle::eq::{Eq, EqEvent};
 pub use handle::list::{depend_list, list_abort, list_depend, list_sched, list_traverse};
 pub use handle::sched::Sched;
 pub use handle::step::Step;
-pub use handle::task::TASK_STACK_SIZE;
 pub use poller::{OpTable, Poller, PollerId};
 pub use sched::{SchedHandle, Task};
 pub use trace::{Span, Tracer};

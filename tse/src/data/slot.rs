@@ -16,6 +16,8 @@ use std::task::Waker;
 
 use async_task::Runnable;
 
+use crate::data::stack::TaskStack;
+
 /// A completion or prep callback: returns a status; non-zero sets the
 /// task's result if it is still 0.
 pub(crate) type Cb<H> = Box<dyn FnOnce(&H) -> i32>;
@@ -85,8 +87,7 @@ pub(crate) enum Dependent {
 pub(crate) struct Extra<H> {
     pub(crate) prep_cbs: VecDeque<Cb<H>>,
     pub(crate) wakers: Vec<Waker>,
-    pub(crate) stack: Vec<(Box<dyn Any>, usize)>,
-    pub(crate) stack_used: usize,
+    pub(crate) stack: TaskStack,
     pub(crate) private: Option<Box<dyn Any>>,
     /// Tracing: the creating task's id and the body's start time.
     pub(crate) parent: u64,
@@ -98,8 +99,7 @@ impl<H> Default for Extra<H> {
         Extra {
             prep_cbs: VecDeque::new(),
             wakers: Vec::new(),
-            stack: Vec::new(),
-            stack_used: 0,
+            stack: TaskStack::default(),
             private: None,
             parent: 0,
             start_ns: 0,
@@ -111,7 +111,7 @@ impl<H> Extra<H> {
     pub(crate) fn is_clear(&self) -> bool {
         self.prep_cbs.is_empty()
             && self.wakers.is_empty()
-            && self.stack.is_empty()
+            && self.stack.is_clear()
             && self.private.is_none()
     }
 

@@ -2,14 +2,15 @@
 //! one thread) and the methods of [`SchedHandle`] that create tasks, drive
 //! progress and register pollers.
 
-use std::cmp::Reverse;
+use std::any::Any;
 use std::ops::Deref;
 use std::time::{Duration, Instant};
 
-use crate::data::slot::{Body, State};
+use crate::data::slot::Body;
+use crate::error::Error;
 use crate::handle::step::Step;
 use crate::poller::{Poller, PollerId};
-use crate::sched::{Inner, SchedHandle, Task};
+use crate::sched::{Inner, SchedHandle, SchedPhase, Task};
 use crate::trace::Tracer;
 
 impl SchedHandle {
@@ -79,16 +80,7 @@ impl SchedHandle {
     /// True if no scheduled task is waiting, running or sleeping and no
     /// woken future is queued (DAOS's `tse_sched_check_complete`).
     pub fn is_idle(&self) -> bool {
-        let mut core = self.inner.core.borrow_mut();
-        // A sleeping entry whose task was completed (or re-initialised)
-        // meanwhile is stale: it will be skipped when due, so it does not
-        // keep the scheduler busy.
-        let core = &mut *core;
-        let live_sleeper = core.sleeping.iter().any(|Reverse((_, key, epoch))| {
-            let s = &core.slots[*key as usize];
-            s.epoch == *epoch && s.state == State::Sleeping
-        });
-        core.inflight == 0 && !live_sleeper && self.inner.shared.runq.is_empty()
+        self.inner.is_idle()
     }
 
     /// Number of tasks scheduled and not yet completed.
@@ -96,9 +88,81 @@ impl SchedHandle {
         self.inner.core.borrow().inflight
     }
 
-    /// The first non-zero result of any task completed on this scheduler.
+    /// The scheduler's result (DAOS's `ds_result`): the first non-zero
+    /// result of any task completed on it, else the `ret` given to
+    /// [`complete`](Self::complete), else the first non-zero return of a
+    /// scheduler completion callback; 0 if none.
     pub fn first_error(&self) -> i32 {
         self.inner.core.borrow().first_error
+    }
+
+    /// Completes the scheduler (`tse_sched_complete`). `ret` becomes its
+    /// result unless it has one. Without `cancel` it progresses (blocking
+    /// as [`progress_until`](Self::progress_until) does) until nothing is
+    /// in flight; with `cancel` every task not yet complete, sleeping ones
+    /// included, is completed at once without running its body: its
+    /// result is `-DER_CANCELED` unless it already had an error, and its
+    /// completion callbacks run (and cannot re-initialise it). Then the
+    /// scheduler closes (scheduling fails with [`Error::NoPerm`], new tasks
+    /// are born canceled, [`RemoteSched::post`](crate::RemoteSched::post)
+    /// returns false), its completion callbacks
+    /// ([`register_comp_cb`](Self::register_comp_cb)) run last registered
+    /// first, and its user data is dropped. A second call only records
+    /// `ret`. Dropping a [`Sched`] does `complete(0, true)` if nothing did.
+    ///
+    /// DAOS marks the tasks it cancels complete without their completion
+    /// callbacks and with their result untouched (0 for one that never
+    /// ran). rdaos runs the callbacks and gives the result: in Rust the
+    /// callbacks own what they captured and the layers above count on them
+    /// to learn of the end (an [`Eq`](struct@crate::Eq) event, a reply), and a
+    /// canceled write must not read as a success to whoever awaits it.
+    pub fn complete(&self, ret: i32, cancel: bool) {
+        self.inner.sched_complete(ret, cancel)
+    }
+
+    /// Registers a scheduler completion callback
+    /// (`tse_sched_register_comp_cb`): [`complete`](Self::complete) (or the
+    /// drop of the [`Sched`]) calls it once with the scheduler and its
+    /// result; a non-zero return becomes the result if it is still 0.
+    /// Refused once the scheduler's callbacks have run.
+    pub fn register_comp_cb(
+        &self,
+        cb: impl FnOnce(&SchedHandle, i32) -> i32 + 'static,
+    ) -> Result<(), Error> {
+        if self.inner.phase.get() == SchedPhase::Done {
+            return Err(Error::NoPerm("scheduler already completed"));
+        }
+        self.inner.sched_cbs.borrow_mut().push(Box::new(cb));
+        Ok(())
+    }
+
+    /// Sets the scheduler's user data (DAOS's `ds_udata`, which the client
+    /// uses for the scheduler's network context); returns the previous one.
+    /// It lives until the scheduler completes.
+    pub fn set_udata<T: Any>(&self, v: T) -> Option<Box<dyn Any>> {
+        self.inner.udata.borrow_mut().replace(Box::new(v))
+    }
+
+    /// Takes the user data out if it is a `T`.
+    pub fn take_udata<T: Any>(&self) -> Option<T> {
+        let mut slot = self.inner.udata.borrow_mut();
+        match slot.take()?.downcast::<T>() {
+            Ok(b) => Some(*b),
+            Err(other) => {
+                *slot = Some(other);
+                None
+            }
+        }
+    }
+
+    /// Calls `f` on the user data if it is a `T` (`f` may use the
+    /// scheduler; the data is out of it meanwhile).
+    pub fn with_udata<T: Any, R>(&self, f: impl FnOnce(&mut T) -> R) -> Option<R> {
+        let mut v: T = self.take_udata()?;
+        let r = f(&mut v);
+        let displaced = self.set_udata(v);
+        drop(displaced);
+        Some(r)
     }
 
     /// Registers a poller, called by every `progress()`.
@@ -162,9 +226,11 @@ impl std::fmt::Debug for SchedHandle {
 
 /// A single-threaded scheduler (DAOS's `tse_sched_t`), owned by one thread.
 ///
-/// Dropping it tears it down: every task not yet complete is completed with
-/// `-DER_CANCELED` without running its body (sleeping tasks included),
-/// spawned futures are dropped, and everything the tasks own is released.
+/// Dropping it tears it down: [`SchedHandle::complete`]`(0, true)` if it
+/// was not completed (every task not yet complete is completed with
+/// `-DER_CANCELED` without running its body, sleeping tasks included, and
+/// the scheduler's completion callbacks run), spawned futures are dropped,
+/// and everything the tasks own is released.
 /// Handles that outlive it see a closed scheduler: scheduling fails with
 /// [`Error::NoPerm`](crate::Error::NoPerm) and new tasks are born canceled.
 pub struct Sched {
@@ -179,6 +245,20 @@ impl Sched {
                 inner: Inner::new(),
             },
         }
+    }
+
+    /// `tse_sched_init`: a scheduler whose completion callback `comp_cb`
+    /// runs when it completes, with `udata` as its user data
+    /// ([`SchedHandle::set_udata`]).
+    pub fn init<T: Any>(
+        comp_cb: impl FnOnce(&SchedHandle, i32) -> i32 + 'static,
+        udata: T,
+    ) -> Sched {
+        let s = Sched::new();
+        // A new scheduler is running: the registration cannot be refused.
+        let _ = s.register_comp_cb(comp_cb);
+        drop(s.set_udata(udata));
+        s
     }
 
     /// A clonable handle (for bodies and callbacks that create tasks).

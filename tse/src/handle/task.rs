@@ -9,9 +9,6 @@ use crate::data::slot::{Body, State};
 use crate::error::{rc_to_result, Error};
 use crate::sched::{SchedHandle, Task};
 
-/// Bytes available to [`Task::stack_push`], as DAOS's task argument buffer.
-pub const TASK_STACK_SIZE: usize = 880;
-
 impl Task {
     /// A stable id for the task's life.
     pub fn id(&self) -> u64 {
@@ -175,7 +172,9 @@ impl Task {
     }
 
     /// Reuses a completed task with a new body (`tse_task_reset`). It must
-    /// have no callback or dependent left.
+    /// have no completion callback, prep callback or dependent left (prep
+    /// callbacks that a task's completion by an earlier prep callback made
+    /// moot are gone already, as in DAOS). The argument stack starts empty.
     pub fn reset(&self, body: impl FnMut(&Task) + 'static) -> Result<(), Error> {
         let old = {
             let mut core = self.inner.core.borrow_mut();
@@ -193,7 +192,13 @@ impl Task {
             s.result = 0;
             s.dep_cnt = 0;
             s.epoch = s.epoch.wrapping_add(1);
-            std::mem::replace(&mut s.body, Body::Fn(Box::new(body)))
+            // A new job starts with an empty stack and no memory of the
+            // last one's values.
+            let stack = s.extra.as_mut().map(|x| x.stack.take_all());
+            (
+                std::mem::replace(&mut s.body, Body::Fn(Box::new(body))),
+                stack,
+            )
         };
         drop(old);
         Ok(())
@@ -204,39 +209,67 @@ impl Task {
         self.inner.core.borrow_mut().slot(self.key).no_propagate = true;
     }
 
-    /// Pushes a typed value on the task's argument stack (for layers that
-    /// stack per-layer state on one task, as `dc_obj_update` does). The
-    /// stack holds [`TASK_STACK_SIZE`] bytes (sizes rounded up to 8).
+    /// Pushes a typed value on the task's argument stack
+    /// (`tse_task_stack_push`), for layers that stack per-layer state on one
+    /// task, as `dc_obj_update` does. The stack holds [`TASK_STACK_SIZE`](crate::TASK_STACK_SIZE)
+    /// bytes (sizes rounded up to 8). A value a previous attempt left at
+    /// this depth is dropped; [`stack_push_with`](Self::stack_push_with)
+    /// reads it back instead.
     pub fn stack_push<T: Any>(&self, v: T) -> Result<(), Error> {
-        let need = std::mem::size_of::<T>().div_ceil(8).max(1) * 8;
-        let mut core = self.inner.core.borrow_mut();
-        let x = core.slot(self.key).extra();
-        let free = TASK_STACK_SIZE - x.stack_used;
-        if need > free {
-            return Err(Error::StackFull {
-                need,
-                free,
-                cap: TASK_STACK_SIZE,
-            });
-        }
-        x.stack_used += need;
-        x.stack.push((Box::new(v), need));
+        let displaced = {
+            let mut core = self.inner.core.borrow_mut();
+            core.slot(self.key).extra().stack.push(v)?
+        };
+        drop(displaced);
         Ok(())
     }
 
-    /// Pops the value on top of the argument stack. If the top holds
-    /// another type it is left in place and [`Error::StackType`] returned.
+    /// Pushes the value `f` makes from what the previous attempt left at
+    /// this depth of the stack: DAOS's idiom across `tse_task_reinit`,
+    /// where a re-initialised task's stack is empty again but the next
+    /// attempt's push of the same structure finds the bytes the last one
+    /// left (a retry count, say). `f` gets `Some` if the value that was live
+    /// at this depth when the task was re-initialised is a `T`, `None`
+    /// otherwise (a first attempt, a popped value, another type).
+    ///
+    /// ```
+    /// # use tse::Sched;
+    /// # let s = Sched::new();
+    /// let t = s.create(|t| {
+    ///     t.stack_push_with(|prev: Option<u32>| prev.map_or(1, |n| n + 1))
+    ///         .unwrap();
+    ///     let tries: u32 = t.stack_with_top(|n: &mut u32| *n).unwrap();
+    ///     // Leave the count on the stack; fail twice, then succeed.
+    ///     t.complete(if tries < 3 { -tse::der::DER_AGAIN } else { 0 });
+    /// });
+    /// fn retry(t: &tse::Task) -> i32 {
+    ///     if t.result() == -tse::der::DER_AGAIN {
+    ///         t.register_comp_cb_and_reinit(retry, None).unwrap();
+    ///     }
+    ///     0
+    /// }
+    /// t.register_comp_cb(retry).unwrap();
+    /// t.schedule(false).unwrap();
+    /// assert_eq!(s.progress_until(&t), 0);
+    /// assert_eq!(t.stack_pop::<u32>(), Ok(3));
+    /// ```
+    pub fn stack_push_with<T: Any>(&self, f: impl FnOnce(Option<T>) -> T) -> Result<(), Error> {
+        let prev = {
+            let mut core = self.inner.core.borrow_mut();
+            let stack = &mut core.slot(self.key).extra().stack;
+            stack.check_room(crate::data::stack::need_of::<T>())?;
+            stack.take_at_top::<T>()
+        };
+        let v = f(prev);
+        self.stack_push(v)
+    }
+
+    /// Pops the value on top of the argument stack (`tse_task_stack_pop`).
+    /// If the top holds another type it is left in place and
+    /// [`Error::StackType`] returned.
     pub fn stack_pop<T: Any>(&self) -> Result<T, Error> {
         let mut core = self.inner.core.borrow_mut();
-        let x = core.slot(self.key).extra();
-        match x.stack.last() {
-            None => return Err(Error::StackEmpty),
-            Some((v, _)) if !v.is::<T>() => return Err(Error::StackType),
-            Some(_) => {}
-        }
-        let (v, need) = x.stack.pop().ok_or(Error::StackEmpty)?;
-        x.stack_used -= need;
-        v.downcast::<T>().map(|b| *b).map_err(|_| Error::StackType)
+        core.slot(self.key).extra().stack.pop()
     }
 
     /// Calls `f` with the value on top of the argument stack, in place.
@@ -253,7 +286,7 @@ impl Task {
         core.slot(self.key)
             .extra
             .as_ref()
-            .map_or(0, |x| x.stack_used)
+            .map_or(0, |x| x.stack.used())
     }
 
     /// Sets the task's private argument (`tse_task_set_priv`); returns the

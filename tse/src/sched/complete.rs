@@ -6,7 +6,7 @@ use std::rc::Rc;
 use crate::data::slot::{Body, Dependent, RemoteParent, State};
 use crate::data::table::{Garbage, Release};
 use crate::der;
-use crate::sched::{Inner, Task};
+use crate::sched::{Inner, SchedHandle, SchedPhase, Task};
 
 impl Inner {
     pub(crate) fn complete(self: &Rc<Self>, key: u32, rc: i32) {
@@ -173,13 +173,72 @@ impl Inner {
         self.decref(key);
     }
 
-    pub(crate) fn teardown(self: &Rc<Self>) {
+    /// `tse_sched_complete`: `ret` becomes the scheduler's result unless
+    /// it has one; then, with `cancel`, every task not yet complete is
+    /// canceled ([`cancel_all`](Self::cancel_all)), without it the
+    /// scheduler progresses until nothing is in flight. Either way it then
+    /// closes (nothing new is scheduled; other threads' messages are
+    /// refused), runs the scheduler's completion callbacks and drops its
+    /// user data. A second call only records `ret`.
+    pub(crate) fn sched_complete(self: &Rc<Self>, ret: i32, cancel: bool) {
+        {
+            let mut core = self.core.borrow_mut();
+            if core.first_error == 0 {
+                core.first_error = ret;
+            }
+        }
+        if self.phase.get() != SchedPhase::Running {
+            return;
+        }
+        self.phase.set(SchedPhase::Completing);
+        if cancel {
+            self.cancel_all();
+        } else {
+            loop {
+                self.progress();
+                if self.is_idle() {
+                    break;
+                }
+                self.wait(None);
+            }
+            self.close();
+        }
+        let handle = SchedHandle {
+            inner: self.clone(),
+        };
+        // Last registered first, as DAOS adds each to the head of its list.
+        loop {
+            let Some(cb) = self.sched_cbs.borrow_mut().pop() else {
+                break;
+            };
+            let rc = self.core.borrow().first_error;
+            let out = cb(&handle, rc);
+            let mut core = self.core.borrow_mut();
+            if core.first_error == 0 {
+                core.first_error = out;
+            }
+        }
+        self.phase.set(SchedPhase::Done);
+        let udata = self.udata.borrow_mut().take();
+        drop(udata);
+    }
+
+    /// Refuses new work: scheduling fails, new tasks are born canceled and
+    /// other threads' messages bounce; those already queued are applied.
+    fn close(self: &Rc<Self>) {
         self.core.borrow_mut().closed = true;
         for m in self.shared.close() {
             self.apply(m);
         }
-        // Cancel everything not yet complete, sleeping tasks included. Their
-        // bodies never run; their completion callbacks see -DER_CANCELED.
+    }
+
+    /// Cancels everything not yet complete, sleeping tasks included: their
+    /// bodies never run; each completes with `-DER_CANCELED` (unless it
+    /// already has an error), its completion callbacks run (a reinit in
+    /// them is refused) and its dependents and waiters are released.
+    /// Woken futures are dropped.
+    pub(crate) fn cancel_all(self: &Rc<Self>) {
+        self.close();
         loop {
             while let Ok(r) = self.shared.runq.pop() {
                 drop(r); // cancels the future
@@ -204,6 +263,15 @@ impl Inner {
                 self.decref(k);
             }
         }
+    }
+
+    /// What dropping a [`crate::Sched`] does: `tse_sched_complete(0,
+    /// cancel)` if it was not completed, the cancellation of any task
+    /// left (an unscheduled one that still has handles), then the release
+    /// of everything the slots and pollers own.
+    pub(crate) fn teardown(self: &Rc<Self>) {
+        self.sched_complete(0, true);
+        self.cancel_all();
         // Break reference cycles (bodies and callbacks holding handles) and
         // drop what the slots own, outside the table borrow.
         let pollers = std::mem::take(&mut *self.pollers.borrow_mut());

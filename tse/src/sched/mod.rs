@@ -15,6 +15,7 @@
 //!   futures and pollers, and waiting when there is nothing to do;
 //! * [`tracing`]: spans of named tasks and steps.
 
+use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -58,6 +59,22 @@ pub(crate) enum Msg {
     DepDone { key: u32, rc: i32 },
     /// Run a closure on the owning thread.
     Run(Box<dyn FnOnce(&SchedHandle) + Send>),
+}
+
+/// A scheduler completion callback (`tse_sched_comp_cb_t`): gets the
+/// scheduler and its result; a non-zero return becomes the result if it
+/// is still 0.
+pub(crate) type SchedCb = Box<dyn FnOnce(&SchedHandle, i32) -> i32>;
+
+/// Where a scheduler is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SchedPhase {
+    /// Running tasks.
+    Running,
+    /// `tse_sched_complete` is waiting for (or canceling) its tasks.
+    Completing,
+    /// Completed: closed, completion callbacks run.
+    Done,
 }
 
 /// The part of a scheduler that other threads may touch.
@@ -109,6 +126,11 @@ pub(crate) struct Inner {
     /// first few spin (yielding), later ones block in the poller.
     pub(crate) idle_waits: Cell<u32>,
     pub(crate) shared: Arc<Shared>,
+    pub(crate) phase: Cell<SchedPhase>,
+    /// Scheduler completion callbacks, run by `tse_sched_complete`.
+    pub(crate) sched_cbs: RefCell<Vec<SchedCb>>,
+    /// The scheduler's user data (`ds_udata`).
+    pub(crate) udata: RefCell<Option<Box<dyn Any>>>,
 }
 
 impl Inner {
@@ -124,6 +146,9 @@ impl Inner {
             msgs: RefCell::new(Vec::new()),
             work: RefCell::new(Vec::new()),
             shared: Arc::new(Mailbox::new()),
+            phase: Cell::new(SchedPhase::Running),
+            sched_cbs: RefCell::new(Vec::new()),
+            udata: RefCell::new(None),
         })
     }
 

@@ -27,6 +27,21 @@ pub(crate) struct PollerEntry {
 }
 
 impl Inner {
+    /// True if no scheduled task is waiting, running or sleeping and no
+    /// woken future is queued.
+    pub(crate) fn is_idle(&self) -> bool {
+        let mut core = self.core.borrow_mut();
+        // A sleeping entry whose task was completed (or re-initialised)
+        // meanwhile is stale: it will be skipped when due, so it does not
+        // keep the scheduler busy.
+        let core = &mut *core;
+        let live_sleeper = core.sleeping.iter().any(|Reverse((_, key, epoch))| {
+            let s = &core.slots[*key as usize];
+            s.epoch == *epoch && s.state == State::Sleeping
+        });
+        core.inflight == 0 && !live_sleeper && self.shared.runq.is_empty()
+    }
+
     fn run_runnables(&self) -> usize {
         let mut n = 0;
         let budget = self.shared.runq.len();

@@ -81,6 +81,11 @@ impl Inner {
         }
         s.result = 0;
         s.epoch = s.epoch.wrapping_add(1);
+        if let Some(x) = s.extra.as_mut() {
+            // DAOS resets the stack's top; what was live stays readable
+            // by the next attempt's pushes.
+            x.stack.rewind();
+        }
         let (epoch, dep_cnt) = (s.epoch, s.dep_cnt);
         if let Some(d) = delay {
             s.state = State::Sleeping;
@@ -185,8 +190,19 @@ impl Inner {
             if rc != 0 && s.result == 0 {
                 s.result = rc;
             }
+            if s.state == State::Completed {
+                // Completed by the prep callback: the prep callbacks after
+                // it never run (DAOS drops them uncalled), so nothing is
+                // left attached that would refuse a reset.
+                let moot = s.extra.as_mut().map(|x| std::mem::take(&mut x.prep_cbs));
+                drop(core);
+                drop(moot);
+                return;
+            }
             if s.state != State::Running || s.epoch != epoch {
-                // Completed, or re-initialised, by the prep callback.
+                // Re-initialised by the prep callback: the prep callbacks
+                // after it stay attached and run before the next attempt's
+                // body, once its dependencies are done.
                 return;
             }
         }
