@@ -36,6 +36,10 @@
 //!   registrations and wake-ups go through a message inbox the owner drains
 //!   in `progress()`, so tasks of different schedulers may depend on each
 //!   other across threads.
+//! * A task's value besides its status (the bytes a fetch read, a reply)
+//!   goes through an [`Output`] (or, filled from another thread, a
+//!   [`SendOutput`]); a [`TaskOut`] pairs a task with its output and can
+//!   be awaited, waited on, or depended on ([`SchedHandle::create_out`]).
 //! * [`Eq`](struct@Eq) is the event-queue style: launch many tasks, poll for finished
 //!   events, no async needed.
 //! * With a [`Tracer`] set ([`SchedHandle::set_tracer`]), every named
@@ -59,7 +63,8 @@
 //!    completion, progress and teardown. It defines the two references
 //!    user code holds, [`Task`] and [`SchedHandle`].
 //! 3. `handle`: the public API of those references (DAOS's `tse_task_*`
-//!    and `tse_sched_*`), [`Sched`], [`Step`], task lists and [`Eq`](struct@Eq).
+//!    and `tse_sched_*`), [`Sched`], typed outputs ([`TaskOut`]), [`Step`],
+//!    task lists and [`Eq`](struct@Eq).
 //! 4. `bridge`: tasks as futures ([`JoinHandle`], `spawn`, `block_on`) and
 //!    the `Send + Sync` handles for other threads ([`RemoteSched`],
 //!    [`RemoteTask`]).
@@ -127,6 +132,7 @@ pub use data::stack::TASK_STACK_SIZE;
 pub use error::{der, der_name, rc_to_result, Error};
 pub use handle::eq::{Eq, EqEvent};
 pub use handle::list::{depend_list, list_abort, list_depend, list_sched, list_traverse};
+pub use handle::output::{Output, OutputCell, SendOutput, TaskOut};
 pub use handle::sched::Sched;
 pub use handle::step::Step;
 pub use poller::{OpTable, Poller, PollerId};

@@ -1,4 +1,5 @@
-//! Layer 4, the bridge to futures: a [`Task`] is a future of its result,
+//! Layer 4, the bridge to futures: a [`Task`] is a future of its result
+//! (and a [`TaskOut`] of its typed output),
 //! [`SchedHandle::spawn`] turns a future into a task, and
 //! [`SchedHandle::block_on`] drives a future from a plain thread.
 //!
@@ -16,22 +17,37 @@ use std::task::{Context, Poll, Wake, Waker};
 
 use crate::data::slot::{Body, State};
 use crate::error::{rc_to_result, Error};
+use crate::handle::output::{OutputCell, TaskOut};
 use crate::sched::{SchedHandle, Shared, Task};
+
+/// Polls `task` for completion: its status once completed, else the
+/// waker is kept (once per distinct waker) and woken at completion.
+fn poll_status(task: &Task, cx: &mut Context<'_>) -> Poll<i32> {
+    let mut core = task.inner.core.borrow_mut();
+    let s = core.slot(task.key);
+    if s.state == State::Completed {
+        return Poll::Ready(s.result);
+    }
+    let wakers = &mut s.extra().wakers;
+    if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
+        wakers.push(cx.waker().clone());
+    }
+    Poll::Pending
+}
 
 impl Future for Task {
     type Output = Result<(), Error>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut core = self.inner.core.borrow_mut();
-        let s = core.slot(self.key);
-        if s.state == State::Completed {
-            return Poll::Ready(rc_to_result(s.result));
-        }
-        let wakers = &mut s.extra().wakers;
-        if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
-            wakers.push(cx.waker().clone());
-        }
-        Poll::Pending
+        poll_status(&self, cx).map(rc_to_result)
+    }
+}
+
+impl<T, C: OutputCell<T>> Future for TaskOut<T, C> {
+    type Output = Result<T, Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        poll_status(&self.task, cx).map(|rc| self.finish(rc))
     }
 }
 
