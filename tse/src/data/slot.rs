@@ -16,11 +16,12 @@ use std::task::Waker;
 
 use async_task::Runnable;
 
+use crate::data::pool::{BodyFn, CallOnce};
 use crate::data::stack::TaskStack;
 
 /// A completion or prep callback: returns a status; non-zero sets the
 /// task's result if it is still 0.
-pub(crate) type Cb<H> = Box<dyn FnOnce(&H) -> i32>;
+pub(crate) type Cb<H> = Box<dyn CallOnce<H>>;
 
 /// Where a task is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,7 +49,7 @@ pub(crate) enum Body<H> {
     /// Taken out while it runs.
     Taken,
     /// A callback body; re-runs after `reinit`.
-    Fn(Box<dyn FnMut(&H)>),
+    Fn(Box<dyn BodyFn<H>>),
     /// A spawned future: running the task polls it for the first time.
     Future(Runnable),
 }

@@ -20,6 +20,16 @@ pub(crate) struct Garbage<H> {
     pub(crate) extra: Option<Box<Extra<H>>>,
 }
 
+impl<H> Drop for Garbage<H> {
+    fn drop(&mut self) {
+        // Runs outside the table borrow: the body's captures may hold
+        // task handles.
+        if let Some(Body::Fn(f)) = self.body.take() {
+            f.recycle();
+        }
+    }
+}
+
 /// What happened when a reference was dropped.
 pub(crate) enum Release<H> {
     /// Still referenced.

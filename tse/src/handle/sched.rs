@@ -6,6 +6,7 @@ use std::any::Any;
 use std::ops::Deref;
 use std::time::{Duration, Instant};
 
+use crate::data::pool;
 use crate::data::slot::Body;
 use crate::error::Error;
 use crate::handle::step::Step;
@@ -19,13 +20,13 @@ impl SchedHandle {
     /// else, or register dependencies on its own task, which then completes
     /// when the last of them does (DAOS's fan-out pattern).
     pub fn create(&self, body: impl FnMut(&Task) + 'static) -> Task {
-        self.inner.create("", Body::Fn(Box::new(body)))
+        self.inner.create("", Body::Fn(pool::body(body)))
     }
 
     /// [`create`](Self::create) with a static name (the seed step it
     /// implements, for tracing).
     pub fn create_named(&self, name: &'static str, body: impl FnMut(&Task) + 'static) -> Task {
-        self.inner.create(name, Body::Fn(Box::new(body)))
+        self.inner.create(name, Body::Fn(pool::body(body)))
     }
 
     /// Creates a task without a body: it completes through

@@ -5,6 +5,7 @@ use std::any::Any;
 use std::rc::Rc;
 use std::time::Duration;
 
+use crate::data::pool;
 use crate::data::slot::{Body, State};
 use crate::error::{rc_to_result, Error};
 use crate::sched::{SchedHandle, Task};
@@ -100,12 +101,13 @@ impl Task {
     /// register new deps on it; completion then stops there and the
     /// callbacks not yet run stay attached.
     pub fn register_comp_cb(&self, cb: impl FnOnce(&Task) -> i32 + 'static) -> Result<(), Error> {
+        let cb = pool::callback(cb);
         let mut core = self.inner.core.borrow_mut();
         let s = core.slot(self.key);
         if s.state == State::Completed {
             return Err(Error::NoPerm("task already completed"));
         }
-        s.comp_cbs.push(Box::new(cb));
+        s.comp_cbs.push(cb);
         Ok(())
     }
 
@@ -116,12 +118,13 @@ impl Task {
         &self,
         cb: impl FnOnce(&Task) -> i32 + 'static,
     ) -> Result<(), Error> {
+        let cb = pool::callback(cb);
         let mut core = self.inner.core.borrow_mut();
         let s = core.slot(self.key);
         if s.state == State::Completed {
             return Err(Error::NoPerm("task already completed"));
         }
-        s.comp_cbs.insert(0, Box::new(cb));
+        s.comp_cbs.insert(0, cb);
         Ok(())
     }
 
@@ -129,12 +132,13 @@ impl Task {
     /// just before the body; one that completes or re-initialises the task
     /// stops the rest and the body.
     pub fn register_prep_cb(&self, cb: impl FnOnce(&Task) -> i32 + 'static) -> Result<(), Error> {
+        let cb = pool::callback(cb);
         let mut core = self.inner.core.borrow_mut();
         let s = core.slot(self.key);
         if s.state == State::Completed {
             return Err(Error::NoPerm("task already completed"));
         }
-        s.extra().prep_cbs.push_back(Box::new(cb));
+        s.extra().prep_cbs.push_back(cb);
         Ok(())
     }
 
@@ -196,11 +200,15 @@ impl Task {
             // last one's values.
             let stack = s.extra.as_mut().map(|x| x.stack.take_all());
             (
-                std::mem::replace(&mut s.body, Body::Fn(Box::new(body))),
+                std::mem::replace(&mut s.body, Body::Fn(pool::body(body))),
                 stack,
             )
         };
-        drop(old);
+        let (body, stack) = old;
+        if let Body::Fn(f) = body {
+            f.recycle();
+        }
+        drop(stack);
         Ok(())
     }
 

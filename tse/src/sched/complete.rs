@@ -3,6 +3,7 @@
 
 use std::rc::Rc;
 
+use crate::data::pool;
 use crate::data::slot::{Body, Dependent, RemoteParent, State};
 use crate::data::table::{Garbage, Release};
 use crate::der;
@@ -88,7 +89,10 @@ impl Inner {
                 (cb, s.epoch)
             };
             let prev = self.enter(key, false);
-            let rc = cb(&task);
+            let (rc, spare) = cb.call(&task);
+            if let Some(b) = spare {
+                pool::give(b);
+            }
             self.leave(prev);
             let mut core = self.core.borrow_mut();
             let s = core.slot(key);

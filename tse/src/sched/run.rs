@@ -7,6 +7,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::data::pool;
 use crate::data::slot::{Body, Dependent, RemoteParent, State};
 use crate::error::Error;
 use crate::sched::{send_or_bounce, Inner, Msg, Shared, Task};
@@ -183,7 +184,10 @@ impl Inner {
                 (cb, s.epoch)
             };
             let prev = self.enter(key, false);
-            let rc = cb(task);
+            let (rc, spare) = cb.call(task);
+            if let Some(b) = spare {
+                pool::give(b);
+            }
             self.leave(prev);
             let mut core = self.core.borrow_mut();
             let s = core.slot(key);
@@ -218,7 +222,7 @@ impl Inner {
         match body {
             Body::Fn(mut f) => {
                 let prev = self.enter(key, true);
-                f(task);
+                f.run(task);
                 self.leave(prev);
                 let spare = {
                     let mut core = self.core.borrow_mut();
@@ -230,7 +234,9 @@ impl Inner {
                         Some(f) // reset gave it a new body meanwhile
                     }
                 };
-                drop(spare);
+                if let Some(f) = spare {
+                    f.recycle();
+                }
             }
             Body::Future(runnable) => {
                 self.core.borrow_mut().slot(key).body = Body::None;
