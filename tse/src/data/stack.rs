@@ -85,6 +85,7 @@ impl TaskStack {
     }
 
     /// Pushes `v`, reusing the frame at this depth if it holds a `T`.
+    #[inline]
     pub(crate) fn push<T: Any>(&mut self, v: T) -> Result<Displaced<T>, Error> {
         let need = need_of::<T>();
         self.check_room(need)?;
@@ -113,6 +114,7 @@ impl TaskStack {
     }
 
     /// Pops the top value if it is a `T`; another type stays in place.
+    #[inline]
     pub(crate) fn pop<T: Any>(&mut self) -> Result<T, Error> {
         let top = self.depth.checked_sub(1).ok_or(Error::StackEmpty)?;
         let f = &mut self.frames[top];

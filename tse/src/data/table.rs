@@ -86,6 +86,7 @@ impl<H> Table<H> {
 
     /// Takes a free slot (or a new one) for a task named `name` running
     /// `body`, with one reference; returns its key.
+    #[inline]
     pub(crate) fn alloc(&mut self, name: &'static str, body: Body<H>) -> u32 {
         let key = match self.free.pop() {
             Some(k) => k,
@@ -171,6 +172,7 @@ impl<H> Table<H> {
 
     /// A dependency of `key` finished with `rc`: propagate, count down, and
     /// say whether `key` must now be auto-completed (it was running).
+    #[inline]
     pub(crate) fn dep_done(&mut self, key: u32, rc: i32) -> bool {
         let s = self.slot(key);
         if rc != 0 && !s.no_propagate && s.result == 0 {
@@ -192,6 +194,7 @@ impl<H> Table<H> {
     }
 
     /// Refuses a new dependency of `key` where DAOS does.
+    #[inline]
     pub(crate) fn check_can_depend(&mut self, key: u32) -> Result<(), Error> {
         if self.closed {
             return Err(Error::NoPerm("scheduler is shutting down"));

@@ -19,12 +19,14 @@ impl SchedHandle {
     /// must complete the task ([`Task::complete`]), hand that job to someone
     /// else, or register dependencies on its own task, which then completes
     /// when the last of them does (DAOS's fan-out pattern).
+    #[inline]
     pub fn create(&self, body: impl FnMut(&Task) + 'static) -> Task {
         self.inner.create("", Body::Fn(pool::body(body)))
     }
 
     /// [`create`](Self::create) with a static name (the seed step it
     /// implements, for tracing).
+    #[inline]
     pub fn create_named(&self, name: &'static str, body: impl FnMut(&Task) + 'static) -> Task {
         self.inner.create(name, Body::Fn(pool::body(body)))
     }
@@ -32,6 +34,7 @@ impl SchedHandle {
     /// Creates a task without a body: it completes through
     /// [`Task::complete`] or, once dependencies are registered and it is
     /// scheduled, when its dependencies finish and someone completes it.
+    #[inline]
     pub fn create_empty(&self, name: &'static str) -> Task {
         self.inner.create(name, Body::None)
     }
@@ -40,6 +43,7 @@ impl SchedHandle {
     /// ready tasks (prep callbacks, then body), woken futures, and every
     /// registered poller; repeats until a pass finds nothing. Returns how
     /// much work was done (0 = idle). Never blocks.
+    #[inline]
     pub fn progress(&self) -> usize {
         self.inner.progress()
     }

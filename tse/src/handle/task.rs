@@ -39,6 +39,7 @@ impl Task {
     /// runs inline now if the task is ready (no pending dependency and no
     /// prep callback); otherwise it runs at a later `progress()` once its
     /// dependencies are done.
+    #[inline]
     pub fn schedule(&self, instant: bool) -> Result<(), Error> {
         self.inner.schedule(self.key, instant, None)
     }
@@ -53,16 +54,19 @@ impl Task {
     /// callbacks run now, last registered first; then dependents are
     /// released (and get the error unless they disabled propagation).
     /// A no-op on a completed task.
+    #[inline]
     pub fn complete(&self, rc: i32) {
         self.inner.complete(self.key, rc)
     }
 
     /// The current result (0 until something sets it).
+    #[inline]
     pub fn result(&self) -> i32 {
         self.inner.core.borrow_mut().slot(self.key).result
     }
 
     /// The result once completed.
+    #[inline]
     pub fn try_result(&self) -> Option<i32> {
         let mut core = self.inner.core.borrow_mut();
         let s = core.slot(self.key);
@@ -70,6 +74,7 @@ impl Task {
     }
 
     /// True once the task has completed (and until a reinit/reset).
+    #[inline]
     pub fn is_completed(&self) -> bool {
         self.inner.core.borrow_mut().slot(self.key).state == State::Completed
     }
@@ -85,11 +90,13 @@ impl Task {
     /// Register deps on children before scheduling them. A running body may
     /// register deps on its own task: the task then completes by itself when
     /// the last of them completes.
+    #[inline]
     pub fn register_deps(&self, deps: &[Task]) -> Result<(), Error> {
         self.inner.register_deps(self.key, deps)
     }
 
     /// [`register_deps`](Self::register_deps) with one dependency.
+    #[inline]
     pub fn register_dep(&self, dep: &Task) -> Result<(), Error> {
         self.inner
             .register_deps(self.key, std::slice::from_ref(dep))

@@ -152,6 +152,7 @@ impl Inner {
         })
     }
 
+    #[inline]
     pub(crate) fn create(self: &Rc<Self>, name: &'static str, body: Body<Task>) -> Task {
         let key = self.core.borrow_mut().alloc(name, body);
         Task {
@@ -161,6 +162,7 @@ impl Inner {
     }
 
     /// A new handle on `key` (one more reference).
+    #[inline]
     pub(crate) fn handle(self: &Rc<Self>, key: u32) -> Task {
         self.core.borrow_mut().slot(key).refs += 1;
         Task {
@@ -169,6 +171,7 @@ impl Inner {
         }
     }
 
+    #[inline]
     pub(crate) fn incref(&self, key: u32) {
         self.core.borrow_mut().slot(key).refs += 1;
     }
