@@ -23,6 +23,17 @@ use crate::data::stack::TaskStack;
 /// task's result if it is still 0.
 pub(crate) type Cb<H> = Box<dyn CallOnce<H>>;
 
+/// Takes the value out of `slot` if it is a `T`; another type stays.
+pub(crate) fn take_if<T: Any>(slot: &mut Option<Box<dyn Any>>) -> Option<T> {
+    match slot.take()?.downcast::<T>() {
+        Ok(b) => Some(*b),
+        Err(other) => {
+            *slot = Some(other);
+            None
+        }
+    }
+}
+
 /// Where a task is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum State {

@@ -7,7 +7,7 @@ use std::ops::Deref;
 use std::time::{Duration, Instant};
 
 use crate::data::pool;
-use crate::data::slot::Body;
+use crate::data::slot::{take_if, Body};
 use crate::error::Error;
 use crate::handle::step::Step;
 use crate::poller::{Poller, PollerId};
@@ -150,14 +150,7 @@ impl SchedHandle {
 
     /// Takes the user data out if it is a `T`.
     pub fn take_udata<T: Any>(&self) -> Option<T> {
-        let mut slot = self.inner.udata.borrow_mut();
-        match slot.take()?.downcast::<T>() {
-            Ok(b) => Some(*b),
-            Err(other) => {
-                *slot = Some(other);
-                None
-            }
-        }
+        take_if(&mut self.inner.udata.borrow_mut())
     }
 
     /// Calls `f` on the user data if it is a `T` (`f` may use the

@@ -6,7 +6,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use crate::data::pool;
-use crate::data::slot::{Body, State};
+use crate::data::slot::{take_if, Body, State};
 use crate::error::{rc_to_result, Error};
 use crate::sched::{SchedHandle, Task};
 
@@ -314,14 +314,7 @@ impl Task {
     /// Takes the private argument out if it is a `T`.
     pub fn take_priv<T: Any>(&self) -> Option<T> {
         let mut core = self.inner.core.borrow_mut();
-        let x = core.slot(self.key).extra();
-        match x.private.take()?.downcast::<T>() {
-            Ok(b) => Some(*b),
-            Err(other) => {
-                x.private = Some(other);
-                None
-            }
-        }
+        take_if(&mut core.slot(self.key).extra().private)
     }
 
     /// Calls `f` on the private argument if it is a `T`.

@@ -3,7 +3,6 @@
 
 use std::rc::Rc;
 
-use crate::data::pool;
 use crate::data::slot::{Body, Dependent, RemoteParent, State};
 use crate::data::table::{Garbage, Release};
 use crate::der;
@@ -88,17 +87,8 @@ impl Inner {
                 let Some(cb) = s.comp_cbs.pop() else { break };
                 (cb, s.epoch)
             };
-            let prev = self.enter(key, false);
-            let (rc, spare) = cb.call(&task);
-            if let Some(b) = spare {
-                pool::give(b);
-            }
-            self.leave(prev);
-            let mut core = self.core.borrow_mut();
+            let mut core = self.call_cb(&task, cb);
             let s = core.slot(key);
-            if rc != 0 && s.result == 0 {
-                s.result = rc;
-            }
             let reinit = s.state != pre_state;
             let new_deps = s.epoch != epoch && s.dep_cnt > 0;
             if reinit || new_deps {

@@ -2,15 +2,16 @@
 //! `tse_task_register_deps`, and running a ready task's prep callbacks and
 //! body.
 
+use std::cell::RefMut;
 use std::cmp::Reverse;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::data::pool;
-use crate::data::slot::{Body, Dependent, RemoteParent, State};
+use crate::data::slot::{Body, Cb, Dependent, RemoteParent, State};
 use crate::error::Error;
-use crate::sched::{send_or_bounce, Inner, Msg, Shared, Task};
+use crate::sched::{send_or_bounce, Core, Inner, Msg, Shared, Task};
 
 impl Inner {
     pub(crate) fn schedule(
@@ -170,6 +171,25 @@ impl Inner {
         Ok(())
     }
 
+    /// Calls a prep or completion callback of `task` (the task being the
+    /// trace parent meanwhile), recycles its box, and records a non-zero
+    /// return as the task's result if it has none. Gives back the table,
+    /// borrowed again, for the caller's checks.
+    pub(crate) fn call_cb(&self, task: &Task, cb: Cb<Task>) -> RefMut<'_, Core> {
+        let prev = self.enter(task.key, false);
+        let (rc, spare) = cb.call(task);
+        if let Some(b) = spare {
+            pool::give(b);
+        }
+        self.leave(prev);
+        let mut core = self.core.borrow_mut();
+        let s = core.slot(task.key);
+        if rc != 0 && s.result == 0 {
+            s.result = rc;
+        }
+        core
+    }
+
     /// Runs prep callbacks (FIFO), then the body, of a task just taken off
     /// the ready queue.
     fn run_started(self: &Rc<Self>, task: &Task) {
@@ -183,17 +203,8 @@ impl Inner {
                 };
                 (cb, s.epoch)
             };
-            let prev = self.enter(key, false);
-            let (rc, spare) = cb.call(task);
-            if let Some(b) = spare {
-                pool::give(b);
-            }
-            self.leave(prev);
-            let mut core = self.core.borrow_mut();
+            let mut core = self.call_cb(task, cb);
             let s = core.slot(key);
-            if rc != 0 && s.result == 0 {
-                s.result = rc;
-            }
             if s.state == State::Completed {
                 // Completed by the prep callback: the prep callbacks after
                 // it never run (DAOS drops them uncalled), so nothing is
