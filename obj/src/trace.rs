@@ -95,7 +95,7 @@ pub fn op_diagram(spans: &[Span], root: &str) -> Result<String, ObjError> {
         .filter(|s| s.name == root)
         .min_by_key(|s| (s.start_ns, s.id))
         .ok_or(ObjError::Inval("no traced operation with that root name"))?;
-    tse::puml::render(spans, first.id, &lifeline).map_err(|e| ObjError::Proto(e.to_string()))
+    tse_puml::render(spans, first.id, &lifeline).map_err(|e| ObjError::Proto(e.to_string()))
 }
 
 /// The spans of the first operation named `root` among `spans`: that span

@@ -1,10 +1,15 @@
-//! Turning a traced operation into a PlantUML sequence diagram.
+//! # tse-puml: a traced operation as a PlantUML sequence diagram
+//!
+//! `tse` records what ran ([`tse::Tracer`], one [`Span`] per named task
+//! or step); this crate draws it. It lives outside the engine because no
+//! engine code needs it: only the programs and tests that show a trace
+//! (`obj::trace`, `seed_write`, `obj_tour`) depend on it.
 //!
 //! The seed document `daos-write-flow.puml` draws the DAOS write path as a
 //! sequence diagram: one lifeline per layer (`dfs`, `array`, `obj`,
 //! `daos_engine`, `srv_obj`, `spdk`, ...), a call arrow labelled with each
 //! step's name, and the replies unwinding the same stack. [`render`] draws
-//! what a [`Tracer`](crate::Tracer) recorded in the same shape, so a traced
+//! what a [`Tracer`](tse::Tracer) recorded in the same shape, so a traced
 //! operation can be laid next to the seed and compared step by step:
 //!
 //! * each span of the chosen subtree becomes a call arrow from its parent's
@@ -22,11 +27,33 @@
 //! A task that ran more than once (re-initialised and completed again) has
 //! one span per run; a child is attached to the latest run of its parent
 //! that started no later than the child.
+//!
+//! ```
+//! use tse::{Sched, Tracer};
+//!
+//! let s = Sched::new();
+//! let tracer = Tracer::new();
+//! s.set_tracer("client", Some(tracer.clone()));
+//! let write = s.create_named("dfs_write", |t| {
+//!     let update = t.sched().create_named("dc_obj_update", |u| u.complete(0));
+//!     t.register_dep(&update).unwrap();
+//!     update.schedule(false).unwrap();
+//! });
+//! write.schedule(false).unwrap();
+//! assert_eq!(s.progress_until(&write), 0);
+//!
+//! let spans = tracer.spans();
+//! let root = spans.iter().find(|s| s.name == "dfs_write").unwrap().id;
+//! let puml = tse_puml::render(&spans, root, &|s| s.sched.to_string()).unwrap();
+//! assert!(puml.starts_with("@startuml"));
+//! assert!(puml.contains("app -> client : dfs_write ("));
+//! assert!(puml.contains("client -> client : dc_obj_update ("));
+//! ```
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
-use crate::trace::Span;
+use tse::Span;
 
 /// The lifeline the root span is called from by [`render`].
 pub const ROOT_CALLER: &str = "app";
@@ -403,9 +430,9 @@ mod tests {
     #[test]
     fn rc_shown_on_return_arrows() {
         let mut failed = span(2, 1, "nvme_rw", "bio", 10);
-        failed.rc = -crate::der::DER_NVME_IO;
+        failed.rc = -tse::der::DER_NVME_IO;
         let mut root = span(1, 0, "bio_iod_post", "vos", 0);
-        root.rc = -crate::der::DER_IO;
+        root.rc = -tse::der::DER_IO;
         let out = render(&[root, failed], 1, &by_sched).unwrap();
         assert!(out.contains("bio --> vos : nvme_rw rc=-2033\n"));
         assert!(out.contains("vos --> app : bio_iod_post rc=-2001\n"));

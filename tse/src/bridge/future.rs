@@ -1,6 +1,7 @@
-//! Futures on the task engine: a [`Task`] is a future of its result,
-//! [`spawn`] turns a future into a task, and [`block_on`] drives a future
-//! from a plain thread.
+//! Layer 4, the bridge to futures: a [`Task`] is a future of its result
+//! (and a [`TaskOut`] of its typed output),
+//! [`SchedHandle::spawn`] turns a future into a task, and
+//! [`SchedHandle::block_on`] drives a future from a plain thread.
 //!
 //! A spawned future is a task whose "body" is its first poll: it runs when
 //! the task is ready, and the task completes when the future finishes.
@@ -14,26 +15,39 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 
+use crate::data::slot::{Body, State};
 use crate::error::{rc_to_result, Error};
-use crate::remote::Shared;
-use crate::sched::SchedHandle;
-use crate::slot::{Body, State};
-use crate::task::Task;
+use crate::handle::output::{OutputCell, TaskOut};
+use crate::sched::{SchedHandle, Shared, Task};
+
+/// Polls `task` for completion: its status once completed, else the
+/// waker is kept (once per distinct waker) and woken at completion.
+fn poll_status(task: &Task, cx: &mut Context<'_>) -> Poll<i32> {
+    let mut core = task.inner.core.borrow_mut();
+    let s = core.slot(task.key);
+    if s.state == State::Completed {
+        return Poll::Ready(s.result);
+    }
+    let wakers = &mut s.extra().wakers;
+    if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
+        wakers.push(cx.waker().clone());
+    }
+    Poll::Pending
+}
 
 impl Future for Task {
     type Output = Result<(), Error>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut core = self.inner.core.borrow_mut();
-        let s = core.slot(self.key);
-        if s.state == State::Completed {
-            return Poll::Ready(rc_to_result(s.result));
-        }
-        let wakers = &mut s.extra().wakers;
-        if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
-            wakers.push(cx.waker().clone());
-        }
-        Poll::Pending
+        poll_status(&self, cx).map(rc_to_result)
+    }
+}
+
+impl<T, C: OutputCell<T>> Future for TaskOut<T, C> {
+    type Output = Result<T, Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        poll_status(&self.task, cx).map(|rc| self.finish(rc))
     }
 }
 
@@ -84,7 +98,7 @@ impl<T> Drop for JoinHandle<T> {
     }
 }
 
-pub(crate) fn spawn<F>(sched: &SchedHandle, fut: F) -> JoinHandle<F::Output>
+fn spawn<F>(sched: &SchedHandle, fut: F) -> JoinHandle<F::Output>
 where
     F: Future + 'static,
     F::Output: 'static,
@@ -125,7 +139,7 @@ impl Wake for BlockOnWaker {
     }
 }
 
-pub(crate) fn block_on<F: Future>(sched: &SchedHandle, fut: F) -> F::Output {
+fn block_on<F: Future>(sched: &SchedHandle, fut: F) -> F::Output {
     let mut fut = std::pin::pin!(fut);
     let state = Arc::new(BlockOnWaker {
         woken: AtomicBool::new(true),
@@ -142,5 +156,25 @@ pub(crate) fn block_on<F: Future>(sched: &SchedHandle, fut: F) -> F::Output {
         if sched.progress() == 0 && !state.woken.load(Ordering::Acquire) {
             sched.wait(None);
         }
+    }
+}
+
+impl SchedHandle {
+    /// Runs `fut` to completion on this thread, progressing the scheduler
+    /// while it waits. The future need not be `'static`.
+    pub fn block_on<F: Future>(&self, fut: F) -> F::Output {
+        block_on(self, fut)
+    }
+
+    /// Spawns a future as a task of this scheduler. The returned handle is a
+    /// future of its output and gives the task ([`JoinHandle::task`]) that
+    /// other tasks may depend on.
+    ///
+    pub fn spawn<F>(&self, fut: F) -> JoinHandle<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        spawn(self, fut)
     }
 }

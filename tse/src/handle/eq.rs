@@ -12,8 +12,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use crate::error::Error;
-use crate::sched::SchedHandle;
-use crate::task::Task;
+use crate::sched::{SchedHandle, Task};
 
 /// A finished operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,26 +1,14 @@
-//! The task handle and its API (DAOS's `tse_task_*`).
+//! The task handle's API (DAOS's `tse_task_*`): scheduling, completion,
+//! dependencies, callbacks, re-initialisation and the argument stack.
 
 use std::any::Any;
 use std::rc::Rc;
 use std::time::Duration;
 
+use crate::data::pool;
+use crate::data::slot::{take_if, Body, State};
 use crate::error::{rc_to_result, Error};
-use crate::remote::RemoteTask;
-use crate::sched::{Inner, SchedHandle};
-use crate::slot::{Body, State};
-
-/// Bytes available to [`Task::stack_push`], as DAOS's task argument buffer.
-pub const TASK_STACK_SIZE: usize = 880;
-
-/// A handle to a task of a [`crate::Sched`].
-///
-/// Cheap to clone (a reference count); every handle keeps the task alive.
-/// Handles are not `Send`: use [`Task::remote`] to reach the task from
-/// another thread. A task handle is also a future of the task's result.
-pub struct Task {
-    pub(crate) inner: Rc<Inner>,
-    pub(crate) key: u32,
-}
+use crate::sched::{SchedHandle, Task};
 
 impl Task {
     /// A stable id for the task's life.
@@ -51,6 +39,7 @@ impl Task {
     /// runs inline now if the task is ready (no pending dependency and no
     /// prep callback); otherwise it runs at a later `progress()` once its
     /// dependencies are done.
+    #[inline]
     pub fn schedule(&self, instant: bool) -> Result<(), Error> {
         self.inner.schedule(self.key, instant, None)
     }
@@ -65,16 +54,19 @@ impl Task {
     /// callbacks run now, last registered first; then dependents are
     /// released (and get the error unless they disabled propagation).
     /// A no-op on a completed task.
+    #[inline]
     pub fn complete(&self, rc: i32) {
         self.inner.complete(self.key, rc)
     }
 
     /// The current result (0 until something sets it).
+    #[inline]
     pub fn result(&self) -> i32 {
         self.inner.core.borrow_mut().slot(self.key).result
     }
 
     /// The result once completed.
+    #[inline]
     pub fn try_result(&self) -> Option<i32> {
         let mut core = self.inner.core.borrow_mut();
         let s = core.slot(self.key);
@@ -82,6 +74,7 @@ impl Task {
     }
 
     /// True once the task has completed (and until a reinit/reset).
+    #[inline]
     pub fn is_completed(&self) -> bool {
         self.inner.core.borrow_mut().slot(self.key).state == State::Completed
     }
@@ -97,23 +90,16 @@ impl Task {
     /// Register deps on children before scheduling them. A running body may
     /// register deps on its own task: the task then completes by itself when
     /// the last of them completes.
+    #[inline]
     pub fn register_deps(&self, deps: &[Task]) -> Result<(), Error> {
         self.inner.register_deps(self.key, deps)
     }
 
     /// [`register_deps`](Self::register_deps) with one dependency.
+    #[inline]
     pub fn register_dep(&self, dep: &Task) -> Result<(), Error> {
         self.inner
             .register_deps(self.key, std::slice::from_ref(dep))
-    }
-
-    /// Like [`register_deps`](Self::register_deps) for tasks of schedulers
-    /// driven by other threads.
-    pub fn register_remote_deps(&self, deps: &[RemoteTask]) -> Result<(), Error> {
-        for d in deps {
-            self.inner.register_remote_dep(self.key, d)?;
-        }
-        Ok(())
     }
 
     /// Registers a completion callback. Callbacks run last-registered first;
@@ -122,12 +108,13 @@ impl Task {
     /// register new deps on it; completion then stops there and the
     /// callbacks not yet run stay attached.
     pub fn register_comp_cb(&self, cb: impl FnOnce(&Task) -> i32 + 'static) -> Result<(), Error> {
+        let cb = pool::callback(cb);
         let mut core = self.inner.core.borrow_mut();
         let s = core.slot(self.key);
         if s.state == State::Completed {
             return Err(Error::NoPerm("task already completed"));
         }
-        s.comp_cbs.push(Box::new(cb));
+        s.comp_cbs.push(cb);
         Ok(())
     }
 
@@ -138,12 +125,13 @@ impl Task {
         &self,
         cb: impl FnOnce(&Task) -> i32 + 'static,
     ) -> Result<(), Error> {
+        let cb = pool::callback(cb);
         let mut core = self.inner.core.borrow_mut();
         let s = core.slot(self.key);
         if s.state == State::Completed {
             return Err(Error::NoPerm("task already completed"));
         }
-        s.comp_cbs.insert(0, Box::new(cb));
+        s.comp_cbs.insert(0, cb);
         Ok(())
     }
 
@@ -151,12 +139,13 @@ impl Task {
     /// just before the body; one that completes or re-initialises the task
     /// stops the rest and the body.
     pub fn register_prep_cb(&self, cb: impl FnOnce(&Task) -> i32 + 'static) -> Result<(), Error> {
+        let cb = pool::callback(cb);
         let mut core = self.inner.core.borrow_mut();
         let s = core.slot(self.key);
         if s.state == State::Completed {
             return Err(Error::NoPerm("task already completed"));
         }
-        s.extra().prep_cbs.push_back(Box::new(cb));
+        s.extra().prep_cbs.push_back(cb);
         Ok(())
     }
 
@@ -194,7 +183,9 @@ impl Task {
     }
 
     /// Reuses a completed task with a new body (`tse_task_reset`). It must
-    /// have no callback or dependent left.
+    /// have no completion callback, prep callback or dependent left (prep
+    /// callbacks that a task's completion by an earlier prep callback made
+    /// moot are gone already, as in DAOS). The argument stack starts empty.
     pub fn reset(&self, body: impl FnMut(&Task) + 'static) -> Result<(), Error> {
         let old = {
             let mut core = self.inner.core.borrow_mut();
@@ -212,9 +203,19 @@ impl Task {
             s.result = 0;
             s.dep_cnt = 0;
             s.epoch = s.epoch.wrapping_add(1);
-            std::mem::replace(&mut s.body, Body::Fn(Box::new(body)))
+            // A new job starts with an empty stack and no memory of the
+            // last one's values.
+            let stack = s.extra.as_mut().map(|x| x.stack.take_all());
+            (
+                std::mem::replace(&mut s.body, Body::Fn(pool::body(body))),
+                stack,
+            )
         };
-        drop(old);
+        let (body, stack) = old;
+        if let Body::Fn(f) = body {
+            f.recycle();
+        }
+        drop(stack);
         Ok(())
     }
 
@@ -223,39 +224,67 @@ impl Task {
         self.inner.core.borrow_mut().slot(self.key).no_propagate = true;
     }
 
-    /// Pushes a typed value on the task's argument stack (for layers that
-    /// stack per-layer state on one task, as `dc_obj_update` does). The
-    /// stack holds [`TASK_STACK_SIZE`] bytes (sizes rounded up to 8).
+    /// Pushes a typed value on the task's argument stack
+    /// (`tse_task_stack_push`), for layers that stack per-layer state on one
+    /// task, as `dc_obj_update` does. The stack holds [`TASK_STACK_SIZE`](crate::TASK_STACK_SIZE)
+    /// bytes (sizes rounded up to 8). A value a previous attempt left at
+    /// this depth is dropped; [`stack_push_with`](Self::stack_push_with)
+    /// reads it back instead.
     pub fn stack_push<T: Any>(&self, v: T) -> Result<(), Error> {
-        let need = std::mem::size_of::<T>().div_ceil(8).max(1) * 8;
-        let mut core = self.inner.core.borrow_mut();
-        let x = core.slot(self.key).extra();
-        let free = TASK_STACK_SIZE - x.stack_used;
-        if need > free {
-            return Err(Error::StackFull {
-                need,
-                free,
-                cap: TASK_STACK_SIZE,
-            });
-        }
-        x.stack_used += need;
-        x.stack.push((Box::new(v), need));
+        let displaced = {
+            let mut core = self.inner.core.borrow_mut();
+            core.slot(self.key).extra().stack.push(v)?
+        };
+        drop(displaced);
         Ok(())
     }
 
-    /// Pops the value on top of the argument stack. If the top holds
-    /// another type it is left in place and [`Error::StackType`] returned.
+    /// Pushes the value `f` makes from what the previous attempt left at
+    /// this depth of the stack: DAOS's idiom across `tse_task_reinit`,
+    /// where a re-initialised task's stack is empty again but the next
+    /// attempt's push of the same structure finds the bytes the last one
+    /// left (a retry count, say). `f` gets `Some` if the value that was live
+    /// at this depth when the task was re-initialised is a `T`, `None`
+    /// otherwise (a first attempt, a popped value, another type).
+    ///
+    /// ```
+    /// # use tse::Sched;
+    /// # let s = Sched::new();
+    /// let t = s.create(|t| {
+    ///     t.stack_push_with(|prev: Option<u32>| prev.map_or(1, |n| n + 1))
+    ///         .unwrap();
+    ///     let tries: u32 = t.stack_with_top(|n: &mut u32| *n).unwrap();
+    ///     // Leave the count on the stack; fail twice, then succeed.
+    ///     t.complete(if tries < 3 { -tse::der::DER_AGAIN } else { 0 });
+    /// });
+    /// fn retry(t: &tse::Task) -> i32 {
+    ///     if t.result() == -tse::der::DER_AGAIN {
+    ///         t.register_comp_cb_and_reinit(retry, None).unwrap();
+    ///     }
+    ///     0
+    /// }
+    /// t.register_comp_cb(retry).unwrap();
+    /// t.schedule(false).unwrap();
+    /// assert_eq!(s.progress_until(&t), 0);
+    /// assert_eq!(t.stack_pop::<u32>(), Ok(3));
+    /// ```
+    pub fn stack_push_with<T: Any>(&self, f: impl FnOnce(Option<T>) -> T) -> Result<(), Error> {
+        let prev = {
+            let mut core = self.inner.core.borrow_mut();
+            let stack = &mut core.slot(self.key).extra().stack;
+            stack.check_room(crate::data::stack::need_of::<T>())?;
+            stack.take_at_top::<T>()
+        };
+        let v = f(prev);
+        self.stack_push(v)
+    }
+
+    /// Pops the value on top of the argument stack (`tse_task_stack_pop`).
+    /// If the top holds another type it is left in place and
+    /// [`Error::StackType`] returned.
     pub fn stack_pop<T: Any>(&self) -> Result<T, Error> {
         let mut core = self.inner.core.borrow_mut();
-        let x = core.slot(self.key).extra();
-        match x.stack.last() {
-            None => return Err(Error::StackEmpty),
-            Some((v, _)) if !v.is::<T>() => return Err(Error::StackType),
-            Some(_) => {}
-        }
-        let (v, need) = x.stack.pop().ok_or(Error::StackEmpty)?;
-        x.stack_used -= need;
-        v.downcast::<T>().map(|b| *b).map_err(|_| Error::StackType)
+        core.slot(self.key).extra().stack.pop()
     }
 
     /// Calls `f` with the value on top of the argument stack, in place.
@@ -272,7 +301,7 @@ impl Task {
         core.slot(self.key)
             .extra
             .as_ref()
-            .map_or(0, |x| x.stack_used)
+            .map_or(0, |x| x.stack.used())
     }
 
     /// Sets the task's private argument (`tse_task_set_priv`); returns the
@@ -285,14 +314,7 @@ impl Task {
     /// Takes the private argument out if it is a `T`.
     pub fn take_priv<T: Any>(&self) -> Option<T> {
         let mut core = self.inner.core.borrow_mut();
-        let x = core.slot(self.key).extra();
-        match x.private.take()?.downcast::<T>() {
-            Ok(b) => Some(*b),
-            Err(other) => {
-                x.private = Some(other);
-                None
-            }
-        }
+        take_if(&mut core.slot(self.key).extra().private)
     }
 
     /// Calls `f` on the private argument if it is a `T`.
@@ -302,16 +324,6 @@ impl Task {
         let displaced = self.set_priv(v);
         drop(displaced);
         Some(r)
-    }
-
-    /// A `Send + Sync` handle to this task for other threads.
-    pub fn remote(&self) -> RemoteTask {
-        self.inner.incref(self.key);
-        RemoteTask {
-            shared: self.inner.shared.clone(),
-            key: self.key,
-            released: false,
-        }
     }
 
     /// True if both handles are for the same task.

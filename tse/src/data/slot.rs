@@ -1,22 +1,38 @@
-//! One entry of a scheduler's task table.
+//! One entry of a scheduler's task table: what a task is, independent of
+//! how it is scheduled.
 //!
 //! Slots are reused: when a task's last reference goes, its slot returns to
 //! the free list with its vectors' capacity intact, so a steady stream of
 //! tasks allocates nothing once the table is warm (a boxed body or callback
 //! allocates only if its closure captures something).
+//!
+//! `H` is the handle bodies and callbacks receive (the scheduler layer's
+//! `Task`); this layer stores the closures but never calls them.
 
 use std::any::Any;
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::task::Waker;
 
 use async_task::Runnable;
 
-use crate::remote::RemoteParent;
-use crate::task::Task;
+use crate::data::pool::{BodyFn, CallOnce};
+use crate::data::stack::TaskStack;
 
 /// A completion or prep callback: returns a status; non-zero sets the
 /// task's result if it is still 0.
-pub(crate) type Cb = Box<dyn FnOnce(&Task) -> i32>;
+pub(crate) type Cb<H> = Box<dyn CallOnce<H>>;
+
+/// Takes the value out of `slot` if it is a `T`; another type stays.
+pub(crate) fn take_if<T: Any>(slot: &mut Option<Box<dyn Any>>) -> Option<T> {
+    match slot.take()?.downcast::<T>() {
+        Ok(b) => Some(*b),
+        Err(other) => {
+            *slot = Some(other);
+            None
+        }
+    }
+}
 
 /// Where a task is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,15 +54,36 @@ pub(crate) enum State {
 }
 
 /// What a task runs.
-pub(crate) enum Body {
+pub(crate) enum Body<H> {
     /// No body (a task that only joins its dependencies).
     None,
     /// Taken out while it runs.
     Taken,
     /// A callback body; re-runs after `reinit`.
-    Fn(Box<dyn FnMut(&Task)>),
+    Fn(Box<dyn BodyFn<H>>),
     /// A spawned future: running the task polls it for the first time.
     Future(Runnable),
+}
+
+/// Where a dependency on another scheduler reports its completion: that
+/// scheduler's inbox, which the scheduler layer implements.
+pub(crate) trait DepSink: Send + Sync {
+    /// Dependency `key` (a task of the sink's scheduler, waiting on a task
+    /// of another scheduler) completed with `rc`.
+    fn dep_done(&self, key: u32, rc: i32);
+}
+
+/// A dependent task that lives on another scheduler.
+pub(crate) struct RemoteParent {
+    pub(crate) sink: Arc<dyn DepSink>,
+    pub(crate) key: u32,
+}
+
+impl RemoteParent {
+    /// Tells the parent's scheduler that this dependency completed with `rc`.
+    pub(crate) fn dep_done(self, rc: i32) {
+        self.sink.dep_done(self.key, rc);
+    }
 }
 
 /// A task waiting for this one.
@@ -59,23 +96,34 @@ pub(crate) enum Dependent {
 
 /// Rarely used per-task state, boxed so the hot slot stays small. Kept with
 /// the slot when it is reused.
-#[derive(Default)]
-pub(crate) struct Extra {
-    pub(crate) prep_cbs: VecDeque<Cb>,
+pub(crate) struct Extra<H> {
+    pub(crate) prep_cbs: VecDeque<Cb<H>>,
     pub(crate) wakers: Vec<Waker>,
-    pub(crate) stack: Vec<(Box<dyn Any>, usize)>,
-    pub(crate) stack_used: usize,
+    pub(crate) stack: TaskStack,
     pub(crate) private: Option<Box<dyn Any>>,
     /// Tracing: the creating task's id and the body's start time.
     pub(crate) parent: u64,
     pub(crate) start_ns: u64,
 }
 
-impl Extra {
+impl<H> Default for Extra<H> {
+    fn default() -> Self {
+        Extra {
+            prep_cbs: VecDeque::new(),
+            wakers: Vec::new(),
+            stack: TaskStack::default(),
+            private: None,
+            parent: 0,
+            start_ns: 0,
+        }
+    }
+}
+
+impl<H> Extra<H> {
     pub(crate) fn is_clear(&self) -> bool {
         self.prep_cbs.is_empty()
             && self.wakers.is_empty()
-            && self.stack.is_empty()
+            && self.stack.is_clear()
             && self.private.is_none()
     }
 
@@ -86,7 +134,7 @@ impl Extra {
     }
 }
 
-pub(crate) struct Slot {
+pub(crate) struct Slot<H> {
     /// Bumped on every change that makes queued references or a running
     /// completion-callback pass stale (DAOS's `dtp_generation`).
     pub(crate) epoch: u32,
@@ -106,14 +154,14 @@ pub(crate) struct Slot {
     /// Stable id for the task's life (tracing, debugging).
     pub(crate) id: u64,
     pub(crate) name: &'static str,
-    pub(crate) body: Body,
-    pub(crate) comp_cbs: Vec<Cb>,
+    pub(crate) body: Body<H>,
+    pub(crate) comp_cbs: Vec<Cb<H>>,
     pub(crate) dependents: Vec<Dependent>,
-    pub(crate) extra: Option<Box<Extra>>,
+    pub(crate) extra: Option<Box<Extra<H>>>,
 }
 
-impl Slot {
-    pub(crate) fn new() -> Slot {
+impl<H> Slot<H> {
+    pub(crate) fn new() -> Slot<H> {
         Slot {
             epoch: 0,
             refs: 0,
@@ -132,7 +180,7 @@ impl Slot {
         }
     }
 
-    pub(crate) fn extra(&mut self) -> &mut Extra {
+    pub(crate) fn extra(&mut self) -> &mut Extra<H> {
         self.extra.get_or_insert_with(Default::default)
     }
 
@@ -146,6 +194,6 @@ mod tests {
     /// The slot is touched for every task; keep it within two cache lines.
     #[test]
     fn slot_fits_two_cache_lines() {
-        assert!(std::mem::size_of::<super::Slot>() <= 128);
+        assert!(std::mem::size_of::<super::Slot<()>>() <= 128);
     }
 }

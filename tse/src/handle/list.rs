@@ -5,7 +5,7 @@
 //! list, and schedules the list in one go.
 
 use crate::error::Error;
-use crate::task::Task;
+use crate::sched::Task;
 
 /// Schedules every task of `list`, in order (`tse_task_list_sched`).
 /// Stops at the first refusal and returns it.
