@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# CPU and heap allocations per 4 KiB write at queue depth 1, for both
+# durability contracts: user-space instructions (callgrind, every thread:
+# client, engine targets, busy polling included) and allocations (the
+# counting allocator of the small_writes example), each as the difference
+# of two runs of `small_writes --qd-max 1 --writes N` with different N,
+# divided by the difference of N: start and stop cancel out.
+#
+#   bash benches/cpu_per_write.sh [N1 N2]      (default 1000 3000)
+#
+# Prints, per contract:
+#   small_writes cpu_CONTRACT: instructions/write=.. allocations/write=..
+# Installs valgrind if missing (as root). The pool file goes to
+# $TMPDIR (or /tmp), which must take O_DIRECT files.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+n1=${1:-1000}
+n2=${2:-3000}
+if [ "$n2" -le "$n1" ]; then
+  echo "cpu_per_write: N2 ($n2) must be larger than N1 ($n1)" >&2
+  exit 1
+fi
+if ! command -v valgrind >/dev/null; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends valgrind >/dev/null
+fi
+cargo build --release -q --example small_writes
+bin=${CARGO_TARGET_DIR:-target}/release/examples/small_writes
+work=$(mktemp -d "${TMPDIR:-/tmp}/rdaos-cpu.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+
+# One run under callgrind: prints "instructions allocations".
+run() {
+  local contract=$1 n=$2 out
+  out=$(valgrind --tool=callgrind --callgrind-out-file="$work/cg.out" \
+    "$bin" --qd-max 1 --writes "$n" --durability "$contract" --pool "$work/pool" 2>&1) || {
+    echo "$out" | tail -20 >&2
+    return 1
+  }
+  local ir allocs
+  ir=$(awk '/^(summary|totals):/ { print $2; exit }' "$work/cg.out")
+  # The depth line: qd IOPS p50 p99 p99.9 max allocs allocs/w.
+  allocs=$(awk '$1 == "1" && NF == 8 { print $7 }' <<<"$out")
+  [ -n "$ir" ] && [ -n "$allocs" ] || { echo "$out" | tail -20 >&2; return 1; }
+  echo "$ir $allocs"
+}
+
+for contract in device flush; do
+  read -r i1 a1 < <(run "$contract" "$n1")
+  read -r i2 a2 < <(run "$contract" "$n2")
+  awk -v c="$contract" -v i1="$i1" -v i2="$i2" -v a1="$a1" -v a2="$a2" -v n="$((n2 - n1))" \
+    'BEGIN { printf "small_writes cpu_%s: instructions/write=%.0f allocations/write=%.1f\n", c, (i2 - i1) / n, (a2 - a1) / n }'
+done
