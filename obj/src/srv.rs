@@ -43,7 +43,9 @@ use vos::{Cont, ContId, Recx, Version};
 use crate::error::ObjError;
 use crate::hlc::{EpochError, Hlc, DEFAULT_EPSILON_NS};
 use crate::placement::{PoolMap, TargetId};
-use crate::rpc::{DataDesc, ObjReply, ObjReq, PunchKind, TargetSpace, BULK_THRESHOLD};
+use crate::rpc::{
+    DataDesc, DataRef, ObjReply, ObjReq, PunchKind, ReqRef, TargetSpace, BULK_THRESHOLD,
+};
 use crate::transport::{BulkRef, InProc, Msg, ReplySlot, ReplyTo, Transport};
 use crate::wire::{Header, Opcode};
 
@@ -474,7 +476,7 @@ fn handle(s: &SchedHandle, msg: Msg, reply: ReplyTo) {
         reply.fail(-der::DER_CANCELED);
         return;
     };
-    let (h, req) = match ObjReq::decode(&msg.frame) {
+    let (h, req, inline) = match ObjReq::decode_keep_inline(&msg.frame) {
         Ok(x) => x,
         Err(e) => {
             // The rpc id is unknown when the frame is damaged: 0.
@@ -505,10 +507,15 @@ fn handle(s: &SchedHandle, msg: Msg, reply: ReplyTo) {
         }
     };
     let parent = req.trace_parent;
-    let mut state = Some((req, msg.bulk, reply));
+    let mut state = Some((req, msg, inline, reply));
     let t = s.create_named(name, move |t| {
-        if let Some((req, bulk, reply)) = state.take() {
-            dispatch(t, &ctx, h, req, bulk, reply);
+        if let Some((req, msg, inline, reply)) = state.take() {
+            // Inline data stays in the frame it came in.
+            let data = match inline {
+                Some(at) => Carried::Inline(&msg.frame[at]),
+                None => Carried::Desc(msg.bulk),
+            };
+            dispatch(t, &ctx, h, req, data, reply);
         }
     });
     if parent != 0 {
@@ -519,14 +526,14 @@ fn handle(s: &SchedHandle, msg: Msg, reply: ReplyTo) {
     let _ = t.schedule(true);
 }
 
-fn dispatch(
-    t: &Task,
-    ctx: &Rc<TgtCtx>,
-    h: Header,
-    req: ObjReq,
-    bulk: Vec<BulkRef>,
-    reply: ReplyTo,
-) {
+/// An update's data as it arrived: inline bytes still in the request's
+/// frame, or what `req.data` says (none, or bulk beside the frame).
+enum Carried<'a> {
+    Inline(&'a [u8]),
+    Desc(Vec<BulkRef>),
+}
+
+fn dispatch(t: &Task, ctx: &Rc<TgtCtx>, h: Header, req: ObjReq, data: Carried, reply: ReplyTo) {
     let rpc_id = h.rpc_id;
     let sh = t.sched();
     let step = sh.step("obj_ioc_begin");
@@ -556,7 +563,7 @@ fn dispatch(
                 leader,
                 punch,
             };
-            rw_update(t, ctx, c, req, bulk, reply, rpc)
+            rw_update(t, ctx, c, req, data, reply, rpc)
         }
         (Opcode::TgtAbort, Some(c)) => abort_handler(t, &c, &req, reply, rpc_id),
         (Opcode::ObjFetch, Some(c)) => fetch(t, ctx, &c, req, reply, rpc_id),
@@ -666,16 +673,21 @@ impl Data<'_> {
     }
 }
 
-fn pull<'a>(req: &'a ObjReq, bulk: &'a [BulkRef]) -> Result<Data<'a>, i32> {
+fn pull<'a>(req: &'a ObjReq, data: &'a Carried) -> Result<Data<'a>, i32> {
     let want: u64 = req
         .iods
         .iter()
         .try_fold(0u64, |a, i| i.data_len().and_then(|n| a.checked_add(n)))
         .ok_or(-der::DER_INVAL)?;
-    let d = match &req.data {
-        DataDesc::None => Data::Borrowed(&[]),
-        DataDesc::Inline(b) => Data::Borrowed(b),
-        DataDesc::Bulk(n) => {
+    let bulk: &[BulkRef] = match data {
+        Carried::Inline(_) => &[],
+        Carried::Desc(b) => b,
+    };
+    let d = match (&req.data, data) {
+        (_, Carried::Inline(b)) => Data::Borrowed(b),
+        (DataDesc::None, _) => Data::Borrowed(&[]),
+        (DataDesc::Inline(b), _) => Data::Borrowed(b),
+        (DataDesc::Bulk(n), _) => {
             let have: u64 = bulk.iter().map(|b| b.len() as u64).sum();
             if have != *n {
                 return Err(-der::DER_PROTO);
@@ -865,29 +877,31 @@ fn forward(
     sh: &SchedHandle,
     ctx: &TgtCtx,
     req: &ObjReq,
-    bulk: &[BulkRef],
+    data: &Carried,
     to: TargetId,
     opcode: Opcode,
 ) -> Result<Part, i32> {
     let step = sh.step("obj_tgt_update");
     let transport = ctx.transport()?;
-    let mut fwd = req.clone();
-    fwd.fwd.clear();
     let rpc_id = ctx.rpc_id();
     // Its body only marks the send; the reply completes it, so its span
     // covers the round trip.
     let t = sh.create_named("crt_req_send", |_| {});
-    fwd.trace_parent = t.id();
+    let (data, bulk) = match data {
+        Carried::Inline(b) => (DataRef::Inline(b), Vec::new()),
+        Carried::Desc(bulk) => ((&req.data).into(), bulk.clone()),
+    };
+    // The same request minus the forward list, encoded from the leader's
+    // own (no copy of it first).
+    let fwd = ReqRef {
+        fwd: &[],
+        data,
+        trace_parent: t.id(),
+        ..req.as_ref()
+    };
     let frame = fwd.encode(opcode, rpc_id).map_err(|e| e.rc())?;
     let slot = ReplySlot::new();
-    let r = transport.send(
-        to,
-        Msg {
-            frame,
-            bulk: bulk.to_vec(),
-        },
-        slot.reply_to(&t),
-    );
+    let r = transport.send(to, Msg { frame, bulk }, slot.reply_to(&t));
     step.end(r.as_ref().err().map_or(0, |e| e.rc()));
     r.map_err(|e| e.rc())?;
     let _ = t.schedule(true);
@@ -909,7 +923,7 @@ fn rw_update(
     ctx: &Rc<TgtCtx>,
     c: Cont,
     req: ObjReq,
-    bulk: Vec<BulkRef>,
+    carried: Carried,
     reply: ReplyTo,
     rpc: Rpc,
 ) {
@@ -933,7 +947,7 @@ fn rw_update(
     let pulled = if punch {
         Ok(Data::Borrowed(&[]))
     } else {
-        pull(&req, &bulk)
+        pull(&req, &carried)
     };
     let data = match pulled {
         Ok(d) => d,
@@ -959,7 +973,7 @@ fn rw_update(
             Opcode::TgtUpdate
         };
         for &to in &req.fwd {
-            match forward(&sh, ctx, &req, &bulk, to, opcode) {
+            match forward(&sh, ctx, &req, &carried, to, opcode) {
                 Ok(p) => parts.push(p),
                 Err(rc) => {
                     first_err = rc;
@@ -1123,7 +1137,14 @@ fn dtx_end(
 }
 
 fn forward_abort(sh: &SchedHandle, ctx: &TgtCtx, a: ObjReq, to: TargetId) -> Result<Part, i32> {
-    forward(sh, ctx, &a, &[], to, Opcode::TgtAbort)
+    forward(
+        sh,
+        ctx,
+        &a,
+        &Carried::Desc(Vec::new()),
+        to,
+        Opcode::TgtAbort,
+    )
 }
 
 /// `TgtAbort`: removes the given versions (see [`Undo::list`] for their
