@@ -705,10 +705,10 @@ fn pull<'a>(req: &'a ObjReq, data: &'a Carried) -> Result<Data<'a>, i32> {
 }
 
 /// What aborting one local vos operation takes back: the version it gave
-/// an akey (an update, or an akey, record or single-value punch), a dkey
-/// punch or an object punch.
+/// the akey of the request's iod at an index (an update, or an akey,
+/// record or single-value punch), a dkey punch or an object punch.
 enum Undo {
-    Akey(Vec<u8>, Version),
+    Akey(usize, Version),
     Dkey(Version),
     Obj(Version),
 }
@@ -720,11 +720,18 @@ impl Undo {
         }
     }
 
-    /// `vos_dtx_abort` of it on this target (`req` names the object and
-    /// dkey).
+    /// `vos_dtx_abort` of it on this target (`req` names the object,
+    /// dkey and iods).
     fn abort(&self, c: &Cont, req: &ObjReq) -> Result<Task, vos::VosError> {
         match self {
-            Undo::Akey(akey, v) => c.abort(req.oid, &req.dkey, akey, *v),
+            Undo::Akey(i, v) => {
+                let akey = req
+                    .iods
+                    .get(*i)
+                    .map(|d| &d.akey[..])
+                    .ok_or(vos::VosError::Inval("abort of an iod the request lacks"))?;
+                c.abort(req.oid, &req.dkey, akey, *v)
+            }
             Undo::Dkey(v) => c.abort_punch(req.oid, Some(&req.dkey), *v),
             Undo::Obj(v) => c.abort_punch(req.oid, None, *v),
         }
@@ -746,15 +753,16 @@ impl Undo {
         if let Some(u) = one {
             return Ok(vec![u]);
         }
-        let akeys: Vec<&[u8]> = req
+        let akeys: Vec<usize> = req
             .iods
             .iter()
-            .flat_map(|i| {
+            .enumerate()
+            .flat_map(|(at, i)| {
                 let n = match req.punch {
                     PunchKind::Recx if !i.single => i.recxs.len(),
                     _ => 1,
                 };
-                std::iter::repeat_n(&i.akey[..], n)
+                std::iter::repeat_n(at, n)
             })
             .collect();
         if akeys.len() != vs.len() {
@@ -763,8 +771,17 @@ impl Undo {
         Ok(akeys
             .into_iter()
             .zip(vs)
-            .map(|(a, v)| Undo::Akey(a.to_vec(), *v))
+            .map(|(a, v)| Undo::Akey(a, *v))
             .collect())
+    }
+}
+
+impl Part {
+    /// The task that finishes the part.
+    fn task(&self) -> &Task {
+        match self {
+            Part::Local(t, _) | Part::Remote(t, ..) => t,
+        }
     }
 }
 
@@ -803,7 +820,7 @@ fn obj_local_rw(
             return local_punch(c, req, parts);
         }
         let mut off = 0usize;
-        for iod in &req.iods {
+        for (at, iod) in req.iods.iter().enumerate() {
             let recxs: &[Recx] = if iod.single {
                 &[Recx { idx: 0, nr: 1 }]
             } else {
@@ -828,7 +845,7 @@ fn obj_local_rw(
                 match r {
                     Ok((task, v)) => {
                         b.end(0);
-                        parts.push(Part::Local(task, Undo::Akey(iod.akey.clone(), v)));
+                        parts.push(Part::Local(task, Undo::Akey(at, v)));
                     }
                     Err(e) => {
                         b.end(e.rc());
@@ -853,12 +870,12 @@ fn local_punch(c: &Cont, req: &ObjReq, parts: &mut Vec<Part>) -> Result<(), i32>
     match req.punch {
         PunchKind::Obj => push(c.punch_tx(oid, None, None, e), &Undo::Obj),
         PunchKind::Dkey => push(c.punch_tx(oid, Some(dkey), None, e), &Undo::Dkey),
-        PunchKind::Akeys => req.iods.iter().try_for_each(|i| {
-            let undo = |v| Undo::Akey(i.akey.clone(), v);
+        PunchKind::Akeys => req.iods.iter().enumerate().try_for_each(|(at, i)| {
+            let undo = |v| Undo::Akey(at, v);
             push(c.punch_tx(oid, Some(dkey), Some(&i.akey), e), &undo)
         }),
-        PunchKind::Recx => req.iods.iter().try_for_each(|i| {
-            let undo = |v| Undo::Akey(i.akey.clone(), v);
+        PunchKind::Recx => req.iods.iter().enumerate().try_for_each(|(at, i)| {
+            let undo = |v| Undo::Akey(at, v);
             if i.single {
                 push(c.punch_single_tx(oid, dkey, &i.akey, e), &undo)
             } else {
@@ -996,12 +1013,19 @@ fn rw_update(
     }
     exec.end(first_err);
     drop(data);
-    let deps: Vec<Task> = parts
-        .iter()
-        .map(|p| match p {
-            Part::Local(t, _) | Part::Remote(t, ..) => t.clone(),
-        })
-        .collect();
+    // The end waits for every part (one, unreplicated: no vector).
+    let one;
+    let many: Vec<Task>;
+    let deps: &[Task] = match &parts[..] {
+        [p] => {
+            one = [p.task().clone()];
+            &one
+        }
+        ps => {
+            many = ps.iter().map(|p| p.task().clone()).collect();
+            &many
+        }
+    };
     let ctx2 = ctx.clone();
     let mut state = Some((parts, reply, req, c));
     let end = sh.create_named(
@@ -1014,7 +1038,7 @@ fn rw_update(
         },
     );
     end.disable_propagate();
-    let _ = end.register_deps(&deps);
+    let _ = end.register_deps(deps);
     let _ = end.schedule(true);
     complete_after(t, &end);
 }
@@ -1050,29 +1074,24 @@ fn dtx_end(
 ) {
     let rpc_id = rpc.rpc_id;
     let sh = e.sched();
-    let mut versions = Vec::new();
-    let mut undo_local: Vec<Undo> = Vec::new();
     let mut undo_remote: Vec<(TargetId, Vec<Version>)> = Vec::new();
-    for p in parts {
+    for p in &parts {
         match p {
-            Part::Local(t, undo) => {
+            Part::Local(t, _) => {
                 let rc = t.result();
-                if rc != 0 {
-                    first_err = if first_err == 0 { rc } else { first_err };
-                } else {
-                    versions.push(undo.version());
-                    undo_local.push(undo);
+                if rc != 0 && first_err == 0 {
+                    first_err = rc;
                 }
             }
             Part::Remote(t, slot, to, id) => {
                 let step = sh.step("dc_rw_cb");
                 let mut rc = t.result();
                 if rc == 0 {
-                    match slot.take_reply(id) {
+                    match slot.take_reply(*id) {
                         Ok((rep, _)) => {
                             rc = rep.status;
                             if rc == 0 && !rep.versions.is_empty() {
-                                undo_remote.push((to, rep.versions));
+                                undo_remote.push((*to, rep.versions));
                             }
                         }
                         Err(e) => rc = e,
@@ -1085,13 +1104,19 @@ fn dtx_end(
             }
         }
     }
+    // The local operations that did get written: what an abort takes
+    // back, and (on success, all of them) the versions a reply reports.
+    let mut undo_local = parts.into_iter().filter_map(|p| match p {
+        Part::Local(t, undo) if t.result() == 0 => Some(undo),
+        _ => None,
+    });
     if first_err == 0 {
         let step = sh.step("obj_rw_complete");
         step.end(0);
         let step = sh.step("obj_rw_reply");
         let rep = ObjReply {
             epoch: req.epoch,
-            versions,
+            versions: undo_local.map(|u| u.version()).collect(),
             ..ObjReply::status(0)
         };
         send_reply(reply, rpc_id, &rep, Vec::new());
@@ -1101,7 +1126,7 @@ fn dtx_end(
     }
     // Abort what was written, then report the failure.
     let mut aborts = Vec::new();
-    for undo in &undo_local {
+    for undo in undo_local.by_ref() {
         if let Ok(t) = undo.abort(&c, &req) {
             aborts.push(t);
         }
