@@ -178,7 +178,9 @@ pub struct ObjReply {
     pub status: i32,
     /// The epoch the operation used.
     pub epoch: Epoch,
-    /// Versions assigned, one per iod (update on a target).
+    /// Versions a replica assigned to an update or punch, in the order
+    /// [`ObjReq::versions`] of a `TgtAbort` takes them (what its leader
+    /// aborts if the DTX fails); empty in a leader's reply to its client.
     pub versions: Vec<Version>,
     /// Holes per iod (fetch of an array).
     pub holes: Vec<Vec<Recx>>,

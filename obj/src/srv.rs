@@ -1114,9 +1114,15 @@ fn dtx_end(
         let step = sh.step("obj_rw_complete");
         step.end(0);
         let step = sh.step("obj_rw_reply");
+        // A replica tells its leader the versions it wrote (to abort them
+        // should the DTX fail); the client has no use for the leader's.
+        let versions = match rpc.leader {
+            true => Vec::new(),
+            false => undo_local.map(|u| u.version()).collect(),
+        };
         let rep = ObjReply {
             epoch: req.epoch,
-            versions: undo_local.map(|u| u.version()).collect(),
+            versions,
             ..ObjReply::status(0)
         };
         send_reply(reply, rpc_id, &rep, Vec::new());
