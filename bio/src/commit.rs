@@ -289,12 +289,19 @@ impl TxLog {
                 return Err(e);
             }
         };
-        if let Some(data_done) = &data_done {
+        // `data_completion` runs as the data completes where it must: under
+        // `flush` (the frame's flush waits for it) and when traced. Under
+        // `device` all it has to do is poison the log if the data write
+        // failed, and this transaction's prep callback below does that
+        // before any later transaction (each waits for this one) can be
+        // acknowledged: no callback per write.
+        let traced = data.len() == 1 && sched.tracing();
+        let on_completion = awaiting || traced;
+        if let Some(data_done) = data_done.as_ref().filter(|_| on_completion) {
             // Under `flush`, completed once a flush issued after the data
             // completed is done; under `device`, the data's own completion
             // is enough.
             let wal = self.wal.clone();
-            let traced = data.len() == 1 && sched.tracing();
             if data_done.is_completed() {
                 data_completion(&wal, seq, data_done.result(), awaiting);
             } else {
@@ -321,11 +328,11 @@ impl TxLog {
         }
         let wal = self.wal.clone();
         tx.register_prep_cb(move |t| {
-            let rc = [Some(&wal_done), data_done.as_ref()]
-                .into_iter()
-                .flatten()
-                .map(|d| d.result())
-                .find(|&r| r != 0);
+            let data_rc = data_done.as_ref().map_or(0, |d| d.result());
+            if !on_completion && data_rc != 0 {
+                data_completion(&wal, seq, data_rc, false);
+            }
+            let rc = [wal_done.result(), data_rc].into_iter().find(|&r| r != 0);
             // Durable, but behind a record that replay cannot pass: lost
             // at the next open, so not acknowledged.
             let lost = wal
