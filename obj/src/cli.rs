@@ -187,6 +187,22 @@ impl ObjClient {
         bulk: Vec<BulkRef>,
     ) -> (Task, Answer) {
         let answer: Answer = Rc::new(RefCell::new(None));
+        let t = self.rpc_task(name, to, opcode, frame, bulk, Some(answer.clone()));
+        (t, answer)
+    }
+
+    /// The task of [`shard_rpc_frame`](Self::shard_rpc_frame), keeping the
+    /// reply in `answer` if given (an update's caller needs only its
+    /// status: the task's result).
+    fn rpc_task(
+        &self,
+        name: &'static str,
+        to: TargetId,
+        opcode: Opcode,
+        frame: Result<Vec<u8>, ObjError>,
+        bulk: Vec<BulkRef>,
+        answer: Option<Answer>,
+    ) -> Task {
         let slot = ReplySlot::new();
         let rpc_id = self.rpc_id();
         let cli = self.clone();
@@ -218,7 +234,6 @@ impl ObjClient {
             }
             // Otherwise the reply completes the task.
         });
-        let a = answer.clone();
         let _ = t.register_comp_cb(move |t| {
             let step = t.sched().step("dc_rw_cb");
             let mut rc = t.result();
@@ -226,7 +241,9 @@ impl ObjClient {
                 rc = match slot.take_reply(rpc_id) {
                     Ok((rep, bulk)) => {
                         let status = rep.status;
-                        *a.borrow_mut() = Some((rep, bulk));
+                        if let Some(a) = &answer {
+                            *a.borrow_mut() = Some((rep, bulk));
+                        }
                         status
                     }
                     Err(rc) => rc,
@@ -235,7 +252,7 @@ impl ObjClient {
             step.end(rc);
             rc
         });
-        (t, answer)
+        t
     }
 
     /// Sends `req` to every target (one task named `name` each) and awaits
@@ -1106,10 +1123,16 @@ fn dc_obj_update(t: &Task, a: &Rc<UpdateArgs>, epoch: Epoch, fetch: bool) {
     } else {
         Opcode::ObjUpdate
     };
-    let (shard, answer) =
-        a.h.cli
-            .shard_rpc_frame("dc_obj_shard_rw", leader, opcode, frame, bulk);
-    if let Some(out) = &a.fetch {
+    let answer: Option<Answer> = a.fetch.as_ref().map(|_| Rc::new(RefCell::new(None)));
+    let shard = a.h.cli.rpc_task(
+        "dc_obj_shard_rw",
+        leader,
+        opcode,
+        frame,
+        bulk,
+        answer.clone(),
+    );
+    if let (Some(out), Some(answer)) = (&a.fetch, answer) {
         let out = out.clone();
         let _ = shard.register_comp_cb_last(move |s| {
             if s.result() != 0 {
