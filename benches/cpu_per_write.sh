@@ -14,7 +14,8 @@
 # Allocations are exact; instructions include the targets' busy polling
 # while a write is on the device, which varies with the device and the
 # machine's load from one run to the next (hence the median).
-# Installs valgrind if missing (as root). The pool file goes to
+# Installs valgrind if missing (as root). ROUNDS=N and SMALL_WRITES=BINARY
+# (see below) change what is run. The pool file goes to
 # $TMPDIR (or /tmp), which must take O_DIRECT files.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,8 +30,14 @@ if ! command -v valgrind >/dev/null; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends valgrind >/dev/null
 fi
-cargo build --release -q --example small_writes
-bin=${CARGO_TARGET_DIR:-target}/release/examples/small_writes
+# SMALL_WRITES=BINARY measures that build of the example instead (e.g. a
+# copy of an older one, to compare) and skips the build.
+if [ -n "${SMALL_WRITES:-}" ]; then
+  bin=$SMALL_WRITES
+else
+  cargo build --release -q --example small_writes
+  bin=${CARGO_TARGET_DIR:-target}/release/examples/small_writes
+fi
 work=$(mktemp -d "${TMPDIR:-/tmp}/rdaos-cpu.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
