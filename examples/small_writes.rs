@@ -18,12 +18,22 @@
 //! writes by their difference, without the start and the stop; with
 //! `--qd-max 1` there is one depth, so that is N2 - N1 writes at QD1:
 //! `valgrind --tool=callgrind target/release/examples/small_writes --qd-max 1 --writes 2000`
-//! (and again with 4000).
+//! (and again with 4000). `bash benches/cpu_per_write.sh` does exactly
+//! that for both contracts and prints instructions and allocations per
+//! write.
+//!
+//! Every heap allocation of the process (all threads: the client and the
+//! engine's targets) goes through a counting allocator, so each depth's
+//! line also says how many allocations its writes made (`allocs`) and how
+//! many that is per write (`allocs/w`, start-up effects of the depth
+//! included; the difference of two `--writes` runs leaves those out).
 //!
 //! `cargo run --release --example small_writes -- [--secs S | --writes N] [--qd-max N] [--file-mib M] [--targets T] [--pool FILE] [--durability auto|device|flush]`
 
 mod common;
 
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
@@ -33,6 +43,43 @@ use rdaos::dfs::{DfsAttr, OpenFlags};
 use rdaos::tse::Eq;
 
 const BS: u64 = 4096;
+
+/// The system allocator, counting every allocation (`alloc`,
+/// `alloc_zeroed` and `realloc`: each one a trip into the allocator).
+struct Counting;
+
+/// Allocations made so far by every thread of the process.
+static ALLOCS: AtomicU64 = AtomicU64::new(0);
+
+// SAFETY: every call is handed to the system allocator unchanged; the
+// counter is a side effect that allocates nothing.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: the caller's contract for `layout` is System's.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: as for `alloc`.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from System with this `layout`.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: `ptr` came from System with this `layout`.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
 
 /// 4 KiB random writes through dfs's event queue at growing queue depths.
 #[derive(Parser)]
@@ -112,8 +159,8 @@ fn main() -> Res<()> {
         }
     );
     println!(
-        "{:>4} {:>9} {:>9} {:>9} {:>9} {:>9}",
-        "qd", "IOPS", "p50 us", "p99 us", "p99.9 us", "max us"
+        "{:>4} {:>9} {:>9} {:>9} {:>9} {:>9} {:>10} {:>8}",
+        "qd", "IOPS", "p50 us", "p99 us", "p99.9 us", "max us", "allocs", "allocs/w"
     );
     let mut qd = 1;
     while qd <= a.qd_max {
@@ -128,19 +175,22 @@ fn main() -> Res<()> {
             left = left.checked_sub(1)?;
             Some(rng.below(blocks) * BS)
         };
+        let allocs0 = ALLOCS.load(Ordering::Relaxed);
         let (done, secs) = drive(&f, &eq, qd, BS as usize, next, deadline, |ns| lat.push(ns))?;
+        let allocs = ALLOCS.load(Ordering::Relaxed) - allocs0;
         if a.writes.is_some_and(|n| n != done) {
             return Err(format!("{done} writes done at qd {qd}, not --writes").into());
         }
         lat.sort_unstable();
         let us = |p| percentile(&lat, p) as f64 / 1e3;
         println!(
-            "{qd:>4} {:>9.0} {:>9.1} {:>9.1} {:>9.1} {:>9.1}",
+            "{qd:>4} {:>9.0} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {allocs:>10} {:>8.1}",
             done as f64 / secs,
             us(50.0),
             us(99.0),
             us(99.9),
-            us(100.0)
+            us(100.0),
+            allocs as f64 / done.max(1) as f64
         );
         qd *= 2;
     }

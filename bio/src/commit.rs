@@ -37,7 +37,7 @@ use std::rc::Rc;
 
 use tse::Task;
 
-use crate::ctx::{BioCtx, Iod};
+use crate::ctx::BioCtx;
 use crate::durability::Durability;
 use crate::error::BioError;
 use crate::wal::{Wal, WalDamage, WalPos};
@@ -110,17 +110,23 @@ pub struct TxData<'a> {
     pub sum: Option<DataSum>,
 }
 
-fn encode(extents: &[TxExtent], payload: &[u8]) -> Vec<u8> {
-    let mut r = Vec::with_capacity(4 + extents.len() * 24 + payload.len());
-    r.extend_from_slice(&(extents.len() as u32 | SUMS_CHUNKED).to_le_bytes());
-    for e in extents {
-        r.extend_from_slice(&e.off.to_le_bytes());
-        r.extend_from_slice(&e.len.to_le_bytes());
-        r.extend_from_slice(&e.csum.to_le_bytes());
-        r.extend_from_slice(&e.chunk.to_le_bytes());
+/// Bytes of a record of `n` extents and `payload`.
+fn record_len(n: usize, payload: &[u8]) -> usize {
+    4 + n * 24 + payload.len()
+}
+
+/// Appends the record of `data` (their checksums: the callers', else a
+/// crc32c computed here) and `payload` to `out`.
+fn encode_into(out: &mut Vec<u8>, data: &[TxData], payload: &[u8]) {
+    out.extend_from_slice(&(data.len() as u32 | SUMS_CHUNKED).to_le_bytes());
+    for d in data {
+        let sum = d.sum.unwrap_or_else(|| DataSum::of(d.bytes, 0));
+        out.extend_from_slice(&d.off.to_le_bytes());
+        out.extend_from_slice(&sum.len.to_le_bytes());
+        out.extend_from_slice(&sum.csum.to_le_bytes());
+        out.extend_from_slice(&sum.chunk.to_le_bytes());
     }
-    r.extend_from_slice(payload);
-    r
+    out.extend_from_slice(payload);
 }
 
 /// A decoded record: its extents, whether its data was written first
@@ -236,71 +242,66 @@ impl TxLog {
     /// as the contract promises and every earlier transaction has
     /// completed; its result is the first error.
     pub fn commit_summed(&self, data: &[TxData], payload: &[u8]) -> Result<Task, BioError> {
-        let mut extents = Vec::with_capacity(data.len());
-        let mut iods: Vec<Iod> = Vec::with_capacity(data.len());
+        // Everything is checked before anything is logged or written.
         for d in data {
-            let sum = d.sum.unwrap_or_else(|| DataSum::of(d.bytes, 0));
-            if sum.len > d.bytes.len() as u64 {
+            if let Some(sum) = d.sum.filter(|s| s.len > d.bytes.len() as u64) {
                 return Err(BioError::Inval(format!(
                     "checksum covers {} bytes of a {}-byte write",
                     sum.len,
                     d.bytes.len()
                 )));
             }
-            iods.push(
-                self.ctx
-                    .iod(&[(d.off, d.bytes.len() as u64)], Some(d.bytes))?,
-            );
-            extents.push(TxExtent {
-                off: d.off,
-                len: sum.len,
-                csum: sum.csum,
-                chunk: sum.chunk,
-            });
+            self.ctx.device().check(d.off, d.bytes.len() as u64)?;
+        }
+        if data.len() as u32 & (DATA_FIRST | SUMS_CHUNKED) != 0 {
+            return Err(BioError::Inval(format!(
+                "{} data writes in one transaction",
+                data.len()
+            )));
         }
         if let Some(rc) = self.wal.poisoned() {
             return Err(BioError::Poisoned(rc));
         }
-        let record = encode(&extents, payload);
         let sched = self.ctx.sched().clone();
-        let tx = sched.create_named("vos_tx_commit", |t| t.complete(0));
-        // A lone transaction under `flush` (nothing else in flight: queue
-        // depth 1) writes its data and its frame durable (FUA or
-        // RWF_DSYNC) and needs no flush after them: one round trip less.
         // Under `flush`, the record's frame is flushed only once this data
         // is written, so the frame's one flush covers data and record.
-        let awaiting = !iods.is_empty() && self.wal.durability() == Durability::Flush;
-        // Data and record go out together.
-        let (seq, wal_done) = if awaiting {
-            self.wal.append_awaiting_data(record)?
-        } else {
-            self.wal.append(record)?
-        };
+        let awaiting = !data.is_empty() && self.wal.durability() == Durability::Flush;
+        // The record goes straight into the log's queue (no buffer of its
+        // own); the data writes go out right after it, before this returns.
+        let (seq, wal_done) =
+            self.wal
+                .append_record(record_len(data.len(), payload), awaiting, |out| {
+                    encode_into(out, data, payload)
+                })?;
+        let tx = sched.create_named("vos_tx_commit", |t| t.complete(0));
         // Transactions are acknowledged in WAL order (DAOS's transaction
         // id order): each waits for the one whose record precedes its own,
         // so a record that replay must drop (its data torn) is never
         // followed by an acknowledged one.
         chain_after_last(&self.last, &tx);
-        let mut deps = vec![wal_done];
-        if !iods.is_empty() {
-            let posts: Vec<Task> = iods.iter().map(|i| i.prep_post(false)).collect();
-            // One data write (the common case): its post task is the data's
-            // completion; several: a task joining them.
-            let data_done = if posts.len() == 1 {
-                posts[0].clone()
-            } else {
-                let join = sched.create_named("data_completion", |t| t.complete(0));
-                join.register_deps(&posts)
-                    .map_err(|_| BioError::Inval("data task".into()))?;
-                join.schedule(false)
-                    .map_err(|_| BioError::Inval("scheduler closed".into()))?;
-                join
-            };
+        let data_done = match self.write_data(data) {
+            Ok(d) => d,
+            Err(e) => {
+                // Nothing of it went out, but its record did: replay would
+                // end there, so nothing after it may be acknowledged.
+                data_completion(&self.wal, seq, e.rc(), awaiting);
+                tx.complete(e.rc());
+                return Err(e);
+            }
+        };
+        // `data_completion` runs as the data completes where it must: under
+        // `flush` (the frame's flush waits for it) and when traced. Under
+        // `device` all it has to do is poison the log if the data write
+        // failed, and this transaction's prep callback below does that
+        // before any later transaction (each waits for this one) can be
+        // acknowledged: no callback per write.
+        let traced = data.len() == 1 && sched.tracing();
+        let on_completion = awaiting || traced;
+        if let Some(data_done) = data_done.as_ref().filter(|_| on_completion) {
             // Under `flush`, completed once a flush issued after the data
             // completed is done; under `device`, the data's own completion
             // is enough.
             let wal = self.wal.clone();
-            let traced = posts.len() == 1 && sched.tracing();
             if data_done.is_completed() {
                 data_completion(&wal, seq, data_done.result(), awaiting);
             } else {
@@ -315,16 +316,23 @@ impl TxLog {
                     })
                     .map_err(|_| BioError::Inval("data task".into()))?;
             }
-            deps.push(data_done);
         }
         // Not inheriting the previous transaction's result: propagation is
         // off and a prep callback takes this one's own data and WAL results.
         tx.disable_propagate();
-        tx.register_deps(&deps)
+        tx.register_dep(&wal_done)
             .map_err(|_| BioError::Inval("commit task".into()))?;
+        if let Some(d) = &data_done {
+            tx.register_dep(d)
+                .map_err(|_| BioError::Inval("commit task".into()))?;
+        }
         let wal = self.wal.clone();
         tx.register_prep_cb(move |t| {
-            let rc = deps.iter().map(|d| d.result()).find(|&r| r != 0);
+            let data_rc = data_done.as_ref().map_or(0, |d| d.result());
+            if !on_completion && data_rc != 0 {
+                data_completion(&wal, seq, data_rc, false);
+            }
+            let rc = [wal_done.result(), data_rc].into_iter().find(|&r| r != 0);
             // Durable, but behind a record that replay cannot pass: lost
             // at the next open, so not acknowledged.
             let lost = wal
@@ -343,6 +351,34 @@ impl TxLog {
         tx.schedule(false)
             .map_err(|_| BioError::Inval("scheduler closed".into()))?;
         Ok(tx)
+    }
+
+    /// Writes a transaction's data (checked already): the task that
+    /// completes once every piece is written (`None` without data). One
+    /// write, the common case, is its own completion; several are joined
+    /// by a `data_completion` task.
+    fn write_data(&self, data: &[TxData]) -> Result<Option<Task>, BioError> {
+        let write = |d: &TxData| {
+            self.ctx
+                .write_with(d.off, d.bytes.len(), |b| b.copy_from_slice(d.bytes))
+        };
+        match data {
+            [] => Ok(None),
+            [d] => write(d).map(Some),
+            many => {
+                let join = self
+                    .ctx
+                    .sched()
+                    .create_named("data_completion", |t| t.complete(0));
+                for d in many {
+                    join.register_dep(&write(d)?)
+                        .map_err(|_| BioError::Inval("data task".into()))?;
+                }
+                join.schedule(false)
+                    .map_err(|_| BioError::Inval("scheduler closed".into()))?;
+                Ok(Some(join))
+            }
+        }
     }
 
     /// Replays from `from`: the payloads (with their sequence numbers) of

@@ -192,8 +192,13 @@ struct RingPoller(Rc<Inner>);
 
 impl Poller for RingPoller {
     fn poll(&mut self) -> usize {
+        // Reaped into the kept vector (nothing completes inside the ring
+        // call); most polls, while I/O is in flight, find nothing.
+        let n = self.0.ring.borrow_mut().poll(&mut self.0.done.borrow_mut());
+        if self.0.done.borrow().is_empty() {
+            return n;
+        }
         let mut done = std::mem::take(&mut *self.0.done.borrow_mut());
-        let n = self.0.ring.borrow_mut().poll(&mut done);
         // Complete outside the ring borrow: callbacks submit more I/O.
         for (t, rc, dma, watch, completes_iod) in done.drain(..) {
             self.0.watch_done(watch, rc);
@@ -439,33 +444,99 @@ impl BioCtx {
     /// when the write needs the general path (larger than one segment or
     /// command, or others are already waiting for buffers).
     fn write_fast(&self, off: u64, data: &[u8]) -> Option<Task> {
+        let prep = self.inner.sched.step("bio_iod_prep");
+        let Some(seg) = self.fast_seg(data.len()) else {
+            prep.end(-der::DER_AGAIN);
+            return None;
+        };
+        self.inner.dma.borrow_mut().bytes_mut(seg)[..data.len()].copy_from_slice(data);
+        prep.end(0);
+        Some(self.post_seg(off, data.len(), seg))
+    }
+
+    /// One DMA segment of `len` bytes for a single-SQE write, when the
+    /// pool has one now and nobody waits for buffers (who would otherwise
+    /// be overtaken); `None` sends the write down the general path.
+    fn fast_seg(&self, len: usize) -> Option<DmaSeg> {
         let inner = &self.inner;
-        let len = data.len();
-        if len as u64 > inner.dev.max_io() as u64 || !inner.waiters.borrow().is_empty() {
+        if len == 0 || len as u64 > inner.dev.max_io() as u64 || !inner.waiters.borrow().is_empty()
+        {
             return None;
         }
-        let seg = {
-            let mut dma = inner.dma.borrow_mut();
-            if len > dma.chunk_size() {
-                return None;
-            }
-            let mut scratch = inner.scratch.borrow_mut();
-            scratch.clear();
-            if !dma.alloc(len, &mut scratch) {
-                return None;
-            }
-            if scratch.len() != 1 {
-                dma.free(&scratch);
-                return None;
-            }
-            let seg = scratch[0];
-            dma.bytes_mut(seg)[..len].copy_from_slice(data);
-            seg
-        };
+        let mut dma = inner.dma.borrow_mut();
+        if len > dma.chunk_size() {
+            return None;
+        }
+        let mut scratch = inner.scratch.borrow_mut();
+        scratch.clear();
+        if !dma.alloc(len, &mut scratch) {
+            return None;
+        }
+        if scratch.len() != 1 {
+            dma.free(&scratch);
+            return None;
+        }
+        Some(scratch[0])
+    }
+
+    /// `bio_iod_post` of a write of `len` bytes at `off` from DMA segment
+    /// `seg` (filled): one SQE (`dma_rw` -> `nvme_rw`) whose CQE returns
+    /// the segment and completes the task (`rw_completion`,
+    /// `iod_dma_completion`: traced like an iod's).
+    fn post_seg(&self, off: u64, len: usize, seg: DmaSeg) -> Task {
+        let inner = &self.inner;
+        let t = inner.sched.create_empty("bio_iod_post");
+        t.schedule(true).ok();
+        let dma_rw = inner.sched.step_under(t.id(), "dma_rw");
+        let nvme_rw = inner.sched.step("nvme_rw");
         let addr = inner.dma.borrow().addr(seg);
         let (e, is_nvme) = inner.rw_sqe(true, off, addr, len as u32, seg.chunk, false);
         let watch = inner.watch_write(off, addr, len);
-        Some(self.submit_one("bio_iod_post", e, len as u32, is_nvme, Some(seg), watch))
+        let op = Op {
+            task: t.clone(),
+            expect: len as u32,
+            nvme: is_nvme,
+            dma: Some(seg),
+            watch,
+            completes_iod: true,
+        };
+        inner.ring.borrow_mut().push([(e, op, false)]);
+        nvme_rw.end(0);
+        dma_rw.end(0);
+        if inner.sched.tracing() {
+            let sh = inner.sched.clone();
+            let _ = t.register_comp_cb(move |t| {
+                sh.step_under(t.id(), "iod_dma_completion").end(t.result());
+                0
+            });
+        }
+        t
+    }
+
+    /// Writes `len` bytes at `off` that `fill` puts in place: straight
+    /// into DMA memory when one segment and one command hold them (the
+    /// common case: nothing allocated, one copy), through an iod
+    /// otherwise. The task completes when the device acknowledged the
+    /// write, as [`write`](Self::write)'s does. `fill` gets exactly `len`
+    /// bytes, whatever they held, and must write every one of them.
+    pub(crate) fn write_with(
+        &self,
+        off: u64,
+        len: usize,
+        fill: impl FnOnce(&mut [u8]),
+    ) -> Result<Task, BioError> {
+        self.inner.dev.check(off, len as u64)?;
+        let prep = self.inner.sched.step("bio_iod_prep");
+        if let Some(seg) = self.fast_seg(len) {
+            fill(&mut self.inner.dma.borrow_mut().bytes_mut(seg)[..len]);
+            prep.end(0);
+            return Ok(self.post_seg(off, len, seg));
+        }
+        prep.end(-der::DER_AGAIN);
+        let mut bytes = vec![0u8; len];
+        fill(&mut bytes);
+        let iod = self.iod(&[(off, len as u64)], Some(&bytes))?;
+        Ok(iod.prep_post(false))
     }
 
     /// Zeroes `[off, off + len)` on the device without sending zeros:

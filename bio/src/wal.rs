@@ -32,7 +32,7 @@ use tse::Task;
 use crate::ctx::BioCtx;
 use crate::durability::Durability;
 use crate::error::BioError;
-use crate::walfmt::{decode_header, decode_records, encode_frame, FRAME_HDR};
+use crate::walfmt::{decode_header, decode_records, encode_frame_into, frame_len, FRAME_HDR};
 
 /// A position in the log: the next record's sequence number, the
 /// (virtual, ever-increasing) block where its frame starts (physical block
@@ -133,7 +133,10 @@ fn max_inflight(d: Durability) -> usize {
 struct Flight {
     /// Position after the frame.
     end: WalPos,
-    batch: Vec<(u64, Vec<u8>, Task)>,
+    /// Sequence of its first record (its records are `first..end.seq`;
+    /// their tasks are the next `end.seq - first` of
+    /// [`State::flight_tasks`]).
+    first: u64,
     /// Its write completed (under `Flush` its flush is then issued).
     written: bool,
     /// Records of the frame whose data writes are still out: its flush
@@ -165,7 +168,18 @@ struct State {
     next_seq: u64,
     /// Every record below this was acknowledged (the mark frames carry).
     acked: u64,
-    pending: Vec<(u64, Vec<u8>, Task)>,
+    /// Records waiting for a frame, in order: sequence, bytes in
+    /// `pending_buf` (length word included) and the task their frame
+    /// completes.
+    pending: VecDeque<Pending>,
+    /// The waiting records, back to back as a frame holds them (`len u32
+    /// | record`): a frame's body is a prefix of it. Kept and reused, so
+    /// appending allocates nothing once it has grown.
+    pending_buf: Vec<u8>,
+    /// The tasks of the records of the frames in flight, in log order.
+    flight_tasks: VecDeque<Task>,
+    /// Scratch for the tasks a completing frame releases (kept, reused).
+    ready: Vec<Task>,
     /// Records (by sequence) whose data writes are still out (see
     /// [`Wal::append_awaiting_data`]).
     awaiting: Vec<u64>,
@@ -185,6 +199,14 @@ struct State {
     committed: u64,
     frames: u64,
     flushes: u64,
+}
+
+/// A record waiting for a frame.
+struct Pending {
+    seq: u64,
+    /// Its bytes in the frame: 4 + its length.
+    bytes: usize,
+    task: Task,
 }
 
 /// The log of one target.
@@ -242,7 +264,10 @@ impl Wal {
                 acked: head.seq,
                 next_v: head.vblock,
                 submitted_seq: head.seq,
-                pending: Vec::new(),
+                pending: VecDeque::new(),
+                pending_buf: Vec::new(),
+                flight_tasks: VecDeque::new(),
+                ready: Vec::new(),
                 awaiting: Vec::new(),
                 inflight: VecDeque::new(),
                 poisoned: None,
@@ -263,21 +288,54 @@ impl Wal {
     /// completes when it is on the device as the contract promises (or
     /// fails with the log's error).
     pub fn append(&self, record: Vec<u8>) -> Result<(u64, Task), BioError> {
+        self.append_record(record.len(), false, |out| out.extend_from_slice(&record))
+    }
+
+    /// Appends a record of `len` bytes that `write` appends to the vector
+    /// it is given (the log's queue of waiting records: nothing is
+    /// allocated for it). With `awaiting` under `Flush`, the record's data
+    /// writes are still out (see
+    /// [`append_awaiting_data`](Self::append_awaiting_data)).
+    pub(crate) fn append_record(
+        &self,
+        len: usize,
+        awaiting: bool,
+        write: impl FnOnce(&mut Vec<u8>),
+    ) -> Result<(u64, Task), BioError> {
         let (seq, task) = {
             let mut st = self.st.borrow_mut();
             if let Some(rc) = st.poisoned {
                 return Err(BioError::Poisoned(rc));
             }
-            if FRAME_HDR + 4 + record.len() > MAX_FRAME {
+            if FRAME_HDR + 4 + len > MAX_FRAME {
                 return Err(BioError::Inval(format!(
-                    "WAL record of {} bytes exceeds the {MAX_FRAME}-byte frame",
-                    record.len()
+                    "WAL record of {len} bytes exceeds the {MAX_FRAME}-byte frame"
+                )));
+            }
+            let at = st.pending_buf.len();
+            st.pending_buf
+                .extend_from_slice(&(len as u32).to_le_bytes());
+            write(&mut st.pending_buf);
+            let wrote = st.pending_buf.len() - at - 4;
+            if wrote != len {
+                st.pending_buf.truncate(at);
+                return Err(BioError::Inval(format!(
+                    "WAL record announced as {len} bytes came as {wrote}"
                 )));
             }
             let seq = st.next_seq;
             st.next_seq += 1;
+            if awaiting && st.durability == Durability::Flush {
+                // Counted before the kick below may form (and count) its
+                // frame.
+                st.awaiting.push(seq);
+            }
             let task = self.ctx.sched().create_named("wal_completion", |_| {});
-            st.pending.push((seq, record, task.clone()));
+            st.pending.push_back(Pending {
+                seq,
+                bytes: 4 + len,
+                task: task.clone(),
+            });
             (seq, task)
         };
         self.kick();
@@ -301,7 +359,7 @@ impl Wal {
 
     /// Writes one frame of waiting records; false if it did not.
     fn kick_one(&self) -> bool {
-        let (frame, v, end) = {
+        let (off, len, end, first, nrec, body, gen, acked) = {
             let mut st = self.st.borrow_mut();
             // (A poisoned log holds no waiting records past the broken
             // one: those before it still go out.)
@@ -309,19 +367,17 @@ impl Wal {
                 return false;
             }
             // Take as many waiting records as fit one frame.
-            let mut bytes = FRAME_HDR;
+            let mut body = 0;
             let mut n = 0;
-            for (_, r, _) in &st.pending {
-                if bytes + 4 + r.len() > MAX_FRAME {
+            for p in &st.pending {
+                if FRAME_HDR + body + p.bytes > MAX_FRAME {
                     break;
                 }
-                bytes += 4 + r.len();
+                body += p.bytes;
                 n += 1;
             }
-            let batch: Vec<(u64, Vec<u8>, Task)> = st.pending.drain(..n).collect();
-            let recs: Vec<&[u8]> = batch.iter().map(|(_, r, _)| r.as_slice()).collect();
-            let frame = encode_frame(st.gen, batch[0].0, st.acked, &recs, st.bs);
-            let blocks = (frame.len() / st.bs) as u64;
+            let len = frame_len(body, st.bs);
+            let blocks = (len / st.bs) as u64;
             let v = place(st.next_v, blocks, st.blocks);
             if v + blocks - st.tail > st.blocks {
                 // No room until a checkpoint trims the log: fail this batch
@@ -329,22 +385,22 @@ impl Wal {
                 // Everything waiting fails too, and sequence numbers restart
                 // after the last frame written, so the log never has a gap.
                 let free = st.blocks.saturating_sub(st.next_v - st.tail);
-                let rest: Vec<(u64, Vec<u8>, Task)> = st.pending.drain(..).collect();
+                let failed: Vec<Task> = st.pending.drain(..).map(|p| p.task).collect();
+                st.pending_buf.clear();
                 st.next_seq = st.submitted_seq;
                 drop(st);
                 let rc = BioError::WalFull { need: blocks, free }.rc();
-                for (_, _, t) in batch.into_iter().chain(rest) {
+                for t in failed {
                     t.complete(rc);
                 }
                 return false;
             }
-            let nrec = batch.len() as u64;
+            let first = st.pending[0].seq;
             let end = WalPos {
-                seq: batch[0].0 + nrec,
+                seq: first + n as u64,
                 vblock: v + blocks,
                 gen: st.gen,
             };
-            let first = batch[0].0;
             st.next_v = end.vblock;
             st.submitted_seq = end.seq;
             let awaiting = st
@@ -352,32 +408,55 @@ impl Wal {
                 .iter()
                 .filter(|&&s| s >= first && s < end.seq)
                 .count() as u32;
+            for _ in 0..n {
+                if let Some(p) = st.pending.pop_front() {
+                    st.flight_tasks.push_back(p.task);
+                }
+            }
             st.inflight.push_back(Flight {
                 end,
-                batch,
+                first,
                 written: false,
                 awaiting,
                 flush_issued: false,
                 rc: None,
             });
-            (frame, v, end)
+            let off = st.region_off + (v % st.blocks) * st.bs as u64;
+            // The records leave the queue below, once copied out.
+            let gen = st.gen;
+            let acked = st.acked;
+            (off, len, end, first, n as u32, body, gen, acked)
         };
-        let off = {
-            let st = self.st.borrow();
-            st.region_off + (v % st.blocks) * st.bs as u64
-        };
-        let io = match self.ctx.iod(&[(off, frame.len() as u64)], Some(&frame)) {
-            Ok(iod) => iod.prep_post(false),
+        // Built straight in the frame's DMA buffer, out of the queue (taken
+        // while the ring is called, and given back with what is left).
+        let queue = std::mem::take(&mut self.st.borrow_mut().pending_buf);
+        let io = self.ctx.write_with(off, len, |out| {
+            encode_frame_into(out, gen, first, acked, nrec, &queue[..body])
+        });
+        {
+            let mut queue = queue;
+            queue.drain(..body);
+            let mut st = self.st.borrow_mut();
+            // (Records appended meanwhile, if any, come after the rest.)
+            let newer = std::mem::replace(&mut st.pending_buf, queue);
+            st.pending_buf.extend_from_slice(&newer);
+        }
+        let io = match io {
+            Ok(io) => io,
             Err(e) => {
                 self.frame_done(end, e.rc());
                 return false;
             }
         };
         let wal = self.clone();
-        let _ = io.register_comp_cb(move |t| {
-            wal.frame_written(end, t.result());
-            0
-        });
+        if let Some(rc) = io.try_result() {
+            self.frame_written(end, rc);
+        } else {
+            let _ = io.register_comp_cb(move |t| {
+                wal.frame_written(end, t.result());
+                0
+            });
+        }
         true
     }
 
@@ -428,21 +507,7 @@ impl Wal {
     ///
     /// [`data_written`]: Self::data_written
     pub fn append_awaiting_data(&self, record: Vec<u8>) -> Result<(u64, Task), BioError> {
-        let flush = self.durability() == Durability::Flush;
-        if flush {
-            // Counted before the append may form (and count) its frame.
-            let seq = self.st.borrow().next_seq;
-            self.st.borrow_mut().awaiting.push(seq);
-            let r = self.append(record);
-            if r.is_err() {
-                let mut st = self.st.borrow_mut();
-                if let Some(i) = st.awaiting.iter().rposition(|&s| s == seq) {
-                    st.awaiting.swap_remove(i);
-                }
-            }
-            return r;
-        }
-        self.append(record)
+        self.append_record(record.len(), true, |out| out.extend_from_slice(&record))
     }
 
     /// The data writes of record `seq` (appended with
@@ -458,7 +523,7 @@ impl Wal {
             let Some(f) = st
                 .inflight
                 .iter_mut()
-                .find(|f| f.batch.first().is_some_and(|b| b.0 <= seq) && seq < f.end.seq)
+                .find(|f| f.first <= seq && seq < f.end.seq)
             else {
                 return;
             };
@@ -472,10 +537,10 @@ impl Wal {
     /// completes, in log order, every frame whose predecessors are all
     /// done (`wal_completion`).
     fn frame_done(&self, end: WalPos, rc: i32) {
-        let mut ready: Vec<Task> = Vec::new();
         let mut failed: Option<i32> = None;
-        {
+        let mut ready = {
             let mut st = self.st.borrow_mut();
+            let mut ready = std::mem::take(&mut st.ready);
             if let Some(f) = st.inflight.iter_mut().find(|f| f.end == end) {
                 f.rc = Some(rc);
             }
@@ -485,21 +550,33 @@ impl Wal {
                 };
                 match f.rc {
                     Some(0) if failed.is_none() => {
+                        let n = f.end.seq - f.first;
                         st.head = f.end;
-                        st.committed += f.batch.len() as u64;
+                        st.committed += n;
                         st.frames += 1;
-                        ready.extend(f.batch.into_iter().map(|(_, _, t)| t));
+                        for _ in 0..n {
+                            if let Some(t) = st.flight_tasks.pop_front() {
+                                ready.push(t);
+                            }
+                        }
                     }
                     other => {
                         failed = failed.or(other).or(Some(rc));
-                        st.inflight.push_front(Flight { rc: f.rc, ..f });
+                        st.inflight.push_front(f);
                         break;
                     }
                 }
             }
-        }
-        for t in ready {
+            ready
+        };
+        for t in ready.drain(..) {
             t.complete(0);
+        }
+        {
+            let mut st = self.st.borrow_mut();
+            if st.ready.capacity() < ready.capacity() {
+                st.ready = ready;
+            }
         }
         if let Some(rc) = failed {
             self.fail(rc);
@@ -513,13 +590,10 @@ impl Wal {
         let tasks: Vec<Task> = {
             let mut st = self.st.borrow_mut();
             st.poisoned = Some(rc);
-            let mut tasks: Vec<Task> = st
-                .inflight
-                .drain(..)
-                .flat_map(|f| f.batch)
-                .map(|(_, _, t)| t)
-                .collect();
-            tasks.extend(st.pending.drain(..).map(|(_, _, t)| t));
+            st.inflight.clear();
+            let mut tasks: Vec<Task> = st.flight_tasks.drain(..).collect();
+            tasks.extend(st.pending.drain(..).map(|p| p.task));
+            st.pending_buf.clear();
             tasks
         };
         for t in tasks {
@@ -544,10 +618,11 @@ impl Wal {
             let broken = st.broken_seq.map_or(seq, |b| b.min(seq));
             st.broken_seq = Some(broken);
             // Records before the broken one still go out: they replay.
-            let (keep, fail): (Vec<_>, Vec<_>) =
-                st.pending.drain(..).partition(|(s, _, _)| *s < broken);
-            st.pending = keep;
-            fail.into_iter().map(|(_, _, t)| t).collect()
+            // The queue is in sequence order: the rest is its tail.
+            let keep = st.pending.iter().take_while(|p| p.seq < broken).count();
+            let bytes: usize = st.pending.iter().take(keep).map(|p| p.bytes).sum();
+            st.pending_buf.truncate(bytes);
+            st.pending.drain(keep..).map(|p| p.task).collect()
         };
         for t in waiting {
             t.complete(rc);

@@ -100,27 +100,48 @@ pub fn encode_frame(
     records: &[&[u8]],
     block: usize,
 ) -> Vec<u8> {
-    let bytes: usize = records.iter().map(|r| 4 + r.len()).sum();
-    let total = (FRAME_HDR + bytes).div_ceil(block) * block;
-    let mut out = Vec::with_capacity(total);
-    out.resize(FRAME_HDR, 0);
+    let mut body = Vec::with_capacity(records.iter().map(|r| 4 + r.len()).sum());
     for r in records {
-        out.extend_from_slice(&(r.len() as u32).to_le_bytes());
-        out.extend_from_slice(r);
+        body.extend_from_slice(&(r.len() as u32).to_le_bytes());
+        body.extend_from_slice(r);
     }
-    let pcrc = crc32c::crc32c(&out[FRAME_HDR..]);
+    let mut out = vec![0u8; frame_len(body.len(), block)];
+    encode_frame_into(&mut out, gen, first_seq, acked, records.len() as u32, &body);
+    out
+}
+
+/// Bytes of a frame whose records take `body` bytes (each `len u32 |
+/// payload`), padded to whole blocks of `block` bytes.
+pub fn frame_len(body: usize, block: usize) -> usize {
+    (FRAME_HDR + body).div_ceil(block) * block
+}
+
+/// Writes a version 2 frame into `out` (exactly [`frame_len`] bytes,
+/// e.g. DMA memory, whatever it held): the header for `nrec` records
+/// whose bytes, already in the frame's `len u32 | payload` form, are
+/// `body`, then `body`, then zeros to the end of `out`.
+pub fn encode_frame_into(
+    out: &mut [u8],
+    gen: u32,
+    first_seq: u64,
+    acked: u64,
+    nrec: u32,
+    body: &[u8],
+) {
+    let end = FRAME_HDR + body.len();
+    out[end..].fill(0);
+    out[FRAME_HDR..end].copy_from_slice(body);
     out[0..4].copy_from_slice(&FRAME_MAGIC.to_le_bytes());
     out[4..8].copy_from_slice(&gen.to_le_bytes());
     out[8..16].copy_from_slice(&first_seq.to_le_bytes());
-    out[16..20].copy_from_slice(&(records.len() as u32).to_le_bytes());
-    out[20..24].copy_from_slice(&(bytes as u32).to_le_bytes());
+    out[16..20].copy_from_slice(&nrec.to_le_bytes());
+    out[20..24].copy_from_slice(&(body.len() as u32).to_le_bytes());
     out[24..32].copy_from_slice(&acked.to_le_bytes());
     out[32..34].copy_from_slice(&FRAME_VERSION.to_le_bytes());
+    out[34..40].fill(0);
     let hcrc = crc32c::crc32c(&out[..40]);
     out[40..44].copy_from_slice(&hcrc.to_le_bytes());
-    out[44..48].copy_from_slice(&pcrc.to_le_bytes());
-    out.resize(total, 0);
-    out
+    out[44..48].copy_from_slice(&crc32c::crc32c(body).to_le_bytes());
 }
 
 /// Parses a frame header (either version) from the first block of a
@@ -222,6 +243,24 @@ mod tests {
         let mut bad = f.clone();
         bad[9] ^= 1;
         assert!(decode_header(&bad, 9).is_none());
+    }
+
+    #[test]
+    fn a_frame_built_in_place_over_old_bytes_is_the_same_frame() {
+        let recs: [&[u8]; 2] = [b"first", &[9; 300]];
+        let want = encode_frame(4, 17, 11, &recs, 512);
+        let mut body = Vec::new();
+        for r in recs {
+            body.extend_from_slice(&(r.len() as u32).to_le_bytes());
+            body.extend_from_slice(r);
+        }
+        assert_eq!(frame_len(body.len(), 512), want.len());
+        // Whatever the buffer held before (a DMA buffer's last I/O).
+        let mut out = vec![0xa5u8; want.len()];
+        encode_frame_into(&mut out, 4, 17, 11, 2, &body);
+        assert_eq!(out, want);
+        let h = decode_header(&out, 4).unwrap();
+        assert_eq!(decode_records(&out, &h).unwrap()[1], vec![9; 300]);
     }
 
     /// A version 1 frame, byte for byte as the first format wrote it.

@@ -205,6 +205,12 @@ fn fan_out(t: &Task, deps: &[Task]) {
     // Otherwise `t` completes with the last of its deps.
 }
 
+/// What `dc_array_write` writes: one range from one buffer, or several.
+enum WriteArgs {
+    One(Range, BulkRef),
+    Many(Vec<Range>, Vec<BulkRef>),
+}
+
 impl Array {
     fn check_type(oh: &ObjHandle, cell: u64, chunk: u64) -> Result<(), ArrayError> {
         let (otype, _) = oid_class(oh.oid())?;
@@ -336,15 +342,22 @@ impl Array {
             });
         }
         let arr = self.clone();
-        let mut state = Some((ranges.to_vec(), sgl.to_vec()));
+        // One range from one buffer (dfs_write's case) is kept as it is,
+        // anything else in vectors.
+        let mut state = Some(match (ranges, sgl) {
+            ([r], [b]) => WriteArgs::One(*r, b.clone()),
+            _ => WriteArgs::Many(ranges.to_vec(), sgl.to_vec()),
+        });
         Ok(self
             .oh
             .client()
             .sched()
-            .create_named("dc_array_write", move |t| {
-                if let Some((ranges, sgl)) = state.take() {
-                    arr.dc_array_io_write(t, &ranges, &sgl);
+            .create_named("dc_array_write", move |t| match state.take() {
+                Some(WriteArgs::One(r, b)) => {
+                    arr.dc_array_io_write(t, std::slice::from_ref(&r), std::slice::from_ref(&b))
                 }
+                Some(WriteArgs::Many(ranges, sgl)) => arr.dc_array_io_write(t, &ranges, &sgl),
+                None => {}
             }))
     }
 
@@ -352,6 +365,28 @@ impl Array {
     fn dc_array_io_write(&self, t: &Task, ranges: &[Range], sgl: &[BulkRef]) {
         let sh = t.sched();
         let io = sh.step("dc_array_io");
+        if let ([r], [b]) = (ranges, sgl) {
+            // One range from one buffer inside one chunk (a write that does
+            // not cross a dkey): the split is the range itself and the sgl
+            // the whole buffer (its length was checked against the range).
+            let (dkey, rec, room) = crate::array::compute_dkey(r.idx, self.chunk);
+            if r.len > 0 && r.len <= room {
+                sh.step("compute_dkey").end(0);
+                sh.step("create_sgl").end(0);
+                let iod = IodDesc::array(DATA_AKEY, self.cell, vec![Recx::new(rec, r.len)]);
+                match self
+                    .oh
+                    .update_task(&dkey_bytes(dkey), vec![iod], vec![b.clone()], None)
+                {
+                    Ok(u) => fan_out(t, std::slice::from_ref(&u)),
+                    Err(e) => {
+                        io.end(e.rc());
+                        return t.complete(e.rc());
+                    }
+                }
+                return io.end(0);
+            }
+        }
         let Some(ios) = self.compute_dkey(t, ranges, sgl.iter().map(BulkRef::len).collect()) else {
             return io.end(t.result());
         };

@@ -31,7 +31,9 @@ use crate::error::ObjError;
 use crate::hlc::Hlc;
 use crate::oclass::oid_class;
 use crate::placement::{dkey_hash, obj_layout, Layout, TargetId};
-use crate::rpc::{DataDesc, IodDesc, ObjReply, ObjReq, PunchKind, TargetSpace, BULK_THRESHOLD};
+use crate::rpc::{
+    DataDesc, DataRef, IodDesc, ObjReply, ObjReq, PunchKind, ReqRef, TargetSpace, BULK_THRESHOLD,
+};
 use crate::transport::{BulkRef, Msg, ReplySlot, Transport};
 use crate::wire::Opcode;
 
@@ -166,23 +168,56 @@ impl ObjClient {
         name: &'static str,
         to: TargetId,
         opcode: Opcode,
-        req: ObjReq,
+        req: &ObjReq,
+        bulk: Vec<BulkRef>,
+    ) -> (Task, Answer) {
+        self.shard_rpc_frame(name, to, opcode, req.encode_unsealed(), bulk)
+    }
+
+    /// [`shard_rpc`](Self::shard_rpc) of a request already encoded
+    /// (unsealed, see [`crate::rpc::seal_request`]): the send seals it
+    /// with its rpc id and trace parent. An encoding error fails the task
+    /// when it runs.
+    pub(crate) fn shard_rpc_frame(
+        &self,
+        name: &'static str,
+        to: TargetId,
+        opcode: Opcode,
+        frame: Result<Vec<u8>, ObjError>,
         bulk: Vec<BulkRef>,
     ) -> (Task, Answer) {
         let answer: Answer = Rc::new(RefCell::new(None));
+        let t = self.rpc_task(name, to, opcode, frame, bulk, Some(answer.clone()));
+        (t, answer)
+    }
+
+    /// The task of [`shard_rpc_frame`](Self::shard_rpc_frame), keeping the
+    /// reply in `answer` if given (an update's caller needs only its
+    /// status: the task's result).
+    fn rpc_task(
+        &self,
+        name: &'static str,
+        to: TargetId,
+        opcode: Opcode,
+        frame: Result<Vec<u8>, ObjError>,
+        bulk: Vec<BulkRef>,
+        answer: Option<Answer>,
+    ) -> Task {
         let slot = ReplySlot::new();
         let rpc_id = self.rpc_id();
         let cli = self.clone();
         let slot2 = slot.clone();
-        let mut state = Some((req, bulk));
+        let mut state = Some((frame, bulk));
         let t = self.inner.sched.create_named(name, move |t| {
-            let Some((mut req, bulk)) = state.take() else {
+            let Some((frame, bulk)) = state.take() else {
                 return;
             };
             let send = t.sched().step("crt_req_send");
             // The engine's handler hangs below this send in traces.
-            req.trace_parent = send.id();
-            let frame = match req.encode(opcode, rpc_id) {
+            let frame = frame.and_then(|mut f| {
+                crate::rpc::seal_request(&mut f, opcode, rpc_id, send.id()).map(|()| f)
+            });
+            let frame = match frame {
                 Ok(f) => f,
                 Err(e) => {
                     send.end(e.rc());
@@ -199,7 +234,6 @@ impl ObjClient {
             }
             // Otherwise the reply completes the task.
         });
-        let a = answer.clone();
         let _ = t.register_comp_cb(move |t| {
             let step = t.sched().step("dc_rw_cb");
             let mut rc = t.result();
@@ -207,7 +241,9 @@ impl ObjClient {
                 rc = match slot.take_reply(rpc_id) {
                     Ok((rep, bulk)) => {
                         let status = rep.status;
-                        *a.borrow_mut() = Some((rep, bulk));
+                        if let Some(a) = &answer {
+                            *a.borrow_mut() = Some((rep, bulk));
+                        }
                         status
                     }
                     Err(rc) => rc,
@@ -216,7 +252,7 @@ impl ObjClient {
             step.end(rc);
             rc
         });
-        (t, answer)
+        t
     }
 
     /// Sends `req` to every target (one task named `name` each) and awaits
@@ -229,9 +265,10 @@ impl ObjClient {
         req: ObjReq,
     ) -> Result<Vec<(TargetId, ObjReply)>, ObjError> {
         let targets = self.targets();
+        let frame = req.encode_unsealed();
         let parts: Vec<(Task, Answer)> = targets
             .iter()
-            .map(|&to| self.shard_rpc(name, to, opcode, req.clone(), Vec::new()))
+            .map(|&to| self.shard_rpc_frame(name, to, opcode, frame.clone(), Vec::new()))
             .collect();
         let tasks: Vec<Task> = parts.iter().map(|p| p.0.clone()).collect();
         for t in &tasks {
@@ -385,7 +422,7 @@ impl ObjClient {
         vos::check_label(label).map_err(|_| ObjError::Inval("bad container label"))?;
         let mut req = ObjReq::new(ContId(0), ObjId::new(0, 0), 0);
         req.label = label.to_string();
-        let (t, answer) = self.shard_rpc("ds_cont_op", to, Opcode::ContDestroy, req, Vec::new());
+        let (t, answer) = self.shard_rpc("ds_cont_op", to, Opcode::ContDestroy, &req, Vec::new());
         self.adopt(&t);
         t.schedule(false).map_err(|_| ObjError::Inval("schedule"))?;
         let rc = self.sched().progress_until(&t);
@@ -410,7 +447,7 @@ impl ObjClient {
         vos::check_label(label).map_err(|_| ObjError::Inval("bad container label"))?;
         let mut req = ObjReq::new(id, ObjId::new(0, 0), 0);
         req.label = label.to_string();
-        let (t, answer) = self.shard_rpc("ds_cont_op", to, Opcode::ContSetProp, req, Vec::new());
+        let (t, answer) = self.shard_rpc("ds_cont_op", to, Opcode::ContSetProp, &req, Vec::new());
         self.adopt(&t);
         t.schedule(false).map_err(|_| ObjError::Inval("schedule"))?;
         let rc = self.sched().progress_until(&t);
@@ -585,12 +622,17 @@ impl ObjHandle {
         &self.cli
     }
 
-    /// The dkey's group: its leader, then the other replicas.
-    fn group_targets(&self, dkey: &[u8]) -> Result<(TargetId, Vec<TargetId>), i32> {
+    /// The dkey's group and the index of its leader in it.
+    fn group_of(&self, dkey: &[u8]) -> Result<(&[TargetId], usize), i32> {
         let hash = dkey_hash(dkey, self.int_dkeys);
         let g = self.layout.dkey_group(hash);
         let leader = self.layout.leader(hash, g, &[]).ok_or(-der::DER_STALE)?;
-        let grp = &self.layout.groups[g];
+        Ok((&self.layout.groups[g], leader))
+    }
+
+    /// The dkey's group: its leader, then the other replicas.
+    fn group_targets(&self, dkey: &[u8]) -> Result<(TargetId, Vec<TargetId>), i32> {
+        let (grp, leader) = self.group_of(dkey)?;
         let fwd = grp
             .iter()
             .enumerate()
@@ -767,7 +809,7 @@ impl ObjHandle {
         req.iods = iods;
         let (t, a) = self
             .cli
-            .shard_rpc("dc_obj_shard_rw", to, Opcode::ObjFetch, req, Vec::new());
+            .shard_rpc("dc_obj_shard_rw", to, Opcode::ObjFetch, &req, Vec::new());
         t.schedule(true)
             .map_err(|_| ObjError::Inval("scheduler closed"))?;
         self.cli.wait(&t, "dc_obj_fetch")?;
@@ -821,7 +863,7 @@ impl ObjHandle {
             r.fwd = fwd;
             let (t, _) =
                 self.cli
-                    .shard_rpc("dc_obj_shard_rw", leader, Opcode::ObjPunch, r, Vec::new());
+                    .shard_rpc("dc_obj_shard_rw", leader, Opcode::ObjPunch, &r, Vec::new());
             shards.push(t);
         }
         parent
@@ -868,13 +910,14 @@ impl ObjHandle {
     /// One RPC to every group's leader, awaited together: the replies in
     /// group order.
     async fn every_group(&self, opcode: Opcode, req: ObjReq) -> Result<Vec<ObjReply>, ObjError> {
+        let frame = req.encode_unsealed();
         let parts: Vec<(Task, Answer)> = self
             .layout
             .groups
             .iter()
             .map(|g| {
                 self.cli
-                    .shard_rpc("dc_obj_shard_rw", g[0], opcode, req.clone(), Vec::new())
+                    .shard_rpc_frame("dc_obj_shard_rw", g[0], opcode, frame.clone(), Vec::new())
             })
             .collect();
         let tasks: Vec<Task> = parts.iter().map(|p| p.0.clone()).collect();
@@ -1056,7 +1099,7 @@ fn dc_obj_update(t: &Task, a: &Rc<UpdateArgs>, epoch: Epoch, fetch: bool) {
     let _ = t.register_comp_cb(move |t| obj_comp_cb(t, &a2));
     init.end(0);
     let fw = sh.step("obj_shards_2_fwtgts");
-    let (leader, fwd) = match a.h.group_targets(&a.dkey) {
+    let (group, leader) = match a.h.group_of(&a.dkey) {
         Ok(x) => x,
         Err(rc) => {
             fw.end(rc);
@@ -1065,36 +1108,56 @@ fn dc_obj_update(t: &Task, a: &Rc<UpdateArgs>, epoch: Epoch, fetch: bool) {
         }
     };
     fw.end(0);
-    let mut req = ObjReq::new(a.h.cont, a.h.oid, epoch);
-    req.dkey = a.dkey.clone();
-    req.iods = a.iods.clone();
+    // The request is encoded from the task's arguments as they are (no
+    // copy of keys or descriptors); inline data goes from the caller's
+    // buffers straight into the frame.
+    let mut req = ReqRef {
+        cont: a.h.cont,
+        oid: a.h.oid,
+        epoch,
+        dti: 0,
+        trace_parent: 0,
+        dkey: &a.dkey,
+        iods: &a.iods,
+        fwd: &[],
+        fwd_skip: usize::MAX,
+        data: DataRef::None,
+        punch: PunchKind::Obj,
+        versions: &[],
+        label: "",
+    };
     let mut bulk = Vec::new();
     if !fetch {
-        req.fwd = fwd;
+        req.fwd = group;
+        req.fwd_skip = leader;
         let bp = sh.step("obj_rw_bulk_prep");
         let total: usize = a.sgl.iter().map(BulkRef::len).sum();
         if total < BULK_THRESHOLD {
-            let mut v = Vec::with_capacity(total);
-            for b in &a.sgl {
-                v.extend_from_slice(b.as_slice());
-            }
-            req.data = DataDesc::Inline(v);
+            req.data = DataRef::InlinePieces(&a.sgl);
         } else {
-            req.data = DataDesc::Bulk(total as u64);
+            req.data = DataRef::Bulk(total as u64);
             bulk = a.sgl.clone();
         }
         bp.end(0);
     }
+    let frame = req.encode_unsealed();
+    let leader = group[leader];
     let fan = sh.step("obj_req_fanout");
     let opcode = if fetch {
         Opcode::ObjFetch
     } else {
         Opcode::ObjUpdate
     };
-    let (shard, answer) =
-        a.h.cli
-            .shard_rpc("dc_obj_shard_rw", leader, opcode, req, bulk);
-    if let Some(out) = &a.fetch {
+    let answer: Option<Answer> = a.fetch.as_ref().map(|_| Rc::new(RefCell::new(None)));
+    let shard = a.h.cli.rpc_task(
+        "dc_obj_shard_rw",
+        leader,
+        opcode,
+        frame,
+        bulk,
+        answer.clone(),
+    );
+    if let (Some(out), Some(answer)) = (&a.fetch, answer) {
         let out = out.clone();
         let _ = shard.register_comp_cb_last(move |s| {
             if s.result() != 0 {

@@ -15,6 +15,7 @@ use vos::{ContId, Dec, Enc, Epoch, ObjId, Recx, Version};
 
 use crate::error::ObjError;
 use crate::placement::TargetId;
+use crate::transport::BulkRef;
 use crate::wire::{self, Header, Opcode, HEADER_LEN};
 
 /// Payloads smaller than this travel inline in the RPC; larger ones go by
@@ -178,7 +179,9 @@ pub struct ObjReply {
     pub status: i32,
     /// The epoch the operation used.
     pub epoch: Epoch,
-    /// Versions assigned, one per iod (update on a target).
+    /// Versions a replica assigned to an update or punch, in the order
+    /// [`ObjReq::versions`] of a `TgtAbort` takes them (what its leader
+    /// aborts if the DTX fails); empty in a leader's reply to its client.
     pub versions: Vec<Version>,
     /// Holes per iod (fetch of an array).
     pub holes: Vec<Vec<Recx>>,
@@ -302,15 +305,120 @@ fn data_size(d: &DataDesc) -> usize {
     }
 }
 
-impl ObjReq {
-    /// Encodes the request as a sealed frame.
-    pub fn encode(&self, opcode: Opcode, rpc_id: u64) -> Result<Vec<u8>, ObjError> {
+/// Where the data of a request being encoded is, borrowed.
+#[derive(Debug, Clone, Copy)]
+pub enum DataRef<'a> {
+    /// No data.
+    None,
+    /// Inline: these bytes.
+    Inline(&'a [u8]),
+    /// Inline: these pieces, concatenated (a caller's sgl, copied once,
+    /// straight into the frame).
+    InlinePieces(&'a [BulkRef]),
+    /// `len` bytes by bulk beside the frame.
+    Bulk(u64),
+}
+
+impl DataRef<'_> {
+    fn size(&self) -> usize {
+        match self {
+            DataRef::None => 1,
+            DataRef::Inline(b) => 5 + b.len(),
+            DataRef::InlinePieces(p) => 5 + p.iter().map(BulkRef::len).sum::<usize>(),
+            DataRef::Bulk(_) => 9,
+        }
+    }
+
+    fn put(&self, e: &mut Enc) {
+        match self {
+            DataRef::None => e.u8(0),
+            DataRef::Inline(b) => {
+                e.u8(1);
+                e.bytes(b);
+            }
+            DataRef::InlinePieces(p) => {
+                e.u8(1);
+                e.u32(p.iter().map(BulkRef::len).sum::<usize>() as u32);
+                for b in p.iter() {
+                    e.buf.extend_from_slice(b.as_slice());
+                }
+            }
+            DataRef::Bulk(n) => {
+                e.u8(2);
+                e.u64(*n);
+            }
+        }
+    }
+}
+
+impl<'a> From<&'a DataDesc> for DataRef<'a> {
+    fn from(d: &'a DataDesc) -> DataRef<'a> {
+        match d {
+            DataDesc::None => DataRef::None,
+            DataDesc::Inline(b) => DataRef::Inline(b),
+            DataDesc::Bulk(n) => DataRef::Bulk(*n),
+        }
+    }
+}
+
+/// Byte offset, in a request frame, of its `trace_parent` (after the
+/// header, the container, the object, the epoch and the DTX id).
+const TRACE_PARENT_AT: usize = HEADER_LEN + 16 + 16 + 8 + 8;
+
+/// An [`ObjReq`] made of borrowed parts, to encode without building (and
+/// copying into) an owned request: the client's update encodes its
+/// arguments and its sgl this way, a leader its forwards.
+#[derive(Debug, Clone, Copy)]
+pub struct ReqRef<'a> {
+    /// Container.
+    pub cont: ContId,
+    /// Object.
+    pub oid: ObjId,
+    /// Epoch.
+    pub epoch: Epoch,
+    /// DTX id.
+    pub dti: u64,
+    /// Trace parent (0: none; [`seal_request`] can set it later).
+    pub trace_parent: u64,
+    /// Distribution key.
+    pub dkey: &'a [u8],
+    /// I/O descriptors.
+    pub iods: &'a [IodDesc],
+    /// The forward list: these targets...
+    pub fwd: &'a [TargetId],
+    /// ...except the one at this index (`usize::MAX`: none), so a group
+    /// can be passed without its leader.
+    pub fwd_skip: usize,
+    /// The data.
+    pub data: DataRef<'a>,
+    /// Punch kind (see [`ObjReq::punch`]).
+    pub punch: PunchKind,
+    /// Versions (see [`ObjReq::versions`]).
+    pub versions: &'a [Version],
+    /// Container label.
+    pub label: &'a str,
+}
+
+impl ReqRef<'_> {
+    fn fwd_iter(&self) -> impl Iterator<Item = &TargetId> {
+        let skip = self.fwd_skip;
+        self.fwd
+            .iter()
+            .enumerate()
+            .filter(move |(i, _)| *i != skip)
+            .map(|(_, t)| t)
+    }
+
+    /// The request's frame with its header not yet written: seal it with
+    /// [`seal_request`] (or [`wire::seal`]) before sending.
+    pub fn encode_unsealed(&self) -> Result<Vec<u8>, ObjError> {
         if self.dkey.len() > MAX_KEY || self.iods.iter().any(|i| i.akey.len() > MAX_KEY) {
             return Err(ObjError::Inval("key longer than the wire allows"));
         }
         if self.iods.len() > MAX_ITEMS || self.iods.iter().any(|i| i.recxs.len() > MAX_ITEMS) {
             return Err(ObjError::Inval("too many iods or extents in one request"));
         }
+        let nfwd = self.fwd_iter().count();
         let body = 16
             + 8 * 5
             + 4
@@ -322,8 +430,8 @@ impl ObjReq {
                 .map(|i| 4 + i.akey.len() + 1 + 8 + 4 + 16 * i.recxs.len())
                 .sum::<usize>()
             + 4
-            + 8 * self.fwd.len()
-            + data_size(&self.data)
+            + 8 * nfwd
+            + self.data.size()
             + 1
             + 4
             + 16 * self.versions.len()
@@ -336,41 +444,109 @@ impl ObjReq {
         e.u64(self.epoch);
         e.u64(self.dti);
         e.u64(self.trace_parent);
-        e.bytes(&self.dkey);
+        e.bytes(self.dkey);
         e.u32(self.iods.len() as u32);
-        for i in &self.iods {
+        for i in self.iods {
             e.bytes(&i.akey);
             e.u8(i.single as u8);
             e.u64(i.rsize);
             put_recxs(&mut e, &i.recxs);
         }
-        e.u32(self.fwd.len() as u32);
-        for t in &self.fwd {
+        e.u32(nfwd as u32);
+        for t in self.fwd_iter() {
             e.u32(t.engine);
             e.u32(t.target);
         }
-        put_data(&mut e, &self.data);
+        self.data.put(&mut e);
         e.u8(self.punch as u8);
-        put_versions(&mut e, &self.versions);
+        put_versions(&mut e, self.versions);
         e.bytes(self.label.as_bytes());
-        let mut buf = e.buf;
-        wire::seal(
-            Header {
-                opcode,
-                flags: 0,
-                rpc_id,
-            },
-            &mut buf,
-        )?;
+        Ok(e.buf)
+    }
+
+    /// Encodes the request as a sealed frame.
+    pub fn encode(&self, opcode: Opcode, rpc_id: u64) -> Result<Vec<u8>, ObjError> {
+        let mut buf = self.encode_unsealed()?;
+        seal_request(&mut buf, opcode, rpc_id, self.trace_parent)?;
         Ok(buf)
+    }
+}
+
+/// Seals a request frame from [`ReqRef::encode_unsealed`] (or
+/// [`ObjReq::encode_unsealed`]): sets its trace parent to `trace_parent`
+/// and writes its header.
+pub fn seal_request(
+    buf: &mut [u8],
+    opcode: Opcode,
+    rpc_id: u64,
+    trace_parent: u64,
+) -> Result<(), ObjError> {
+    let Some(tp) = buf.get_mut(TRACE_PARENT_AT..TRACE_PARENT_AT + 8) else {
+        return Err(ObjError::Proto(
+            "request frame shorter than its body".into(),
+        ));
+    };
+    tp.copy_from_slice(&trace_parent.to_le_bytes());
+    wire::seal(
+        Header {
+            opcode,
+            flags: 0,
+            rpc_id,
+        },
+        buf,
+    )
+}
+
+impl ObjReq {
+    /// The request as borrowed parts.
+    pub fn as_ref(&self) -> ReqRef<'_> {
+        ReqRef {
+            cont: self.cont,
+            oid: self.oid,
+            epoch: self.epoch,
+            dti: self.dti,
+            trace_parent: self.trace_parent,
+            dkey: &self.dkey,
+            iods: &self.iods,
+            fwd: &self.fwd,
+            fwd_skip: usize::MAX,
+            data: (&self.data).into(),
+            punch: self.punch,
+            versions: &self.versions,
+            label: &self.label,
+        }
+    }
+
+    /// Encodes the request as a sealed frame.
+    pub fn encode(&self, opcode: Opcode, rpc_id: u64) -> Result<Vec<u8>, ObjError> {
+        self.as_ref().encode(opcode, rpc_id)
+    }
+
+    /// The request's frame, header not yet written (see
+    /// [`seal_request`]).
+    pub fn encode_unsealed(&self) -> Result<Vec<u8>, ObjError> {
+        self.as_ref().encode_unsealed()
     }
 
     /// Decodes a request frame: its header and body. Every malformed
     /// input is an error.
     pub fn decode(frame: &[u8]) -> Result<(Header, ObjReq), ObjError> {
+        let (h, mut r, inline) = ObjReq::decode_keep_inline(frame)?;
+        if let Some(at) = inline {
+            r.data = DataDesc::Inline(frame[at].to_vec());
+        }
+        Ok((h, r))
+    }
+
+    /// [`decode`](Self::decode) without copying inline data out of the
+    /// frame: the request then says [`DataDesc::None`], and where in
+    /// `frame` its inline bytes are comes beside it.
+    pub fn decode_keep_inline(
+        frame: &[u8],
+    ) -> Result<(Header, ObjReq, Option<std::ops::Range<usize>>), ObjError> {
         let (h, payload, _) = wire::decode(frame)?;
         let mut d = Dec::new(payload, "object request");
-        let r = (|| -> Result<ObjReq, vos::VosError> {
+        let r = (|| -> Result<(ObjReq, Option<std::ops::Range<usize>>), vos::VosError> {
             let cont = ContId(d.u128()?);
             let oid = ObjId::new(d.u64()?, d.u64()?);
             let epoch = d.u64()?;
@@ -401,7 +577,17 @@ impl ObjReq {
                     target: d.u32()?,
                 });
             }
-            let data = get_data(&mut d)?;
+            let (data, inline) = match d.u8()? {
+                0 => (DataDesc::None, None),
+                1 => {
+                    let b = d.bytes(wire::MAX_PAYLOAD as usize)?;
+                    // Where the bytes lie in the frame (they are a part of it).
+                    let at = b.as_ptr() as usize - frame.as_ptr() as usize;
+                    (DataDesc::None, Some(at..at + b.len()))
+                }
+                2 => (DataDesc::Bulk(d.u64()?), None),
+                _ => return Err(d.corrupt("unknown data kind")),
+            };
             let punch = match d.u8()? {
                 0 => PunchKind::Obj,
                 1 => PunchKind::Dkey,
@@ -412,7 +598,7 @@ impl ObjReq {
             let versions = get_versions(&mut d)?;
             let label = String::from_utf8(d.bytes(MAX_LABEL)?.to_vec())
                 .map_err(|_| d.corrupt("label is not UTF-8"))?;
-            Ok(ObjReq {
+            let r = ObjReq {
                 cont,
                 oid,
                 epoch,
@@ -425,11 +611,12 @@ impl ObjReq {
                 punch,
                 versions,
                 label,
-            })
+            };
+            Ok((r, inline))
         })()
         .map_err(proto)?;
         d.finish().map_err(proto)?;
-        Ok((h, r))
+        Ok((h, r.0, r.1))
     }
 }
 
@@ -632,6 +819,48 @@ mod tests {
         r.versions = vec![Version { epoch: 4, seq: 8 }];
         r.label = "posix-cont".into();
         r
+    }
+
+    /// A request encoded from borrowed parts (inline data gathered from
+    /// pieces, the leader left out of the forward list, the trace parent
+    /// set when sealed) is the frame of the owned request it describes,
+    /// and decoding it without copying its inline data finds the bytes in
+    /// the frame.
+    #[test]
+    fn borrowed_parts_encode_the_same_frame() {
+        let want = sample();
+        let data = match &want.data {
+            DataDesc::Inline(b) => b.clone(),
+            _ => unreachable!("sample has inline data"),
+        };
+        let whole = BulkRef::from_vec(data.clone());
+        let pieces = [whole.slice(0, 50).unwrap(), whole.slice(50, 36).unwrap()];
+        let leader = TargetId {
+            engine: 0,
+            target: 1,
+        };
+        let group = [want.fwd[0], leader];
+        let r = ReqRef {
+            fwd: &group,
+            fwd_skip: 1,
+            data: DataRef::InlinePieces(&pieces),
+            trace_parent: 0,
+            ..want.as_ref()
+        };
+        let mut f = r.encode_unsealed().unwrap();
+        seal_request(&mut f, Opcode::ObjUpdate, 11, want.trace_parent).unwrap();
+        assert_eq!(f, want.encode(Opcode::ObjUpdate, 11).unwrap());
+        let (h, back, inline) = ObjReq::decode_keep_inline(&f).unwrap();
+        assert_eq!((h.rpc_id, back.data.clone()), (11, DataDesc::None));
+        assert_eq!(&f[inline.unwrap()], &data[..]);
+        assert_eq!(
+            ObjReq {
+                data: want.data.clone(),
+                ..back
+            },
+            want
+        );
+        assert!(seal_request(&mut [0u8; 10], Opcode::ObjUpdate, 1, 0).is_err());
     }
 
     #[test]

@@ -43,7 +43,9 @@ use vos::{Cont, ContId, Recx, Version};
 use crate::error::ObjError;
 use crate::hlc::{EpochError, Hlc, DEFAULT_EPSILON_NS};
 use crate::placement::{PoolMap, TargetId};
-use crate::rpc::{DataDesc, ObjReply, ObjReq, PunchKind, TargetSpace, BULK_THRESHOLD};
+use crate::rpc::{
+    DataDesc, DataRef, ObjReply, ObjReq, PunchKind, ReqRef, TargetSpace, BULK_THRESHOLD,
+};
 use crate::transport::{BulkRef, InProc, Msg, ReplySlot, ReplyTo, Transport};
 use crate::wire::{Header, Opcode};
 
@@ -606,7 +608,7 @@ fn handle(s: &SchedHandle, msg: Msg, reply: ReplyTo) {
         reply.fail(-der::DER_CANCELED);
         return;
     };
-    let (h, req) = match ObjReq::decode(&msg.frame) {
+    let (h, req, inline) = match ObjReq::decode_keep_inline(&msg.frame) {
         Ok(x) => x,
         Err(e) => {
             // The rpc id is unknown when the frame is damaged: 0.
@@ -647,14 +649,19 @@ fn handle(s: &SchedHandle, msg: Msg, reply: ReplyTo) {
         h.opcode,
         Opcode::ContCreate | Opcode::ContDestroy | Opcode::ContSetProp
     );
-    let mut state = Some((req, msg.bulk, reply));
+    let mut state = Some((req, msg, inline, reply));
     let t = s.create_named(name, move |t| {
         if blocking && ctx.vos.checkpointing() && t.reinit_delayed(Duration::from_millis(1)).is_ok()
         {
             return;
         }
-        if let Some((req, bulk, reply)) = state.take() {
-            dispatch(t, &ctx, h, req, bulk, reply);
+        if let Some((req, msg, inline, reply)) = state.take() {
+            // Inline data stays in the frame it came in.
+            let data = match inline {
+                Some(at) => Carried::Inline(&msg.frame[at]),
+                None => Carried::Desc(msg.bulk),
+            };
+            dispatch(t, &ctx, h, req, data, reply);
         }
     });
     if parent != 0 {
@@ -665,14 +672,14 @@ fn handle(s: &SchedHandle, msg: Msg, reply: ReplyTo) {
     let _ = t.schedule(true);
 }
 
-fn dispatch(
-    t: &Task,
-    ctx: &Rc<TgtCtx>,
-    h: Header,
-    req: ObjReq,
-    bulk: Vec<BulkRef>,
-    reply: ReplyTo,
-) {
+/// An update's data as it arrived: inline bytes still in the request's
+/// frame, or what `req.data` says (none, or bulk beside the frame).
+enum Carried<'a> {
+    Inline(&'a [u8]),
+    Desc(Vec<BulkRef>),
+}
+
+fn dispatch(t: &Task, ctx: &Rc<TgtCtx>, h: Header, req: ObjReq, data: Carried, reply: ReplyTo) {
     let rpc_id = h.rpc_id;
     let sh = t.sched();
     let step = sh.step("obj_ioc_begin");
@@ -703,7 +710,7 @@ fn dispatch(
                 leader,
                 punch,
             };
-            rw_update(t, ctx, c, req, bulk, reply, rpc)
+            rw_update(t, ctx, c, req, data, reply, rpc)
         }
         (Opcode::TgtAbort, Some(c)) => abort_handler(t, &c, &req, reply, rpc_id),
         (Opcode::ObjFetch, Some(c)) => fetch(t, ctx, &c, req, reply, rpc_id),
@@ -823,16 +830,21 @@ impl Data<'_> {
     }
 }
 
-fn pull<'a>(req: &'a ObjReq, bulk: &'a [BulkRef]) -> Result<Data<'a>, i32> {
+fn pull<'a>(req: &'a ObjReq, data: &'a Carried) -> Result<Data<'a>, i32> {
     let want: u64 = req
         .iods
         .iter()
         .try_fold(0u64, |a, i| i.data_len().and_then(|n| a.checked_add(n)))
         .ok_or(-der::DER_INVAL)?;
-    let d = match &req.data {
-        DataDesc::None => Data::Borrowed(&[]),
-        DataDesc::Inline(b) => Data::Borrowed(b),
-        DataDesc::Bulk(n) => {
+    let bulk: &[BulkRef] = match data {
+        Carried::Inline(_) => &[],
+        Carried::Desc(b) => b,
+    };
+    let d = match (&req.data, data) {
+        (_, Carried::Inline(b)) => Data::Borrowed(b),
+        (DataDesc::None, _) => Data::Borrowed(&[]),
+        (DataDesc::Inline(b), _) => Data::Borrowed(b),
+        (DataDesc::Bulk(n), _) => {
             let have: u64 = bulk.iter().map(|b| b.len() as u64).sum();
             if have != *n {
                 return Err(-der::DER_PROTO);
@@ -850,10 +862,10 @@ fn pull<'a>(req: &'a ObjReq, bulk: &'a [BulkRef]) -> Result<Data<'a>, i32> {
 }
 
 /// What aborting one local vos operation takes back: the version it gave
-/// an akey (an update, or an akey, record or single-value punch), a dkey
-/// punch or an object punch.
+/// the akey of the request's iod at an index (an update, or an akey,
+/// record or single-value punch), a dkey punch or an object punch.
 enum Undo {
-    Akey(Vec<u8>, Version),
+    Akey(usize, Version),
     Dkey(Version),
     Obj(Version),
 }
@@ -865,11 +877,18 @@ impl Undo {
         }
     }
 
-    /// `vos_dtx_abort` of it on this target (`req` names the object and
-    /// dkey).
+    /// `vos_dtx_abort` of it on this target (`req` names the object,
+    /// dkey and iods).
     fn abort(&self, c: &Cont, req: &ObjReq) -> Result<Task, vos::VosError> {
         match self {
-            Undo::Akey(akey, v) => c.abort(req.oid, &req.dkey, akey, *v),
+            Undo::Akey(i, v) => {
+                let akey = req
+                    .iods
+                    .get(*i)
+                    .map(|d| &d.akey[..])
+                    .ok_or(vos::VosError::Inval("abort of an iod the request lacks"))?;
+                c.abort(req.oid, &req.dkey, akey, *v)
+            }
             Undo::Dkey(v) => c.abort_punch(req.oid, Some(&req.dkey), *v),
             Undo::Obj(v) => c.abort_punch(req.oid, None, *v),
         }
@@ -891,15 +910,16 @@ impl Undo {
         if let Some(u) = one {
             return Ok(vec![u]);
         }
-        let akeys: Vec<&[u8]> = req
+        let akeys: Vec<usize> = req
             .iods
             .iter()
-            .flat_map(|i| {
+            .enumerate()
+            .flat_map(|(at, i)| {
                 let n = match req.punch {
                     PunchKind::Recx if !i.single => i.recxs.len(),
                     _ => 1,
                 };
-                std::iter::repeat_n(&i.akey[..], n)
+                std::iter::repeat_n(at, n)
             })
             .collect();
         if akeys.len() != vs.len() {
@@ -908,8 +928,17 @@ impl Undo {
         Ok(akeys
             .into_iter()
             .zip(vs)
-            .map(|(a, v)| Undo::Akey(a.to_vec(), *v))
+            .map(|(a, v)| Undo::Akey(a, *v))
             .collect())
+    }
+}
+
+impl Part {
+    /// The task that finishes the part.
+    fn task(&self) -> &Task {
+        match self {
+            Part::Local(t, _) | Part::Remote(t, ..) => t,
+        }
     }
 }
 
@@ -948,7 +977,7 @@ fn obj_local_rw(
             return local_punch(c, req, parts);
         }
         let mut off = 0usize;
-        for iod in &req.iods {
+        for (at, iod) in req.iods.iter().enumerate() {
             let recxs: &[Recx] = if iod.single {
                 &[Recx { idx: 0, nr: 1 }]
             } else {
@@ -973,7 +1002,7 @@ fn obj_local_rw(
                 match r {
                     Ok((task, v)) => {
                         b.end(0);
-                        parts.push(Part::Local(task, Undo::Akey(iod.akey.clone(), v)));
+                        parts.push(Part::Local(task, Undo::Akey(at, v)));
                     }
                     Err(e) => {
                         b.end(e.rc());
@@ -998,12 +1027,12 @@ fn local_punch(c: &Cont, req: &ObjReq, parts: &mut Vec<Part>) -> Result<(), i32>
     match req.punch {
         PunchKind::Obj => push(c.punch_tx(oid, None, None, e), &Undo::Obj),
         PunchKind::Dkey => push(c.punch_tx(oid, Some(dkey), None, e), &Undo::Dkey),
-        PunchKind::Akeys => req.iods.iter().try_for_each(|i| {
-            let undo = |v| Undo::Akey(i.akey.clone(), v);
+        PunchKind::Akeys => req.iods.iter().enumerate().try_for_each(|(at, i)| {
+            let undo = |v| Undo::Akey(at, v);
             push(c.punch_tx(oid, Some(dkey), Some(&i.akey), e), &undo)
         }),
-        PunchKind::Recx => req.iods.iter().try_for_each(|i| {
-            let undo = |v| Undo::Akey(i.akey.clone(), v);
+        PunchKind::Recx => req.iods.iter().enumerate().try_for_each(|(at, i)| {
+            let undo = |v| Undo::Akey(at, v);
             if i.single {
                 push(c.punch_single_tx(oid, dkey, &i.akey, e), &undo)
             } else {
@@ -1022,29 +1051,31 @@ fn forward(
     sh: &SchedHandle,
     ctx: &TgtCtx,
     req: &ObjReq,
-    bulk: &[BulkRef],
+    data: &Carried,
     to: TargetId,
     opcode: Opcode,
 ) -> Result<Part, i32> {
     let step = sh.step("obj_tgt_update");
     let transport = ctx.transport()?;
-    let mut fwd = req.clone();
-    fwd.fwd.clear();
     let rpc_id = ctx.rpc_id();
     // Its body only marks the send; the reply completes it, so its span
     // covers the round trip.
     let t = sh.create_named("crt_req_send", |_| {});
-    fwd.trace_parent = t.id();
+    let (data, bulk) = match data {
+        Carried::Inline(b) => (DataRef::Inline(b), Vec::new()),
+        Carried::Desc(bulk) => ((&req.data).into(), bulk.clone()),
+    };
+    // The same request minus the forward list, encoded from the leader's
+    // own (no copy of it first).
+    let fwd = ReqRef {
+        fwd: &[],
+        data,
+        trace_parent: t.id(),
+        ..req.as_ref()
+    };
     let frame = fwd.encode(opcode, rpc_id).map_err(|e| e.rc())?;
     let slot = ReplySlot::new();
-    let r = transport.send(
-        to,
-        Msg {
-            frame,
-            bulk: bulk.to_vec(),
-        },
-        slot.reply_to(&t),
-    );
+    let r = transport.send(to, Msg { frame, bulk }, slot.reply_to(&t));
     step.end(r.as_ref().err().map_or(0, |e| e.rc()));
     r.map_err(|e| e.rc())?;
     let _ = t.schedule(true);
@@ -1066,7 +1097,7 @@ fn rw_update(
     ctx: &Rc<TgtCtx>,
     c: Cont,
     req: ObjReq,
-    bulk: Vec<BulkRef>,
+    carried: Carried,
     reply: ReplyTo,
     rpc: Rpc,
 ) {
@@ -1107,7 +1138,7 @@ fn rw_update(
     let pulled = if punch {
         Ok(Data::Borrowed(&[]))
     } else {
-        pull(&req, &bulk)
+        pull(&req, &carried)
     };
     let data = match pulled {
         Ok(d) => d,
@@ -1133,7 +1164,7 @@ fn rw_update(
             Opcode::TgtUpdate
         };
         for &to in &req.fwd {
-            match forward(&sh, ctx, &req, &bulk, to, opcode) {
+            match forward(&sh, ctx, &req, &carried, to, opcode) {
                 Ok(p) => parts.push(p),
                 Err(rc) => {
                     first_err = rc;
@@ -1156,12 +1187,19 @@ fn rw_update(
     }
     exec.end(first_err);
     drop(data);
-    let deps: Vec<Task> = parts
-        .iter()
-        .map(|p| match p {
-            Part::Local(t, _) | Part::Remote(t, ..) => t.clone(),
-        })
-        .collect();
+    // The end waits for every part (one, unreplicated: no vector).
+    let one;
+    let many: Vec<Task>;
+    let deps: &[Task] = match &parts[..] {
+        [p] => {
+            one = [p.task().clone()];
+            &one
+        }
+        ps => {
+            many = ps.iter().map(|p| p.task().clone()).collect();
+            &many
+        }
+    };
     let ctx2 = ctx.clone();
     let mut state = Some((parts, reply, req, c));
     let end = sh.create_named(
@@ -1174,7 +1212,7 @@ fn rw_update(
         },
     );
     end.disable_propagate();
-    let _ = end.register_deps(&deps);
+    let _ = end.register_deps(deps);
     let _ = end.schedule(true);
     complete_after(t, &end);
 }
@@ -1210,29 +1248,24 @@ fn dtx_end(
 ) {
     let rpc_id = rpc.rpc_id;
     let sh = e.sched();
-    let mut versions = Vec::new();
-    let mut undo_local: Vec<Undo> = Vec::new();
     let mut undo_remote: Vec<(TargetId, Vec<Version>)> = Vec::new();
-    for p in parts {
+    for p in &parts {
         match p {
-            Part::Local(t, undo) => {
+            Part::Local(t, _) => {
                 let rc = t.result();
-                if rc != 0 {
-                    first_err = if first_err == 0 { rc } else { first_err };
-                } else {
-                    versions.push(undo.version());
-                    undo_local.push(undo);
+                if rc != 0 && first_err == 0 {
+                    first_err = rc;
                 }
             }
             Part::Remote(t, slot, to, id) => {
                 let step = sh.step("dc_rw_cb");
                 let mut rc = t.result();
                 if rc == 0 {
-                    match slot.take_reply(id) {
+                    match slot.take_reply(*id) {
                         Ok((rep, _)) => {
                             rc = rep.status;
                             if rc == 0 && !rep.versions.is_empty() {
-                                undo_remote.push((to, rep.versions));
+                                undo_remote.push((*to, rep.versions));
                             }
                         }
                         Err(e) => rc = e,
@@ -1245,10 +1278,22 @@ fn dtx_end(
             }
         }
     }
+    // The local operations that did get written: what an abort takes
+    // back, and (on success, all of them) the versions a reply reports.
+    let mut undo_local = parts.into_iter().filter_map(|p| match p {
+        Part::Local(t, undo) if t.result() == 0 => Some(undo),
+        _ => None,
+    });
     if first_err == 0 {
         let step = sh.step("obj_rw_complete");
         step.end(0);
         let step = sh.step("obj_rw_reply");
+        // A replica tells its leader the versions it wrote (to abort them
+        // should the DTX fail); the client has no use for the leader's.
+        let versions = match rpc.leader {
+            true => Vec::new(),
+            false => undo_local.map(|u| u.version()).collect(),
+        };
         let rep = ObjReply {
             epoch: req.epoch,
             versions,
@@ -1261,7 +1306,7 @@ fn dtx_end(
     }
     // Abort what was written, then report the failure.
     let mut aborts = Vec::new();
-    for undo in &undo_local {
+    for undo in undo_local.by_ref() {
         if let Ok(t) = undo.abort(&c, &req) {
             aborts.push(t);
         }
@@ -1297,7 +1342,14 @@ fn dtx_end(
 }
 
 fn forward_abort(sh: &SchedHandle, ctx: &TgtCtx, a: ObjReq, to: TargetId) -> Result<Part, i32> {
-    forward(sh, ctx, &a, &[], to, Opcode::TgtAbort)
+    forward(
+        sh,
+        ctx,
+        &a,
+        &Carried::Desc(Vec::new()),
+        to,
+        Opcode::TgtAbort,
+    )
 }
 
 /// `TgtAbort`: removes the given versions (see [`Undo::list`] for their

@@ -191,6 +191,8 @@ pub(crate) struct State {
     agg_epoch: Epoch,
     /// Aggregations run on demand because an allocation failed.
     reclaims: u64,
+    /// The buffer each commit encodes its op into (kept, reused).
+    rec_buf: Vec<u8>,
 }
 
 impl State {
@@ -337,6 +339,7 @@ impl Target {
                 stable: None,
                 agg_epoch: 0,
                 reclaims: 0,
+                rec_buf: Vec::new(),
             })),
         };
         // Replay ended the WAL's generation: record where it continues.
@@ -761,11 +764,17 @@ impl Target {
         if used * 2 > total {
             self.schedule_checkpoint();
         }
-        let mut rec = Enc::new();
+        // The op's bytes, in the target's reused record buffer (bio copies
+        // them into the log's queue).
+        let mut rec = Enc {
+            buf: std::mem::take(&mut self.st.borrow_mut().rec_buf),
+        };
+        rec.buf.clear();
         op.encode(&mut rec);
         let bs = self.sb.geo.block_size as u64;
         let padded;
-        let writes: Vec<(u64, &[u8])> = match data {
+        let one;
+        let writes: &[TxData] = match data {
             Some((addr, bytes)) => {
                 let len = round_up(bytes.len() as u64, bs) as usize;
                 padded = if len == bytes.len() {
@@ -775,37 +784,33 @@ impl Target {
                     p.resize(len, 0);
                     Some(p)
                 };
-                vec![(
-                    self.sb.geo.data_off + addr.off,
-                    padded.as_deref().unwrap_or(bytes),
-                )]
+                // The record carries the checksum vos computed for the
+                // index (a sum of chunk sums for chunked extents), so replay
+                // can check the data of an update the log does not mark
+                // acknowledged.
+                let chunk = match &op {
+                    IndexOp::UpdateArray {
+                        chunks: Some(c), ..
+                    } => c.chunk,
+                    _ => 0,
+                };
+                one = [TxData {
+                    off: self.sb.geo.data_off + addr.off,
+                    bytes: padded.as_deref().unwrap_or(bytes),
+                    sum: Some(DataSum {
+                        len: bytes.len() as u64,
+                        chunk,
+                        csum: addr.csum,
+                    }),
+                }];
+                &one
             }
-            None => Vec::new(),
+            None => &[],
         };
-        // The record carries the checksum vos computed for the index (a
-        // sum of chunk sums for chunked extents), so replay can check the
-        // data of an update the log does not mark acknowledged.
-        let chunk = match &op {
-            IndexOp::UpdateArray {
-                chunks: Some(c), ..
-            } => c.chunk,
-            _ => 0,
-        };
-        let writes: Vec<TxData> = writes
-            .iter()
-            .zip(data.iter())
-            .map(|(&(off, bytes), (addr, unpadded))| TxData {
-                off,
-                bytes,
-                sum: Some(DataSum {
-                    len: unpadded.len() as u64,
-                    chunk,
-                    csum: addr.csum,
-                }),
-            })
-            .collect();
         let freed = data.map(|(a, _)| a);
-        let tx = match self.tx.commit_summed(&writes, &rec.buf) {
+        let committed = self.tx.commit_summed(writes, &rec.buf);
+        self.st.borrow_mut().rec_buf = rec.buf;
+        let tx = match committed {
             Ok(t) => t,
             Err(e) => {
                 if let Some(a) = freed {

@@ -549,7 +549,7 @@ impl Index {
                 let a = akey_mut(c, *oid, dkey, akey, data.is_some(), v, || Value::Array {
                     rsize: *rsize,
                     tree: ExtentTree::default(),
-                });
+                })?;
                 if let Value::Array { tree, .. } = &mut a.value {
                     tree.insert(*recx, v, *data);
                 }
@@ -563,7 +563,7 @@ impl Index {
             } => {
                 let a = akey_mut(c, *oid, dkey, akey, data.is_some(), v, || {
                     Value::Single(BTreeMap::new())
-                });
+                })?;
                 if data.is_none() {
                     a.ilog.punch(v);
                 }
@@ -653,26 +653,43 @@ fn akey_mut<'a>(
     create: bool,
     v: Version,
     value: impl FnOnce() -> Value,
-) -> &'a mut Akey {
+) -> Result<&'a mut Akey, VosError> {
     let o = c.objs.entry(oid).or_default();
     if create {
         o.ilog.create(v);
     }
-    let d = o.dkeys.entry(dkey.to_vec()).or_default();
+    // Keys are copied only when they are new (an entry() would copy them
+    // on every update).
+    if !o.dkeys.contains_key(dkey) {
+        o.dkeys.insert(dkey.to_vec(), Dkey::default());
+    }
+    let d = o
+        .dkeys
+        .get_mut(dkey)
+        .ok_or(VosError::Inval("dkey vanished"))?;
     if create {
         d.ilog.create(v);
     }
-    let a = d.akeys.entry(akey.to_vec()).or_insert_with(|| Akey {
-        ilog: Ilog::default(),
-        value: Value::Empty,
-    });
+    if !d.akeys.contains_key(akey) {
+        d.akeys.insert(
+            akey.to_vec(),
+            Akey {
+                ilog: Ilog::default(),
+                value: Value::Empty,
+            },
+        );
+    }
+    let a = d
+        .akeys
+        .get_mut(akey)
+        .ok_or(VosError::Inval("akey vanished"))?;
     if matches!(a.value, Value::Empty) {
         a.value = value();
     }
     if create {
         a.ilog.create(v);
     }
-    a
+    Ok(a)
 }
 
 /// Removes what the update at `v` left under `oid`/`dkey`/`akey` (see
