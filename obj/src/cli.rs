@@ -960,6 +960,39 @@ impl ObjHandle {
         keys.dedup();
         Ok(keys)
     }
+    /// `daos_obj_list_akey`: the akeys of `dkey` at `epoch` (`None`: now),
+    /// from the leader of the dkey's group, sorted.
+    pub async fn list_akeys_async(
+        &self,
+        dkey: &[u8],
+        epoch: Option<Epoch>,
+    ) -> Result<Vec<Vec<u8>>, ObjError> {
+        let mut req = ObjReq::new(
+            self.cont,
+            self.oid,
+            epoch.unwrap_or_else(|| self.cli.epoch_now()),
+        );
+        req.dkey = dkey.to_vec();
+        let to = self.dkey_leader(dkey)?;
+        let (t, a) =
+            self.cli
+                .shard_rpc("dc_obj_shard_rw", to, Opcode::ObjEnumAkeys, req, Vec::new());
+        self.cli.run_task(t, "obj_enum_akeys").await?;
+        let rep = a
+            .borrow_mut()
+            .take()
+            .ok_or(ObjError::Proto("no reply".into()))?
+            .0;
+        if rep.status != 0 {
+            return Err(ObjError::Failed {
+                op: "obj_enum_akeys",
+                rc: rep.status,
+            });
+        }
+        let mut keys = rep.keys;
+        keys.sort();
+        Ok(keys)
+    }
 }
 
 fn fetch_result(rep: ObjReply, bulk: Vec<BulkRef>) -> Result<FetchResult, ObjError> {

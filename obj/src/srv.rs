@@ -489,7 +489,7 @@ fn handle(s: &SchedHandle, msg: Msg, reply: ReplyTo) {
         Opcode::TgtPunch => "ds_obj_tgt_punch_handler",
         Opcode::TgtAbort => "dtx_abort",
         Opcode::ObjQueryKey => "ds_obj_query_key_handler",
-        Opcode::ObjEnumDkeys => "ds_obj_enum_handler",
+        Opcode::ObjEnumDkeys | Opcode::ObjEnumAkeys => "ds_obj_enum_handler",
         Opcode::ContCreate | Opcode::ContOpen | Opcode::ContList | Opcode::ContDestroy => {
             "ds_cont_op_handler"
         }
@@ -572,6 +572,12 @@ fn dispatch(
         (Opcode::ObjEnumDkeys, Some(c)) => {
             let mut rep = ObjReply::status(0);
             rep.keys = c.list_dkeys(req.oid, req.epoch);
+            send_reply(reply, rpc_id, &rep, Vec::new());
+            t.complete(0);
+        }
+        (Opcode::ObjEnumAkeys, Some(c)) => {
+            let mut rep = ObjReply::status(0);
+            rep.keys = c.list_akeys(req.oid, &req.dkey, req.epoch);
             send_reply(reply, rpc_id, &rep, Vec::new());
             t.complete(0);
         }

@@ -55,6 +55,8 @@ pub enum Opcode {
     ContList = 12,
     /// Destroy a container (by label) on a target, if it has it.
     ContDestroy = 13,
+    /// `DAOS_OBJ_AKEY_RPC_ENUMERATE`: the akeys of one dkey of an object.
+    ObjEnumAkeys = 14,
     /// A reply to any of the above.
     Reply = 0x8000,
 }
@@ -75,6 +77,7 @@ impl Opcode {
             11 => Opcode::PoolQuery,
             12 => Opcode::ContList,
             13 => Opcode::ContDestroy,
+            14 => Opcode::ObjEnumAkeys,
             0x8000 => Opcode::Reply,
             _ => return None,
         })

@@ -29,6 +29,10 @@ pub(crate) fn fuse_type(k: FileType) -> FuseType {
         FileType::File => FuseType::RegularFile,
         FileType::Dir => FuseType::Directory,
         FileType::Symlink => FuseType::Symlink,
+        FileType::Fifo => FuseType::NamedPipe,
+        FileType::CharDev => FuseType::CharDevice,
+        FileType::BlockDev => FuseType::BlockDevice,
+        FileType::Socket => FuseType::Socket,
     }
 }
 
@@ -48,7 +52,8 @@ pub(crate) fn attr_of_stat(ino: u64, st: &Stat) -> FileAttr {
         nlink: st.nlink,
         uid: st.uid,
         gid: st.gid,
-        rdev: 0,
+        // The kernel's dev_t as FUSE carries it (new_encode_dev).
+        rdev: u32::try_from(st.rdev).unwrap_or(0),
         blksize: u32::try_from(st.blksize).unwrap_or(1 << 20),
         flags: 0,
     }
@@ -56,7 +61,8 @@ pub(crate) fn attr_of_stat(ino: u64, st: &Stat) -> FileAttr {
 
 /// The attributes of an entry from its inode record and (files) size,
 /// as [`crate::Dfs::stat`] would give them for a linked entry, without
-/// reading the record again.
+/// reading the record again (a directory of a version 1 container, whose
+/// record has no link count, shows 2 here: `stat` counts).
 pub(crate) fn attr_of_record(
     ino: u64,
     rec: &Inode,
@@ -68,14 +74,19 @@ pub(crate) fn attr_of_record(
     let st = Stat {
         ino,
         mode: rec.mode,
-        nlink: if kind == FileType::Dir { 2 } else { 1 },
+        nlink: match kind {
+            FileType::Dir => rec.nlink.max(2),
+            _ if rec.is_hlink() => rec.nlink,
+            _ => 1,
+        },
         uid: rec.uid,
         gid: rec.gid,
         size: match kind {
             FileType::File => size,
             FileType::Symlink => rec.target.len() as u64,
-            FileType::Dir => 0,
+            _ => 0,
         },
+        rdev: rec.rdev,
         blksize: if rec.chunk_size > 0 {
             rec.chunk_size
         } else {

@@ -64,10 +64,14 @@
 //!   size of 0.
 
 mod attr;
+mod entries;
+mod inbox;
+mod inode_ops;
 mod inodes;
 pub mod log;
 mod ops;
 mod perm;
+mod reply;
 mod signal;
 mod watch;
 mod work;

@@ -12,35 +12,33 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsStr;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use fuser::{
-    Errno, FileAttr, FileHandle, FileType as FuseType, FopenFlags, Generation, INodeNo,
-    RenameFlags, ReplyCreate, ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyStatfs,
-    ReplyWrite, TimeOrNow,
+    Errno, FileAttr, FileHandle, FopenFlags, Generation, ReplyCreate, ReplyData, ReplyEmpty,
+    ReplyStatfs, ReplyWrite,
 };
 use obj::transport::BulkRef;
 use obj::vos::ObjId;
 use tse::{SchedHandle, Task};
 
-use super::attr::{attr_of_record, attr_of_stat, fs_blocks, fuse_type, ns_of, FRSIZE};
-use super::inodes::{InodeTable, ROOT_INO};
-use super::log::{self, Level};
-use super::ops::{Inbox, Req, SetAttr, Taken};
-use super::perm::{change_owner_mode, new_mode, Attrs, Caller, OwnerChange};
+use super::attr::{attr_of_record, fs_blocks, FRSIZE};
+use super::entries::{new_entry, DirHandle};
+use super::inodes::InodeTable;
+use super::ops::{Inbox, Req, Taken};
+use super::perm::Caller;
+pub(super) use super::reply::{log_io_failure, name_str, reply_empty, reply_entry, Fail, R};
 use super::watch::Ticket;
 use crate::darray::ReadOut;
 use crate::errno::{der_to_errno, DfsError};
 use crate::file::{array_of, Access, File, OpenFlags};
-use crate::inode::{now_ns, FileType, Owner, PERM_MASK, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG};
-use crate::namespace::{Dfs, DirCursor, Obj};
+use crate::inode::{FileType, PERM_MASK, S_IFREG};
+use crate::namespace::{Dfs, Obj};
 
-/// Entries fetched per `dfs_readdir` call when listing a directory.
-const READDIR_BATCH: usize = 256;
 /// How long a stopping daemon waits for the I/O in flight.
 pub(crate) const DRAIN_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -54,52 +52,6 @@ pub(crate) struct WorkerCfg {
     /// What `statfs` reports as the size when the pool cannot say.
     pub(crate) capacity_hint: Option<u64>,
 }
-
-/// A failed request: the `errno` to answer with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Fail(i32);
-
-impl From<DfsError> for Fail {
-    /// The error's `errno`; the error itself goes to the log (an `EIO`
-    /// as an error, anything else at debug level).
-    fn from(e: DfsError) -> Fail {
-        let errno = e.errno();
-        let level = if errno == libc::EIO {
-            Level::Error
-        } else {
-            Level::Debug
-        };
-        log::log(level, format_args!("request failed: {e}"));
-        Fail(errno)
-    }
-}
-
-/// Logs a read or write of file `oid` that the engine failed with `rc`.
-fn log_io_failure(what: &str, oid: ObjId, offset: u64, len: u64, rc: i32) {
-    let errno = der_to_errno(rc);
-    let level = if errno == libc::EIO {
-        Level::Error
-    } else {
-        Level::Debug
-    };
-    log::log(
-        level,
-        format_args!(
-            "{what} of {len} bytes at {offset} of object {:#x}.{:#x} failed: {} (rc {rc})",
-            oid.hi,
-            oid.lo,
-            std::io::Error::from_raw_os_error(errno)
-        ),
-    );
-}
-
-impl Fail {
-    fn errno(self) -> Errno {
-        Errno::from_i32(self.0)
-    }
-}
-
-type R<T> = Result<T, Fail>;
 
 /// Counters of a mount, updated by the dfs thread, read by anyone.
 #[derive(Debug, Default)]
@@ -130,8 +82,8 @@ impl Counters {
 }
 
 /// An open file handle.
-struct OpenFile {
-    file: Rc<File>,
+pub(super) struct OpenFile {
+    pub(super) file: Rc<File>,
     /// Writes started and not yet answered.
     inflight: usize,
     /// `flush` / `fsync` replies waiting for those writes (with their
@@ -142,11 +94,11 @@ struct OpenFile {
 }
 
 /// What the I/O completion callbacks share with the loop.
-struct Live {
-    files: RefCell<HashMap<u64, OpenFile>>,
+pub(super) struct Live {
+    pub(super) files: RefCell<HashMap<u64, OpenFile>>,
     /// Sizes of files this mount has seen (all writes go through it),
     /// so a read needs no size query.
-    sizes: RefCell<HashMap<ObjId, u64>>,
+    pub(super) sizes: RefCell<HashMap<ObjId, u64>>,
     /// Handles whose last write finished with someone waiting on it.
     settled: RefCell<Vec<u64>>,
     /// The loop's wake-up task while it waits.
@@ -194,24 +146,15 @@ impl Live {
     }
 }
 
-/// An open directory: its listing as of `opendir` (or the last rewind).
-struct DirHandle {
-    entries: Vec<(u64, FuseType, OsString)>,
-}
-
 /// The dfs thread's state.
 pub(crate) struct Worker {
-    dfs: Dfs,
-    sched: SchedHandle,
-    cfg: WorkerCfg,
-    inodes: InodeTable,
-    live: Rc<Live>,
-    dirs: HashMap<u64, DirHandle>,
-    next_fh: u64,
-}
-
-fn name_str(name: &OsStr) -> R<&str> {
-    name.to_str().ok_or(Fail(libc::EINVAL))
+    pub(super) dfs: Dfs,
+    pub(super) sched: SchedHandle,
+    pub(super) cfg: WorkerCfg,
+    pub(super) inodes: InodeTable,
+    pub(super) live: Rc<Live>,
+    pub(super) dirs: HashMap<u64, DirHandle>,
+    pub(super) next_fh: u64,
 }
 
 impl Worker {
@@ -360,12 +303,40 @@ impl Worker {
                 caller,
                 mode,
                 umask,
+                rdev,
                 reply,
             } => reply_entry(
                 reply,
                 self.cfg.ttl,
-                self.dfuse_cb_mknod(parent, &name, mode, umask, &caller),
+                self.dfuse_cb_mknod(parent, &name, mode, umask, rdev, &caller),
             ),
+            Req::Link {
+                ino,
+                newparent,
+                newname,
+                reply,
+            } => reply_entry(
+                reply,
+                self.cfg.ttl,
+                self.dfuse_cb_link(ino, newparent, &newname),
+            ),
+            Req::SetXattr {
+                ino,
+                name,
+                value,
+                flags,
+                reply,
+            } => reply_empty(reply, self.dfuse_cb_setxattr(ino, &name, &value, flags)),
+            Req::GetXattr {
+                ino,
+                name,
+                size,
+                reply,
+            } => self.dfuse_cb_getxattr(ino, &name, size, reply),
+            Req::ListXattr { ino, size, reply } => self.dfuse_cb_listxattr(ino, size, reply),
+            Req::RemoveXattr { ino, name, reply } => {
+                reply_empty(reply, self.dfuse_cb_removexattr(ino, &name))
+            }
             Req::Mkdir {
                 parent,
                 name,
@@ -470,7 +441,7 @@ impl Worker {
         f
     }
 
-    fn new_fh(&mut self) -> u64 {
+    pub(super) fn new_fh(&mut self) -> u64 {
         let fh = self.next_fh;
         self.next_fh += 1;
         fh
@@ -478,7 +449,7 @@ impl Worker {
 
     /// The entry inode `ino` names (`ESTALE` for one the kernel should
     /// not be asking about).
-    fn obj(&self, ino: u64) -> R<Obj> {
+    pub(super) fn obj(&self, ino: u64) -> R<Obj> {
         self.inodes.get(ino).cloned().ok_or(Fail(libc::ESTALE))
     }
 
@@ -512,7 +483,7 @@ impl Worker {
     }
 
     /// Records `obj` as looked up once more and gives its attributes.
-    fn entry(&mut self, obj: Obj) -> R<FileAttr> {
+    pub(super) fn entry(&mut self, obj: Obj) -> R<FileAttr> {
         let size = self.size_and_newest(&obj)?;
         let rec = obj.inode().clone();
         let ino = self.inodes.intern(obj, true);
@@ -525,185 +496,6 @@ impl Worker {
         let name = name.to_str().ok_or(Fail(libc::ENOENT))?;
         let o = self.dfs.lookup_rel(&dir, name)?;
         self.entry(o)
-    }
-
-    fn dfuse_cb_getattr(&mut self, ino: u64) -> R<FileAttr> {
-        let o = self.obj(ino)?;
-        let st = self.dfs.stat(&o)?;
-        Ok(attr_of_stat(ino, &st))
-    }
-
-    fn dfuse_cb_setattr(
-        &mut self,
-        ino: u64,
-        fh: Option<u64>,
-        set: SetAttr,
-        caller: &Caller,
-    ) -> R<FileAttr> {
-        let mut o = self.obj(ino)?;
-        // Owner and mode: checked against the record as stored now (the
-        // kernel's copy may be older), before anything changes.
-        let owner_change = if set.mode.is_some() || set.uid.is_some() || set.gid.is_some() {
-            let st = self.dfs.stat(&o)?;
-            let cur = Attrs {
-                mode: st.mode,
-                uid: st.uid,
-                gid: st.gid,
-            };
-            let want = OwnerChange {
-                mode: set.mode,
-                uid: set.uid,
-                gid: set.gid,
-            };
-            let new = change_owner_mode(caller, cur, want, |g| caller.in_group(g)).map_err(Fail)?;
-            Some((cur, new))
-        } else {
-            None
-        };
-        if let Some(size) = set.size {
-            match o.kind() {
-                FileType::File => {}
-                FileType::Dir => return Err(Fail(libc::EISDIR)),
-                FileType::Symlink => return Err(Fail(libc::EINVAL)),
-            }
-            let open = fh.and_then(|fh| self.live.files.borrow().get(&fh).map(|f| f.file.clone()));
-            match open {
-                Some(f) if f.obj().oid() == o.oid() => f.truncate(size)?,
-                _ => {
-                    let f = File::new(&self.dfs, o.clone(), Access::WriteOnly)?;
-                    let r = f.truncate(size);
-                    f.close()?;
-                    r?;
-                }
-            }
-            self.live.sizes.borrow_mut().insert(o.oid(), size);
-        }
-        if let Some((cur, new)) = owner_change {
-            if (new.uid, new.gid) != (cur.uid, cur.gid) {
-                let uid = (new.uid != cur.uid).then_some(new.uid);
-                let gid = (new.gid != cur.gid).then_some(new.gid);
-                o = self.dfs.chown(&o, uid, gid)?;
-            }
-            if new.mode != cur.mode || set.mode.is_some() {
-                o = self.dfs.chmod(&o, new.mode & PERM_MASK)?;
-            }
-        }
-        if set.atime.is_some() || set.mtime.is_some() {
-            let t = |x: Option<TimeOrNow>| {
-                x.map(|x| match x {
-                    TimeOrNow::Now => now_ns(),
-                    TimeOrNow::SpecificTime(t) => ns_of(t),
-                })
-            };
-            o = self.dfs.utimens(&o, t(set.atime), t(set.mtime))?;
-        }
-        self.inodes.refresh(ino, o.clone());
-        let st = self.dfs.stat(&o)?;
-        Ok(attr_of_stat(ino, &st))
-    }
-
-    fn dfuse_cb_readlink(&mut self, ino: u64, reply: ReplyData) {
-        match self
-            .obj(ino)
-            .and_then(|o| self.dfs.readlink(&o).map_err(Fail::from))
-        {
-            Ok(t) => reply.data(t.as_bytes()),
-            Err(e) => reply.error(e.errno()),
-        }
-    }
-
-    fn dfuse_cb_mknod(
-        &mut self,
-        parent: u64,
-        name: &OsStr,
-        mode: u32,
-        umask: u32,
-        caller: &Caller,
-    ) -> R<FileAttr> {
-        // Regular files only: the namespace holds no devices, FIFOs or
-        // sockets.
-        if mode & S_IFMT != S_IFREG {
-            return Err(Fail(libc::EPERM));
-        }
-        let dir = self.obj(parent)?;
-        let (owner, perm) = new_entry(&dir, caller, S_IFREG, mode & !umask & PERM_MASK);
-        let flags = OpenFlags::write_only().excl().create(perm);
-        let f = self.dfs.open_as(&dir, name_str(name)?, flags, owner)?;
-        let o = f.obj().clone();
-        f.close()?;
-        self.live.sizes.borrow_mut().insert(o.oid(), 0);
-        self.entry(o)
-    }
-
-    fn dfuse_cb_mkdir(
-        &mut self,
-        parent: u64,
-        name: &OsStr,
-        mode: u32,
-        umask: u32,
-        caller: &Caller,
-    ) -> R<FileAttr> {
-        let dir = self.obj(parent)?;
-        let (owner, perm) = new_entry(&dir, caller, S_IFDIR, mode & !umask & PERM_MASK);
-        let o = self.dfs.mkdir_as(&dir, name_str(name)?, perm, owner)?;
-        self.entry(o)
-    }
-
-    fn dfuse_cb_unlink(&mut self, parent: u64, name: &OsStr) -> R<()> {
-        let dir = self.obj(parent)?;
-        Ok(self.dfs.unlink(&dir, name_str(name)?)?)
-    }
-
-    fn dfuse_cb_rmdir(&mut self, parent: u64, name: &OsStr) -> R<()> {
-        let dir = self.obj(parent)?;
-        Ok(self.dfs.rmdir(&dir, name_str(name)?)?)
-    }
-
-    fn dfuse_cb_symlink(
-        &mut self,
-        parent: u64,
-        name: &OsStr,
-        target: &OsStr,
-        caller: &Caller,
-    ) -> R<FileAttr> {
-        let dir = self.obj(parent)?;
-        let (owner, _) = new_entry(&dir, caller, S_IFLNK, 0o777);
-        let o = self
-            .dfs
-            .symlink_as(&dir, name_str(name)?, name_str(target)?, owner)?;
-        self.entry(o)
-    }
-
-    fn dfuse_cb_rename(
-        &mut self,
-        parent: u64,
-        name: &OsStr,
-        newparent: u64,
-        newname: &OsStr,
-        flags: RenameFlags,
-    ) -> R<()> {
-        if !(flags - RenameFlags::RENAME_NOREPLACE).is_empty() {
-            // No atomic exchange or whiteouts in the namespace.
-            return Err(Fail(libc::EINVAL));
-        }
-        let src = self.obj(parent)?;
-        let dst = self.obj(newparent)?;
-        let (name, newname) = (name_str(name)?, name_str(newname)?);
-        if flags.contains(RenameFlags::RENAME_NOREPLACE) {
-            match self.dfs.lookup_rel(&dst, newname) {
-                Ok(_) => return Err(Fail(libc::EEXIST)),
-                Err(DfsError::NotFound(_)) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        self.dfs.rename(&src, name, &dst, newname)?;
-        // The moved entry's handle names it by parent and name: refresh
-        // it if the kernel holds it.
-        let moved = self.dfs.lookup_rel(&dst, newname)?;
-        if let Some(ino) = self.inodes.ino_of(moved.oid()) {
-            self.inodes.refresh(ino, moved);
-        }
-        Ok(())
     }
 
     fn add_file(&mut self, file: File) -> u64 {
@@ -726,6 +518,8 @@ impl Worker {
             FileType::File => {}
             FileType::Dir => return Err(Fail(libc::EISDIR)),
             FileType::Symlink => return Err(Fail(libc::ELOOP)),
+            // The kernel opens FIFOs, devices and sockets itself.
+            _ => return Err(Fail(libc::ENXIO)),
         }
         let access = access_of(flags);
         let file = File::new(&self.dfs, o, access)?;
@@ -947,64 +741,6 @@ impl Worker {
         Ok(())
     }
 
-    fn dfuse_cb_opendir(&mut self, ino: u64) -> R<u64> {
-        let entries = self.list(ino)?;
-        let fh = self.new_fh();
-        self.dirs.insert(fh, DirHandle { entries });
-        Ok(fh)
-    }
-
-    /// The listing of directory `ino`: `.`, `..`, then its entries.
-    fn list(&self, ino: u64) -> R<Vec<(u64, FuseType, OsString)>> {
-        let dir = self.obj(ino)?;
-        if !dir.is_dir() {
-            return Err(Fail(libc::ENOTDIR));
-        }
-        let up = if ino == ROOT_INO {
-            ROOT_INO
-        } else {
-            self.inodes.ino_of(dir.parent()).unwrap_or(dir.parent().lo)
-        };
-        let mut v = vec![
-            (ino, FuseType::Directory, OsString::from(".")),
-            (up, FuseType::Directory, OsString::from("..")),
-        ];
-        let mut cursor = DirCursor::start();
-        loop {
-            let (es, next) = self.dfs.readdir(&dir, &cursor, READDIR_BATCH)?;
-            v.extend(
-                es.into_iter()
-                    .map(|e| (e.ino, fuse_type(e.kind), OsString::from(e.name))),
-            );
-            match next {
-                Some(c) => cursor = c,
-                None => return Ok(v),
-            }
-        }
-    }
-
-    fn dfuse_cb_readdir(&mut self, ino: u64, fh: u64, offset: u64, mut reply: ReplyDirectory) {
-        if offset == 0 {
-            // A rewind: list again.
-            match self.list(ino) {
-                Ok(entries) => {
-                    self.dirs.insert(fh, DirHandle { entries });
-                }
-                Err(e) => return reply.error(e.errno()),
-            }
-        }
-        let Some(d) = self.dirs.get(&fh) else {
-            return reply.error(Errno::EBADF);
-        };
-        let skip = usize::try_from(offset).unwrap_or(usize::MAX);
-        for (i, (ino, kind, name)) in d.entries.iter().enumerate().skip(skip) {
-            if reply.add(INodeNo(*ino), i as u64 + 1, *kind, name) {
-                break;
-            }
-        }
-        reply.ok();
-    }
-
     fn dfuse_cb_statfs(&mut self, reply: ReplyStatfs) {
         match self.dfs.statfs() {
             Ok(st) => {
@@ -1025,14 +761,6 @@ impl Worker {
     }
 }
 
-/// The owner and permission bits of an entry of type `ty` that `caller`
-/// makes in `dir` with permission bits `perm` (see [`super::perm`]).
-fn new_entry(dir: &Obj, caller: &Caller, ty: u32, perm: u32) -> (Owner, u32) {
-    let d = dir.inode();
-    let owner = caller.new_owner(d.mode, d.gid);
-    (owner, new_mode(caller, ty, perm, owner, d.mode))
-}
-
 fn access_of(flags: i32) -> Access {
     match flags & libc::O_ACCMODE {
         libc::O_WRONLY => Access::WriteOnly,
@@ -1049,19 +777,5 @@ fn close_file(file: Rc<File>) -> Result<(), DfsError> {
         // Someone still holds it (cannot happen between requests): it
         // closes when they drop it.
         Err(_) => Ok(()),
-    }
-}
-
-fn reply_entry(reply: ReplyEntry, ttl: Duration, r: R<FileAttr>) {
-    match r {
-        Ok(a) => reply.entry(&ttl, &a, Generation(0)),
-        Err(e) => reply.error(e.errno()),
-    }
-}
-
-fn reply_empty(reply: ReplyEmpty, r: R<()>) {
-    match r {
-        Ok(()) => reply.ok(),
-        Err(e) => reply.error(e.errno()),
     }
 }
