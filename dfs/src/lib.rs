@@ -75,7 +75,7 @@ pub use errno::DfsError;
 pub use file::{Access, File, OpenFlags};
 pub use fuse::{Dfuse, DfuseConfig, DfuseError, DfuseStats};
 pub use inode::{FileType, Inode, Owner, Stat};
-pub use namespace::{Dfs, DirCursor, DirEntry, MkfsStep, Obj, StatFs};
+pub use namespace::{Dfs, DirCursor, DirEntry, MkfsStep, Obj, RenameMode, StatFs, XattrMode};
 pub use obj;
 pub use sb::DfsAttr;
 pub use task::DfsOp;

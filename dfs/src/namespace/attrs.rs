@@ -46,6 +46,34 @@ impl Dfs {
         }
     }
 
+    /// [`inode_of_async`](Self::inode_of_async) for a change of the
+    /// record: a file's mtime as `stat` shows it (from its newest data
+    /// write, see [`crate::inode::file_times`]) is folded into the
+    /// record first, as a change sets ctime past that write.
+    pub(crate) async fn inode_for_change_async(
+        &self,
+        o: &Obj,
+    ) -> Result<Option<(Inode, Home)>, DfsError> {
+        let Some((mut rec, home)) = self.inode_of_async(o).await? else {
+            return Ok(None);
+        };
+        self.fold_data_times_async(&mut rec).await?;
+        Ok(Some((rec, home)))
+    }
+
+    /// Folds the time of a file's newest data write into `rec`'s mtime
+    /// (and ctime) where it is later than the record's ctime.
+    pub(crate) async fn fold_data_times_async(&self, rec: &mut Inode) -> Result<(), DfsError> {
+        if rec.kind() == FileType::File {
+            let (_, written) = crate::file::array_of(self, rec)?
+                .stat_async()
+                .await
+                .ctx("the file's newest write")?;
+            (rec.mtime, rec.ctime) = crate::inode::file_times(rec, written);
+        }
+        Ok(())
+    }
+
     /// Writes `rec` where it lives (`name`: its entry's name), with the
     /// single values `extra` beside it in its object. In the object, the
     /// update's epoch is its ctime: a change of the record is not taken
@@ -59,7 +87,9 @@ impl Dfs {
     ) -> Result<(), DfsError> {
         match home {
             Home::Entry(ph) => {
-                rec.ctime = now_ns();
+                // Past every epoch this client gave out (its clock may run
+                // ahead of the system's): past the writes of the change.
+                rec.ctime = now_ns().max(hlc2ns(self.inner.cli.epoch_now()));
                 dirent::put_async(ph, name, rec).await
             }
             Home::Object(oh) => {
@@ -183,7 +213,7 @@ impl Dfs {
         f: impl FnOnce(&mut Inode),
     ) -> Result<Obj, DfsError> {
         let (mut rec, home) = self
-            .inode_of_async(o)
+            .inode_for_change_async(o)
             .await?
             .ok_or_else(|| DfsError::NotFound(o.name()))?;
         f(&mut rec);

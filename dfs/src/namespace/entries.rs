@@ -263,6 +263,7 @@ impl Dfs {
         if o.inode.is_hlink() {
             let oh = self.oh(o.oid())?;
             if let Some(mut rec) = dirent::fetch_async(&oh, INODE_DKEY).await? {
+                self.fold_data_times_async(&mut rec).await?;
                 rec.nlink = rec.nlink.saturating_sub(1);
                 self.put_inode_async(&Home::Object(oh), &[], &mut rec, Vec::new())
                     .await?;

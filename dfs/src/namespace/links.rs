@@ -37,7 +37,7 @@ impl Dfs {
             return Err(DfsError::Exists(name.to_string()));
         }
         let (mut rec, _) = self
-            .inode_of_async(o)
+            .inode_for_change_async(o)
             .await?
             .ok_or_else(|| DfsError::NotFound(o.name()))?;
         let first = !rec.is_hlink();

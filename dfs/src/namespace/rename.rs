@@ -173,13 +173,14 @@ impl Dfs {
     async fn moved_record_async(&self, o: &Obj) -> Result<Inode, DfsError> {
         if o.inode.is_hlink() {
             let (mut rec, _) = self
-                .inode_of_async(o)
+                .inode_for_change_async(o)
                 .await?
                 .ok_or_else(|| DfsError::NotFound(o.name()))?;
             self.put_obj_inode_async(&mut rec).await?;
             Ok(rec)
         } else {
             let mut rec = o.inode.clone();
+            self.fold_data_times_async(&mut rec).await?;
             rec.ctime = now_ns();
             Ok(rec)
         }

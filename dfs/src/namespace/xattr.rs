@@ -69,7 +69,7 @@ impl Dfs {
             return Err(DfsError::AttrTooBig(value.len()));
         }
         let (mut rec, home) = self
-            .inode_of_async(o)
+            .inode_for_change_async(o)
             .await?
             .ok_or_else(|| DfsError::NotFound(o.name()))?;
         let oh = self.oh(o.oid())?;
@@ -152,7 +152,7 @@ impl Dfs {
     pub async fn removexattr_async(&self, o: &Obj, name: &str) -> Result<(), DfsError> {
         let key = akey(name)?;
         let (mut rec, home) = self
-            .inode_of_async(o)
+            .inode_for_change_async(o)
             .await?
             .ok_or_else(|| DfsError::NotFound(o.name()))?;
         let oh = self.oh(o.oid())?;
