@@ -427,3 +427,225 @@ fn wait_for_line(p: &Path, pred: impl Fn(&str) -> bool) -> String {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// `python3 -c SCRIPT` in a shell script (the system's, which every user
+/// can run), with `os`, `errno` and a `libc` handle imported.
+fn py(script: &str) -> String {
+    format!(
+        "/usr/bin/python3 -c 'import os, sys, errno, ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n{script}'"
+    )
+}
+
+/// Item 5: hard links, as `link(2)` says: one inode (same number, data,
+/// mode) under several names, its link count following `link`, `unlink`
+/// and `rename`; a directory cannot be linked (`EPERM`); the last name of
+/// an open file goes and the file stays readable until closed.
+#[test]
+fn hard_links_share_an_inode() {
+    need_fuse!();
+    let s = Setup::new("links");
+    s.mount(&["--allow-other"], &[]);
+    assert_eq!(
+        ok(s.root(
+            "mkdir d; chmod 777 d; echo one > d/a; ln d/a d/b; ln d/a c
+             stat -c '%h' d/a d/b c; test $(stat -c %i d/a) = $(stat -c %i c) && echo same
+             echo two >> c; cat d/b; chmod 600 d/b; stat -c %a d/a
+             rm d/a; stat -c %h c d/b
+             /usr/bin/python3 -c 'import os; os.rename(\"c\", \"d/b\")'; stat -c %h c d/b
+             echo other > o; mv o c; stat -c %h d/b"
+        )),
+        "3\n3\n3\nsame\none\ntwo\n600\n2\n2\n2\n2\n1\n"
+    );
+    // Not a directory: EPERM.
+    fails_with(s.root(&py("os.link(\"d\", \"d2\")")), libc::EPERM);
+    // A second user links its own file and sees the count.
+    assert_eq!(
+        ok(s.user(
+            U1,
+            G1,
+            &[G1],
+            "cd d; echo mine > m; ln m m2; stat -c '%h %u' m2; rm m; stat -c %h m2"
+        )),
+        format!("2 {U1}\n1\n")
+    );
+    // The last name of an open file: readable through the descriptor.
+    assert_eq!(
+        ok(s.root("exec 3<d/b; rm d/b; cat <&3; exec 3<&-; test ! -e d/b && echo gone")),
+        "one\ntwo\ngone\n"
+    );
+    // All of it survives a remount.
+    ok(s.root("echo x > p; ln p q"));
+    s.umount();
+    s.mount(&["--allow-other"], &[]);
+    assert_eq!(ok(s.root("stat -c %h p q; cat q")), "2\n2\nx\n");
+    s.umount();
+}
+
+/// Item 6: a directory's link count is 2 + its subdirectories, and every
+/// change of its entries updates its mtime and ctime (POSIX: "shall mark
+/// for update the last data modification and last file status change
+/// timestamps of the parent directory").
+#[test]
+fn directories_count_links_and_entry_changes_touch_them() {
+    need_fuse!();
+    let s = Setup::new("dirs");
+    s.mount(&["--allow-other"], &[]);
+    assert_eq!(
+        ok(s.root(
+            "mkdir -p a/x a/y b; stat -c %h . a b a/x
+             mv a/x b/; stat -c %h a b; rmdir b/x; stat -c %h b"
+        )),
+        "4\n4\n2\n2\n3\n3\n2\n"
+    );
+    // Each change, made by another user in a directory it may write (a
+    // hard link of its own file: Linux's protected_hardlinks keeps it
+    // from linking root's).
+    ok(s.root("chmod 777 b; echo f > b/f"));
+    for change in [
+        "echo n > b/new",
+        "mkdir b/m",
+        "ln -s f b/s",
+        "ln b/new b/h",
+        "mkfifo b/p",
+        "mv b/h b/h2",
+        "rm b/h2",
+        "rmdir b/m",
+        "rm b/s",
+    ] {
+        let script = format!("stat -c '%.9Y %.9Z' b; sleep 0.01; {change}; stat -c '%.9Y %.9Z' b");
+        let out = ok(s.user(U1, G1, &[G1], &script));
+        let v: Vec<Vec<&str>> = out.lines().map(|l| l.split(' ').collect()).collect();
+        assert!(
+            v.len() == 2 && v[0][0] < v[1][0] && v[0][1] < v[1][1],
+            "{change}: mtime and ctime before and after: {out}"
+        );
+    }
+    s.umount();
+}
+
+/// Item 4: FIFOs, device nodes and sockets are inodes: `mkfifo`,
+/// `mknod`, `bind(2)` of a unix socket; type and device number kept
+/// across a remount; a FIFO in the mount carries data (the kernel's
+/// pipe); an unprivileged `mknod` of a device is `EPERM` (the kernel's
+/// `CAP_MKNOD` check), a FIFO is allowed.
+#[test]
+fn fifos_devices_and_sockets_are_inodes() {
+    need_fuse!();
+    let s = Setup::new("special");
+    s.mount(&["--allow-other"], &[]);
+    let show = "stat -c '%n %F %a %t:%T %h' fifo null blk sock";
+    let sock = py(
+        "import socket\ns = socket.socket(socket.AF_UNIX)\ns.bind(\"sock\")\nos.chmod(\"sock\", 0o755)",
+    );
+    let want = "fifo fifo 640 0:0 1\nnull character special file 666 1:3 1\n\
+                blk block special file 660 7:0 1\nsock socket 755 0:0 1\n";
+    assert_eq!(
+        ok(s.root(&format!(
+            "mkfifo -m 640 fifo; mknod -m 666 null c 1 3; mknod -m 660 blk b 7 0; {sock}; {show}"
+        ))),
+        want
+    );
+    // A FIFO passes data between two processes.
+    assert_eq!(
+        ok(s.root("(echo through > fifo &); timeout 20 cat fifo")),
+        "through\n"
+    );
+    ok(s.root("chmod 777 ."));
+    ok(s.user(U1, G1, &[G1], "mkfifo mine; test -p mine"));
+    fails_with(s.user(U1, G1, &[G1], "mknod dev c 1 3"), libc::EPERM);
+    s.umount();
+    s.mount(&["--allow-other"], &[]);
+    assert_eq!(ok(s.root(show)), want);
+    assert_eq!(ok(s.root("stat -c '%u %F' mine")), format!("{U1} fifo\n"));
+    s.umount();
+}
+
+/// Item 7: extended attributes: set, get, list and remove, with
+/// `XATTR_CREATE` (`EEXIST`) and `XATTR_REPLACE` (`ENODATA`), `ENODATA`
+/// for a missing one, `ERANGE` for a buffer too small, `E2BIG` for a
+/// value over 64 KiB; shared by hard links; `user.` attributes need write
+/// permission (`EACCES` for another user), `trusted.` ones privilege.
+#[test]
+fn extended_attributes_through_the_mount() {
+    need_fuse!();
+    let s = Setup::new("xattr");
+    s.mount(&["--allow-other"], &[]);
+    let script = py("f = \"f\"
+os.setxattr(f, \"user.a\", b\"value\")
+os.setxattr(f, \"user.e\", b\"\", os.XATTR_CREATE)
+def err(call):
+    try:
+        call()
+        return \"ok\"
+    except OSError as e:
+        return errno.errorcode[e.errno]
+print(err(lambda: os.setxattr(f, \"user.a\", b\"x\", os.XATTR_CREATE)))
+print(err(lambda: os.setxattr(f, \"user.zz\", b\"x\", os.XATTR_REPLACE)))
+print(err(lambda: os.getxattr(f, \"user.none\")))
+print(err(lambda: os.setxattr(f, \"user.big\", bytes(65537))))
+os.setxattr(f, \"user.max\", bytes(65536))
+print(len(os.getxattr(f, \"user.max\")))
+buf = ctypes.create_string_buffer(3)
+n = libc.getxattr(b\"f\", b\"user.a\", buf, 3)
+print(n, errno.errorcode[ctypes.get_errno()])
+print(libc.getxattr(b\"f\", b\"user.a\", None, 0))
+print(sorted(os.listxattr(f)))
+os.setxattr(\"h\", \"user.a\", b\"via h\", os.XATTR_REPLACE)
+print(os.getxattr(f, \"user.a\").decode())
+os.removexattr(f, \"user.e\")
+print(err(lambda: os.removexattr(f, \"user.e\")))
+os.setxattr(\"d\", \"trusted.t\", b\"root only\")
+print(os.getxattr(\"d\", \"trusted.t\").decode())");
+    assert_eq!(
+        ok(s.root(&format!(
+            "echo data > f; ln f h; mkdir d; chmod 644 f; {script}"
+        ))),
+        "EEXIST\nENODATA\nENODATA\nE2BIG\n65536\n-1 ERANGE\n5\n\
+         ['user.a', 'user.e', 'user.max']\nvia h\nENODATA\nroot only\n"
+    );
+    // Another user reads what the mode lets it read, writes nothing.
+    let other = py(
+        "print(os.getxattr(\"f\", \"user.a\").decode())
+for call in (lambda: os.setxattr(\"f\", \"user.b\", b\"x\"), lambda: os.setxattr(\"d\", \"trusted.u\", b\"x\")):
+    try:
+        call()
+        print(\"ok\")
+    except OSError as e:
+        print(errno.errorcode[e.errno])",
+    );
+    assert_eq!(ok(s.user(U1, G1, &[G1], &other)), "via h\nEACCES\nEPERM\n");
+    s.umount();
+    s.mount(&["--allow-other"], &[]);
+    assert_eq!(
+        ok(s.root(&py("print(sorted(os.listxattr(\"h\")))"))),
+        "['user.a', 'user.max']\n"
+    );
+    s.umount();
+}
+
+/// Item 7: `renameat2(2)` with `RENAME_NOREPLACE` (`EEXIST` when the
+/// target exists) and `RENAME_EXCHANGE` (both swap, atomically for the
+/// caller; `ENOENT` when one is missing).
+#[test]
+fn renameat2_noreplace_and_exchange() {
+    need_fuse!();
+    let s = Setup::new("rename2");
+    s.mount(&[], &[]);
+    let script = py("AT = -100
+def r2(a, b, flags):
+    if libc.renameat2(AT, a.encode(), AT, b.encode(), flags) == 0:
+        return \"ok\"
+    return errno.errorcode[ctypes.get_errno()]
+print(r2(\"a\", \"b\", 1))
+print(r2(\"a\", \"c\", 1))
+print(r2(\"c\", \"b\", 2))
+print(open(\"c\").read().strip(), open(\"b\").read().strip())
+print(r2(\"c\", \"none\", 2))
+print(r2(\"d\", \"b\", 2))
+print(os.path.isdir(\"b\"), open(\"d\").read().strip())");
+    assert_eq!(
+        ok(s.root(&format!("echo A > a; echo B > b; mkdir d; {script}"))),
+        "EEXIST\nok\nok\nB A\nENOENT\nok\nTrue A\n"
+    );
+    s.umount();
+}
