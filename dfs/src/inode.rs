@@ -23,7 +23,7 @@
 //! | 74 | 2 | object class: groups |
 //! | 76 | 4 | length of the symlink target |
 //! | 80 | 4 | link count ([`Inode::nlink`]) |
-//! | 84 | 4 | flags ([`F_HLINK`], [`F_OBJ`]) |
+//! | 84 | 4 | flags ([`F_HLINK`], [`F_OBJ`], [`F_DEFACL`]) |
 //! | 88 | 8 | device number of a character or block device (`st_rdev`) |
 //! | 96 | n | symlink target (symlinks only) |
 //!
@@ -73,8 +73,13 @@ pub const F_HLINK: u32 = 1;
 /// Flag: a symlink or special file has an object (for its links or
 /// extended attributes).
 pub const F_OBJ: u32 = 2;
+/// Flag: a directory has a default ACL
+/// ([`XATTR_POSIX_ACL_DEFAULT`]), which its new entries inherit.
+pub const F_DEFACL: u32 = 4;
 /// The flags a record may carry.
-const F_KNOWN: u32 = F_HLINK | F_OBJ;
+const F_KNOWN: u32 = F_HLINK | F_OBJ | F_DEFACL;
+/// The extended attribute of a directory's default POSIX ACL.
+pub const XATTR_POSIX_ACL_DEFAULT: &str = "system.posix_acl_default";
 /// Longest entry name in bytes (`NAME_MAX`).
 pub const NAME_MAX: usize = 255;
 /// Longest symlink target and path in bytes (`PATH_MAX`).
@@ -215,7 +220,7 @@ pub struct Inode {
     /// entries naming it; 1 otherwise. 0 in a version 1 record (not
     /// stored then).
     pub nlink: u32,
-    /// [`F_HLINK`], [`F_OBJ`].
+    /// [`F_HLINK`], [`F_OBJ`], [`F_DEFACL`].
     pub flags: u32,
     /// Device number (`st_rdev`) of a device node; 0 otherwise.
     pub rdev: u64,

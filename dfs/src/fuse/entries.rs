@@ -8,13 +8,15 @@ use std::ffi::{OsStr, OsString};
 
 use fuser::{Errno, FileAttr, FileType as FuseType, INodeNo, RenameFlags, ReplyDirectory};
 
+use super::acl::{Acl, ACL_ACCESS, ACL_DEFAULT};
 use super::attr::fuse_type;
 use super::inodes::ROOT_INO;
 use super::perm::{new_mode, Caller};
 use super::work::{name_str, Fail, Worker, R};
+use crate::errno::DfsError;
 use crate::file::OpenFlags;
-use crate::inode::{Owner, PERM_MASK, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG};
-use crate::namespace::{DirCursor, Obj, RenameMode};
+use crate::inode::{Owner, F_DEFACL, PERM_MASK, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG};
+use crate::namespace::{DirCursor, Obj, RenameMode, XattrMode};
 
 /// Entries fetched per `dfs_readdir` call when listing a directory.
 const READDIR_BATCH: usize = 256;
@@ -35,21 +37,65 @@ impl Worker {
     ) -> R<FileAttr> {
         let dir = self.obj(parent)?;
         let ty = mode & S_IFMT;
+        let (bits, def) = self.create_mode(&dir, mode, umask)?;
         if ty != S_IFREG && ty != 0 {
             // FIFOs, devices and sockets: only an inode.
-            let (owner, perm) = new_entry(&dir, caller, ty, mode & !umask & PERM_MASK);
+            let (owner, perm) = new_entry(&dir, caller, ty, bits);
             let o = self
                 .dfs
                 .mknod_as(&dir, name_str(name)?, ty | perm, u64::from(rdev), owner)?;
+            let o = self.inherit_acls(o, mode, def)?;
             return self.entry(o);
         }
-        let (owner, perm) = new_entry(&dir, caller, S_IFREG, mode & !umask & PERM_MASK);
+        let (owner, perm) = new_entry(&dir, caller, S_IFREG, bits);
         let flags = OpenFlags::write_only().excl().create(perm);
         let f = self.dfs.open_as(&dir, name_str(name)?, flags, owner)?;
         let o = f.obj().clone();
         f.close()?;
         self.live.sizes.borrow_mut().insert(o.oid(), 0);
+        let o = self.inherit_acls(o, mode, def)?;
         self.entry(o)
+    }
+
+    /// The permission bits of an entry asked for with `mode` (and the
+    /// caller's `umask`) in `dir`, and the default ACL it inherits: with
+    /// one, the ACL limits the mode and the umask does not apply
+    /// (`super::acl`).
+    pub(super) fn create_mode(&self, dir: &Obj, mode: u32, umask: u32) -> R<(u32, Option<Acl>)> {
+        let masked = mode & !umask & PERM_MASK;
+        if dir.inode().flags & F_DEFACL == 0 {
+            return Ok((masked, None));
+        }
+        match self.dfs.getxattr(dir, ACL_DEFAULT) {
+            Ok(v) => match Acl::decode(&v) {
+                Some(def) => {
+                    let (bits, _) = def.inherit(mode & 0o777);
+                    Ok(((mode & 0o7000) | bits, Some(def)))
+                }
+                None => Ok((masked, None)),
+            },
+            Err(DfsError::NoAttr(_)) => Ok((masked, None)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Gives new entry `o` (asked for with `mode`) the ACLs it inherits
+    /// from default ACL `def`: its access ACL unless the mode says it
+    /// all, and for a directory the default ACL itself.
+    pub(super) fn inherit_acls(&mut self, o: Obj, mode: u32, def: Option<Acl>) -> R<Obj> {
+        let Some(def) = def else { return Ok(o) };
+        let mut o = o;
+        if let (_, Some(access)) = def.inherit(mode & 0o777) {
+            o = self
+                .dfs
+                .setxattr(&o, ACL_ACCESS, &access.encode(), XattrMode::Any)?;
+        }
+        if o.is_dir() {
+            o = self
+                .dfs
+                .setxattr(&o, ACL_DEFAULT, &def.encode(), XattrMode::Any)?;
+        }
+        Ok(o)
     }
 
     pub(super) fn dfuse_cb_mkdir(
@@ -61,8 +107,10 @@ impl Worker {
         caller: &Caller,
     ) -> R<FileAttr> {
         let dir = self.obj(parent)?;
-        let (owner, perm) = new_entry(&dir, caller, S_IFDIR, mode & !umask & PERM_MASK);
+        let (bits, def) = self.create_mode(&dir, mode, umask)?;
+        let (owner, perm) = new_entry(&dir, caller, S_IFDIR, bits);
         let o = self.dfs.mkdir_as(&dir, name_str(name)?, perm, owner)?;
+        let o = self.inherit_acls(o, mode, def)?;
         self.entry(o)
     }
 

@@ -7,13 +7,15 @@ use std::ffi::OsStr;
 
 use fuser::{Errno, FileAttr, ReplyData, ReplyXattr, TimeOrNow};
 
+use super::acl::{Acl, ACL_ACCESS};
 use super::attr::{attr_of_stat, ns_of};
 use super::inbox::SetAttr;
 use super::perm::{change_owner_mode, Attrs, Caller, OwnerChange};
 use super::work::{Fail, Worker, R};
+use crate::errno::DfsError;
 use crate::file::{Access, File};
 use crate::inode::{now_ns, FileType, PERM_MASK};
-use crate::namespace::XattrMode;
+use crate::namespace::{Obj, XattrMode};
 
 /// `setxattr(2)`'s `XATTR_CREATE`.
 const XATTR_CREATE: i32 = 1;
@@ -97,6 +99,7 @@ impl Worker {
             }
             if new.mode != cur.mode || set.mode.is_some() {
                 o = self.dfs.chmod(&o, new.mode & PERM_MASK)?;
+                o = self.acl_chmod(o, new.mode)?;
             }
         }
         if set.atime.is_some() || set.mtime.is_some() {
@@ -138,7 +141,44 @@ impl Worker {
         };
         let o = self.obj(ino)?;
         let name = name.to_str().ok_or(Fail(libc::EINVAL))?;
-        Ok(self.dfs.setxattr(&o, name, value, mode)?)
+        let o = if name == ACL_ACCESS {
+            // The mode follows the ACL; an ACL the mode says all of is
+            // kept as the mode alone.
+            let acl = Acl::decode(value).ok_or(Fail(libc::EINVAL))?;
+            let (bits, equiv) = acl.mode_bits();
+            let cur = self.dfs.stat(&o)?.mode;
+            let o = self.dfs.chmod(&o, (cur & 0o7000) | bits)?;
+            if equiv {
+                match self.dfs.removexattr(&o, ACL_ACCESS) {
+                    Ok(o) => o,
+                    Err(DfsError::NoAttr(_)) => o,
+                    Err(e) => return Err(e.into()),
+                }
+            } else {
+                self.dfs.setxattr(&o, name, value, mode)?
+            }
+        } else {
+            self.dfs.setxattr(&o, name, value, mode)?
+        };
+        self.inodes.refresh(ino, o);
+        Ok(())
+    }
+
+    /// After a `chmod` of `o` to `mode`: its access ACL, if any, follows.
+    fn acl_chmod(&mut self, o: Obj, mode: u32) -> R<Obj> {
+        match self.dfs.getxattr(&o, ACL_ACCESS) {
+            Ok(v) => match Acl::decode(&v) {
+                Some(mut acl) => {
+                    acl.chmod(mode);
+                    Ok(self
+                        .dfs
+                        .setxattr(&o, ACL_ACCESS, &acl.encode(), XattrMode::Any)?)
+                }
+                None => Ok(o),
+            },
+            Err(DfsError::NoAttr(_)) => Ok(o),
+            Err(e) => Err(e.into()),
+        }
     }
 
     pub(super) fn dfuse_cb_getxattr(
@@ -174,6 +214,8 @@ impl Worker {
 
     pub(super) fn dfuse_cb_removexattr(&mut self, ino: u64, name: &OsStr) -> R<()> {
         let o = self.obj(ino)?;
-        Ok(self.dfs.removexattr(&o, xattr_name(name)?)?)
+        let o = self.dfs.removexattr(&o, xattr_name(name)?)?;
+        self.inodes.refresh(ino, o);
+        Ok(())
     }
 }

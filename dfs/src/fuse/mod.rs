@@ -63,6 +63,7 @@
 //!   [`DfuseConfig::capacity_hint`] with nothing counted as used, else a
 //!   size of 0.
 
+mod acl;
 mod attr;
 mod entries;
 mod inbox;

@@ -84,6 +84,11 @@ impl Filesystem for DfuseOps {
             InitFlags::FUSE_ASYNC_DIO,
             // Lookups and readdirs of one directory may overlap.
             InitFlags::FUSE_PARALLEL_DIROPS,
+            // The kernel enforces POSIX ACLs kept as extended attributes;
+            // the daemon applies the umask or a default ACL to new
+            // entries (`super::acl`).
+            InitFlags::FUSE_POSIX_ACL,
+            InitFlags::FUSE_DONT_MASK,
         ] {
             let _ = config.add_capabilities(f);
         }

@@ -36,7 +36,7 @@ use super::watch::Ticket;
 use crate::darray::ReadOut;
 use crate::errno::{der_to_errno, DfsError};
 use crate::file::{array_of, Access, File, OpenFlags};
-use crate::inode::{FileType, PERM_MASK, S_IFREG};
+use crate::inode::{FileType, S_IFREG};
 use crate::namespace::{Dfs, Obj};
 
 /// How long a stopping daemon waits for the I/O in flight.
@@ -393,7 +393,7 @@ impl Worker {
                 umask,
                 flags,
                 reply,
-            } => self.dfuse_cb_create(parent, &name, mode & !umask, flags, &caller, reply),
+            } => self.dfuse_cb_create(parent, &name, (mode, umask), flags, &caller, reply),
             Req::Read {
                 fh,
                 offset,
@@ -531,19 +531,30 @@ impl Worker {
     }
 
     /// `O_CREAT` open of `name` in `parent` with permission bits `mode`
-    /// (the umask applied).
+    /// and the caller's umask (or the directory's default ACL).
     fn dfuse_cb_create(
         &mut self,
         parent: u64,
         name: &OsStr,
-        mode: u32,
+        (mode, umask): (u32, u32),
         flags: i32,
         caller: &Caller,
         reply: ReplyCreate,
     ) {
         let r = (|| -> R<(FileAttr, u64)> {
             let dir = self.obj(parent)?;
-            let (owner, perm) = new_entry(&dir, caller, S_IFREG, mode & PERM_MASK);
+            let (bits, def) = self.create_mode(&dir, mode, umask)?;
+            // Inherited ACLs go to a file this call makes, not to one
+            // that was there.
+            let def = match def {
+                Some(d) => match self.dfs.lookup_rel(&dir, name_str(name)?) {
+                    Err(DfsError::NotFound(_)) => Some(d),
+                    Ok(_) => None,
+                    Err(e) => return Err(e.into()),
+                },
+                None => None,
+            };
+            let (owner, perm) = new_entry(&dir, caller, S_IFREG, bits);
             let access = access_of(flags);
             let oflags = OpenFlags {
                 access,
@@ -557,6 +568,7 @@ impl Worker {
             if oflags.trunc {
                 self.live.sizes.borrow_mut().insert(o.oid(), 0);
             }
+            let o = self.inherit_acls(o, mode, def)?;
             let attr = self.entry(o)?;
             Ok((attr, self.add_file(file)))
         })();

@@ -9,12 +9,17 @@
 //! (`ERANGE` otherwise, as Linux), values at most [`XATTR_SIZE_MAX`]
 //! (`E2BIG`). Setting or removing one sets the inode's ctime. Which
 //! namespaces (`user.`, `trusted.`, `security.`, `system.`) a caller may
-//! touch is the kernel's check, not the namespace's.
+//! touch is the kernel's check, not the namespace's. A directory with
+//! [`XATTR_POSIX_ACL_DEFAULT`] is flagged [`F_DEFACL`] in its record, so
+//! that making an entry elsewhere needs no look at attributes.
 
 use super::{Dfs, Obj};
 use crate::dirent;
 use crate::errno::DfsError;
-use crate::inode::{FileType, F_OBJ, INODE_DKEY, XATTR_NAME_MAX, XATTR_PREFIX, XATTR_SIZE_MAX};
+use crate::inode::{
+    FileType, F_DEFACL, F_OBJ, INODE_DKEY, XATTR_NAME_MAX, XATTR_POSIX_ACL_DEFAULT, XATTR_PREFIX,
+    XATTR_SIZE_MAX,
+};
 
 /// The byte each stored value starts with.
 pub const XATTR_FORMAT: u8 = 1;
@@ -45,13 +50,14 @@ impl Dfs {
     /// Sets attribute `name` of `o`'s inode to `value`, as `mode` says.
     /// `ERANGE` for a bad name, `E2BIG` for a value too big, `EEXIST` /
     /// `ENODATA` as [`XattrMode`] says, `ENOENT` if the inode is gone.
+    /// Returns the updated handle.
     pub fn setxattr(
         &self,
         o: &Obj,
         name: &str,
         value: &[u8],
         mode: XattrMode,
-    ) -> Result<(), DfsError> {
+    ) -> Result<Obj, DfsError> {
         self.block(self.setxattr_async(o, name, value, mode))
     }
 
@@ -63,7 +69,7 @@ impl Dfs {
         name: &str,
         value: &[u8],
         mode: XattrMode,
-    ) -> Result<(), DfsError> {
+    ) -> Result<Obj, DfsError> {
         let key = akey(name)?;
         if value.len() > XATTR_SIZE_MAX {
             return Err(DfsError::AttrTooBig(value.len()));
@@ -90,19 +96,26 @@ impl Dfs {
         if !matches!(rec.kind(), FileType::File | FileType::Dir) {
             rec.flags |= F_OBJ;
         }
+        if name == XATTR_POSIX_ACL_DEFAULT {
+            rec.flags |= F_DEFACL;
+        }
         match home {
             super::attrs::Home::Object(_) => {
                 self.put_inode_async(&home, &o.name, &mut rec, vec![(key, v)])
-                    .await
+                    .await?
             }
             super::attrs::Home::Entry(_) => {
                 // The attribute first: its inode's record names the object
                 // only once it exists.
                 dirent::put_values_async(&oh, INODE_DKEY, vec![(key, v)], None).await?;
                 self.put_inode_async(&home, &o.name, &mut rec, Vec::new())
-                    .await
+                    .await?
             }
         }
+        Ok(Obj {
+            inode: rec,
+            ..o.clone()
+        })
     }
 
     /// The value of attribute `name` of `o`'s inode. `ENODATA` if it has
@@ -143,13 +156,14 @@ impl Dfs {
     }
 
     /// Removes attribute `name` of `o`'s inode. `ENODATA` if it has none.
-    pub fn removexattr(&self, o: &Obj, name: &str) -> Result<(), DfsError> {
+    /// Returns the updated handle.
+    pub fn removexattr(&self, o: &Obj, name: &str) -> Result<Obj, DfsError> {
         self.block(self.removexattr_async(o, name))
     }
 
     /// [`removexattr`](Self::removexattr) as a future (on the client's
     /// scheduler).
-    pub async fn removexattr_async(&self, o: &Obj, name: &str) -> Result<(), DfsError> {
+    pub async fn removexattr_async(&self, o: &Obj, name: &str) -> Result<Obj, DfsError> {
         let key = akey(name)?;
         let (mut rec, home) = self
             .inode_for_change_async(o)
@@ -163,7 +177,14 @@ impl Dfs {
             return Err(DfsError::NoAttr(name.to_string()));
         }
         dirent::punch_akey_async(&oh, INODE_DKEY, &key).await?;
+        if name == XATTR_POSIX_ACL_DEFAULT {
+            rec.flags &= !F_DEFACL;
+        }
         self.put_inode_async(&home, &o.name, &mut rec, Vec::new())
-            .await
+            .await?;
+        Ok(Obj {
+            inode: rec,
+            ..o.clone()
+        })
     }
 }
