@@ -722,3 +722,52 @@ print(show(os.getxattr(\"dd/new\", \"system.posix_acl_access\")))"
     );
     s.umount();
 }
+
+/// Item 8: `st_blocks` counts the bytes written, not the size: a sparse
+/// 5 GiB file with 1 MiB written shows 1 MiB of blocks (and one more:
+/// extending a file writes its last byte), to `stat` and to `du`; a hole
+/// punched gives its blocks back; `df -i` counts inodes: the ones made
+/// here are used, free ones are offered.
+#[test]
+fn blocks_follow_written_extents_and_df_counts_inodes() {
+    need_fuse!();
+    let s = Setup::new("blocks");
+    s.mount(&[], &[]);
+    let out = ok(s.root(
+        "truncate -s 5G sparse
+         dd if=/dev/urandom of=sparse bs=1M count=1 seek=3000 conv=notrunc status=none
+         stat -c '%s %b %B' sparse; du -k sparse | cut -f1; du -k --apparent-size sparse | cut -f1
+         echo small > small; stat -c %b small
+         fallocate -p -o 3145728000 -l 524288 sparse; stat -c %b sparse
+         dd if=sparse bs=512K skip=6000 count=1 status=none | cmp -n 524288 - /dev/zero && echo zeros",
+    ));
+    assert_eq!(
+        out,
+        format!(
+            "{} 2049 512\n1025\n{}\n1\n1025\nzeros\n",
+            5u64 << 30,
+            5u64 << 20
+        )
+    );
+    let inodes = |o: &str| -> (u64, u64, u64) {
+        let v: Vec<u64> = o
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(|x| x.parse().unwrap())
+            .collect();
+        (v[0], v[1], v[2])
+    };
+    let (total0, used0, free0) = inodes(&ok(s.root("df --output=itotal,iused,iavail .")));
+    assert!(
+        used0 >= 2 && free0 > 0 && total0 == used0 + free0,
+        "{used0} {free0} {total0}"
+    );
+    let (_, used1, _) = inodes(&ok(s.root(
+        "mkdir many; for i in 1 2 3 4 5 6 7 8 9; do echo $i > many/$i; done
+         df --output=itotal,iused,iavail .",
+    )));
+    assert_eq!(used1, used0 + 10);
+    s.umount();
+}

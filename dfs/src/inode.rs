@@ -433,6 +433,9 @@ pub struct Stat {
     pub size: u64,
     /// Device number of a device node (0 otherwise).
     pub rdev: u64,
+    /// 512-byte blocks the inode's data takes: a file's written (not
+    /// punched) bytes, rounded up; 0 for others (`st_blocks`).
+    pub blocks: u64,
     /// Preferred I/O size: the file's chunk size (the container's for
     /// others).
     pub blksize: u64,

@@ -902,6 +902,18 @@ impl ObjHandle {
         akey: &[u8],
         epoch: Option<Epoch>,
     ) -> Result<(Option<(u64, u64)>, Epoch), ObjError> {
+        let (max, newest, _) = self.query_key_records_async(akey, epoch).await?;
+        Ok((max, newest))
+    }
+
+    /// [`query_key_async`](Self::query_key_async)'s answer and, in the same
+    /// RPCs, the records holding data in akey `akey` of all the object's
+    /// dkeys (what a sparse array really has written).
+    pub async fn query_key_records_async(
+        &self,
+        akey: &[u8],
+        epoch: Option<Epoch>,
+    ) -> Result<(Option<(u64, u64)>, Epoch, u64), ObjError> {
         let mut req = ObjReq::new(
             self.cont,
             self.oid,
@@ -910,6 +922,7 @@ impl ObjHandle {
         req.iods = vec![IodDesc::array(akey, 1, Vec::new())];
         let mut best: Option<(u64, u64)> = None;
         let mut newest = 0;
+        let mut records = 0u64;
         for rep in self.every_group(Opcode::ObjQueryKey, req).await? {
             if rep.status != 0 {
                 return Err(ObjError::Failed {
@@ -918,6 +931,7 @@ impl ObjHandle {
                 });
             }
             newest = newest.max(rep.epoch);
+            records = records.saturating_add(rep.sizes.first().copied().unwrap_or(0));
             if let Some((k, end)) = rep.max {
                 let k: [u8; 8] = k
                     .as_slice()
@@ -929,7 +943,7 @@ impl ObjHandle {
                 }
             }
         }
-        Ok((best, newest))
+        Ok((best, newest, records))
     }
 
     /// The object's dkeys at `epoch` (`None`: now), over every group, sorted.

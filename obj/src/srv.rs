@@ -564,6 +564,9 @@ fn dispatch(
             let akey = req.iods.first().map_or(&b"0"[..], |i| &i.akey[..]);
             let mut rep = ObjReply::status(0);
             rep.max = c.query_key_max(req.oid, akey, req.epoch);
+            // The records holding data here (a sparse array's allocated
+            // size), in the reply's one size.
+            rep.sizes = vec![c.data_records(req.oid, akey, req.epoch)];
             // With it, the newest write of the object on this target.
             rep.epoch = c.obj_max_epoch(req.oid).unwrap_or(0);
             send_reply(reply, rpc_id, &rep, Vec::new());

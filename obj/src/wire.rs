@@ -252,6 +252,7 @@ mod tests {
         assert_eq!(Opcode::from_u16(11), Some(Opcode::PoolQuery));
         assert_eq!(Opcode::from_u16(12), Some(Opcode::ContList));
         assert_eq!(Opcode::from_u16(13), Some(Opcode::ContDestroy));
-        assert_eq!(Opcode::from_u16(14), None);
+        assert_eq!(Opcode::from_u16(14), Some(Opcode::ObjEnumAkeys));
+        assert_eq!(Opcode::from_u16(15), None);
     }
 }

@@ -42,7 +42,7 @@ pub(crate) fn attr_of_stat(ino: u64, st: &Stat) -> FileAttr {
     FileAttr {
         ino: INodeNo(ino),
         size: st.size,
-        blocks: st.size.div_ceil(512),
+        blocks: st.blocks,
         atime: time_of(st.atime),
         mtime: time_of(st.mtime),
         ctime: time_of(st.ctime),
@@ -66,7 +66,7 @@ pub(crate) fn attr_of_stat(ino: u64, st: &Stat) -> FileAttr {
 pub(crate) fn attr_of_record(
     ino: u64,
     rec: &Inode,
-    (size, newest_write): (u64, obj::vos::Epoch),
+    (size, newest_write, alloc): (u64, obj::vos::Epoch, u64),
     default_blksize: u64,
 ) -> FileAttr {
     let kind = rec.kind();
@@ -87,6 +87,7 @@ pub(crate) fn attr_of_record(
             _ => 0,
         },
         rdev: rec.rdev,
+        blocks: alloc.div_ceil(512),
         blksize: if rec.chunk_size > 0 {
             rec.chunk_size
         } else {
@@ -110,18 +111,27 @@ pub(crate) struct FsBlocks {
     pub(crate) bsize: u32,
     /// Longest name.
     pub(crate) namemax: u32,
+    /// Inodes: those counted as used plus those that could still be made.
+    pub(crate) files: u64,
+    /// Inodes that could still be made: one per free block (each takes
+    /// at least a block for its entry).
+    pub(crate) ffree: u64,
 }
 
 /// The `statfs` numbers: the pool's capacity and use when the namespace
 /// knows them; otherwise `capacity_hint` (e.g. the pool file's size) with
 /// nothing counted as used; otherwise 0 blocks (`df` shows a size of 0:
-/// unknown, rather than a made-up number).
+/// unknown, rather than a made-up number). Inodes: the ids handed out
+/// ([`StatFs::inodes_used`]) as used, one per free block as free.
 pub(crate) fn fs_blocks(st: &StatFs, capacity_hint: Option<u64>) -> FsBlocks {
     let cap = st.capacity.or(capacity_hint).unwrap_or(0);
     let used = st.used.unwrap_or(0).min(cap);
+    let bfree = (cap - used) / FRSIZE;
     FsBlocks {
         blocks: cap / FRSIZE,
-        bfree: (cap - used) / FRSIZE,
+        bfree,
+        files: st.inodes_used.saturating_add(bfree),
+        ffree: bfree,
         bsize: u32::try_from(st.bsize).unwrap_or(1 << 20).max(512),
         namemax: st.namemax,
     }
@@ -138,6 +148,7 @@ mod tests {
             targets: 4,
             capacity,
             used,
+            inodes_used: 10,
         }
     }
 
@@ -146,6 +157,7 @@ mod tests {
         let b = fs_blocks(&statfs(Some(1 << 30), Some(1 << 28)), Some(5 << 30));
         assert_eq!(b.blocks, (1 << 30) / FRSIZE);
         assert_eq!(b.bfree, (3 << 28) / FRSIZE);
+        assert_eq!((b.files, b.ffree), (10 + b.bfree, b.bfree));
         let b = fs_blocks(&statfs(None, None), Some(1 << 30));
         assert_eq!(
             (b.blocks, b.bfree),

@@ -469,17 +469,18 @@ impl Worker {
         Ok(s)
     }
 
-    /// A file's size as [`size_of`](Self::size_of) gives it, and the
-    /// epoch of its newest write (for its times), in one query.
-    fn size_and_newest(&self, obj: &Obj) -> R<(u64, obj::vos::Epoch)> {
+    /// A file's size as [`size_of`](Self::size_of) gives it, the epoch of
+    /// its newest write (for its times) and the bytes it holds (for its
+    /// blocks), in one query.
+    fn size_and_newest(&self, obj: &Obj) -> R<(u64, obj::vos::Epoch, u64)> {
         if obj.kind() != FileType::File {
-            return Ok((0, 0));
+            return Ok((0, 0, 0));
         }
-        let (s, newest) = array_of(&self.dfs, obj.inode())?
-            .stat()
+        let (s, newest, alloc) = array_of(&self.dfs, obj.inode())?
+            .stat_alloc()
             .map_err(|e| DfsError::array("dfuse: file size", e))?;
         let mut sizes = self.live.sizes.borrow_mut();
-        Ok((*sizes.entry(obj.oid()).or_insert(s), newest))
+        Ok((*sizes.entry(obj.oid()).or_insert(s), newest, alloc))
     }
 
     /// Records `obj` as looked up once more and gives its attributes.
@@ -738,14 +739,27 @@ impl Worker {
     }
 
     fn dfuse_cb_fallocate(&mut self, fh: u64, offset: u64, length: u64, mode: i32) -> R<()> {
-        // Plain allocation only; the pool reserves nothing ahead, so it
-        // is the size change `posix_fallocate` promises.
-        if mode != 0 {
+        // Plain allocation: the pool reserves nothing ahead, so it is the
+        // size change `posix_fallocate` promises. A hole punch
+        // (`PUNCH_HOLE | KEEP_SIZE`): the bytes become a hole, the size
+        // stays. Nothing else.
+        let punch = libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE;
+        if mode != 0 && mode != punch {
             return Err(Fail(libc::EOPNOTSUPP));
         }
         let file = self.file(fh)?;
         let end = offset.checked_add(length).ok_or(Fail(libc::EFBIG))?;
         let size = self.size_of(file.obj())?;
+        if mode == punch {
+            if offset < size && end < size {
+                file.punch(offset, length)?;
+            } else if offset < size {
+                // To the end: `dfs_punch` would truncate; the size stays.
+                file.truncate(offset)?;
+                file.truncate(size)?;
+            }
+            return Ok(());
+        }
         if end > size {
             file.truncate(end)?;
             self.live.sizes.borrow_mut().insert(file.obj().oid(), end);
@@ -761,8 +775,8 @@ impl Worker {
                     b.blocks,
                     b.bfree,
                     b.bfree,
-                    0,
-                    0,
+                    b.files,
+                    b.ffree,
                     b.bsize,
                     b.namemax,
                     FRSIZE as u32,

@@ -127,13 +127,13 @@ impl Dfs {
             }
             None => (o.inode.clone(), 0),
         };
-        let (size, written) = match rec.kind() {
+        let (size, written, alloc) = match rec.kind() {
             FileType::File => crate::file::array_of(self, &rec)?
-                .stat_async()
+                .stat_alloc_async()
                 .await
                 .ctx("dfs_ostat: file size")?,
-            FileType::Symlink => (rec.target.len() as u64, 0),
-            _ => (0, 0),
+            FileType::Symlink => (rec.target.len() as u64, 0, 0),
+            _ => (0, 0, 0),
         };
         let (mtime, ctime) = crate::inode::file_times(&rec, written);
         Ok(Stat {
@@ -144,6 +144,7 @@ impl Dfs {
             gid: rec.gid,
             size,
             rdev: rec.rdev,
+            blocks: alloc.div_ceil(512),
             blksize: if rec.chunk_size > 0 {
                 rec.chunk_size
             } else {

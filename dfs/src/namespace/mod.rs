@@ -194,6 +194,12 @@ pub struct StatFs {
     /// Bytes allocated in those data regions (every version of every
     /// container of the pool, not only this one's).
     pub used: Option<u64>,
+    /// Inodes counted as in use: the object ids this container has
+    /// handed out (see [`crate::oidalloc::OidAlloc::handed_out_async`]: an
+    /// upper bound, as ids are never reused). What more can be made is
+    /// bounded by the free space: each inode's entry takes at least one
+    /// block of the pool.
+    pub inodes_used: u64,
 }
 
 /// Whether `mount` knows of open files on an object.
@@ -651,12 +657,14 @@ impl Dfs {
     /// scheduler).
     pub async fn statfs_async(&self) -> Result<StatFs, DfsError> {
         let space = self.inner.cli.pool_query_async().await.ctx("dfs_statfs")?;
+        let inodes_used = self.inner.oids.handed_out_async().await?;
         Ok(StatFs {
             bsize: self.inner.attr.chunk_size,
             namemax: NAME_MAX as u32,
             targets: space.targets,
             capacity: Some(space.total),
             used: Some(space.used()),
+            inodes_used,
         })
     }
 }
