@@ -99,6 +99,11 @@ pub(super) struct Live {
     /// Sizes of files this mount has seen (all writes go through it),
     /// so a read needs no size query.
     pub(super) sizes: RefCell<HashMap<ObjId, u64>>,
+    /// Files whose size is being asked of the engine, with the end of
+    /// the writes that finished meanwhile: their replies went out, so
+    /// the kernel counts them in the size, whether or not the engine's
+    /// answer (taken at its own moment) does.
+    racing: RefCell<HashMap<ObjId, u64>>,
     /// Handles whose last write finished with someone waiting on it.
     settled: RefCell<Vec<u64>>,
     /// The loop's wake-up task while it waits.
@@ -123,6 +128,8 @@ impl Live {
             if rc == 0 {
                 if let Some(s) = sizes.get_mut(&oid) {
                     *s = (*s).max(end);
+                } else if let Some(r) = self.racing.borrow_mut().get_mut(&oid) {
+                    *r = (*r).max(end);
                 }
             } else {
                 // Part of it may have landed: ask the engine next time.
@@ -170,6 +177,7 @@ impl Worker {
             live: Rc::new(Live {
                 files: RefCell::default(),
                 sizes: RefCell::default(),
+                racing: RefCell::default(),
                 settled: RefCell::default(),
                 bell: RefCell::default(),
                 counters,
@@ -437,6 +445,16 @@ impl Worker {
         let mut f = FopenFlags::FOPEN_PARALLEL_DIRECT_WRITES;
         if self.cfg.direct_io {
             f |= FopenFlags::FOPEN_DIRECT_IO;
+        } else {
+            // Every write of this mount passes through the kernel's page
+            // cache, which the kernel keeps right itself (truncates, hole
+            // punches and direct writes drop what they change), so an
+            // open need not throw it away. Throwing it away raced an
+            // append in flight: the page the append had filled left the
+            // cache, a read brought it back from before the append, and
+            // readers saw zeros where the append went until they opened
+            // the file again.
+            f |= FopenFlags::FOPEN_KEEP_CACHE;
         }
         f
     }
@@ -462,11 +480,7 @@ impl Worker {
         if let Some(s) = self.live.sizes.borrow().get(&obj.oid()) {
             return Ok(*s);
         }
-        let s = array_of(&self.dfs, obj.inode())?
-            .get_size()
-            .map_err(|e| DfsError::array("dfuse: file size", e))?;
-        self.live.sizes.borrow_mut().insert(obj.oid(), s);
-        Ok(s)
+        Ok(self.size_and_newest(obj)?.0)
     }
 
     /// A file's size as [`size_of`](Self::size_of) gives it, the epoch of
@@ -476,11 +490,19 @@ impl Worker {
         if obj.kind() != FileType::File {
             return Ok((0, 0, 0));
         }
-        let (s, newest, alloc) = array_of(&self.dfs, obj.inode())?
+        // While the query is out, the scheduler runs on: writes to the
+        // file may finish (and be answered) after the engine took its
+        // answer. Their ends count too, or a read would be answered short
+        // and the kernel keep zeros in the page past it.
+        let oid = obj.oid();
+        self.live.racing.borrow_mut().entry(oid).or_insert(0);
+        let q = array_of(&self.dfs, obj.inode())?
             .stat_alloc()
-            .map_err(|e| DfsError::array("dfuse: file size", e))?;
+            .map_err(|e| DfsError::array("dfuse: file size", e));
+        let raced = self.live.racing.borrow_mut().remove(&oid).unwrap_or(0);
+        let (s, newest, alloc) = q?;
         let mut sizes = self.live.sizes.borrow_mut();
-        Ok((*sizes.entry(obj.oid()).or_insert(s), newest, alloc))
+        Ok((*sizes.entry(oid).or_insert(s.max(raced)), newest, alloc))
     }
 
     /// Records `obj` as looked up once more and gives its attributes.
