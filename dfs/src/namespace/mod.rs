@@ -1,6 +1,6 @@
 //! The POSIX namespace of a container (DAOS's `dfs_*`): [`Dfs`] (mkfs,
 //! mount), handles to its entries ([`Obj`]) and the directory operations.
-//! Open regular files are [`File`]s.
+//! Open regular files are [`File`](crate::File)s.
 //!
 //! Layout, as DAOS's dfs: the superblock object ([`crate::sb`]) holds the
 //! container's properties and the root's entry; a directory is a hashed
@@ -43,7 +43,7 @@
 //!   container is what these semantics are exact for.
 //! * **Unlink of an open file** (also a file replaced by `rename`): the
 //!   entry goes at once; the file's object stays until the last
-//!   [`File`] of this mount on it is closed (dropped),
+//!   [`File`](crate::File) of this mount on it is closed (dropped),
 //!   then it is punched, as POSIX keeps an unlinked open file. Handles of
 //!   other mounts are not known: for them the object is punched at once
 //!   (DAOS's `dfs_remove` punches at once for everyone). A process that
@@ -160,7 +160,7 @@ pub struct DirEntry {
     pub name: String,
     /// The type.
     pub kind: FileType,
-    /// The inode number (as [`Stat::ino`]).
+    /// The inode number (as [`Stat::ino`](crate::Stat::ino)).
     pub ino: u64,
 }
 
