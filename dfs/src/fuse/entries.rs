@@ -6,15 +6,18 @@
 
 use std::ffi::{OsStr, OsString};
 
-use fuser::{Errno, FileAttr, FileType as FuseType, INodeNo, RenameFlags, ReplyDirectory};
+use fuser::{
+    Errno, FileAttr, FileHandle, FileType as FuseType, Generation, INodeNo, RenameFlags,
+    ReplyCreate, ReplyDirectory,
+};
 
 use super::acl::{Acl, ACL_ACCESS, ACL_DEFAULT};
 use super::attr::fuse_type;
 use super::inodes::ROOT_INO;
 use super::perm::{new_mode, Caller};
-use super::work::{name_str, Fail, Worker, R};
+use super::work::{access_of, name_str, Fail, Worker, R};
 use crate::errno::DfsError;
-use crate::file::OpenFlags;
+use crate::file::{Access, OpenFlags};
 use crate::inode::{Owner, F_DEFACL, PERM_MASK, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG};
 use crate::namespace::{DirCursor, Obj, RenameMode, XattrMode};
 
@@ -96,6 +99,60 @@ impl Worker {
                 .setxattr(&o, ACL_DEFAULT, &def.encode(), XattrMode::Any)?;
         }
         Ok(o)
+    }
+
+    /// `O_CREAT` open of `name` in `parent` with permission bits `mode`
+    /// and the caller's umask (or the directory's default ACL).
+    pub(super) fn dfuse_cb_create(
+        &mut self,
+        parent: u64,
+        name: &OsStr,
+        (mode, umask): (u32, u32),
+        flags: i32,
+        caller: &Caller,
+        reply: ReplyCreate,
+    ) {
+        let r = (|| -> R<(FileAttr, u64)> {
+            let dir = self.obj(parent)?;
+            let (bits, def) = self.create_mode(&dir, mode, umask)?;
+            // Inherited ACLs go to a file this call makes, not to one
+            // that was there.
+            let def = match def {
+                Some(d) => match self.dfs.lookup_rel(&dir, name_str(name)?) {
+                    Err(DfsError::NotFound(_)) => Some(d),
+                    Ok(_) => None,
+                    Err(e) => return Err(e.into()),
+                },
+                None => None,
+            };
+            let (owner, perm) = new_entry(&dir, caller, S_IFREG, bits);
+            let access = access_of(flags);
+            let oflags = OpenFlags {
+                access,
+                create: true,
+                excl: flags & libc::O_EXCL != 0,
+                trunc: flags & libc::O_TRUNC != 0 && access != Access::ReadOnly,
+                mode: perm,
+            };
+            let file = self.dfs.open_as(&dir, name_str(name)?, oflags, owner)?;
+            let o = file.obj().clone();
+            if oflags.trunc {
+                self.live.sizes.borrow_mut().insert(o.oid(), 0);
+            }
+            let o = self.inherit_acls(o, mode, def)?;
+            let attr = self.entry(o)?;
+            Ok((attr, self.add_file(file)))
+        })();
+        match r {
+            Ok((attr, fh)) => reply.created(
+                &self.cfg.ttl,
+                &attr,
+                Generation(0),
+                FileHandle(fh),
+                self.fopen_flags(),
+            ),
+            Err(e) => reply.error(e.errno()),
+        }
     }
 
     pub(super) fn dfuse_cb_mkdir(

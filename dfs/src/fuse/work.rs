@@ -19,24 +19,22 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fuser::{
-    Errno, FileAttr, FileHandle, FopenFlags, Generation, ReplyCreate, ReplyData, ReplyEmpty,
-    ReplyStatfs, ReplyWrite,
+    Errno, FileAttr, FileHandle, FopenFlags, ReplyData, ReplyEmpty, ReplyStatfs, ReplyWrite,
 };
 use obj::transport::BulkRef;
 use obj::vos::ObjId;
 use tse::{SchedHandle, Task};
 
 use super::attr::{attr_of_record, fs_blocks, FRSIZE};
-use super::entries::{new_entry, DirHandle};
+use super::entries::DirHandle;
 use super::inodes::InodeTable;
 use super::ops::{Inbox, Req, Taken};
-use super::perm::Caller;
 pub(super) use super::reply::{log_io_failure, name_str, reply_empty, reply_entry, Fail, R};
 use super::watch::Ticket;
 use crate::darray::ReadOut;
 use crate::errno::{der_to_errno, DfsError};
-use crate::file::{array_of, Access, File, OpenFlags};
-use crate::inode::{FileType, S_IFREG};
+use crate::file::{array_of, Access, File};
+use crate::inode::FileType;
 use crate::namespace::{Dfs, Obj};
 
 /// How long a stopping daemon waits for the I/O in flight.
@@ -441,7 +439,7 @@ impl Worker {
         }
     }
 
-    fn fopen_flags(&self) -> FopenFlags {
+    pub(super) fn fopen_flags(&self) -> FopenFlags {
         let mut f = FopenFlags::FOPEN_PARALLEL_DIRECT_WRITES;
         if self.cfg.direct_io {
             f |= FopenFlags::FOPEN_DIRECT_IO;
@@ -521,7 +519,7 @@ impl Worker {
         self.entry(o)
     }
 
-    fn add_file(&mut self, file: File) -> u64 {
+    pub(super) fn add_file(&mut self, file: File) -> u64 {
         let fh = self.new_fh();
         self.live.files.borrow_mut().insert(
             fh,
@@ -551,60 +549,6 @@ impl Worker {
             self.live.sizes.borrow_mut().insert(file.obj().oid(), 0);
         }
         Ok(self.add_file(file))
-    }
-
-    /// `O_CREAT` open of `name` in `parent` with permission bits `mode`
-    /// and the caller's umask (or the directory's default ACL).
-    fn dfuse_cb_create(
-        &mut self,
-        parent: u64,
-        name: &OsStr,
-        (mode, umask): (u32, u32),
-        flags: i32,
-        caller: &Caller,
-        reply: ReplyCreate,
-    ) {
-        let r = (|| -> R<(FileAttr, u64)> {
-            let dir = self.obj(parent)?;
-            let (bits, def) = self.create_mode(&dir, mode, umask)?;
-            // Inherited ACLs go to a file this call makes, not to one
-            // that was there.
-            let def = match def {
-                Some(d) => match self.dfs.lookup_rel(&dir, name_str(name)?) {
-                    Err(DfsError::NotFound(_)) => Some(d),
-                    Ok(_) => None,
-                    Err(e) => return Err(e.into()),
-                },
-                None => None,
-            };
-            let (owner, perm) = new_entry(&dir, caller, S_IFREG, bits);
-            let access = access_of(flags);
-            let oflags = OpenFlags {
-                access,
-                create: true,
-                excl: flags & libc::O_EXCL != 0,
-                trunc: flags & libc::O_TRUNC != 0 && access != Access::ReadOnly,
-                mode: perm,
-            };
-            let file = self.dfs.open_as(&dir, name_str(name)?, oflags, owner)?;
-            let o = file.obj().clone();
-            if oflags.trunc {
-                self.live.sizes.borrow_mut().insert(o.oid(), 0);
-            }
-            let o = self.inherit_acls(o, mode, def)?;
-            let attr = self.entry(o)?;
-            Ok((attr, self.add_file(file)))
-        })();
-        match r {
-            Ok((attr, fh)) => reply.created(
-                &self.cfg.ttl,
-                &attr,
-                Generation(0),
-                FileHandle(fh),
-                self.fopen_flags(),
-            ),
-            Err(e) => reply.error(e.errno()),
-        }
     }
 
     fn file(&self, fh: u64) -> R<Rc<File>> {
@@ -809,7 +753,7 @@ impl Worker {
     }
 }
 
-fn access_of(flags: i32) -> Access {
+pub(super) fn access_of(flags: i32) -> Access {
     match flags & libc::O_ACCMODE {
         libc::O_WRONLY => Access::WriteOnly,
         libc::O_RDWR => Access::ReadWrite,
