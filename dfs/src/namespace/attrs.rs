@@ -186,11 +186,28 @@ impl Dfs {
     /// made, removed or moved in or out). A directory removed meanwhile
     /// is left alone.
     pub(crate) async fn dir_changed_async(&self, dir: &Obj, subdirs: i64) -> Result<(), DfsError> {
-        let ph = self.parent_oh(dir)?;
-        let Some(mut rec) = dirent::fetch_async(&ph, &dir.name)
+        let rec = self.dir_record_async(dir).await?;
+        self.dir_put_async(dir, rec, subdirs).await
+    }
+
+    /// `dir`'s record as stored (`None`: the directory was removed
+    /// meanwhile), for [`dir_put_async`](Self::dir_put_async).
+    pub(crate) async fn dir_record_async(&self, dir: &Obj) -> Result<Option<Inode>, DfsError> {
+        Ok(dirent::fetch_async(&self.parent_oh(dir)?, &dir.name)
             .await?
-            .filter(|r| r.oid == dir.oid())
-        else {
+            .filter(|r| r.oid == dir.oid()))
+    }
+
+    /// The second half of [`dir_changed_async`](Self::dir_changed_async):
+    /// writes `rec` (read by [`dir_record_async`](Self::dir_record_async))
+    /// with the change.
+    async fn dir_put_async(
+        &self,
+        dir: &Obj,
+        rec: Option<Inode>,
+        subdirs: i64,
+    ) -> Result<(), DfsError> {
+        let Some(mut rec) = rec else {
             return Ok(());
         };
         rec.nlink = if rec.nlink == 0 {
@@ -203,7 +220,29 @@ impl Dfs {
         let now = now_ns();
         rec.mtime = now;
         rec.ctime = now;
-        dirent::put_async(&ph, &dir.name, &rec).await
+        dirent::put_async(&self.parent_oh(dir)?, &dir.name, &rec).await
+    }
+
+    /// Runs `change` (the writes of a change of `dir`'s entries) and the
+    /// update of `dir`'s record (as [`dir_changed_async`](Self::dir_changed_async),
+    /// from `rec`, read beforehand) at once: a create costs the round
+    /// trips of one update, not two. A directory of a version 1 container
+    /// (no link count yet) is counted after the change instead. A crash
+    /// between the two writes leaves the directory's times or link count
+    /// a change behind or ahead.
+    pub(crate) async fn with_dir_change_async(
+        &self,
+        dir: &Obj,
+        rec: Option<Inode>,
+        subdirs: i64,
+        change: impl std::future::Future<Output = Result<(), DfsError>>,
+    ) -> Result<(), DfsError> {
+        if rec.as_ref().is_some_and(|r| r.nlink == 0) {
+            change.await?;
+            return self.dir_put_async(dir, rec, subdirs).await;
+        }
+        let (a, b) = futures::join!(change, self.dir_put_async(dir, rec, subdirs));
+        a.and(b)
     }
 
     /// Changes `o`'s inode record with `f` (ctime set to now) and writes

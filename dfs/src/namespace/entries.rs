@@ -51,7 +51,11 @@ impl Dfs {
         check_name(name)?;
         let mode = check_mode(mode, S_IFDIR)?;
         let dh = self.dir_oh(dir)?;
-        if dirent::fetch_async(&dh, name.as_bytes()).await?.is_some() {
+        let (existing, prec) = futures::join!(
+            dirent::fetch_async(&dh, name.as_bytes()),
+            self.dir_record_async(dir)
+        );
+        if existing?.is_some() {
             return Err(DfsError::Exists(name.to_string()));
         }
         let class = self.inner.attr.dir_oclass;
@@ -64,8 +68,8 @@ impl Dfs {
         // object, never an entry without its object.
         dirent::set_parent_async(&self.oh(oid)?, dir.oid()).await?;
         let rec = new_inode(mode, owner, oid, class, 0);
-        dirent::put_async(&dh, name.as_bytes(), &rec).await?;
-        self.dir_changed_async(dir, 1).await?;
+        self.with_dir_change_async(dir, prec?, 1, dirent::put_async(&dh, name.as_bytes(), &rec))
+            .await?;
         Ok(Obj {
             parent: dir.oid(),
             name: name.as_bytes().to_vec(),
@@ -120,7 +124,16 @@ impl Dfs {
         check_name(name)?;
         flags.check()?;
         let dh = self.dir_oh(dir)?;
-        let existing = self.child_async(dir, &dh, name.as_bytes()).await?;
+        // A create may change the directory: its record is read at once.
+        let (existing, prec) = if flags.create {
+            let (e, p) = futures::join!(
+                self.child_async(dir, &dh, name.as_bytes()),
+                self.dir_record_async(dir)
+            );
+            (e?, Some(p))
+        } else {
+            (self.child_async(dir, &dh, name.as_bytes()).await?, None)
+        };
         let (obj, created) = match existing {
             None if !flags.create => return Err(DfsError::NotFound(name.to_string())),
             None => {
@@ -132,8 +145,12 @@ impl Dfs {
                     .alloc_async(ObjType::ArrayByte, a.oclass)
                     .await?;
                 let rec = new_inode(mode, owner, oid, a.oclass, a.chunk_size);
-                dirent::put_async(&dh, name.as_bytes(), &rec).await?;
-                self.dir_changed_async(dir, 0).await?;
+                let prec = match prec {
+                    Some(p) => p?,
+                    None => self.dir_record_async(dir).await?,
+                };
+                let put = dirent::put_async(&dh, name.as_bytes(), &rec);
+                self.with_dir_change_async(dir, prec, 0, put).await?;
                 let o = Obj {
                     parent: dir.oid(),
                     name: name.as_bytes().to_vec(),
@@ -246,13 +263,19 @@ impl Dfs {
     pub async fn unlink_async(&self, dir: &Obj, name: &str) -> Result<(), DfsError> {
         check_name(name)?;
         let dh = self.dir_oh(dir)?;
-        let o = self.existing_child_async(dir, &dh, name).await?;
+        let (o, prec) = futures::join!(
+            self.existing_child_async(dir, &dh, name),
+            self.dir_record_async(dir)
+        );
+        let o = o?;
         if o.is_dir() {
             return Err(DfsError::IsDir(name.to_string()));
         }
-        dirent::remove_async(&dh, name.as_bytes()).await?;
-        self.drop_link_async(&o).await?;
-        self.dir_changed_async(dir, 0).await
+        let change = async {
+            dirent::remove_async(&dh, name.as_bytes()).await?;
+            self.drop_link_async(&o).await
+        };
+        self.with_dir_change_async(dir, prec?, 0, change).await
     }
 
     /// An entry naming `o`'s inode is gone: a hard link's count drops
@@ -353,15 +376,19 @@ impl Dfs {
             return Err(DfsError::NameTooLong(target.len()));
         }
         let dh = self.dir_oh(dir)?;
-        if dirent::fetch_async(&dh, name.as_bytes()).await?.is_some() {
+        let (existing, prec) = futures::join!(
+            dirent::fetch_async(&dh, name.as_bytes()),
+            self.dir_record_async(dir)
+        );
+        if existing?.is_some() {
             return Err(DfsError::Exists(name.to_string()));
         }
         let oid = self.inode_only_oid_async().await?;
         let mut rec = new_inode(S_IFLNK | 0o777, owner, oid, ObjClass::S1, 0);
         rec.target = target.as_bytes().to_vec();
         rec.size = rec.target.len() as u64;
-        dirent::put_async(&dh, name.as_bytes(), &rec).await?;
-        self.dir_changed_async(dir, 0).await?;
+        self.with_dir_change_async(dir, prec?, 0, dirent::put_async(&dh, name.as_bytes(), &rec))
+            .await?;
         Ok(Obj {
             parent: dir.oid(),
             name: name.as_bytes().to_vec(),
@@ -412,7 +439,11 @@ impl Dfs {
             .ok_or_else(|| DfsError::inval(format!("mknod of mode {mode:#o}")))?;
         let mode = check_mode(mode, kind.bits())?;
         let dh = self.dir_oh(dir)?;
-        if dirent::fetch_async(&dh, name.as_bytes()).await?.is_some() {
+        let (existing, prec) = futures::join!(
+            dirent::fetch_async(&dh, name.as_bytes()),
+            self.dir_record_async(dir)
+        );
+        if existing?.is_some() {
             return Err(DfsError::Exists(name.to_string()));
         }
         let oid = self.inode_only_oid_async().await?;
@@ -420,8 +451,8 @@ impl Dfs {
         if matches!(kind, FileType::CharDev | FileType::BlockDev) {
             rec.rdev = rdev;
         }
-        dirent::put_async(&dh, name.as_bytes(), &rec).await?;
-        self.dir_changed_async(dir, 0).await?;
+        self.with_dir_change_async(dir, prec?, 0, dirent::put_async(&dh, name.as_bytes(), &rec))
+            .await?;
         Ok(Obj {
             parent: dir.oid(),
             name: name.as_bytes().to_vec(),
