@@ -87,6 +87,23 @@ struct Model {
     data: Vec<Vec<u8>>,
 }
 
+impl Model {
+    /// The directories whose parent is `dir`.
+    fn subdirs(&self, dir: &str) -> u32 {
+        self.nodes
+            .iter()
+            .filter(|(k, n)| {
+                let parent = match k.rsplit_once('/') {
+                    Some(("", _)) => "/",
+                    Some((p, _)) => p,
+                    None => "",
+                };
+                matches!(n, Node::Dir) && k.as_str() != "/" && parent == dir
+            })
+            .count() as u32
+    }
+}
+
 fn join(dir: &str, name: &str) -> String {
     if dir == "/" {
         format!("/{name}")
@@ -456,7 +473,8 @@ fn run_ops(dfs: &Dfs, ops: &[Op]) -> Result<(), TestCaseError> {
                         let st = dfs.stat(&o).map_err(fail)?;
                         let (kind, size, nlink) = match node {
                             Node::File(id) => (FileType::File, m.data[*id].len() as u64, 1),
-                            Node::Dir => (FileType::Dir, 0, 2),
+                            // 2 + its subdirectories.
+                            Node::Dir => (FileType::Dir, 0, 2 + m.subdirs(&p)),
                             Node::Link(t) => {
                                 prop_assert_eq!(&dfs.readlink(&o).map_err(fail)?, t);
                                 (FileType::Symlink, t.len() as u64, 1)
@@ -1201,7 +1219,7 @@ fn snapshot(dfs: &Dfs, dir: &Obj, path: &str, out: &mut Snapshot) {
                     let f = dfs.open(dir, &en.name, OpenFlags::read_only()).unwrap();
                     (String::new(), f.read(0, st.size).unwrap())
                 }
-                FileType::Dir => (String::new(), Vec::new()),
+                _ => (String::new(), Vec::new()),
             };
             out.insert(p.clone(), (en.kind, st.mode, st.size, target, bytes));
             if en.kind == FileType::Dir {

@@ -430,3 +430,347 @@ fn wait_for_line(p: &Path, pred: impl Fn(&str) -> bool) -> String {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// `python3 -c SCRIPT` in a shell script (the system's, which every user
+/// can run), with `os`, `errno` and a `libc` handle imported.
+fn py(script: &str) -> String {
+    format!(
+        "/usr/bin/python3 -c 'import os, sys, errno, ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n{script}'"
+    )
+}
+
+/// Item 5: hard links, as `link(2)` says: one inode (same number, data,
+/// mode) under several names, its link count following `link`, `unlink`
+/// and `rename`; a directory cannot be linked (`EPERM`); the last name of
+/// an open file goes and the file stays readable until closed.
+#[test]
+fn hard_links_share_an_inode() {
+    need_fuse!();
+    let s = Setup::new("links");
+    s.mount(&["--allow-other"], &[]);
+    assert_eq!(
+        ok(s.root(
+            "mkdir d; chmod 777 d; echo one > d/a; ln d/a d/b; ln d/a c
+             stat -c '%h' d/a d/b c; test $(stat -c %i d/a) = $(stat -c %i c) && echo same
+             echo two >> c; cat d/b; chmod 600 d/b; stat -c %a d/a
+             rm d/a; stat -c %h c d/b
+             /usr/bin/python3 -c 'import os; os.rename(\"c\", \"d/b\")'; stat -c %h c d/b
+             echo other > o; mv o c; stat -c %h d/b"
+        )),
+        "3\n3\n3\nsame\none\ntwo\n600\n2\n2\n2\n2\n1\n"
+    );
+    // Not a directory: EPERM.
+    fails_with(s.root(&py("os.link(\"d\", \"d2\")")), libc::EPERM);
+    // A second user links its own file and sees the count.
+    assert_eq!(
+        ok(s.user(
+            U1,
+            G1,
+            &[G1],
+            "cd d; echo mine > m; ln m m2; stat -c '%h %u' m2; rm m; stat -c %h m2"
+        )),
+        format!("2 {U1}\n1\n")
+    );
+    // The last name of an open file: readable through the descriptor.
+    assert_eq!(
+        ok(s.root("exec 3<d/b; rm d/b; cat <&3; exec 3<&-; test ! -e d/b && echo gone")),
+        "one\ntwo\ngone\n"
+    );
+    // All of it survives a remount.
+    ok(s.root("echo x > p; ln p q"));
+    s.umount();
+    s.mount(&["--allow-other"], &[]);
+    assert_eq!(ok(s.root("stat -c %h p q; cat q")), "2\n2\nx\n");
+    s.umount();
+}
+
+/// Item 6: a directory's link count is 2 + its subdirectories, and every
+/// change of its entries updates its mtime and ctime (POSIX: "shall mark
+/// for update the last data modification and last file status change
+/// timestamps of the parent directory").
+#[test]
+fn directories_count_links_and_entry_changes_touch_them() {
+    need_fuse!();
+    let s = Setup::new("dirs");
+    s.mount(&["--allow-other"], &[]);
+    assert_eq!(
+        ok(s.root(
+            "mkdir -p a/x a/y b; stat -c %h . a b a/x
+             mv a/x b/; stat -c %h a b; rmdir b/x; stat -c %h b"
+        )),
+        "4\n4\n2\n2\n3\n3\n2\n"
+    );
+    // Each change, made by another user in a directory it may write (a
+    // hard link of its own file: Linux's protected_hardlinks keeps it
+    // from linking root's).
+    ok(s.root("chmod 777 b; echo f > b/f"));
+    for change in [
+        "echo n > b/new",
+        "mkdir b/m",
+        "ln -s f b/s",
+        "ln b/new b/h",
+        "mkfifo b/p",
+        "mv b/h b/h2",
+        "rm b/h2",
+        "rmdir b/m",
+        "rm b/s",
+    ] {
+        let script = format!("stat -c '%.9Y %.9Z' b; sleep 0.01; {change}; stat -c '%.9Y %.9Z' b");
+        let out = ok(s.user(U1, G1, &[G1], &script));
+        let v: Vec<Vec<&str>> = out.lines().map(|l| l.split(' ').collect()).collect();
+        assert!(
+            v.len() == 2 && v[0][0] < v[1][0] && v[0][1] < v[1][1],
+            "{change}: mtime and ctime before and after: {out}"
+        );
+    }
+    s.umount();
+}
+
+/// Item 4: FIFOs, device nodes and sockets are inodes: `mkfifo`,
+/// `mknod`, `bind(2)` of a unix socket; type and device number kept
+/// across a remount; a FIFO in the mount carries data (the kernel's
+/// pipe); an unprivileged `mknod` of a device is `EPERM` (the kernel's
+/// `CAP_MKNOD` check), a FIFO is allowed.
+#[test]
+fn fifos_devices_and_sockets_are_inodes() {
+    need_fuse!();
+    let s = Setup::new("special");
+    s.mount(&["--allow-other"], &[]);
+    let show = "stat -c '%n %F %a %t:%T %h' fifo null blk sock";
+    let sock = py(
+        "import socket\ns = socket.socket(socket.AF_UNIX)\ns.bind(\"sock\")\nos.chmod(\"sock\", 0o755)",
+    );
+    let want = "fifo fifo 640 0:0 1\nnull character special file 666 1:3 1\n\
+                blk block special file 660 7:0 1\nsock socket 755 0:0 1\n";
+    assert_eq!(
+        ok(s.root(&format!(
+            "mkfifo -m 640 fifo; mknod -m 666 null c 1 3; mknod -m 660 blk b 7 0; {sock}; {show}"
+        ))),
+        want
+    );
+    // A FIFO passes data between two processes.
+    assert_eq!(
+        ok(s.root("(echo through > fifo &); timeout 20 cat fifo")),
+        "through\n"
+    );
+    ok(s.root("chmod 777 ."));
+    ok(s.user(U1, G1, &[G1], "mkfifo mine; test -p mine"));
+    fails_with(s.user(U1, G1, &[G1], "mknod dev c 1 3"), libc::EPERM);
+    s.umount();
+    s.mount(&["--allow-other"], &[]);
+    assert_eq!(ok(s.root(show)), want);
+    assert_eq!(ok(s.root("stat -c '%u %F' mine")), format!("{U1} fifo\n"));
+    s.umount();
+}
+
+/// Item 7: extended attributes: set, get, list and remove, with
+/// `XATTR_CREATE` (`EEXIST`) and `XATTR_REPLACE` (`ENODATA`), `ENODATA`
+/// for a missing one, `ERANGE` for a buffer too small, `E2BIG` for a
+/// value over 64 KiB; shared by hard links; `user.` attributes need write
+/// permission (`EACCES` for another user), `trusted.` ones privilege.
+#[test]
+fn extended_attributes_through_the_mount() {
+    need_fuse!();
+    let s = Setup::new("xattr");
+    s.mount(&["--allow-other"], &[]);
+    let script = py("f = \"f\"
+os.setxattr(f, \"user.a\", b\"value\")
+os.setxattr(f, \"user.e\", b\"\", os.XATTR_CREATE)
+def err(call):
+    try:
+        call()
+        return \"ok\"
+    except OSError as e:
+        return errno.errorcode[e.errno]
+print(err(lambda: os.setxattr(f, \"user.a\", b\"x\", os.XATTR_CREATE)))
+print(err(lambda: os.setxattr(f, \"user.zz\", b\"x\", os.XATTR_REPLACE)))
+print(err(lambda: os.getxattr(f, \"user.none\")))
+print(err(lambda: os.setxattr(f, \"user.big\", bytes(65537))))
+os.setxattr(f, \"user.max\", bytes(65536))
+print(len(os.getxattr(f, \"user.max\")))
+buf = ctypes.create_string_buffer(3)
+n = libc.getxattr(b\"f\", b\"user.a\", buf, 3)
+print(n, errno.errorcode[ctypes.get_errno()])
+print(libc.getxattr(b\"f\", b\"user.a\", None, 0))
+print(sorted(os.listxattr(f)))
+os.setxattr(\"h\", \"user.a\", b\"via h\", os.XATTR_REPLACE)
+print(os.getxattr(f, \"user.a\").decode())
+os.removexattr(f, \"user.e\")
+print(err(lambda: os.removexattr(f, \"user.e\")))
+os.setxattr(\"d\", \"trusted.t\", b\"root only\")
+print(os.getxattr(\"d\", \"trusted.t\").decode())");
+    assert_eq!(
+        ok(s.root(&format!(
+            "echo data > f; ln f h; mkdir d; chmod 644 f; {script}"
+        ))),
+        "EEXIST\nENODATA\nENODATA\nE2BIG\n65536\n-1 ERANGE\n5\n\
+         ['user.a', 'user.e', 'user.max']\nvia h\nENODATA\nroot only\n"
+    );
+    // Another user reads what the mode lets it read, writes nothing.
+    let other = py(
+        "print(os.getxattr(\"f\", \"user.a\").decode())
+for call in (lambda: os.setxattr(\"f\", \"user.b\", b\"x\"), lambda: os.setxattr(\"d\", \"trusted.u\", b\"x\")):
+    try:
+        call()
+        print(\"ok\")
+    except OSError as e:
+        print(errno.errorcode[e.errno])",
+    );
+    assert_eq!(ok(s.user(U1, G1, &[G1], &other)), "via h\nEACCES\nEPERM\n");
+    s.umount();
+    s.mount(&["--allow-other"], &[]);
+    assert_eq!(
+        ok(s.root(&py("print(sorted(os.listxattr(\"h\")))"))),
+        "['user.a', 'user.max']\n"
+    );
+    s.umount();
+}
+
+/// Item 7: `renameat2(2)` with `RENAME_NOREPLACE` (`EEXIST` when the
+/// target exists) and `RENAME_EXCHANGE` (both swap, atomically for the
+/// caller; `ENOENT` when one is missing).
+#[test]
+fn renameat2_noreplace_and_exchange() {
+    need_fuse!();
+    let s = Setup::new("rename2");
+    s.mount(&[], &[]);
+    let script = py("AT = -100
+def r2(a, b, flags):
+    if libc.renameat2(AT, a.encode(), AT, b.encode(), flags) == 0:
+        return \"ok\"
+    return errno.errorcode[ctypes.get_errno()]
+print(r2(\"a\", \"b\", 1))
+print(r2(\"a\", \"c\", 1))
+print(r2(\"c\", \"b\", 2))
+print(open(\"c\").read().strip(), open(\"b\").read().strip())
+print(r2(\"c\", \"none\", 2))
+print(r2(\"d\", \"b\", 2))
+print(os.path.isdir(\"b\"), open(\"d\").read().strip())");
+    assert_eq!(
+        ok(s.root(&format!("echo A > a; echo B > b; mkdir d; {script}"))),
+        "EEXIST\nok\nok\nB A\nENOENT\nok\nTrue A\n"
+    );
+    s.umount();
+}
+
+/// Python that builds an ACL attribute as the kernel passes it: `acl((tag,
+/// perm, id), ...)` with tags `UO`, `U`, `GO`, `G`, `M`, `O`.
+const ACL_PY: &str = "import struct
+UO, U, GO, G, M, O = 1, 2, 4, 8, 16, 32
+N = 0xffffffff
+def acl(*es):
+    return struct.pack(\"<I\", 2) + b\"\".join(struct.pack(\"<HHI\", t, p, i) for t, p, i in es)
+def show(b):
+    return \" \".join(\"%d:%o\" % (t, p) for t, p, i in struct.iter_unpack(\"<HHI\", b[4:]))";
+
+/// Item 7: POSIX ACLs on top of the extended attributes: the kernel
+/// enforces `system.posix_acl_access` (a named user gets in, others not;
+/// the mask limits it; `chmod` moves the mask), and a directory's
+/// `system.posix_acl_default` is inherited by what is made in it in
+/// place of the umask (POSIX.1e draft 17, as Linux's `acl(5)` describes).
+#[test]
+fn posix_acls_are_enforced_and_inherited() {
+    need_fuse!();
+    let s = Setup::new("acl");
+    s.mount(&["--allow-other"], &[]);
+    let set = py(&format!(
+        "{ACL_PY}
+os.setxattr(\"f\", \"system.posix_acl_access\", acl((UO, 6, N), (U, 4, {U1}), (GO, 0, N), (M, 4, N), (O, 0, N)))
+os.setxattr(\"dd\", \"system.posix_acl_default\", acl((UO, 7, N), (U, 7, {U1}), (GO, 5, N), (M, 7, N), (O, 0, N)))"
+    ));
+    ok(s.root(&format!(
+        "echo secret > f; chmod 600 f; mkdir dd; chmod 755 dd; {set}"
+    )));
+    // The mode shows the mask as the group's bits.
+    assert_eq!(ok(s.root("stat -c %a f")), "640\n");
+    assert_eq!(ok(s.user(U1, G1, &[G1], "cat f")), "secret\n");
+    fails_with(s.user(U2, G2, &[G2], "cat f"), libc::EACCES);
+    // chmod limits the mask: the named user loses read.
+    ok(s.root("chmod 600 f"));
+    fails_with(s.user(U1, G1, &[G1], "cat f"), libc::EACCES);
+    assert_eq!(
+        ok(s.root(&py(&format!(
+            "{ACL_PY}\nprint(show(os.getxattr(\"f\", \"system.posix_acl_access\")))"
+        )))),
+        "1:6 2:4 4:0 16:0 32:0\n"
+    );
+    // Inheritance in dd: the default ACL, masked by the mode asked for,
+    // and no umask (the shell's is 022).
+    ok(s.root("echo x > dd/new; mkdir dd/sub; echo y > plain"));
+    assert_eq!(
+        ok(s.root("stat -c '%n %a' dd/new dd/sub plain")),
+        "dd/new 660\ndd/sub 770\nplain 644\n"
+    );
+    ok(s.user(U1, G1, &[G1], "echo more >> dd/new"));
+    fails_with(s.user(U2, G2, &[G2], "cat dd/new"), libc::EACCES);
+    assert_eq!(
+        ok(s.root(&py(&format!(
+            "{ACL_PY}
+print(os.getxattr(\"dd/sub\", \"system.posix_acl_default\") == os.getxattr(\"dd\", \"system.posix_acl_default\"))
+print(show(os.getxattr(\"dd/new\", \"system.posix_acl_access\")))"
+        )))),
+        "True\n1:6 2:7 4:5 16:6 32:0\n"
+    );
+    // Kept across a remount.
+    s.umount();
+    s.mount(&["--allow-other"], &[]);
+    assert_eq!(
+        ok(s.user(
+            U1,
+            G1,
+            &[G1],
+            "cat dd/new; echo x > dd/sub/u1; stat -c %a dd/sub/u1"
+        )),
+        "x\nmore\n660\n"
+    );
+    s.umount();
+}
+
+/// Item 8: `st_blocks` counts the bytes written, not the size: a sparse
+/// 5 GiB file with 1 MiB written shows 1 MiB of blocks (and one more:
+/// extending a file writes its last byte), to `stat` and to `du`; a hole
+/// punched gives its blocks back; `df -i` counts inodes: the ones made
+/// here are used, free ones are offered.
+#[test]
+fn blocks_follow_written_extents_and_df_counts_inodes() {
+    need_fuse!();
+    let s = Setup::new("blocks");
+    s.mount(&[], &[]);
+    let out = ok(s.root(
+        "truncate -s 5G sparse
+         dd if=/dev/urandom of=sparse bs=1M count=1 seek=3000 conv=notrunc status=none
+         stat -c '%s %b %B' sparse; du -k sparse | cut -f1; du -k --apparent-size sparse | cut -f1
+         echo small > small; stat -c %b small
+         fallocate -p -o 3145728000 -l 524288 sparse; stat -c %b sparse
+         dd if=sparse bs=512K skip=6000 count=1 status=none | cmp -n 524288 - /dev/zero && echo zeros",
+    ));
+    assert_eq!(
+        out,
+        format!(
+            "{} 2049 512\n1025\n{}\n1\n1025\nzeros\n",
+            5u64 << 30,
+            5u64 << 20
+        )
+    );
+    let inodes = |o: &str| -> (u64, u64, u64) {
+        let v: Vec<u64> = o
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(|x| x.parse().unwrap())
+            .collect();
+        (v[0], v[1], v[2])
+    };
+    let (total0, used0, free0) = inodes(&ok(s.root("df --output=itotal,iused,iavail .")));
+    assert!(
+        used0 >= 2 && free0 > 0 && total0 == used0 + free0,
+        "{used0} {free0} {total0}"
+    );
+    let (_, used1, _) = inodes(&ok(s.root(
+        "mkdir many; for i in 1 2 3 4 5 6 7 8 9; do echo $i > many/$i; done
+         df --output=itotal,iused,iavail .",
+    )));
+    assert_eq!(used1, used0 + 10);
+    s.umount();
+}

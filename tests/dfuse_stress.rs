@@ -60,14 +60,10 @@ const CHURNERS: u64 = 2;
 /// Size of the pwrite file.
 const RW_SIZE: u64 = 256 << 10;
 
-// STALE_ZEROS: a known limitation, not what this test is about. A
-// reader that reads the appended file while an append to the same page
-// is in flight can see that page from the append on as zeros (the daemon
-// answers the read up to the size of the writes it finished, the kernel
-// fills the rest of the page with zeros and may keep the page), with
-// later lines after them, until the file is opened again. Readers count it
-// and skip the zeros; the checks after every writer closed the file
-// (and after a remount) are exact.
+// Readers racing the appends see every byte the kernel counts in the
+// file: no line may read as zeros (it once could, until the file was
+// opened again: an open threw the page cache away under an append in
+// flight; the daemon now opens files with FOPEN_KEEP_CACHE).
 
 /// A 1 GiB pool file of 1 engine x 4 targets (every tiny append takes a
 /// block), removed when dropped.
@@ -274,7 +270,6 @@ fn run_seed(watch: &Watch, mnt: &Path, seed: u64, secs: Duration) -> Result<Expe
             }
         }
     };
-    let stale = Arc::new(AtomicU64::new(0));
     let counts: Arc<Mutex<HashMap<u64, u64>>> = Arc::default();
     let rw_model = Arc::new(Mutex::new(vec![0u8; RW_SIZE as usize]));
     let kept: Arc<Mutex<BTreeMap<String, Vec<u8>>>> = Arc::default();
@@ -320,7 +315,6 @@ fn run_seed(watch: &Watch, mnt: &Path, seed: u64, secs: Duration) -> Result<Expe
 
     for r in 0..READERS {
         let (watch, app, stop) = (watch.clone(), app.clone(), stop.clone());
-        let stale = stale.clone();
         let root = mnt.to_path_buf();
         let wait_burst = wait_burst.clone();
         spawn(
@@ -345,13 +339,13 @@ fn run_seed(watch: &Watch, mnt: &Path, seed: u64, secs: Duration) -> Result<Expe
                     let text = std::str::from_utf8(&data[..end]).expect("utf-8 lines");
                     let mut seen = vec![None::<u64>; APPENDERS as usize];
                     for l in text.lines() {
-                        // A reader racing an append may see zeros up to a
-                        // page end (see STALE_ZEROS): such a line is
-                        // skipped; every other one must be whole and valid.
-                        if l.contains('\0') {
-                            stale.fetch_add(1, Ordering::Relaxed);
-                            continue;
-                        }
+                        // Whole lines only, never zeros where an append
+                        // went.
+                        assert!(
+                            !l.contains('\0'),
+                            "seed {seed:x}: a reader saw zeros in line {l:?} of a {} byte read",
+                            data.len()
+                        );
                         let (w, i) = parse(seed, l).unwrap_or_else(|| panic!("a bad line {l:?}"));
                         let prev = &mut seen[w as usize];
                         assert!(
@@ -519,11 +513,7 @@ fn run_seed(watch: &Watch, mnt: &Path, seed: u64, secs: Duration) -> Result<Expe
     stop.store(true, Ordering::Relaxed);
     join_watched(watch, threads)?;
     let lines: u64 = counts.lock().unwrap().values().sum();
-    eprintln!(
-        "seed {seed:x}: {lines} lines appended; readers saw {} line(s) racing an append as \
-         zeros (STALE_ZEROS)",
-        stale.load(Ordering::Relaxed)
-    );
+    eprintln!("seed {seed:x}: {lines} lines appended");
     let e = Expect {
         app,
         lines,

@@ -618,6 +618,23 @@ impl Array {
         Ok((self.size_from(max)?, newest))
     }
 
+    /// Blocking [`stat_alloc_async`](Self::stat_alloc_async).
+    pub fn stat_alloc(&self) -> Result<(u64, Epoch, u64), ArrayError> {
+        self.oh.client().sched().block_on(self.stat_alloc_async())
+    }
+
+    /// [`stat_async`](Self::stat_async) and, in the same query, the bytes
+    /// of cells the array holds (written, not punched: a sparse array's
+    /// allocated size).
+    pub async fn stat_alloc_async(&self) -> Result<(u64, Epoch, u64), ArrayError> {
+        let (max, newest, records) = self.oh.query_key_records_async(DATA_AKEY, None).await?;
+        Ok((
+            self.size_from(max)?,
+            newest,
+            records.saturating_mul(self.cell),
+        ))
+    }
+
     /// The size in cells from the highest dkey with data and one past its
     /// last record there.
     fn size_from(&self, max: Option<(u64, u64)>) -> Result<u64, ArrayError> {

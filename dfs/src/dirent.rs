@@ -195,3 +195,53 @@ pub async fn punch_obj_async(oh: &ObjHandle) -> Result<(), DfsError> {
         .await
         .ctx("punch the object")
 }
+
+/// Writes the single values `vals` (akey, bytes; none empty) under `dkey`
+/// of `oh` in one update at `epoch` (`None`: a fresh one): an inode's
+/// record and its extended attributes go together this way.
+pub async fn put_values_async(
+    oh: &ObjHandle,
+    dkey: &[u8],
+    vals: Vec<(Vec<u8>, Vec<u8>)>,
+    epoch: Option<obj::vos::Epoch>,
+) -> Result<(), DfsError> {
+    let mut iods = Vec::with_capacity(vals.len());
+    let mut sgl = Vec::with_capacity(vals.len());
+    for (akey, v) in vals {
+        iods.push(single(&akey, v.len() as u64));
+        sgl.push(BulkRef::from_vec(v));
+    }
+    oh.update_async(dkey, iods, sgl, epoch)
+        .await
+        .ctx("update the inode")
+}
+
+/// The single value `akey` of `dkey` of `oh`, if any.
+pub async fn fetch_value_async(
+    oh: &ObjHandle,
+    dkey: &[u8],
+    akey: &[u8],
+) -> Result<Option<Vec<u8>>, DfsError> {
+    let r = oh
+        .fetch_async(dkey, vec![single(akey, 0)], None)
+        .await
+        .ctx("fetch an attribute")?;
+    Ok(match r.sizes.first() {
+        Some(Some(_)) => Some(r.data),
+        _ => None,
+    })
+}
+
+/// Punches the akey `akey` of `dkey` of `oh`.
+pub async fn punch_akey_async(oh: &ObjHandle, dkey: &[u8], akey: &[u8]) -> Result<(), DfsError> {
+    oh.punch_async(PunchKind::Akeys, dkey, vec![single(akey, 0)], None)
+        .await
+        .ctx("remove an attribute")
+}
+
+/// The akeys of `dkey` of `oh`, sorted.
+pub async fn akeys_async(oh: &ObjHandle, dkey: &[u8]) -> Result<Vec<Vec<u8>>, DfsError> {
+    oh.list_akeys_async(dkey, None)
+        .await
+        .ctx("list the attributes")
+}

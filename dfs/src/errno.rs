@@ -85,6 +85,25 @@ pub enum DfsError {
         /// The object layer's error.
         source: ObjError,
     },
+    /// The operation is not permitted on this entry: a hard link to a
+    /// directory (`EPERM`, as `link(2)`).
+    #[error("{0}: operation not permitted")]
+    NotPermitted(String),
+    /// The entry has no such extended attribute (`ENODATA`).
+    #[error("{0}: no such attribute")]
+    NoAttr(String),
+    /// An extended attribute's name is empty or longer than
+    /// [`XATTR_NAME_MAX`](crate::inode::XATTR_NAME_MAX) bytes (`ERANGE`, as
+    /// `setxattr(2)`).
+    #[error("attribute name of {0} bytes is empty or too long")]
+    AttrName(usize),
+    /// An extended attribute's value is longer than
+    /// [`XATTR_SIZE_MAX`](crate::inode::XATTR_SIZE_MAX) bytes (`E2BIG`).
+    #[error("attribute value of {0} bytes is too big")]
+    AttrTooBig(usize),
+    /// An inode has as many links as its count holds (`EMLINK`).
+    #[error("{0}: too many links")]
+    TooManyLinks(String),
     /// The array layer failed (mapped as [`DfsError::Obj`]).
     #[error("{ctx}: {source}")]
     Array {
@@ -130,6 +149,11 @@ impl DfsError {
             DfsError::BadHandle(_) => libc::EBADF,
             DfsError::NoSpace { .. } => libc::ENOSPC,
             DfsError::Corrupt(_) => libc::EIO,
+            DfsError::NotPermitted(_) => libc::EPERM,
+            DfsError::NoAttr(_) => libc::ENODATA,
+            DfsError::AttrName(_) => libc::ERANGE,
+            DfsError::AttrTooBig(_) => libc::E2BIG,
+            DfsError::TooManyLinks(_) => libc::EMLINK,
             DfsError::Obj { source, .. } => der_to_errno(source.rc()),
             DfsError::Array { source, .. } => der_to_errno(source.rc()),
         }
@@ -150,7 +174,9 @@ impl DfsError {
                 der::DER_INVAL
             }
             DfsError::NameTooLong(_) => der::DER_OVERFLOW,
-            DfsError::BadHandle(_) => der::DER_NO_PERM,
+            DfsError::BadHandle(_) | DfsError::NotPermitted(_) => der::DER_NO_PERM,
+            DfsError::NoAttr(_) => der::DER_NONEXIST,
+            DfsError::AttrName(_) | DfsError::AttrTooBig(_) => der::DER_OVERFLOW,
             DfsError::NoSpace { .. } => der::DER_NOSPACE,
             DfsError::Obj { source, .. } if source.rc() != 0 => return source.rc(),
             DfsError::Array { source, .. } if source.rc() != 0 => return source.rc(),
@@ -323,6 +349,10 @@ mod tests {
         assert_eq!(der_to_errno(-der::DER_CSUM), libc::EIO);
         assert_eq!(DfsError::Corrupt("sb".into()).errno(), libc::EIO);
         assert_eq!(DfsError::NotPosix("c".into()).errno(), libc::EINVAL);
+        assert_eq!(DfsError::NoAttr("a".into()).errno(), libc::ENODATA);
+        assert_eq!(DfsError::AttrName(300).errno(), libc::ERANGE);
+        assert_eq!(DfsError::AttrTooBig(1 << 20).errno(), libc::E2BIG);
+        assert_eq!(DfsError::NotPermitted("d".into()).errno(), libc::EPERM);
     }
 
     #[test]

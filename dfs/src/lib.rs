@@ -9,8 +9,9 @@
 //!
 //! * [`namespace`]: [`Dfs`] (`mkfs` / `mount` of a POSIX container),
 //!   entry handles ([`Obj`]) and the directory operations: lookup, mkdir,
-//!   open/create, readdir with a resumable cursor, stat, chmod, chown, utimens,
-//!   unlink, rmdir, rename, symlink, readlink, statfs; its module doc says
+//!   open/create, mknod, readdir with a resumable cursor, stat, chmod, chown,
+//!   utimens, unlink, rmdir, rename (and `renameat2`'s modes), link,
+//!   symlink, readlink, extended attributes, statfs; its module doc says
 //!   what is and is not atomic, and what unlinking an open file does.
 //!   Each operation is a task, callable three ways: blocking
 //!   (`dfs.mkdir(..)`), async (`dfs.mkdir_async(..).await`) and as a task
@@ -73,7 +74,7 @@ pub use errno::DfsError;
 pub use file::{Access, File, OpenFlags};
 pub use fuse::{Dfuse, DfuseConfig, DfuseError, DfuseStats};
 pub use inode::{FileType, Inode, Owner, Stat};
-pub use namespace::{Dfs, DirCursor, DirEntry, MkfsStep, Obj, StatFs};
+pub use namespace::{Dfs, DirCursor, DirEntry, MkfsStep, Obj, RenameMode, StatFs, XattrMode};
 pub use obj;
 pub use sb::DfsAttr;
 pub use task::DfsOp;

@@ -100,7 +100,19 @@ impl OidAlloc {
         }
     }
 
-    async fn reserve(&self) -> Result<(), DfsError> {
+    /// Object ids handed out in the container so far: the superblock's
+    /// counter past [`FIRST_LO`], less what this mount reserved and has
+    /// not used. Ids are never reused, so this bounds the inodes in use
+    /// from above: removed inodes' ids count, and so do those left unused
+    /// in the batches of earlier mounts.
+    pub async fn handed_out_async(&self) -> Result<u64, DfsError> {
+        let cur = self.read_counter_async().await?;
+        let unused = self.end.get().saturating_sub(self.next.get());
+        Ok(cur.saturating_sub(FIRST_LO).saturating_sub(unused))
+    }
+
+    /// The superblock's id counter (`DFS_OID_NEXT`).
+    async fn read_counter_async(&self) -> Result<u64, DfsError> {
         let iod = IodDesc {
             akey: AK_OID_NEXT.to_vec(),
             single: true,
@@ -125,6 +137,11 @@ impl OidAlloc {
                 "superblock: DFS_OID_NEXT {cur} below {FIRST_LO}"
             )));
         }
+        Ok(cur)
+    }
+
+    async fn reserve(&self) -> Result<(), DfsError> {
+        let cur = self.read_counter_async().await?;
         let end = cur
             .checked_add(OID_BATCH)
             .ok_or_else(|| DfsError::NoSpace {

@@ -970,6 +970,18 @@ impl ObjHandle {
         akey: &[u8],
         epoch: Option<Epoch>,
     ) -> Result<(Option<(u64, u64)>, Epoch), ObjError> {
+        let (max, newest, _) = self.query_key_records_async(akey, epoch).await?;
+        Ok((max, newest))
+    }
+
+    /// [`query_key_async`](Self::query_key_async)'s answer and, in the same
+    /// RPCs, the records holding data in akey `akey` of all the object's
+    /// dkeys (what a sparse array really has written).
+    pub async fn query_key_records_async(
+        &self,
+        akey: &[u8],
+        epoch: Option<Epoch>,
+    ) -> Result<(Option<(u64, u64)>, Epoch, u64), ObjError> {
         let mut req = ObjReq::new(
             self.cont,
             self.oid,
@@ -978,6 +990,7 @@ impl ObjHandle {
         req.iods = vec![IodDesc::array(akey, 1, Vec::new())];
         let mut best: Option<(u64, u64)> = None;
         let mut newest = 0;
+        let mut records = 0u64;
         for rep in self.every_group(Opcode::ObjQueryKey, req).await? {
             if rep.status != 0 {
                 return Err(ObjError::Failed {
@@ -986,6 +999,7 @@ impl ObjHandle {
                 });
             }
             newest = newest.max(rep.epoch);
+            records = records.saturating_add(rep.sizes.first().copied().unwrap_or(0));
             if let Some((k, end)) = rep.max {
                 let k: [u8; 8] = k
                     .as_slice()
@@ -997,7 +1011,7 @@ impl ObjHandle {
                 }
             }
         }
-        Ok((best, newest))
+        Ok((best, newest, records))
     }
 
     /// The object's dkeys at `epoch` (`None`: now), over every group, sorted.
@@ -1026,6 +1040,43 @@ impl ObjHandle {
         }
         keys.sort();
         keys.dedup();
+        Ok(keys)
+    }
+    /// `daos_obj_list_akey`: the akeys of `dkey` at `epoch` (`None`: now),
+    /// from the leader of the dkey's group, sorted.
+    pub async fn list_akeys_async(
+        &self,
+        dkey: &[u8],
+        epoch: Option<Epoch>,
+    ) -> Result<Vec<Vec<u8>>, ObjError> {
+        let mut req = ObjReq::new(
+            self.cont,
+            self.oid,
+            epoch.unwrap_or_else(|| self.cli.epoch_now()),
+        );
+        req.dkey = dkey.to_vec();
+        let to = self.dkey_leader(dkey)?;
+        let (t, a) = self.cli.shard_rpc(
+            "dc_obj_shard_rw",
+            to,
+            Opcode::ObjEnumAkeys,
+            &req,
+            Vec::new(),
+        );
+        self.cli.run_task(t, "obj_enum_akeys").await?;
+        let rep = a
+            .borrow_mut()
+            .take()
+            .ok_or(ObjError::Proto("no reply".into()))?
+            .0;
+        if rep.status != 0 {
+            return Err(ObjError::Failed {
+                op: "obj_enum_akeys",
+                rc: rep.status,
+            });
+        }
+        let mut keys = rep.keys;
+        keys.sort();
         Ok(keys)
     }
 }

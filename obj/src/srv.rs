@@ -623,7 +623,7 @@ fn handle(s: &SchedHandle, msg: Msg, reply: ReplyTo) {
         Opcode::TgtPunch => "ds_obj_tgt_punch_handler",
         Opcode::TgtAbort => "dtx_abort",
         Opcode::ObjQueryKey => "ds_obj_query_key_handler",
-        Opcode::ObjEnumDkeys => "ds_obj_enum_handler",
+        Opcode::ObjEnumDkeys | Opcode::ObjEnumAkeys => "ds_obj_enum_handler",
         Opcode::ContCreate
         | Opcode::ContOpen
         | Opcode::ContList
@@ -717,7 +717,11 @@ fn dispatch(t: &Task, ctx: &Rc<TgtCtx>, h: Header, req: ObjReq, data: Carried, r
         (Opcode::ObjQueryKey, Some(c)) => {
             let akey = req.iods.first().map_or(&b"0"[..], |i| &i.akey[..]);
             let mut rep = ObjReply::status(0);
-            rep.max = c.query_key_max(req.oid, akey, ctx.read_epoch(req.epoch));
+            let epoch = ctx.read_epoch(req.epoch);
+            rep.max = c.query_key_max(req.oid, akey, epoch);
+            // The records holding data here (a sparse array's allocated
+            // size), in the reply's one size.
+            rep.sizes = vec![c.data_records(req.oid, akey, epoch)];
             // With it, the newest write of the object on this target.
             rep.epoch = c.obj_max_epoch(req.oid).unwrap_or(0);
             send_reply(reply, rpc_id, &rep, Vec::new());
@@ -726,6 +730,12 @@ fn dispatch(t: &Task, ctx: &Rc<TgtCtx>, h: Header, req: ObjReq, data: Carried, r
         (Opcode::ObjEnumDkeys, Some(c)) => {
             let mut rep = ObjReply::status(0);
             rep.keys = c.list_dkeys(req.oid, ctx.read_epoch(req.epoch));
+            send_reply(reply, rpc_id, &rep, Vec::new());
+            t.complete(0);
+        }
+        (Opcode::ObjEnumAkeys, Some(c)) => {
+            let mut rep = ObjReply::status(0);
+            rep.keys = c.list_akeys(req.oid, &req.dkey, req.epoch);
             send_reply(reply, rpc_id, &rep, Vec::new());
             t.complete(0);
         }

@@ -58,6 +58,8 @@ pub enum Opcode {
     /// Set a container's properties on a target (`ds_cont` set-prop):
     /// today its label, carried in the request's label.
     ContSetProp = 14,
+    /// `DAOS_OBJ_AKEY_RPC_ENUMERATE`: the akeys of one dkey of an object.
+    ObjEnumAkeys = 15,
     /// A reply to any of the above.
     Reply = 0x8000,
 }
@@ -79,6 +81,7 @@ impl Opcode {
             12 => Opcode::ContList,
             13 => Opcode::ContDestroy,
             14 => Opcode::ContSetProp,
+            15 => Opcode::ObjEnumAkeys,
             0x8000 => Opcode::Reply,
             _ => return None,
         })
@@ -254,6 +257,7 @@ mod tests {
         assert_eq!(Opcode::from_u16(12), Some(Opcode::ContList));
         assert_eq!(Opcode::from_u16(13), Some(Opcode::ContDestroy));
         assert_eq!(Opcode::from_u16(14), Some(Opcode::ContSetProp));
-        assert_eq!(Opcode::from_u16(15), None);
+        assert_eq!(Opcode::from_u16(15), Some(Opcode::ObjEnumAkeys));
+        assert_eq!(Opcode::from_u16(16), None);
     }
 }

@@ -407,6 +407,13 @@ impl Cont {
             .with_index(|i| i.query_key_max(self.id, oid, akey, epoch))
     }
 
+    /// The records holding data at `epoch` in array akey `akey` of every
+    /// dkey of `oid` here.
+    pub fn data_records(&self, oid: ObjId, akey: &[u8], epoch: Epoch) -> u64 {
+        self.t
+            .with_index(|i| i.data_records(self.id, oid, akey, epoch))
+    }
+
     /// The epoch of the newest write or punch of `oid` here (see
     /// [`Index::obj_max_epoch`](crate::Index::obj_max_epoch)).
     pub fn obj_max_epoch(&self, oid: ObjId) -> Option<Epoch> {

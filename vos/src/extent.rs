@@ -126,6 +126,19 @@ impl ExtentTree {
         merged
     }
 
+    /// The records holding data for the reader (what is written and not
+    /// punched or overwritten by a hole), counted once each.
+    pub fn data_records(&self, floor: Option<Version>, bound: Version) -> u64 {
+        let Some(end) = self.max_end(floor, bound) else {
+            return 0;
+        };
+        self.fetch(Recx::new(0, end), floor, bound, 1)
+            .iter()
+            .filter(|s| s.src.is_some())
+            .map(|s| s.recx.nr)
+            .sum()
+    }
+
     /// One past the highest record holding data for the reader, if any.
     pub fn max_end(&self, floor: Option<Version>, bound: Version) -> Option<u64> {
         // Candidate ends, highest first; the end counts if that record is
@@ -270,6 +283,21 @@ mod tests {
         assert_eq!(segs[1].src, None);
         assert_eq!(t.max_end(None, Version::read_bound(5)), Some(12));
         assert_eq!(t.max_end(None, Version::read_bound(1)), Some(10));
+    }
+
+    #[test]
+    fn data_records_count_what_is_written_once() {
+        let mut t = ExtentTree::default();
+        assert_eq!(t.data_records(None, Version::read_bound(9)), 0);
+        t.insert(Recx::new(0, 8), v(1, 1), d(0, 8));
+        t.insert(Recx::new(4, 8), v(2, 2), d(100, 8)); // overlaps 4 records
+        t.insert(Recx::new(100, 2), v(3, 3), d(200, 2)); // far away: sparse
+        assert_eq!(t.data_records(None, Version::read_bound(9)), 14);
+        t.insert(Recx::new(2, 4), v(4, 4), None); // a punched hole
+        assert_eq!(t.data_records(None, Version::read_bound(9)), 10);
+        // Older readers and punched floors see less.
+        assert_eq!(t.data_records(None, Version::read_bound(1)), 8);
+        assert_eq!(t.data_records(Some(v(3, 3)), Version::read_bound(9)), 0);
     }
 
     #[test]

@@ -896,6 +896,31 @@ impl Index {
         None
     }
 
+    /// The records holding data at `epoch` in the array akey `akey` of
+    /// every dkey of `oid` (a sparse file's allocated records).
+    pub fn data_records(&self, cont: ContId, oid: ObjId, akey: &[u8], epoch: Epoch) -> u64 {
+        let Some(o) = self.obj(cont, oid) else {
+            return 0;
+        };
+        let of = o.ilog.punch_floor(epoch);
+        o.dkeys
+            .values()
+            .map(|d| {
+                let df = max_floor(of, d.ilog.punch_floor(epoch));
+                match d.akeys.get(akey) {
+                    Some(a) => match &a.value {
+                        Value::Array { tree, .. } => {
+                            let f = max_floor(df, a.ilog.punch_floor(epoch));
+                            tree.data_records(f, Version::read_bound(epoch))
+                        }
+                        _ => 0,
+                    },
+                    None => 0,
+                }
+            })
+            .sum()
+    }
+
     /// Aggregation: drops what no reader at or above `horizon` can see and
     /// returns the data extents that became free.
     pub fn aggregate(&mut self, horizon: Epoch) -> Vec<DataAddr> {

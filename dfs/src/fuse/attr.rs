@@ -29,6 +29,10 @@ pub(crate) fn fuse_type(k: FileType) -> FuseType {
         FileType::File => FuseType::RegularFile,
         FileType::Dir => FuseType::Directory,
         FileType::Symlink => FuseType::Symlink,
+        FileType::Fifo => FuseType::NamedPipe,
+        FileType::CharDev => FuseType::CharDevice,
+        FileType::BlockDev => FuseType::BlockDevice,
+        FileType::Socket => FuseType::Socket,
     }
 }
 
@@ -38,7 +42,7 @@ pub(crate) fn attr_of_stat(ino: u64, st: &Stat) -> FileAttr {
     FileAttr {
         ino: INodeNo(ino),
         size: st.size,
-        blocks: st.size.div_ceil(512),
+        blocks: st.blocks,
         atime: time_of(st.atime),
         mtime: time_of(st.mtime),
         ctime: time_of(st.ctime),
@@ -48,7 +52,8 @@ pub(crate) fn attr_of_stat(ino: u64, st: &Stat) -> FileAttr {
         nlink: st.nlink,
         uid: st.uid,
         gid: st.gid,
-        rdev: 0,
+        // The kernel's dev_t as FUSE carries it (new_encode_dev).
+        rdev: u32::try_from(st.rdev).unwrap_or(0),
         blksize: u32::try_from(st.blksize).unwrap_or(1 << 20),
         flags: 0,
     }
@@ -56,11 +61,12 @@ pub(crate) fn attr_of_stat(ino: u64, st: &Stat) -> FileAttr {
 
 /// The attributes of an entry from its inode record and (files) size,
 /// as [`crate::Dfs::stat`] would give them for a linked entry, without
-/// reading the record again.
+/// reading the record again (a directory of a version 1 container, whose
+/// record has no link count, shows 2 here: `stat` counts).
 pub(crate) fn attr_of_record(
     ino: u64,
     rec: &Inode,
-    (size, newest_write): (u64, obj::vos::Epoch),
+    (size, newest_write, alloc): (u64, obj::vos::Epoch, u64),
     default_blksize: u64,
 ) -> FileAttr {
     let kind = rec.kind();
@@ -68,14 +74,20 @@ pub(crate) fn attr_of_record(
     let st = Stat {
         ino,
         mode: rec.mode,
-        nlink: if kind == FileType::Dir { 2 } else { 1 },
+        nlink: match kind {
+            FileType::Dir => rec.nlink.max(2),
+            _ if rec.is_hlink() => rec.nlink,
+            _ => 1,
+        },
         uid: rec.uid,
         gid: rec.gid,
         size: match kind {
             FileType::File => size,
             FileType::Symlink => rec.target.len() as u64,
-            FileType::Dir => 0,
+            _ => 0,
         },
+        rdev: rec.rdev,
+        blocks: alloc.div_ceil(512),
         blksize: if rec.chunk_size > 0 {
             rec.chunk_size
         } else {
@@ -99,18 +111,27 @@ pub(crate) struct FsBlocks {
     pub(crate) bsize: u32,
     /// Longest name.
     pub(crate) namemax: u32,
+    /// Inodes: those counted as used plus those that could still be made.
+    pub(crate) files: u64,
+    /// Inodes that could still be made: one per free block (each takes
+    /// at least a block for its entry).
+    pub(crate) ffree: u64,
 }
 
 /// The `statfs` numbers: the pool's capacity and use when the namespace
 /// knows them; otherwise `capacity_hint` (e.g. the pool file's size) with
 /// nothing counted as used; otherwise 0 blocks (`df` shows a size of 0:
-/// unknown, rather than a made-up number).
+/// unknown, rather than a made-up number). Inodes: the ids handed out
+/// ([`StatFs::inodes_used`]) as used, one per free block as free.
 pub(crate) fn fs_blocks(st: &StatFs, capacity_hint: Option<u64>) -> FsBlocks {
     let cap = st.capacity.or(capacity_hint).unwrap_or(0);
     let used = st.used.unwrap_or(0).min(cap);
+    let bfree = (cap - used) / FRSIZE;
     FsBlocks {
         blocks: cap / FRSIZE,
-        bfree: (cap - used) / FRSIZE,
+        bfree,
+        files: st.inodes_used.saturating_add(bfree),
+        ffree: bfree,
         bsize: u32::try_from(st.bsize).unwrap_or(1 << 20).max(512),
         namemax: st.namemax,
     }
@@ -127,6 +148,7 @@ mod tests {
             targets: 4,
             capacity,
             used,
+            inodes_used: 10,
         }
     }
 
@@ -135,6 +157,7 @@ mod tests {
         let b = fs_blocks(&statfs(Some(1 << 30), Some(1 << 28)), Some(5 << 30));
         assert_eq!(b.blocks, (1 << 30) / FRSIZE);
         assert_eq!(b.bfree, (3 << 28) / FRSIZE);
+        assert_eq!((b.files, b.ffree), (10 + b.bfree, b.bfree));
         let b = fs_blocks(&statfs(None, None), Some(1 << 30));
         assert_eq!(
             (b.blocks, b.bfree),

@@ -53,8 +53,10 @@
 //! * File sizes are remembered by the mount (every write passes through
 //!   it), so reads need no size query; as the namespace itself, this is
 //!   exact for one mount of a container at a time.
-//! * No hard links, devices, FIFOs or sockets (`EPERM`); extended
-//!   attributes are not supported.
+//! * Hard links, FIFOs, device nodes, sockets, extended attributes,
+//!   POSIX ACLs (`FUSE_POSIX_ACL`, `acl.rs`) and `renameat2`'s
+//!   `RENAME_NOREPLACE` / `RENAME_EXCHANGE` are the namespace's (see
+//!   [`crate::namespace`]); files are opened with `FOPEN_KEEP_CACHE`.
 //! * Ownership is stored per entry: new entries belong to the uid and
 //!   gid of the process that made them (FUSE passes them with each
 //!   request), and `chown` / `chgrp` / `chmod` change them by POSIX's
@@ -69,12 +71,17 @@
 //!   [`DfuseConfig::capacity_hint`] with nothing counted as used, else a
 //!   size of 0.
 
+mod acl;
 mod attr;
+mod entries;
 mod fusermount;
+mod inbox;
+mod inode_ops;
 mod inodes;
 pub mod log;
 mod ops;
 mod perm;
+mod reply;
 mod signal;
 mod watch;
 mod work;

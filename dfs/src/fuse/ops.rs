@@ -6,21 +6,20 @@
 //! dfs thread's [`Inbox`], and the session thread goes back to reading
 //! the next request. Replies are sent by the dfs thread.
 
-use std::collections::VecDeque;
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsStr;
 use std::io;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use fuser::{
-    Errno, FileHandle, Filesystem, INodeNo, InitFlags, KernelConfig, LockOwner, OpenFlags,
-    RenameFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry,
-    ReplyOpen, ReplyStatfs, ReplyWrite, Request, TimeOrNow, WriteFlags,
+    FileHandle, Filesystem, INodeNo, InitFlags, KernelConfig, LockOwner, OpenFlags, RenameFlags,
+    ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyOpen,
+    ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
 use obj::transport::BulkRef;
-use tse::RemoteTask;
 
+pub(crate) use super::inbox::{Inbox, Req, SetAttr, Taken};
 use super::perm::Caller;
 use super::watch::{Op, Ticket, Watch};
 
@@ -32,223 +31,6 @@ pub const DEFAULT_MAX_WRITE: u32 = 1 << 20;
 /// Background requests (async direct I/O, readahead) the kernel keeps in
 /// flight to the daemon.
 const MAX_BACKGROUND: u16 = 64;
-
-/// One FUSE request, as the dfs thread needs it: the arguments (names
-/// and data owned) and the reply to send.
-#[derive(Debug)]
-pub(crate) enum Req {
-    Lookup {
-        parent: u64,
-        name: OsString,
-        reply: ReplyEntry,
-    },
-    Forget {
-        ino: u64,
-        nlookup: u64,
-    },
-    GetAttr {
-        ino: u64,
-        reply: ReplyAttr,
-    },
-    SetAttr {
-        ino: u64,
-        fh: Option<u64>,
-        caller: Caller,
-        set: SetAttr,
-        reply: ReplyAttr,
-    },
-    ReadLink {
-        ino: u64,
-        reply: ReplyData,
-    },
-    Mknod {
-        parent: u64,
-        caller: Caller,
-        name: OsString,
-        mode: u32,
-        umask: u32,
-        reply: ReplyEntry,
-    },
-    Mkdir {
-        parent: u64,
-        caller: Caller,
-        name: OsString,
-        mode: u32,
-        umask: u32,
-        reply: ReplyEntry,
-    },
-    Unlink {
-        parent: u64,
-        name: OsString,
-        reply: ReplyEmpty,
-    },
-    Rmdir {
-        parent: u64,
-        name: OsString,
-        reply: ReplyEmpty,
-    },
-    Symlink {
-        parent: u64,
-        caller: Caller,
-        name: OsString,
-        target: OsString,
-        reply: ReplyEntry,
-    },
-    Rename {
-        parent: u64,
-        name: OsString,
-        newparent: u64,
-        newname: OsString,
-        flags: RenameFlags,
-        reply: ReplyEmpty,
-    },
-    Open {
-        ino: u64,
-        flags: i32,
-        reply: ReplyOpen,
-    },
-    Create {
-        parent: u64,
-        caller: Caller,
-        name: OsString,
-        mode: u32,
-        umask: u32,
-        flags: i32,
-        reply: ReplyCreate,
-    },
-    Read {
-        fh: u64,
-        offset: u64,
-        size: u32,
-        reply: ReplyData,
-    },
-    Write {
-        fh: u64,
-        offset: u64,
-        data: BulkRef,
-        reply: ReplyWrite,
-    },
-    /// `flush` (each `close`) and `fsync`: answered once the writes in
-    /// flight on the handle are done.
-    Sync {
-        fh: u64,
-        reply: ReplyEmpty,
-    },
-    Release {
-        fh: u64,
-        reply: ReplyEmpty,
-    },
-    Fallocate {
-        fh: u64,
-        offset: u64,
-        length: u64,
-        mode: i32,
-        reply: ReplyEmpty,
-    },
-    OpenDir {
-        ino: u64,
-        reply: ReplyOpen,
-    },
-    ReadDir {
-        ino: u64,
-        fh: u64,
-        offset: u64,
-        reply: ReplyDirectory,
-    },
-    ReleaseDir {
-        fh: u64,
-        reply: ReplyEmpty,
-    },
-    StatFs {
-        reply: ReplyStatfs,
-    },
-}
-
-/// What a `setattr` changes.
-#[derive(Debug, Default)]
-pub(crate) struct SetAttr {
-    pub(crate) mode: Option<u32>,
-    pub(crate) uid: Option<u32>,
-    pub(crate) gid: Option<u32>,
-    pub(crate) size: Option<u64>,
-    pub(crate) atime: Option<TimeOrNow>,
-    pub(crate) mtime: Option<TimeOrNow>,
-}
-
-#[derive(Default)]
-struct InboxState {
-    /// Requests with the tickets that watch them until answered.
-    reqs: VecDeque<(Req, Ticket)>,
-    /// The dfs thread's wake-up task while it waits for requests.
-    bell: Option<RemoteTask>,
-    /// The session ended: no more requests will come.
-    closed: bool,
-}
-
-/// Requests on their way from the session thread to the dfs thread.
-#[derive(Default)]
-pub(crate) struct Inbox {
-    state: Mutex<InboxState>,
-}
-
-/// What [`Inbox::take`] found.
-pub(crate) enum Taken {
-    /// Requests to run, oldest first, each with its ticket.
-    Reqs(VecDeque<(Req, Ticket)>),
-    /// Nothing queued: the bell given was hung up and rings on the next
-    /// post.
-    Wait,
-    /// Nothing queued and the session ended.
-    Closed,
-}
-
-impl Inbox {
-    /// Queues `r` (watched by ticket `t`) for the dfs thread and wakes
-    /// it.
-    pub(crate) fn post(&self, r: Req, t: Ticket) {
-        let bell = {
-            let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
-            st.reqs.push_back((r, t));
-            st.bell.take()
-        };
-        if let Some(b) = bell {
-            b.complete(0);
-        }
-    }
-
-    /// Requests queued and not yet taken by the dfs thread.
-    pub(crate) fn queued(&self) -> usize {
-        let st = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        st.reqs.len()
-    }
-
-    /// No more requests: the session ended. Wakes the dfs thread.
-    pub(crate) fn close(&self) {
-        let bell = {
-            let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
-            st.closed = true;
-            st.bell.take()
-        };
-        if let Some(b) = bell {
-            b.complete(0);
-        }
-    }
-
-    /// Takes every queued request; if there is none, hangs up `bell` (to
-    /// be completed by the next [`post`](Self::post) or
-    /// [`close`](Self::close)).
-    pub(crate) fn take(&self, bell: impl FnOnce() -> RemoteTask) -> Taken {
-        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        if !st.reqs.is_empty() {
-            return Taken::Reqs(std::mem::take(&mut st.reqs));
-        }
-        if st.closed {
-            return Taken::Closed;
-        }
-        st.bell = Some(bell());
-        Taken::Wait
-    }
-}
 
 /// How the kernel is asked to talk to the daemon.
 #[derive(Debug, Clone, Copy)]
@@ -302,6 +84,11 @@ impl Filesystem for DfuseOps {
             InitFlags::FUSE_ASYNC_DIO,
             // Lookups and readdirs of one directory may overlap.
             InitFlags::FUSE_PARALLEL_DIROPS,
+            // The kernel enforces POSIX ACLs kept as extended attributes;
+            // the daemon applies the umask or a default ACL to new
+            // entries (`super::acl`).
+            InitFlags::FUSE_POSIX_ACL,
+            InitFlags::FUSE_DONT_MASK,
         ] {
             let _ = config.add_capabilities(f);
         }
@@ -390,7 +177,7 @@ impl Filesystem for DfuseOps {
         name: &OsStr,
         mode: u32,
         umask: u32,
-        _rdev: u32,
+        rdev: u32,
         reply: ReplyEntry,
     ) {
         self.post(
@@ -403,6 +190,7 @@ impl Filesystem for DfuseOps {
                 name: name.to_owned(),
                 mode,
                 umask,
+                rdev,
                 reply,
             },
         );
@@ -507,14 +295,87 @@ impl Filesystem for DfuseOps {
 
     fn link(
         &self,
-        _req: &Request,
-        _ino: INodeNo,
-        _newparent: INodeNo,
-        _newname: &OsStr,
+        req: &Request,
+        ino: INodeNo,
+        newparent: INodeNo,
+        newname: &OsStr,
         reply: ReplyEntry,
     ) {
-        // The namespace has no hard links (one entry per object).
-        reply.error(Errno::EPERM);
+        self.post(
+            req,
+            Op::Link,
+            ino.0,
+            Req::Link {
+                ino: ino.0,
+                newparent: newparent.0,
+                newname: newname.to_owned(),
+                reply,
+            },
+        );
+    }
+
+    fn setxattr(
+        &self,
+        req: &Request,
+        ino: INodeNo,
+        name: &OsStr,
+        value: &[u8],
+        flags: i32,
+        _position: u32,
+        reply: ReplyEmpty,
+    ) {
+        self.post(
+            req,
+            Op::SetXattr,
+            ino.0,
+            Req::SetXattr {
+                ino: ino.0,
+                name: name.to_owned(),
+                value: value.to_vec(),
+                flags,
+                reply,
+            },
+        );
+    }
+
+    fn getxattr(&self, req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
+        self.post(
+            req,
+            Op::GetXattr,
+            ino.0,
+            Req::GetXattr {
+                ino: ino.0,
+                name: name.to_owned(),
+                size,
+                reply,
+            },
+        );
+    }
+
+    fn listxattr(&self, req: &Request, ino: INodeNo, size: u32, reply: ReplyXattr) {
+        self.post(
+            req,
+            Op::ListXattr,
+            ino.0,
+            Req::ListXattr {
+                ino: ino.0,
+                size,
+                reply,
+            },
+        );
+    }
+
+    fn removexattr(&self, req: &Request, ino: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        self.post(
+            req,
+            Op::RemoveXattr,
+            ino.0,
+            Req::RemoveXattr {
+                ino: ino.0,
+                name: name.to_owned(),
+                reply,
+            },
+        );
     }
 
     fn open(&self, req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {

@@ -53,9 +53,14 @@ pub(crate) enum Op {
     ReadDir,
     ReleaseDir,
     StatFs,
+    Link,
+    SetXattr,
+    GetXattr,
+    ListXattr,
+    RemoveXattr,
 }
 
-const OPS: [Op; 22] = [
+const OPS: [Op; 27] = [
     Op::Lookup,
     Op::GetAttr,
     Op::SetAttr,
@@ -78,6 +83,11 @@ const OPS: [Op; 22] = [
     Op::ReadDir,
     Op::ReleaseDir,
     Op::StatFs,
+    Op::Link,
+    Op::SetXattr,
+    Op::GetXattr,
+    Op::ListXattr,
+    Op::RemoveXattr,
 ];
 
 impl Op {
@@ -106,6 +116,11 @@ impl Op {
             Op::ReadDir => "READDIR",
             Op::ReleaseDir => "RELEASEDIR",
             Op::StatFs => "STATFS",
+            Op::Link => "LINK",
+            Op::SetXattr => "SETXATTR",
+            Op::GetXattr => "GETXATTR",
+            Op::ListXattr => "LISTXATTR",
+            Op::RemoveXattr => "REMOVEXATTR",
         }
     }
 

@@ -12,35 +12,31 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsStr;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use fuser::{
-    Errno, FileAttr, FileHandle, FileType as FuseType, FopenFlags, Generation, INodeNo,
-    RenameFlags, ReplyCreate, ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyStatfs,
-    ReplyWrite, TimeOrNow,
+    Errno, FileAttr, FileHandle, FopenFlags, ReplyData, ReplyEmpty, ReplyStatfs, ReplyWrite,
 };
 use obj::transport::BulkRef;
 use obj::vos::ObjId;
 use tse::{SchedHandle, Task};
 
-use super::attr::{attr_of_record, attr_of_stat, fs_blocks, fuse_type, ns_of, FRSIZE};
-use super::inodes::{InodeTable, ROOT_INO};
-use super::log::{self, Level};
-use super::ops::{Inbox, Req, SetAttr, Taken};
-use super::perm::{change_owner_mode, new_mode, Attrs, Caller, OwnerChange};
+use super::attr::{attr_of_record, fs_blocks, FRSIZE};
+use super::entries::DirHandle;
+use super::inodes::InodeTable;
+use super::ops::{Inbox, Req, Taken};
+pub(super) use super::reply::{log_io_failure, name_str, reply_empty, reply_entry, Fail, R};
 use super::watch::Ticket;
 use crate::darray::ReadOut;
 use crate::errno::{der_to_errno, DfsError};
-use crate::file::{array_of, Access, File, OpenFlags};
-use crate::inode::{now_ns, FileType, Owner, PERM_MASK, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG};
-use crate::namespace::{Dfs, DirCursor, Obj};
+use crate::file::{array_of, Access, File};
+use crate::inode::FileType;
+use crate::namespace::{Dfs, Obj};
 
-/// Entries fetched per `dfs_readdir` call when listing a directory.
-const READDIR_BATCH: usize = 256;
 /// How long a stopping daemon waits for the I/O in flight.
 pub(crate) const DRAIN_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -54,52 +50,6 @@ pub(crate) struct WorkerCfg {
     /// What `statfs` reports as the size when the pool cannot say.
     pub(crate) capacity_hint: Option<u64>,
 }
-
-/// A failed request: the `errno` to answer with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Fail(i32);
-
-impl From<DfsError> for Fail {
-    /// The error's `errno`; the error itself goes to the log (an `EIO`
-    /// as an error, anything else at debug level).
-    fn from(e: DfsError) -> Fail {
-        let errno = e.errno();
-        let level = if errno == libc::EIO {
-            Level::Error
-        } else {
-            Level::Debug
-        };
-        log::log(level, format_args!("request failed: {e}"));
-        Fail(errno)
-    }
-}
-
-/// Logs a read or write of file `oid` that the engine failed with `rc`.
-fn log_io_failure(what: &str, oid: ObjId, offset: u64, len: u64, rc: i32) {
-    let errno = der_to_errno(rc);
-    let level = if errno == libc::EIO {
-        Level::Error
-    } else {
-        Level::Debug
-    };
-    log::log(
-        level,
-        format_args!(
-            "{what} of {len} bytes at {offset} of object {:#x}.{:#x} failed: {} (rc {rc})",
-            oid.hi,
-            oid.lo,
-            std::io::Error::from_raw_os_error(errno)
-        ),
-    );
-}
-
-impl Fail {
-    fn errno(self) -> Errno {
-        Errno::from_i32(self.0)
-    }
-}
-
-type R<T> = Result<T, Fail>;
 
 /// Counters of a mount, updated by the dfs thread, read by anyone.
 #[derive(Debug, Default)]
@@ -133,8 +83,8 @@ impl Counters {
 }
 
 /// An open file handle.
-struct OpenFile {
-    file: Rc<File>,
+pub(super) struct OpenFile {
+    pub(super) file: Rc<File>,
     /// Writes started and not yet answered.
     inflight: usize,
     /// `flush` / `fsync` replies waiting for those writes (with their
@@ -145,11 +95,16 @@ struct OpenFile {
 }
 
 /// What the I/O completion callbacks share with the loop.
-struct Live {
-    files: RefCell<HashMap<u64, OpenFile>>,
+pub(super) struct Live {
+    pub(super) files: RefCell<HashMap<u64, OpenFile>>,
     /// Sizes of files this mount has seen (all writes go through it),
     /// so a read needs no size query.
-    sizes: RefCell<HashMap<ObjId, u64>>,
+    pub(super) sizes: RefCell<HashMap<ObjId, u64>>,
+    /// Files whose size is being asked of the engine, with the end of
+    /// the writes that finished meanwhile: their replies went out, so
+    /// the kernel counts them in the size, whether or not the engine's
+    /// answer (taken at its own moment) does.
+    racing: RefCell<HashMap<ObjId, u64>>,
     /// Handles whose last write finished with someone waiting on it.
     settled: RefCell<Vec<u64>>,
     /// The loop's wake-up task while it waits.
@@ -174,6 +129,8 @@ impl Live {
             if rc == 0 {
                 if let Some(s) = sizes.get_mut(&oid) {
                     *s = (*s).max(end);
+                } else if let Some(r) = self.racing.borrow_mut().get_mut(&oid) {
+                    *r = (*r).max(end);
                 }
             } else {
                 // Part of it may have landed: ask the engine next time.
@@ -197,24 +154,15 @@ impl Live {
     }
 }
 
-/// An open directory: its listing as of `opendir` (or the last rewind).
-struct DirHandle {
-    entries: Vec<(u64, FuseType, OsString)>,
-}
-
 /// The dfs thread's state.
 pub(crate) struct Worker {
-    dfs: Dfs,
-    sched: SchedHandle,
-    cfg: WorkerCfg,
-    inodes: InodeTable,
-    live: Rc<Live>,
-    dirs: HashMap<u64, DirHandle>,
-    next_fh: u64,
-}
-
-fn name_str(name: &OsStr) -> R<&str> {
-    name.to_str().ok_or(Fail(libc::EINVAL))
+    pub(super) dfs: Dfs,
+    pub(super) sched: SchedHandle,
+    pub(super) cfg: WorkerCfg,
+    pub(super) inodes: InodeTable,
+    pub(super) live: Rc<Live>,
+    pub(super) dirs: HashMap<u64, DirHandle>,
+    pub(super) next_fh: u64,
 }
 
 impl Worker {
@@ -230,6 +178,7 @@ impl Worker {
             live: Rc::new(Live {
                 files: RefCell::default(),
                 sizes: RefCell::default(),
+                racing: RefCell::default(),
                 settled: RefCell::default(),
                 bell: RefCell::default(),
                 counters,
@@ -371,12 +320,40 @@ impl Worker {
                 caller,
                 mode,
                 umask,
+                rdev,
                 reply,
             } => reply_entry(
                 reply,
                 self.cfg.ttl,
-                self.dfuse_cb_mknod(parent, &name, mode, umask, &caller),
+                self.dfuse_cb_mknod(parent, &name, mode, umask, rdev, &caller),
             ),
+            Req::Link {
+                ino,
+                newparent,
+                newname,
+                reply,
+            } => reply_entry(
+                reply,
+                self.cfg.ttl,
+                self.dfuse_cb_link(ino, newparent, &newname),
+            ),
+            Req::SetXattr {
+                ino,
+                name,
+                value,
+                flags,
+                reply,
+            } => reply_empty(reply, self.dfuse_cb_setxattr(ino, &name, &value, flags)),
+            Req::GetXattr {
+                ino,
+                name,
+                size,
+                reply,
+            } => self.dfuse_cb_getxattr(ino, &name, size, reply),
+            Req::ListXattr { ino, size, reply } => self.dfuse_cb_listxattr(ino, size, reply),
+            Req::RemoveXattr { ino, name, reply } => {
+                reply_empty(reply, self.dfuse_cb_removexattr(ino, &name))
+            }
             Req::Mkdir {
                 parent,
                 name,
@@ -433,7 +410,7 @@ impl Worker {
                 umask,
                 flags,
                 reply,
-            } => self.dfuse_cb_create(parent, &name, mode & !umask, flags, &caller, reply),
+            } => self.dfuse_cb_create(parent, &name, (mode, umask), flags, &caller, reply),
             Req::Read {
                 fh,
                 offset,
@@ -473,15 +450,25 @@ impl Worker {
         }
     }
 
-    fn fopen_flags(&self) -> FopenFlags {
+    pub(super) fn fopen_flags(&self) -> FopenFlags {
         let mut f = FopenFlags::FOPEN_PARALLEL_DIRECT_WRITES;
         if self.cfg.direct_io {
             f |= FopenFlags::FOPEN_DIRECT_IO;
+        } else {
+            // Every write of this mount passes through the kernel's page
+            // cache, which the kernel keeps right itself (truncates, hole
+            // punches and direct writes drop what they change), so an
+            // open need not throw it away. Throwing it away raced an
+            // append in flight: the page the append had filled left the
+            // cache, a read brought it back from before the append, and
+            // readers saw zeros where the append went until they opened
+            // the file again.
+            f |= FopenFlags::FOPEN_KEEP_CACHE;
         }
         f
     }
 
-    fn new_fh(&mut self) -> u64 {
+    pub(super) fn new_fh(&mut self) -> u64 {
         let fh = self.next_fh;
         self.next_fh += 1;
         fh
@@ -489,7 +476,7 @@ impl Worker {
 
     /// The entry inode `ino` names (`ESTALE` for one the kernel should
     /// not be asking about).
-    fn obj(&self, ino: u64) -> R<Obj> {
+    pub(super) fn obj(&self, ino: u64) -> R<Obj> {
         self.inodes.get(ino).cloned().ok_or(Fail(libc::ESTALE))
     }
 
@@ -502,28 +489,33 @@ impl Worker {
         if let Some(s) = self.live.sizes.borrow().get(&obj.oid()) {
             return Ok(*s);
         }
-        let s = array_of(&self.dfs, obj.inode())?
-            .get_size()
-            .map_err(|e| DfsError::array("dfuse: file size", e))?;
-        self.live.sizes.borrow_mut().insert(obj.oid(), s);
-        Ok(s)
+        Ok(self.size_and_newest(obj)?.0)
     }
 
-    /// A file's size as [`size_of`](Self::size_of) gives it, and the
-    /// epoch of its newest write (for its times), in one query.
-    fn size_and_newest(&self, obj: &Obj) -> R<(u64, obj::vos::Epoch)> {
+    /// A file's size as [`size_of`](Self::size_of) gives it, the epoch of
+    /// its newest write (for its times) and the bytes it holds (for its
+    /// blocks), in one query.
+    fn size_and_newest(&self, obj: &Obj) -> R<(u64, obj::vos::Epoch, u64)> {
         if obj.kind() != FileType::File {
-            return Ok((0, 0));
+            return Ok((0, 0, 0));
         }
-        let (s, newest) = array_of(&self.dfs, obj.inode())?
-            .stat()
-            .map_err(|e| DfsError::array("dfuse: file size", e))?;
+        // While the query is out, the scheduler runs on: writes to the
+        // file may finish (and be answered) after the engine took its
+        // answer. Their ends count too, or a read would be answered short
+        // and the kernel keep zeros in the page past it.
+        let oid = obj.oid();
+        self.live.racing.borrow_mut().entry(oid).or_insert(0);
+        let q = array_of(&self.dfs, obj.inode())?
+            .stat_alloc()
+            .map_err(|e| DfsError::array("dfuse: file size", e));
+        let raced = self.live.racing.borrow_mut().remove(&oid).unwrap_or(0);
+        let (s, newest, alloc) = q?;
         let mut sizes = self.live.sizes.borrow_mut();
-        Ok((*sizes.entry(obj.oid()).or_insert(s), newest))
+        Ok((*sizes.entry(oid).or_insert(s.max(raced)), newest, alloc))
     }
 
     /// Records `obj` as looked up once more and gives its attributes.
-    fn entry(&mut self, obj: Obj) -> R<FileAttr> {
+    pub(super) fn entry(&mut self, obj: Obj) -> R<FileAttr> {
         let size = self.size_and_newest(&obj)?;
         let rec = obj.inode().clone();
         let ino = self.inodes.intern(obj, true);
@@ -538,186 +530,7 @@ impl Worker {
         self.entry(o)
     }
 
-    fn dfuse_cb_getattr(&mut self, ino: u64) -> R<FileAttr> {
-        let o = self.obj(ino)?;
-        let st = self.dfs.stat(&o)?;
-        Ok(attr_of_stat(ino, &st))
-    }
-
-    fn dfuse_cb_setattr(
-        &mut self,
-        ino: u64,
-        fh: Option<u64>,
-        set: SetAttr,
-        caller: &Caller,
-    ) -> R<FileAttr> {
-        let mut o = self.obj(ino)?;
-        // Owner and mode: checked against the record as stored now (the
-        // kernel's copy may be older), before anything changes.
-        let owner_change = if set.mode.is_some() || set.uid.is_some() || set.gid.is_some() {
-            let st = self.dfs.stat(&o)?;
-            let cur = Attrs {
-                mode: st.mode,
-                uid: st.uid,
-                gid: st.gid,
-            };
-            let want = OwnerChange {
-                mode: set.mode,
-                uid: set.uid,
-                gid: set.gid,
-            };
-            let new = change_owner_mode(caller, cur, want, |g| caller.in_group(g)).map_err(Fail)?;
-            Some((cur, new))
-        } else {
-            None
-        };
-        if let Some(size) = set.size {
-            match o.kind() {
-                FileType::File => {}
-                FileType::Dir => return Err(Fail(libc::EISDIR)),
-                FileType::Symlink => return Err(Fail(libc::EINVAL)),
-            }
-            let open = fh.and_then(|fh| self.live.files.borrow().get(&fh).map(|f| f.file.clone()));
-            match open {
-                Some(f) if f.obj().oid() == o.oid() => f.truncate(size)?,
-                _ => {
-                    let f = File::new(&self.dfs, o.clone(), Access::WriteOnly)?;
-                    let r = f.truncate(size);
-                    f.close()?;
-                    r?;
-                }
-            }
-            self.live.sizes.borrow_mut().insert(o.oid(), size);
-        }
-        if let Some((cur, new)) = owner_change {
-            if (new.uid, new.gid) != (cur.uid, cur.gid) {
-                let uid = (new.uid != cur.uid).then_some(new.uid);
-                let gid = (new.gid != cur.gid).then_some(new.gid);
-                o = self.dfs.chown(&o, uid, gid)?;
-            }
-            if new.mode != cur.mode || set.mode.is_some() {
-                o = self.dfs.chmod(&o, new.mode & PERM_MASK)?;
-            }
-        }
-        if set.atime.is_some() || set.mtime.is_some() {
-            let t = |x: Option<TimeOrNow>| {
-                x.map(|x| match x {
-                    TimeOrNow::Now => now_ns(),
-                    TimeOrNow::SpecificTime(t) => ns_of(t),
-                })
-            };
-            o = self.dfs.utimens(&o, t(set.atime), t(set.mtime))?;
-        }
-        self.inodes.refresh(ino, o.clone());
-        let st = self.dfs.stat(&o)?;
-        Ok(attr_of_stat(ino, &st))
-    }
-
-    fn dfuse_cb_readlink(&mut self, ino: u64, reply: ReplyData) {
-        match self
-            .obj(ino)
-            .and_then(|o| self.dfs.readlink(&o).map_err(Fail::from))
-        {
-            Ok(t) => reply.data(t.as_bytes()),
-            Err(e) => reply.error(e.errno()),
-        }
-    }
-
-    fn dfuse_cb_mknod(
-        &mut self,
-        parent: u64,
-        name: &OsStr,
-        mode: u32,
-        umask: u32,
-        caller: &Caller,
-    ) -> R<FileAttr> {
-        // Regular files only: the namespace holds no devices, FIFOs or
-        // sockets.
-        if mode & S_IFMT != S_IFREG {
-            return Err(Fail(libc::EPERM));
-        }
-        let dir = self.obj(parent)?;
-        let (owner, perm) = new_entry(&dir, caller, S_IFREG, mode & !umask & PERM_MASK);
-        let flags = OpenFlags::write_only().excl().create(perm);
-        let f = self.dfs.open_as(&dir, name_str(name)?, flags, owner)?;
-        let o = f.obj().clone();
-        f.close()?;
-        self.live.sizes.borrow_mut().insert(o.oid(), 0);
-        self.entry(o)
-    }
-
-    fn dfuse_cb_mkdir(
-        &mut self,
-        parent: u64,
-        name: &OsStr,
-        mode: u32,
-        umask: u32,
-        caller: &Caller,
-    ) -> R<FileAttr> {
-        let dir = self.obj(parent)?;
-        let (owner, perm) = new_entry(&dir, caller, S_IFDIR, mode & !umask & PERM_MASK);
-        let o = self.dfs.mkdir_as(&dir, name_str(name)?, perm, owner)?;
-        self.entry(o)
-    }
-
-    fn dfuse_cb_unlink(&mut self, parent: u64, name: &OsStr) -> R<()> {
-        let dir = self.obj(parent)?;
-        Ok(self.dfs.unlink(&dir, name_str(name)?)?)
-    }
-
-    fn dfuse_cb_rmdir(&mut self, parent: u64, name: &OsStr) -> R<()> {
-        let dir = self.obj(parent)?;
-        Ok(self.dfs.rmdir(&dir, name_str(name)?)?)
-    }
-
-    fn dfuse_cb_symlink(
-        &mut self,
-        parent: u64,
-        name: &OsStr,
-        target: &OsStr,
-        caller: &Caller,
-    ) -> R<FileAttr> {
-        let dir = self.obj(parent)?;
-        let (owner, _) = new_entry(&dir, caller, S_IFLNK, 0o777);
-        let o = self
-            .dfs
-            .symlink_as(&dir, name_str(name)?, name_str(target)?, owner)?;
-        self.entry(o)
-    }
-
-    fn dfuse_cb_rename(
-        &mut self,
-        parent: u64,
-        name: &OsStr,
-        newparent: u64,
-        newname: &OsStr,
-        flags: RenameFlags,
-    ) -> R<()> {
-        if !(flags - RenameFlags::RENAME_NOREPLACE).is_empty() {
-            // No atomic exchange or whiteouts in the namespace.
-            return Err(Fail(libc::EINVAL));
-        }
-        let src = self.obj(parent)?;
-        let dst = self.obj(newparent)?;
-        let (name, newname) = (name_str(name)?, name_str(newname)?);
-        if flags.contains(RenameFlags::RENAME_NOREPLACE) {
-            match self.dfs.lookup_rel(&dst, newname) {
-                Ok(_) => return Err(Fail(libc::EEXIST)),
-                Err(DfsError::NotFound(_)) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        self.dfs.rename(&src, name, &dst, newname)?;
-        // The moved entry's handle names it by parent and name: refresh
-        // it if the kernel holds it.
-        let moved = self.dfs.lookup_rel(&dst, newname)?;
-        if let Some(ino) = self.inodes.ino_of(moved.oid()) {
-            self.inodes.refresh(ino, moved);
-        }
-        Ok(())
-    }
-
-    fn add_file(&mut self, file: File) -> u64 {
+    pub(super) fn add_file(&mut self, file: File) -> u64 {
         let fh = self.new_fh();
         self.live.files.borrow_mut().insert(
             fh,
@@ -737,6 +550,8 @@ impl Worker {
             FileType::File => {}
             FileType::Dir => return Err(Fail(libc::EISDIR)),
             FileType::Symlink => return Err(Fail(libc::ELOOP)),
+            // The kernel opens FIFOs, devices and sockets itself.
+            _ => return Err(Fail(libc::ENXIO)),
         }
         let access = access_of(flags);
         let file = File::new(&self.dfs, o, access)?;
@@ -745,48 +560,6 @@ impl Worker {
             self.live.sizes.borrow_mut().insert(file.obj().oid(), 0);
         }
         Ok(self.add_file(file))
-    }
-
-    /// `O_CREAT` open of `name` in `parent` with permission bits `mode`
-    /// (the umask applied).
-    fn dfuse_cb_create(
-        &mut self,
-        parent: u64,
-        name: &OsStr,
-        mode: u32,
-        flags: i32,
-        caller: &Caller,
-        reply: ReplyCreate,
-    ) {
-        let r = (|| -> R<(FileAttr, u64)> {
-            let dir = self.obj(parent)?;
-            let (owner, perm) = new_entry(&dir, caller, S_IFREG, mode & PERM_MASK);
-            let access = access_of(flags);
-            let oflags = OpenFlags {
-                access,
-                create: true,
-                excl: flags & libc::O_EXCL != 0,
-                trunc: flags & libc::O_TRUNC != 0 && access != Access::ReadOnly,
-                mode: perm,
-            };
-            let file = self.dfs.open_as(&dir, name_str(name)?, oflags, owner)?;
-            let o = file.obj().clone();
-            if oflags.trunc {
-                self.live.sizes.borrow_mut().insert(o.oid(), 0);
-            }
-            let attr = self.entry(o)?;
-            Ok((attr, self.add_file(file)))
-        })();
-        match r {
-            Ok((attr, fh)) => reply.created(
-                &self.cfg.ttl,
-                &attr,
-                Generation(0),
-                FileHandle(fh),
-                self.fopen_flags(),
-            ),
-            Err(e) => reply.error(e.errno()),
-        }
     }
 
     fn file(&self, fh: u64) -> R<Rc<File>> {
@@ -943,77 +716,32 @@ impl Worker {
     }
 
     fn dfuse_cb_fallocate(&mut self, fh: u64, offset: u64, length: u64, mode: i32) -> R<()> {
-        // Plain allocation only; the pool reserves nothing ahead, so it
-        // is the size change `posix_fallocate` promises.
-        if mode != 0 {
+        // Plain allocation: the pool reserves nothing ahead, so it is the
+        // size change `posix_fallocate` promises. A hole punch
+        // (`PUNCH_HOLE | KEEP_SIZE`): the bytes become a hole, the size
+        // stays. Nothing else.
+        let punch = libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE;
+        if mode != 0 && mode != punch {
             return Err(Fail(libc::EOPNOTSUPP));
         }
         let file = self.file(fh)?;
         let end = offset.checked_add(length).ok_or(Fail(libc::EFBIG))?;
         let size = self.size_of(file.obj())?;
+        if mode == punch {
+            if offset < size && end < size {
+                file.punch(offset, length)?;
+            } else if offset < size {
+                // To the end: `dfs_punch` would truncate; the size stays.
+                file.truncate(offset)?;
+                file.truncate(size)?;
+            }
+            return Ok(());
+        }
         if end > size {
             file.truncate(end)?;
             self.live.sizes.borrow_mut().insert(file.obj().oid(), end);
         }
         Ok(())
-    }
-
-    fn dfuse_cb_opendir(&mut self, ino: u64) -> R<u64> {
-        let entries = self.list(ino)?;
-        let fh = self.new_fh();
-        self.dirs.insert(fh, DirHandle { entries });
-        Ok(fh)
-    }
-
-    /// The listing of directory `ino`: `.`, `..`, then its entries.
-    fn list(&self, ino: u64) -> R<Vec<(u64, FuseType, OsString)>> {
-        let dir = self.obj(ino)?;
-        if !dir.is_dir() {
-            return Err(Fail(libc::ENOTDIR));
-        }
-        let up = if ino == ROOT_INO {
-            ROOT_INO
-        } else {
-            self.inodes.ino_of(dir.parent()).unwrap_or(dir.parent().lo)
-        };
-        let mut v = vec![
-            (ino, FuseType::Directory, OsString::from(".")),
-            (up, FuseType::Directory, OsString::from("..")),
-        ];
-        let mut cursor = DirCursor::start();
-        loop {
-            let (es, next) = self.dfs.readdir(&dir, &cursor, READDIR_BATCH)?;
-            v.extend(
-                es.into_iter()
-                    .map(|e| (e.ino, fuse_type(e.kind), OsString::from(e.name))),
-            );
-            match next {
-                Some(c) => cursor = c,
-                None => return Ok(v),
-            }
-        }
-    }
-
-    fn dfuse_cb_readdir(&mut self, ino: u64, fh: u64, offset: u64, mut reply: ReplyDirectory) {
-        if offset == 0 {
-            // A rewind: list again.
-            match self.list(ino) {
-                Ok(entries) => {
-                    self.dirs.insert(fh, DirHandle { entries });
-                }
-                Err(e) => return reply.error(e.errno()),
-            }
-        }
-        let Some(d) = self.dirs.get(&fh) else {
-            return reply.error(Errno::EBADF);
-        };
-        let skip = usize::try_from(offset).unwrap_or(usize::MAX);
-        for (i, (ino, kind, name)) in d.entries.iter().enumerate().skip(skip) {
-            if reply.add(INodeNo(*ino), i as u64 + 1, *kind, name) {
-                break;
-            }
-        }
-        reply.ok();
     }
 
     fn dfuse_cb_statfs(&mut self, reply: ReplyStatfs) {
@@ -1024,8 +752,8 @@ impl Worker {
                     b.blocks,
                     b.bfree,
                     b.bfree,
-                    0,
-                    0,
+                    b.files,
+                    b.ffree,
                     b.bsize,
                     b.namemax,
                     FRSIZE as u32,
@@ -1036,15 +764,7 @@ impl Worker {
     }
 }
 
-/// The owner and permission bits of an entry of type `ty` that `caller`
-/// makes in `dir` with permission bits `perm` (see [`super::perm`]).
-fn new_entry(dir: &Obj, caller: &Caller, ty: u32, perm: u32) -> (Owner, u32) {
-    let d = dir.inode();
-    let owner = caller.new_owner(d.mode, d.gid);
-    (owner, new_mode(caller, ty, perm, owner, d.mode))
-}
-
-fn access_of(flags: i32) -> Access {
+pub(super) fn access_of(flags: i32) -> Access {
     match flags & libc::O_ACCMODE {
         libc::O_WRONLY => Access::WriteOnly,
         libc::O_RDWR => Access::ReadWrite,
@@ -1060,19 +780,5 @@ fn close_file(file: Rc<File>) -> Result<(), DfsError> {
         // Someone still holds it (cannot happen between requests): it
         // closes when they drop it.
         Err(_) => Ok(()),
-    }
-}
-
-fn reply_entry(reply: ReplyEntry, ttl: Duration, r: R<FileAttr>) {
-    match r {
-        Ok(a) => reply.entry(&ttl, &a, Generation(0)),
-        Err(e) => reply.error(e.errno()),
-    }
-}
-
-fn reply_empty(reply: ReplyEmpty, r: R<()>) {
-    match r {
-        Ok(()) => reply.ok(),
-        Err(e) => reply.error(e.errno()),
     }
 }

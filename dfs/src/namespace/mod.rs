@@ -1,15 +1,22 @@
 //! The POSIX namespace of a container (DAOS's `dfs_*`): [`Dfs`] (mkfs,
 //! mount), handles to its entries ([`Obj`]) and the directory operations.
-//! Open regular files are [`File`]s.
+//! Open regular files are [`File`](crate::File)s.
 //!
 //! Layout, as DAOS's dfs: the superblock object ([`crate::sb`]) holds the
 //! container's properties and the root's entry; a directory is a hashed
 //! key-value object whose dkeys are its entries' names, each holding an
 //! inode record ([`crate::inode`]); a regular file is a byte-array object
 //! (cell 1, the file's chunk size; no array metadata: the geometry is in
-//! the inode, as `daos_array_open_with_attr`); a symbolic link is only its
-//! entry (target in the record). Object ids come from
-//! [`crate::oidalloc`].
+//! the inode, as `daos_array_open_with_attr`); a symbolic link, FIFO,
+//! device node or socket is only its entry (target, device number in the
+//! record), with an object id reserved for its inode number. Object ids
+//! come from [`crate::oidalloc`].
+//!
+//! The operations live by concept: lookups, readdir and statfs here;
+//! making and removing entries in `entries`; reading and changing an
+//! inode's record (stat, chmod, chown, utimens, a directory's link count
+//! and times) in `attrs`; hard links in `links`; rename in `rename`;
+//! extended attributes in `xattr`.
 //!
 //! Every operation is made of object-layer tasks (fetch, update, punch,
 //! enumerate; a file's I/O is the `dfs_write` / `dfs_read` task over the
@@ -36,13 +43,25 @@
 //!   container is what these semantics are exact for.
 //! * **Unlink of an open file** (also a file replaced by `rename`): the
 //!   entry goes at once; the file's object stays until the last
-//!   [`File`] of this mount on it is closed (dropped),
+//!   [`File`](crate::File) of this mount on it is closed (dropped),
 //!   then it is punched, as POSIX keeps an unlinked open file. Handles of
 //!   other mounts are not known: for them the object is punched at once
 //!   (DAOS's `dfs_remove` punches at once for everyone). A process that
 //!   dies with an unlinked file open leaks its object.
+//! * **Hard links.** `link` makes a second entry naming the same
+//!   inode (any type but a directory). The inode's record then moves into
+//!   its own object with a link count (see [`crate::inode`]), so every
+//!   entry sees one mode, owner, times and size; `unlink` and `rename`
+//!   over an entry decrement it, and the inode (a file's data) goes with
+//!   its last link and, for a file open on this mount, its last handle.
+//! * **Directories** count their links: 2 + their subdirectories
+//!   (`mkdir`, `rmdir` and `rename` of a directory keep it; a directory
+//!   of a version 1 container is counted once, then kept). Every change
+//!   of entries (create, mkdir, mknod, symlink, link, unlink, rmdir,
+//!   rename) sets the directory's mtime and ctime.
 //! * **Times.** Entries get atime = mtime = ctime at creation; `chmod`, `chown`,
-//!   `utimens` and `rename` change ctime. File writes do not touch the
+//!   `utimens`, `link`, `unlink` of another link, extended attribute
+//!   changes and `rename` change ctime. File writes do not touch the
 //!   record: as in DAOS, `stat` takes a file's mtime and ctime from its
 //!   array's newest write epoch when that is later than the record's
 //!   ctime (so a `utimens` after the writes keeps the time it set). A
@@ -68,13 +87,21 @@ use obj::vos::{ContId, ObjId};
 
 use crate::dirent;
 use crate::errno::{Context, DfsError};
-use crate::file::{File, OpenFlags};
 use crate::inode::{
-    check_component, check_name, now_ns, FileType, Inode, Owner, Stat, NAME_MAX, PATH_MAX,
-    PERM_MASK, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG,
+    check_component, check_name, now_ns, FileType, Inode, Owner, INODE_DKEY, NAME_MAX, PATH_MAX,
+    PERM_MASK, S_IFDIR, S_IFMT,
 };
 use crate::oidalloc::{OidAlloc, FIRST_LO};
 use crate::sb::{self, root_oid, sb_oid, DfsAttr, ROOT_DKEY};
+
+mod attrs;
+mod entries;
+mod links;
+mod rename;
+mod xattr;
+
+pub use rename::RenameMode;
+pub use xattr::{XattrMode, XATTR_FORMAT};
 
 /// Symbolic links followed while resolving one path before `ELOOP`
 /// (Linux's `MAXSYMLINKS`).
@@ -133,7 +160,7 @@ pub struct DirEntry {
     pub name: String,
     /// The type.
     pub kind: FileType,
-    /// The inode number (as [`Stat::ino`]).
+    /// The inode number (as [`Stat::ino`](crate::Stat::ino)).
     pub ino: u64,
 }
 
@@ -167,6 +194,12 @@ pub struct StatFs {
     /// Bytes allocated in those data regions (every version of every
     /// container of the pool, not only this one's).
     pub used: Option<u64>,
+    /// Inodes counted as in use: the object ids this container has
+    /// handed out (see [`crate::oidalloc::OidAlloc::handed_out_async`]: an
+    /// upper bound, as ids are never reused). What more can be made is
+    /// bounded by the free space: each inode's entry takes at least one
+    /// block of the pool.
+    pub inodes_used: u64,
 }
 
 /// Whether `mount` knows of open files on an object.
@@ -217,6 +250,9 @@ fn new_inode(mode: u32, owner: Owner, oid: ObjId, oclass: ObjClass, chunk_size: 
         chunk_size,
         oclass,
         target: Vec::new(),
+        nlink: if mode & S_IFMT == S_IFDIR { 2 } else { 1 },
+        flags: 0,
+        rdev: 0,
     }
 }
 
@@ -407,14 +443,27 @@ impl Dfs {
         self.oh(dir.oid())
     }
 
-    /// The entry `name` of `dir`, or `None`.
+    /// The entry `name` of `dir`, or `None`. A hard link's handle holds
+    /// its inode's record (from the inode's object).
     async fn child_async(
         &self,
         dir: &Obj,
         dh: &ObjHandle,
         name: &[u8],
     ) -> Result<Option<Obj>, DfsError> {
-        Ok(dirent::fetch_async(dh, name).await?.map(|inode| Obj {
+        let Some(rec) = dirent::fetch_async(dh, name).await? else {
+            return Ok(None);
+        };
+        let inode = if rec.is_hlink() {
+            // The entry's copy stands in should the inode's own record be
+            // missing (a crash while the first link was made).
+            dirent::fetch_async(&self.oh(rec.oid)?, INODE_DKEY)
+                .await?
+                .unwrap_or(rec)
+        } else {
+            rec
+        };
+        Ok(Some(Obj {
             parent: dir.oid(),
             name: name.to_vec(),
             inode,
@@ -534,180 +583,6 @@ impl Dfs {
         self.existing_child_async(dir, &dh, name).await
     }
 
-    /// `dfs_mkdir`: makes directory `name` in `dir` with permission bits
-    /// `mode` (type bits: none or `S_IFDIR`). `EEXIST` if the name is
-    /// taken.
-    pub fn mkdir(&self, dir: &Obj, name: &str, mode: u32) -> Result<Obj, DfsError> {
-        self.block(self.mkdir_async(dir, name, mode))
-    }
-
-    /// [`mkdir`](Self::mkdir) as a future (on the client's
-    /// scheduler).
-    pub async fn mkdir_async(&self, dir: &Obj, name: &str, mode: u32) -> Result<Obj, DfsError> {
-        self.mkdir_as_async(dir, name, mode, Owner::process()).await
-    }
-
-    /// [`mkdir`](Self::mkdir) with the new directory owned by `owner`
-    /// (dfuse: the requesting process's uid and gid) instead of this
-    /// process's.
-    pub fn mkdir_as(
-        &self,
-        dir: &Obj,
-        name: &str,
-        mode: u32,
-        owner: Owner,
-    ) -> Result<Obj, DfsError> {
-        self.block(self.mkdir_as_async(dir, name, mode, owner))
-    }
-
-    /// [`mkdir_as`](Self::mkdir_as) as a future (on the client's
-    /// scheduler).
-    pub async fn mkdir_as_async(
-        &self,
-        dir: &Obj,
-        name: &str,
-        mode: u32,
-        owner: Owner,
-    ) -> Result<Obj, DfsError> {
-        check_name(name)?;
-        let mode = check_mode(mode, S_IFDIR)?;
-        let dh = self.dir_oh(dir)?;
-        if dirent::fetch_async(&dh, name.as_bytes()).await?.is_some() {
-            return Err(DfsError::Exists(name.to_string()));
-        }
-        let class = self.inner.attr.dir_oclass;
-        let oid = self
-            .inner
-            .oids
-            .alloc_async(ObjType::KvHashed, class)
-            .await?;
-        // The object first, then the entry: a crash leaves an orphan
-        // object, never an entry without its object.
-        dirent::set_parent_async(&self.oh(oid)?, dir.oid()).await?;
-        let rec = new_inode(mode, owner, oid, class, 0);
-        dirent::put_async(&dh, name.as_bytes(), &rec).await?;
-        Ok(Obj {
-            parent: dir.oid(),
-            name: name.as_bytes().to_vec(),
-            inode: rec,
-        })
-    }
-
-    /// `dfs_open`: opens the regular file `name` of `dir` as `flags` say,
-    /// creating it (class and chunk size: the container's defaults) with
-    /// `flags.mode` when `flags.create` is set and it does not exist.
-    /// `EEXIST` with `excl` when it exists, `ENOENT` without `create` when
-    /// it does not, `EISDIR` for a directory, `ELOOP` for a symlink (open
-    /// does not follow it, as `O_NOFOLLOW`: resolve it with
-    /// [`lookup`](Self::lookup) first), `EINVAL` for bad flags or mode.
-    pub fn open(&self, dir: &Obj, name: &str, flags: OpenFlags) -> Result<File, DfsError> {
-        self.block(self.open_async(dir, name, flags))
-    }
-
-    /// [`open`](Self::open) as a future (on the client's
-    /// scheduler).
-    pub async fn open_async(
-        &self,
-        dir: &Obj,
-        name: &str,
-        flags: OpenFlags,
-    ) -> Result<File, DfsError> {
-        self.open_as_async(dir, name, flags, Owner::process()).await
-    }
-
-    /// [`open`](Self::open) with a file it creates owned by `owner`
-    /// (dfuse: the requesting process's uid and gid) instead of this
-    /// process's; an existing file keeps its owner.
-    pub fn open_as(
-        &self,
-        dir: &Obj,
-        name: &str,
-        flags: OpenFlags,
-        owner: Owner,
-    ) -> Result<File, DfsError> {
-        self.block(self.open_as_async(dir, name, flags, owner))
-    }
-
-    /// [`open_as`](Self::open_as) as a future (on the client's
-    /// scheduler).
-    pub async fn open_as_async(
-        &self,
-        dir: &Obj,
-        name: &str,
-        flags: OpenFlags,
-        owner: Owner,
-    ) -> Result<File, DfsError> {
-        check_name(name)?;
-        flags.check()?;
-        let dh = self.dir_oh(dir)?;
-        let existing = self.child_async(dir, &dh, name.as_bytes()).await?;
-        let (obj, created) = match existing {
-            None if !flags.create => return Err(DfsError::NotFound(name.to_string())),
-            None => {
-                let mode = check_mode(flags.mode, S_IFREG)?;
-                let a = self.inner.attr;
-                let oid = self
-                    .inner
-                    .oids
-                    .alloc_async(ObjType::ArrayByte, a.oclass)
-                    .await?;
-                let rec = new_inode(mode, owner, oid, a.oclass, a.chunk_size);
-                dirent::put_async(&dh, name.as_bytes(), &rec).await?;
-                let o = Obj {
-                    parent: dir.oid(),
-                    name: name.as_bytes().to_vec(),
-                    inode: rec,
-                };
-                (o, true)
-            }
-            Some(_) if flags.create && flags.excl => {
-                return Err(DfsError::Exists(name.to_string()))
-            }
-            Some(o) => match o.kind() {
-                FileType::Dir => return Err(DfsError::IsDir(name.to_string())),
-                FileType::Symlink => return Err(DfsError::Loop(name.to_string())),
-                FileType::File => (o, false),
-            },
-        };
-        let f = File::new(self, obj, flags.access)?;
-        if flags.trunc && !created {
-            f.truncate_async(0).await?;
-        }
-        Ok(f)
-    }
-
-    /// `dfs_open` with `O_CREAT`: [`open`](Self::open) with
-    /// `flags.create` set and `flags.mode = mode`.
-    pub fn create(
-        &self,
-        dir: &Obj,
-        name: &str,
-        mode: u32,
-        flags: OpenFlags,
-    ) -> Result<File, DfsError> {
-        self.block(self.create_async(dir, name, mode, flags))
-    }
-
-    /// [`create`](Self::create) as a future (on the client's scheduler).
-    pub async fn create_async(
-        &self,
-        dir: &Obj,
-        name: &str,
-        mode: u32,
-        flags: OpenFlags,
-    ) -> Result<File, DfsError> {
-        self.open_async(
-            dir,
-            name,
-            OpenFlags {
-                create: true,
-                mode,
-                ..flags
-            },
-        )
-        .await
-    }
-
     /// `dfs_readdir`: up to `max` entries of `dir` after `cursor`, in
     /// bytewise name order, and the cursor to go on from (`None`: the
     /// listing is complete). Each call enumerates the directory's names
@@ -761,401 +636,6 @@ impl Dfs {
         Ok((entries, next))
     }
 
-    /// The record of `o`'s entry now, or `None` when the entry is gone or
-    /// names another object.
-    async fn refetch_async(&self, o: &Obj) -> Result<Option<Inode>, DfsError> {
-        let ph = self.parent_oh(o)?;
-        Ok(dirent::fetch_async(&ph, &o.name)
-            .await?
-            .filter(|r| r.oid == o.oid()))
-    }
-
-    /// `dfs_ostat`: the entry's attributes, its record read again (see the
-    /// module doc for a handle whose entry is gone), a file's size from
-    /// its array.
-    pub fn stat(&self, o: &Obj) -> Result<Stat, DfsError> {
-        self.block(self.stat_async(o))
-    }
-
-    /// [`stat`](Self::stat) as a future (on the client's
-    /// scheduler).
-    pub async fn stat_async(&self, o: &Obj) -> Result<Stat, DfsError> {
-        let (rec, nlink) = match self.refetch_async(o).await? {
-            Some(r) => {
-                let n = if r.kind() == FileType::Dir { 2 } else { 1 };
-                (r, n)
-            }
-            None => (o.inode.clone(), 0),
-        };
-        let (size, written) = match rec.kind() {
-            FileType::File => crate::file::array_of(self, &rec)?
-                .stat_async()
-                .await
-                .ctx("dfs_ostat: file size")?,
-            FileType::Symlink => (rec.target.len() as u64, 0),
-            FileType::Dir => (0, 0),
-        };
-        let (mtime, ctime) = crate::inode::file_times(&rec, written);
-        Ok(Stat {
-            ino: rec.oid.lo,
-            mode: rec.mode,
-            nlink,
-            uid: rec.uid,
-            gid: rec.gid,
-            size,
-            blksize: if rec.chunk_size > 0 {
-                rec.chunk_size
-            } else {
-                self.inner.attr.chunk_size
-            },
-            atime: rec.atime,
-            mtime,
-            ctime,
-        })
-    }
-
-    /// Changes `o`'s record with `f` (ctime set to now) and writes it
-    /// back; the new handle.
-    pub(crate) async fn update_entry_async(
-        &self,
-        o: &Obj,
-        f: impl FnOnce(&mut Inode),
-    ) -> Result<Obj, DfsError> {
-        let ph = self.parent_oh(o)?;
-        let mut rec = dirent::fetch_async(&ph, &o.name)
-            .await?
-            .filter(|r| r.oid == o.oid())
-            .ok_or_else(|| DfsError::NotFound(o.name()))?;
-        f(&mut rec);
-        rec.ctime = now_ns();
-        dirent::put_async(&ph, &o.name, &rec).await?;
-        Ok(Obj {
-            inode: rec,
-            ..o.clone()
-        })
-    }
-
-    /// `dfs_chmod`: sets the permission bits (`mode & 0o7777`; other bits
-    /// are `EINVAL`). Returns the updated handle.
-    pub fn chmod(&self, o: &Obj, mode: u32) -> Result<Obj, DfsError> {
-        self.block(self.chmod_async(o, mode))
-    }
-
-    /// [`chmod`](Self::chmod) as a future (on the client's
-    /// scheduler).
-    pub async fn chmod_async(&self, o: &Obj, mode: u32) -> Result<Obj, DfsError> {
-        if mode & !PERM_MASK != 0 {
-            return Err(DfsError::inval(format!("mode {mode:#o}")));
-        }
-        self.update_entry_async(o, |r| r.mode = (r.mode & S_IFMT) | mode)
-            .await
-    }
-
-    /// `dfs_chown`: sets the owner (`uid`) and/or group (`gid`) in the
-    /// entry's record (`None` leaves one as it is; ctime is set). No
-    /// permission check: the namespace does not know who calls (dfuse
-    /// checks POSIX's rules with the requester's ids first). The mode is
-    /// left alone: clearing set-id bits is the caller's rule to apply.
-    /// Returns the updated handle.
-    pub fn chown(&self, o: &Obj, uid: Option<u32>, gid: Option<u32>) -> Result<Obj, DfsError> {
-        self.block(self.chown_async(o, uid, gid))
-    }
-
-    /// [`chown`](Self::chown) as a future (on the client's scheduler).
-    pub async fn chown_async(
-        &self,
-        o: &Obj,
-        uid: Option<u32>,
-        gid: Option<u32>,
-    ) -> Result<Obj, DfsError> {
-        self.update_entry_async(o, |r| {
-            if let Some(u) = uid {
-                r.uid = u;
-            }
-            if let Some(g) = gid {
-                r.gid = g;
-            }
-        })
-        .await
-    }
-
-    /// `dfs_osetattr` of times (`utimensat`): sets atime and/or mtime (ns
-    /// since the Unix epoch; `None` leaves one as it is). Returns the
-    /// updated handle.
-    pub fn utimens(
-        &self,
-        o: &Obj,
-        atime: Option<u64>,
-        mtime: Option<u64>,
-    ) -> Result<Obj, DfsError> {
-        self.block(self.utimens_async(o, atime, mtime))
-    }
-
-    /// [`utimens`](Self::utimens) as a future (on the client's scheduler).
-    pub async fn utimens_async(
-        &self,
-        o: &Obj,
-        atime: Option<u64>,
-        mtime: Option<u64>,
-    ) -> Result<Obj, DfsError> {
-        self.update_entry_async(o, |r| {
-            if let Some(a) = atime {
-                r.atime = a;
-            }
-            if let Some(m) = mtime {
-                r.mtime = m;
-            }
-        })
-        .await
-    }
-
-    /// Gets rid of a file's object whose entry is gone: now, or when the
-    /// last handle of this mount on it closes.
-    async fn release_file_async(&self, oid: ObjId) -> Result<(), DfsError> {
-        {
-            let mut open = self.inner.open.borrow_mut();
-            if let Some(s) = open.get_mut(&oid) {
-                s.unlinked = true;
-                return Ok(());
-            }
-        }
-        dirent::punch_obj_async(&self.oh(oid)?).await
-    }
-
-    /// A file handle of this mount opened on `oid`.
-    pub(crate) fn opened(&self, oid: ObjId) {
-        self.inner.open.borrow_mut().entry(oid).or_default().count += 1;
-    }
-
-    /// A file handle of this mount on `oid` closed: punches the object if
-    /// it was the last and the file was unlinked.
-    pub(crate) fn closed(&self, oid: ObjId) -> Result<(), DfsError> {
-        self.block(self.closed_async(oid))
-    }
-
-    /// [`closed`](Self::closed) as a future.
-    pub(crate) async fn closed_async(&self, oid: ObjId) -> Result<(), DfsError> {
-        let punch = {
-            let mut open = self.inner.open.borrow_mut();
-            match open.get_mut(&oid) {
-                Some(s) if s.count > 1 => {
-                    s.count -= 1;
-                    false
-                }
-                Some(_) => open.remove(&oid).is_some_and(|s| s.unlinked),
-                None => false,
-            }
-        };
-        if punch {
-            dirent::punch_obj_async(&self.oh(oid)?).await?;
-        }
-        Ok(())
-    }
-
-    /// `dfs_remove` of a non-directory: removes entry `name` of `dir`; a
-    /// file's object is punched (when its last handle closes if it is open,
-    /// see the module doc). `EISDIR` for a directory, `ENOENT`.
-    pub fn unlink(&self, dir: &Obj, name: &str) -> Result<(), DfsError> {
-        self.block(self.unlink_async(dir, name))
-    }
-
-    /// [`unlink`](Self::unlink) as a future (on the client's
-    /// scheduler).
-    pub async fn unlink_async(&self, dir: &Obj, name: &str) -> Result<(), DfsError> {
-        check_name(name)?;
-        let dh = self.dir_oh(dir)?;
-        let o = self.existing_child_async(dir, &dh, name).await?;
-        if o.is_dir() {
-            return Err(DfsError::IsDir(name.to_string()));
-        }
-        dirent::remove_async(&dh, name.as_bytes()).await?;
-        if o.kind() == FileType::File {
-            self.release_file_async(o.oid()).await?;
-        }
-        Ok(())
-    }
-
-    /// `dfs_remove` of a directory: removes the empty directory `name` of
-    /// `dir` and punches its object. `ENOTDIR` if it is not a directory,
-    /// `ENOTEMPTY`, `ENOENT`.
-    pub fn rmdir(&self, dir: &Obj, name: &str) -> Result<(), DfsError> {
-        self.block(self.rmdir_async(dir, name))
-    }
-
-    /// [`rmdir`](Self::rmdir) as a future (on the client's
-    /// scheduler).
-    pub async fn rmdir_async(&self, dir: &Obj, name: &str) -> Result<(), DfsError> {
-        check_name(name)?;
-        let dh = self.dir_oh(dir)?;
-        let o = self.existing_child_async(dir, &dh, name).await?;
-        if !o.is_dir() {
-            return Err(DfsError::NotDir(name.to_string()));
-        }
-        let oh = self.oh(o.oid())?;
-        if !dirent::names_async(&oh).await?.is_empty() {
-            return Err(DfsError::NotEmpty(name.to_string()));
-        }
-        dirent::remove_async(&dh, name.as_bytes()).await?;
-        dirent::punch_obj_async(&oh).await
-    }
-
-    /// True if directory `oid` is `anc` or below it (parent links).
-    async fn is_below_async(&self, oid: ObjId, anc: ObjId) -> Result<bool, DfsError> {
-        let root = self.inner.root.oid();
-        let mut cur = oid;
-        for _ in 0..MAX_DEPTH {
-            if cur == anc {
-                return Ok(true);
-            }
-            if cur == root {
-                return Ok(false);
-            }
-            match dirent::parent_async(&self.oh(cur)?).await? {
-                Some(p) => cur = p,
-                None => return Ok(false),
-            }
-        }
-        Err(DfsError::Corrupt(format!(
-            "more than {MAX_DEPTH} directory levels above {oid:?}"
-        )))
-    }
-
-    /// `dfs_move`: renames entry `src_name` of `src_dir` to `dst_name` of
-    /// `dst_dir`, replacing what is there: a file or symlink by anything
-    /// but a directory, an empty directory by a directory. `ENOTDIR` for a
-    /// directory over a non-directory, `EISDIR` for a non-directory over a
-    /// directory, `ENOTEMPTY` for a directory over a non-empty one,
-    /// `EINVAL` for moving a directory below itself, `ENOENT` when the
-    /// source does not exist. A replaced file is unlinked (see
-    /// [`unlink`](Self::unlink)), a replaced directory punched.
-    pub fn rename(
-        &self,
-        src_dir: &Obj,
-        src_name: &str,
-        dst_dir: &Obj,
-        dst_name: &str,
-    ) -> Result<(), DfsError> {
-        self.block(self.rename_async(src_dir, src_name, dst_dir, dst_name))
-    }
-
-    /// [`rename`](Self::rename) as a future (on the client's scheduler).
-    pub async fn rename_async(
-        &self,
-        src_dir: &Obj,
-        src_name: &str,
-        dst_dir: &Obj,
-        dst_name: &str,
-    ) -> Result<(), DfsError> {
-        check_name(src_name)?;
-        check_name(dst_name)?;
-        let sh = self.dir_oh(src_dir)?;
-        let dh = self.dir_oh(dst_dir)?;
-        let src = self.existing_child_async(src_dir, &sh, src_name).await?;
-        if src_dir.oid() == dst_dir.oid() && src_name == dst_name {
-            return Ok(());
-        }
-        if src.is_dir() && self.is_below_async(dst_dir.oid(), src.oid()).await? {
-            return Err(DfsError::inval(format!(
-                "cannot move {src_name:?} below itself"
-            )));
-        }
-        let dst = self.child_async(dst_dir, &dh, dst_name.as_bytes()).await?;
-        if let Some(d) = &dst {
-            match (src.is_dir(), d.is_dir()) {
-                (true, false) => return Err(DfsError::NotDir(dst_name.to_string())),
-                (false, true) => return Err(DfsError::IsDir(dst_name.to_string())),
-                (true, true) if !dirent::names_async(&self.oh(d.oid())?).await?.is_empty() => {
-                    return Err(DfsError::NotEmpty(dst_name.to_string()))
-                }
-                _ => {}
-            }
-        }
-        let mut rec = src.inode.clone();
-        rec.ctime = now_ns();
-        dirent::put_async(&dh, dst_name.as_bytes(), &rec).await?;
-        dirent::remove_async(&sh, src_name.as_bytes()).await?;
-        if src.is_dir() && src_dir.oid() != dst_dir.oid() {
-            dirent::set_parent_async(&self.oh(src.oid())?, dst_dir.oid()).await?;
-        }
-        match dst {
-            Some(d) if d.oid() != src.oid() => match d.kind() {
-                FileType::File => self.release_file_async(d.oid()).await,
-                FileType::Dir => dirent::punch_obj_async(&self.oh(d.oid())?).await,
-                FileType::Symlink => Ok(()),
-            },
-            _ => Ok(()),
-        }
-    }
-
-    /// `dfs_open` with `S_IFLNK`: makes symlink `name` in `dir` pointing to
-    /// `target` (stored as is, not resolved). `EEXIST`, `EINVAL` for an
-    /// empty target or one with NUL, `ENAMETOOLONG` for one longer than
-    /// `PATH_MAX`.
-    pub fn symlink(&self, dir: &Obj, name: &str, target: &str) -> Result<Obj, DfsError> {
-        self.block(self.symlink_async(dir, name, target))
-    }
-
-    /// [`symlink`](Self::symlink) as a future (on the client's
-    /// scheduler).
-    pub async fn symlink_async(
-        &self,
-        dir: &Obj,
-        name: &str,
-        target: &str,
-    ) -> Result<Obj, DfsError> {
-        self.symlink_as_async(dir, name, target, Owner::process())
-            .await
-    }
-
-    /// [`symlink`](Self::symlink) with the link owned by `owner` (dfuse:
-    /// the requesting process's uid and gid) instead of this process's.
-    pub fn symlink_as(
-        &self,
-        dir: &Obj,
-        name: &str,
-        target: &str,
-        owner: Owner,
-    ) -> Result<Obj, DfsError> {
-        self.block(self.symlink_as_async(dir, name, target, owner))
-    }
-
-    /// [`symlink_as`](Self::symlink_as) as a future (on the client's
-    /// scheduler).
-    pub async fn symlink_as_async(
-        &self,
-        dir: &Obj,
-        name: &str,
-        target: &str,
-        owner: Owner,
-    ) -> Result<Obj, DfsError> {
-        check_name(name)?;
-        if target.is_empty() || target.contains('\0') {
-            return Err(DfsError::inval("symlink target empty or with NUL"));
-        }
-        if target.len() > PATH_MAX {
-            return Err(DfsError::NameTooLong(target.len()));
-        }
-        let dh = self.dir_oh(dir)?;
-        if dirent::fetch_async(&dh, name.as_bytes()).await?.is_some() {
-            return Err(DfsError::Exists(name.to_string()));
-        }
-        // An id for the inode number only: no object is made.
-        let oid = self
-            .inner
-            .oids
-            .alloc_async(ObjType::KvHashed, ObjClass::S1)
-            .await?;
-        let mut rec = new_inode(S_IFLNK | 0o777, owner, oid, ObjClass::S1, 0);
-        rec.target = target.as_bytes().to_vec();
-        rec.size = rec.target.len() as u64;
-        dirent::put_async(&dh, name.as_bytes(), &rec).await?;
-        Ok(Obj {
-            parent: dir.oid(),
-            name: name.as_bytes().to_vec(),
-            inode: rec,
-        })
-    }
-
     /// `dfs_get_symlink_value`: a symlink's target. `EINVAL` for anything
     /// else.
     pub fn readlink(&self, o: &Obj) -> Result<String, DfsError> {
@@ -1177,12 +657,14 @@ impl Dfs {
     /// scheduler).
     pub async fn statfs_async(&self) -> Result<StatFs, DfsError> {
         let space = self.inner.cli.pool_query_async().await.ctx("dfs_statfs")?;
+        let inodes_used = self.inner.oids.handed_out_async().await?;
         Ok(StatFs {
             bsize: self.inner.attr.chunk_size,
             namemax: NAME_MAX as u32,
             targets: space.targets,
             capacity: Some(space.total),
             used: Some(space.used()),
+            inodes_used,
         })
     }
 }
