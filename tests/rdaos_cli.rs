@@ -1911,3 +1911,45 @@ fn pool_list_shows_used_and_free_that_follow_writes_and_deletes() {
     assert!(exact);
     assert!(after < 1 << 20, "used after the delete {after}");
 }
+
+/// A mount point left by a daemon that died without unmounting (SIGKILL)
+/// answers every access with ENOTCONN: `rdaos dfuse` on it says so and
+/// names the command that clears it, instead of "not a directory"; once
+/// cleared, the same command mounts again.
+#[test]
+fn dfuse_explains_a_stale_mount_point_and_how_to_clear_it() {
+    use rdaos::dfs::errno::libc::SIGKILL;
+    if !fuse_as_root("the stale mount point test") {
+        return;
+    }
+    let d = Dir::new("dfuse-stale");
+    let s = d.0.as_path();
+    let mnt = d.0.with_extension("mnt");
+    std::fs::create_dir_all(&mnt).unwrap();
+    let m = mnt.to_str().unwrap();
+    ok(s, &["pool", "create", "p", "--size", "128M", "-t", "2"]);
+    ok(s, &["cont", "create", "p", "c"]);
+    let args = ["-m", m, "-p", "p", "-c", "c"];
+    let mut dm = Daemon::start(s, &args, &[&mnt]);
+    dm.signal(SIGKILL);
+    let _ = dm.child.wait();
+    // The kernel keeps the mount; its daemon is gone.
+    let e = std::fs::metadata(&mnt).unwrap_err();
+    assert_eq!(e.raw_os_error(), Some(107), "{e}");
+    fails(
+        s,
+        &["dfuse", "-m", m, "-p", "p", "-c", "c"],
+        1,
+        "a stale mount, left by a dfuse that ended without unmounting",
+    );
+    let o = rdaos(s, &["dfuse", "-m", m, "-p", "p", "-c", "c"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains(&format!("fusermount3 -u {m}")), "{err}");
+    // Cleared as the message says, it mounts again.
+    let u = Command::new("umount").arg("-l").arg(&mnt).output().unwrap();
+    assert!(u.status.success());
+    drop(dm);
+    let dm = Daemon::start(s, &args, &[&mnt]);
+    assert!(is_mounted(&mnt));
+    drop(dm);
+}

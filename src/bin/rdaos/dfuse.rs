@@ -171,16 +171,30 @@ impl DfuseArgs {
     }
 }
 
+/// Refuses a mount point that is not a directory, and explains one left
+/// over by a daemon that ended without unmounting (a stale FUSE mount
+/// answers every access with ENOTCONN) with the command that clears it.
+fn check_mountpoint(m: &std::path::Path) -> CliResult {
+    match std::fs::metadata(m) {
+        Ok(md) if md.is_dir() => Ok(()),
+        Ok(_) => Err(CliError::msg(format!(
+            "mountpoint {}: not a directory",
+            m.display()
+        ))),
+        Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => Err(CliError::msg(format!(
+            "mountpoint {m}: a stale mount, left by a dfuse that ended without unmounting; \
+             clear it with `fusermount3 -u {m}` (or `umount -l {m}` as root), then mount again",
+            m = m.display()
+        ))),
+        Err(e) => Err(CliError::msg(format!("mountpoint {}: {e}", m.display()))),
+    }
+}
+
 /// Runs `rdaos dfuse`.
 pub fn run(storage: &Storage, a: DfuseArgs) -> CliResult {
     let a = a.mount()?;
     for (m, _) in &a.mounts {
-        if !m.is_dir() {
-            return Err(CliError::msg(format!(
-                "mountpoint {}: not a directory",
-                m.display()
-            )));
-        }
+        check_mountpoint(m)?;
     }
     // Checked before forking, so a typo fails in the foreground.
     storage.pool(&a.pool)?;
