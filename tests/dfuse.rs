@@ -594,3 +594,146 @@ fn a_corrupted_extent_reads_as_eio_through_the_mount() {
     fs.unmount().expect("unmount");
     engine.stop().expect("engine stop");
 }
+
+/// What the writer of a file whose update the engine holds saw: the
+/// `errno` of its `write(2)`, `fsync(2)` and `close(2)` (0: success).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct HeldWriter {
+    write: i32,
+    fsync: i32,
+    close: i32,
+}
+
+/// `errno` of a libc call's result (0 if it succeeded).
+fn errno_of(rc: isize) -> i32 {
+    if rc < 0 {
+        std::io::Error::last_os_error().raw_os_error().unwrap_or(-1)
+    } else {
+        0
+    }
+}
+
+/// Issue 20: a request always gets a reply or an error within a bound.
+/// The engine holds a write's update unanswered (`Fault::UpdateHold`, as
+/// a wedged engine would): the write is answered `EIO` by the daemon
+/// once it waited the mount's `request_timeout`, the daemon serves
+/// another file meanwhile, the file's `fsync` and `close` (its `flush`)
+/// are answered `EIO` too (the data's state is unknown), and once the
+/// engine lets the update go, the late completion answers nothing,
+/// the handle closes and the mount unmounts cleanly.
+///
+/// Without the bound the `write(2)` would never return: the test's own
+/// guard (a multiple of the bound, a parameter of the test) releases the
+/// update and fails instead of hanging the suite.
+#[test]
+fn a_write_the_engine_holds_is_answered_eio_within_the_bound() {
+    use rdaos::obj::placement::TargetId;
+    use rdaos::obj::srv::Fault;
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::FileExt;
+    need_fuse!();
+    const BOUND: Duration = Duration::from_secs(2);
+    const GUARD: Duration = Duration::from_secs(60);
+    // One target: the held update is the one of the file written.
+    let pool = Pool::new("dfuse-hold", 1, 1);
+    let dir = MountDir::new("hold");
+    let engine = pool.start();
+    mkfs(&engine);
+    let mut cfg = DfuseConfig::new(&dir.path, CONT, engine.transport());
+    cfg.request_timeout = BOUND;
+    let fs = Dfuse::mount(cfg).expect("dfuse mount");
+    let (held, other) = (dir.path.join("held"), dir.path.join("other"));
+    std::fs::write(&held, b"before").unwrap();
+    std::fs::write(&other, b"").unwrap();
+    let before = fs.stats();
+    assert_eq!(before.timed_out, 0, "{before:?}");
+
+    engine
+        .inject(
+            TargetId {
+                engine: 0,
+                target: 0,
+            },
+            Fault::UpdateHold(1),
+        )
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let path = std::ffi::CString::new(held.as_os_str().as_bytes()).unwrap();
+    let writer = std::thread::spawn(move || {
+        // SAFETY: a NUL-terminated path alive across the call.
+        let fd = unsafe { libc::open(path.as_ptr(), libc::O_WRONLY) };
+        assert!(fd >= 0, "open: {}", std::io::Error::last_os_error());
+        let buf = [0x5au8; 4096];
+        // SAFETY: fd is open; buf is alive and 4096 bytes long.
+        let write = errno_of(unsafe { libc::pwrite(fd, buf.as_ptr().cast(), buf.len(), 0) });
+        // SAFETY: fd is open.
+        let fsync = errno_of(unsafe { libc::fsync(fd) } as isize);
+        // SAFETY: fd is open and closed once, here.
+        let close = errno_of(unsafe { libc::close(fd) } as isize);
+        let _ = tx.send(HeldWriter {
+            write,
+            fsync,
+            close,
+        });
+    });
+    // The update is held by the engine now.
+    let t0 = Instant::now();
+    while engine.updates_held() == 0 {
+        assert!(t0.elapsed() < GUARD, "the write never reached the engine");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // Meanwhile the daemon serves another file.
+    let data: Vec<u8> = (0..64u32 << 10).map(|i| (i % 253) as u8).collect();
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&other)
+        .unwrap();
+    f.write_all_at(&data, 0).unwrap();
+    f.sync_all().unwrap();
+    let mut back = vec![0u8; data.len()];
+    f.read_exact_at(&mut back, 0).unwrap();
+    assert!(back == data, "the other file reads back what was written");
+    drop(f);
+
+    let seen = match rx.recv_timeout(GUARD) {
+        Ok(s) => s,
+        Err(_) => {
+            engine.release_held();
+            panic!(
+                "the held write was not answered within {GUARD:?} \
+                 (bound {BOUND:?}): the daemon does not bound its replies"
+            );
+        }
+    };
+    writer.join().unwrap();
+    assert_eq!(
+        seen,
+        HeldWriter {
+            write: libc::EIO,
+            fsync: libc::EIO,
+            close: libc::EIO,
+        }
+    );
+    // The write, the fsync and the flush of close, answered by the
+    // daemon itself (the release may follow).
+    assert!(fs.stats().timed_out >= 3, "{:?}", fs.stats());
+    assert_eq!(engine.updates_held(), 1);
+
+    // The engine lets the update go: its late completion answers
+    // nothing, and the handle (its release waited for the write) closes.
+    engine.release_held();
+    let t0 = Instant::now();
+    while fs.open_files() != 0 {
+        assert!(t0.elapsed() < GUARD, "the held file's handle never closed");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // Still serving, both files.
+    assert_eq!(std::fs::read(&other).unwrap(), data);
+    std::fs::write(&held, b"after").unwrap();
+    assert_eq!(std::fs::read(&held).unwrap(), b"after");
+    assert!(fs.is_running());
+    fs.unmount().expect("unmount");
+    assert!(!mounted(&dir.path));
+    engine.stop().expect("engine stop");
+}

@@ -328,7 +328,7 @@ fn dfuse_mounts_daemonizes_and_stops_at_umount() {
         s,
         &["dfuse", "-m", "/nonexistent-dir", "-p", "p", "-c", "c"],
         1,
-        "not a directory",
+        "mountpoint /nonexistent-dir: No such file or directory",
     );
     fails(
         s,
@@ -639,7 +639,7 @@ fn dfuse_takes_mountpoint_pool_and_container_as_positionals() {
         s,
         &["dfuse", "/nonexistent-dir", "p", "c"],
         1,
-        "mountpoint /nonexistent-dir: not a directory",
+        "mountpoint /nonexistent-dir: No such file or directory",
     );
     fails(s, &["dfuse", m, "nope", "c"], 1, "pool \"nope\" not found");
     fails(s, &["dfuse", m, "p"], 2, "CONT");

@@ -32,7 +32,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
@@ -144,6 +144,11 @@ pub enum Fault {
     /// The next `n` punches on the target fail their local operation with
     /// `-DER_IO` (nothing is removed there).
     PunchIo(u32),
+    /// The next `n` updates arriving at the target (a leader's or a
+    /// replica's) are held unanswered, as if the engine had stopped
+    /// answering, until [`Engine::release_held`] or the engine stops;
+    /// then they run as if they had just arrived.
+    UpdateHold(u32),
 }
 
 #[derive(Default)]
@@ -151,6 +156,9 @@ struct Faults {
     io: Vec<AtomicU32>,
     restart: Vec<AtomicU32>,
     punch_io: Vec<AtomicU32>,
+    hold: Vec<AtomicU32>,
+    /// Updates held by [`Fault::UpdateHold`] so far, on all targets.
+    held: AtomicU64,
 }
 
 impl Faults {
@@ -175,6 +183,9 @@ struct TgtCtx {
     horizon: Rc<Horizon>,
     /// A prompt aggregation (after a punch) is scheduled.
     agg_soon: Rc<Cell<bool>>,
+    /// What updates held by [`Fault::UpdateHold`] depend on: completing
+    /// it lets them run.
+    gate: RefCell<Option<Task>>,
 }
 
 /// How far behind the clock background aggregation stays (at most the
@@ -318,6 +329,29 @@ impl TgtCtx {
         }
     }
 
+    /// Holds the running handler task `t` ([`Fault::UpdateHold`]): it
+    /// runs again once the gate opens. False if it could not be held.
+    fn hold(&self, t: &Task) -> bool {
+        let gate = self
+            .gate
+            .borrow_mut()
+            .get_or_insert_with(|| t.sched().create_empty("update_hold"))
+            .clone();
+        let held = t.register_dep(&gate).is_ok() && t.reinit().is_ok();
+        if held {
+            self.faults.held.fetch_add(1, Ordering::Relaxed);
+        }
+        held
+    }
+
+    /// Lets every held update run.
+    fn release_held(&self) {
+        let gate = self.gate.borrow_mut().take();
+        if let Some(g) = gate {
+            g.complete(0);
+        }
+    }
+
     fn transport(&self) -> Result<Arc<InProc>, i32> {
         self.transport.borrow().clone().ok_or(-der::DER_STALE)
     }
@@ -371,6 +405,8 @@ impl Engine {
             io: (0..n).map(|_| AtomicU32::new(0)).collect(),
             restart: (0..n).map(|_| AtomicU32::new(0)).collect(),
             punch_io: (0..n).map(|_| AtomicU32::new(0)).collect(),
+            hold: (0..n).map(|_| AtomicU32::new(0)).collect(),
+            held: AtomicU64::new(0),
         });
         let hlcs: Vec<Arc<Hlc>> = (0..cfg.engines).map(|_| Arc::new(Hlc::new())).collect();
         let mut threads = Vec::with_capacity(n);
@@ -461,8 +497,31 @@ impl Engine {
             Fault::UpdateIo(n) => self.faults.io[i].store(n, Ordering::Release),
             Fault::EpochRestart(n) => self.faults.restart[i].store(n, Ordering::Release),
             Fault::PunchIo(n) => self.faults.punch_io[i].store(n, Ordering::Release),
+            Fault::UpdateHold(n) => self.faults.hold[i].store(n, Ordering::Release),
         }
         Ok(())
+    }
+
+    /// Updates held by [`Fault::UpdateHold`] so far (released or not), on
+    /// all targets.
+    pub fn updates_held(&self) -> u64 {
+        self.faults.held.load(Ordering::Relaxed)
+    }
+
+    /// Lets every update held by [`Fault::UpdateHold`] run (on every
+    /// target, asynchronously: each target does it at its next turn) and
+    /// disarms the fault's remaining count.
+    pub fn release_held(&self) {
+        for (i, n) in self.faults.hold.iter().enumerate() {
+            n.store(0, Ordering::Release);
+            let _ = self.transport.targets_nth(i).post(|_| {
+                TGT.with(|c| {
+                    if let Some(ctx) = c.borrow().as_ref() {
+                        ctx.release_held();
+                    }
+                })
+            });
+        }
     }
 
     /// Stops every target once the requests it has finished, closing its
@@ -546,6 +605,7 @@ fn target_main(
         next_rpc: Cell::new(0),
         horizon: horizon.clone(),
         agg_soon: Rc::new(Cell::new(false)),
+        gate: RefCell::new(None),
     });
     TGT.with(|c| *c.borrow_mut() = Some(ctx.clone()));
     // Aggregation below everything in flight: on demand when an
@@ -562,6 +622,8 @@ fn target_main(
         return Ok(());
     }
     s.progress_until(&stop);
+    // Updates held by a fault run now, so the drain below finishes them.
+    ctx.release_held();
     if let Some(a) = agg {
         if !a.is_completed() {
             a.complete(0);
@@ -649,11 +711,20 @@ fn handle(s: &SchedHandle, msg: Msg, reply: ReplyTo) {
         h.opcode,
         Opcode::ContCreate | Opcode::ContDestroy | Opcode::ContSetProp
     );
+    let update = matches!(h.opcode, Opcode::ObjUpdate | Opcode::TgtUpdate);
+    let mut held = false;
     let mut state = Some((req, msg, inline, reply));
     let t = s.create_named(name, move |t| {
         if blocking && ctx.vos.checkpointing() && t.reinit_delayed(Duration::from_millis(1)).is_ok()
         {
             return;
+        }
+        // Fault::UpdateHold: one atomic load per update when unarmed.
+        if update && !held && Faults::take(&ctx.faults.hold, ctx.idx) {
+            held = true;
+            if ctx.hold(t) {
+                return;
+            }
         }
         if let Some((req, msg, inline, reply)) = state.take() {
             // Inline data stays in the frame it came in.

@@ -145,6 +145,8 @@ pub(crate) enum Req {
     /// flight on the handle are done.
     Sync {
         fh: u64,
+        /// `fsync` (else `flush`).
+        fsync: bool,
         reply: ReplyEmpty,
     },
     Release {

@@ -64,6 +64,19 @@
 //!   user (`fuse/perm.rs`). The kernel checks every access against them
 //!   (`default_permissions`); [`DfuseConfig::allow_other`] lets other
 //!   users in.
+//! * A read, write, `fsync`, `flush` (each `close`) or `release` is
+//!   answered within [`DfuseConfig::request_timeout`]: one whose engine
+//!   task has not completed by then is answered `EIO` by the dfs thread
+//!   itself (logged; [`DfuseStats::timed_out`]), so a wedged engine
+//!   cannot hang the programs using the mount. A write answered so may
+//!   still land later: its data's state is unknown, as POSIX allows after
+//!   `EIO`; the handle's `fsync` and `flush` wait for it as for any
+//!   write in flight, within the same bound (then `EIO`), and a released
+//!   handle closes once its writes are done (or at unmount). Metadata
+//!   requests (lookup, create, open, mkdir, rename, ...) are answered by
+//!   the blocking namespace call that runs them, not early: the kernel's
+//!   references to entries depend on their answers. The watchdog
+//!   reports any request, of any kind, older than the bound.
 //! * What the daemon has to say (overdue requests, failed I/O) goes to
 //!   its [`log`], at the level `RDAOS_LOG` sets.
 //! * `statfs` (`df`) reports the pool's capacity and use when the
@@ -73,6 +86,7 @@
 
 mod acl;
 mod attr;
+mod deadline;
 mod entries;
 mod fusermount;
 mod inbox;
@@ -143,7 +157,9 @@ pub struct DfuseConfig {
     pub tracer: Option<tse::Tracer>,
     /// How long a request may go unanswered before the watchdog reports
     /// it in the log ([`log`], on standard error: opcode, inode, age,
-    /// what the dfs thread has in flight), how long an unmount waits
+    /// what the dfs thread has in flight) and, for a read, write,
+    /// `fsync`, `flush` or `release`, before the dfs thread answers it
+    /// with `EIO` itself; how long an unmount waits
     /// for the session and the dfs thread to finish before it gives up on
     /// them, and how long [`Dfuse::run_until_signal`] waits for files
     /// still open after the signal (default 60 s).
@@ -257,6 +273,10 @@ pub struct DfuseStats {
     pub read_bytes: u64,
     /// The most reads and writes that were in flight at once.
     pub max_io_inflight: u64,
+    /// Reads, writes, `fsync`s, `flush`es and `release`s the daemon
+    /// answered with `EIO` itself because they waited longer than
+    /// [`DfuseConfig::request_timeout`].
+    pub timed_out: u64,
 }
 
 /// How [`Dfuse::serve_until_signal`] ended.
@@ -337,6 +357,7 @@ impl Dfuse {
             ttl: cfg.attr_ttl,
             direct_io: cfg.direct_io,
             capacity_hint: cfg.capacity_hint,
+            request_timeout: cfg.request_timeout,
         };
         let transport = cfg.transport.clone();
         let tracer = cfg.tracer.clone();
@@ -479,6 +500,7 @@ impl Dfuse {
             reads: get(&c.reads),
             read_bytes: get(&c.read_bytes),
             max_io_inflight: get(&c.max_io_inflight),
+            timed_out: get(&c.timed_out),
         }
     }
 

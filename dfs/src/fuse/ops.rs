@@ -450,7 +450,16 @@ impl Filesystem for DfuseOps {
         _lock_owner: LockOwner,
         reply: ReplyEmpty,
     ) {
-        self.post(req, Op::Flush, ino.0, Req::Sync { fh: fh.0, reply });
+        self.post(
+            req,
+            Op::Flush,
+            ino.0,
+            Req::Sync {
+                fh: fh.0,
+                fsync: false,
+                reply,
+            },
+        );
     }
 
     fn release(
@@ -474,7 +483,16 @@ impl Filesystem for DfuseOps {
         _datasync: bool,
         reply: ReplyEmpty,
     ) {
-        self.post(req, Op::Fsync, ino.0, Req::Sync { fh: fh.0, reply });
+        self.post(
+            req,
+            Op::Fsync,
+            ino.0,
+            Req::Sync {
+                fh: fh.0,
+                fsync: true,
+                reply,
+            },
+        );
     }
 
     fn opendir(&self, req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {

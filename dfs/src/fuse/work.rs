@@ -9,6 +9,18 @@
 //! reply is sent by the task's completion callback, so any number of
 //! reads and writes are in flight at once, and the loop goes on with the
 //! next request.
+//!
+//! Every reply a read, write, `fsync` / `flush` or `release` still owes
+//! is kept in the thread's [`Deadlines`] table; a sweeper task on the
+//! thread's scheduler (it runs inside any progress of the scheduler, so
+//! also while a namespace call blocks) answers those older than the
+//! mount's bound with `EIO` and logs them. A task completing later finds
+//! its reply gone and only does its bookkeeping (sizes, counters, the
+//! handle's writes in flight). `EIO` rather than `ETIMEDOUT`: it is what
+//! `read(2)`, `write(2)`, `fsync(2)` and `close(2)` document for "the
+//! data's state is unknown", so programs handle it; `ETIMEDOUT` is not
+//! among their errors. Metadata requests are not bounded this way (see
+//! `deadline.rs`).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -16,7 +28,7 @@ use std::ffi::OsStr;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use fuser::{
     Errno, FileAttr, FileHandle, FopenFlags, ReplyData, ReplyEmpty, ReplyStatfs, ReplyWrite,
@@ -26,11 +38,13 @@ use obj::vos::ObjId;
 use tse::{SchedHandle, Task};
 
 use super::attr::{attr_of_record, fs_blocks, FRSIZE};
+use super::deadline::{Deadlines, Entry, Key, Owed};
 use super::entries::DirHandle;
 use super::inodes::InodeTable;
+use super::log::{self, Level};
 use super::ops::{Inbox, Req, Taken};
 pub(super) use super::reply::{log_io_failure, name_str, reply_empty, reply_entry, Fail, R};
-use super::watch::Ticket;
+use super::watch::{Op, Ticket};
 use crate::darray::ReadOut;
 use crate::errno::{der_to_errno, DfsError};
 use crate::file::{array_of, Access, File};
@@ -49,6 +63,9 @@ pub(crate) struct WorkerCfg {
     pub(crate) direct_io: bool,
     /// What `statfs` reports as the size when the pool cannot say.
     pub(crate) capacity_hint: Option<u64>,
+    /// How long a read, write, `fsync`, `flush` or `release` may wait
+    /// for its reply before the dfs thread answers it with `EIO`.
+    pub(crate) request_timeout: Duration,
 }
 
 /// Counters of a mount, updated by the dfs thread, read by anyone.
@@ -64,6 +81,9 @@ pub(crate) struct Counters {
     /// File and directory handles open (not yet released by the
     /// kernel), as of the dfs thread's last batch of requests.
     pub(crate) open_handles: AtomicU64,
+    /// Requests the dfs thread answered with `EIO` because their reply
+    /// was overdue.
+    pub(crate) timed_out: AtomicU64,
 }
 
 impl Counters {
@@ -85,13 +105,14 @@ impl Counters {
 /// An open file handle.
 pub(super) struct OpenFile {
     pub(super) file: Rc<File>,
-    /// Writes started and not yet answered.
+    /// Writes started whose tasks have not completed (answered or not).
     inflight: usize,
-    /// `flush` / `fsync` replies waiting for those writes (with their
-    /// tickets).
-    waiters: Vec<(ReplyEmpty, Ticket)>,
-    /// A `release` waiting for them.
-    release: Option<(ReplyEmpty, Ticket)>,
+    /// `flush` / `fsync` replies waiting for those writes (keys in
+    /// [`Live::owed`]; one answered early by the sweep is gone from there).
+    waiters: Vec<Key>,
+    /// A `release` waiting for them: the handle closes once they are
+    /// done, whether or not its reply went out early.
+    release: Option<Key>,
 }
 
 /// What the I/O completion callbacks share with the loop.
@@ -110,6 +131,12 @@ pub(super) struct Live {
     /// The loop's wake-up task while it waits.
     bell: RefCell<Option<Task>>,
     counters: Arc<Counters>,
+    /// The replies owed by reads, writes, syncs and releases in flight.
+    owed: RefCell<Deadlines>,
+    /// The sweeper task, while it is scheduled.
+    sweeper: RefCell<Option<Task>>,
+    /// Overdue entries being answered (reused).
+    overdue: RefCell<Vec<Entry>>,
 }
 
 impl Live {
@@ -119,6 +146,86 @@ impl Live {
         if let Some(b) = b {
             b.complete(0);
         }
+    }
+
+    /// Keeps the reply `owed` of request `op` on handle `fh`; its key.
+    fn owe(&self, owed: Owed, ticket: Ticket, op: Op, fh: u64) -> Key {
+        self.owed.borrow_mut().insert(Entry {
+            owed,
+            _ticket: ticket,
+            op,
+            fh,
+            since: Instant::now(),
+        })
+    }
+
+    /// Takes back the reply kept under `key`, unless the sweep answered
+    /// it already.
+    fn take(&self, key: Key) -> Option<Entry> {
+        self.owed.borrow_mut().take(key)
+    }
+
+    /// Makes sure the sweeper runs by the time the oldest reply owed is
+    /// due.
+    fn arm(self: &Rc<Self>, sched: &SchedHandle) {
+        if self.sweeper.borrow().is_some() {
+            return;
+        }
+        let Some(at) = self.owed.borrow().next_due() else {
+            return;
+        };
+        let live = self.clone();
+        let t = sched.create_named("dfuse_deadlines", move |t| {
+            let now = Instant::now();
+            live.sweep(now);
+            let next = live.owed.borrow().next_due();
+            let again =
+                next.is_some_and(|at| t.reinit_delayed(at.saturating_duration_since(now)).is_ok());
+            if !again {
+                live.sweeper.borrow_mut().take();
+                t.complete(0);
+            }
+        });
+        *self.sweeper.borrow_mut() = Some(t.clone());
+        if t.schedule_delayed(at.saturating_duration_since(Instant::now()))
+            .is_err()
+        {
+            self.sweeper.borrow_mut().take();
+        }
+    }
+
+    /// Ends the sweeper (the dfs thread is stopping: what is still owed
+    /// after the drain is answered then), so it does not keep the drain
+    /// waiting for its next turn.
+    fn stop_sweeper(&self) {
+        let t = self.sweeper.borrow_mut().take();
+        if let Some(t) = t {
+            t.complete(0);
+        }
+    }
+
+    /// Answers with `EIO` every reply owed longer than the bound, and
+    /// logs each.
+    fn sweep(&self, now: Instant) {
+        let mut out = std::mem::take(&mut *self.overdue.borrow_mut());
+        self.owed.borrow_mut().take_overdue(now, &mut out);
+        let bound = self.owed.borrow().bound();
+        for e in out.drain(..) {
+            log::log(
+                Level::Error,
+                format_args!(
+                    "{} on file handle {} unanswered for {:.1} s (over the bound of {:?}): \
+                     answered EIO",
+                    e.op.name(),
+                    e.fh,
+                    now.saturating_duration_since(e.since).as_secs_f64(),
+                    bound
+                ),
+            );
+            Counters::add(&self.counters.timed_out, 1);
+            e.owed.error(libc::EIO);
+        }
+        *self.overdue.borrow_mut() = out;
     }
 
     /// A write on `fh` to file `oid` ending at `end` finished with `rc`.
@@ -182,6 +289,9 @@ impl Worker {
                 settled: RefCell::default(),
                 bell: RefCell::default(),
                 counters,
+                owed: RefCell::new(Deadlines::new(cfg.request_timeout)),
+                sweeper: RefCell::default(),
+                overdue: RefCell::default(),
             }),
             dirs: HashMap::new(),
             next_fh: 1,
@@ -233,6 +343,7 @@ impl Worker {
     /// After the session: every reply in flight is sent, every handle
     /// closed (unlinked files punched), the container unmounted.
     fn shutdown(mut self) -> Result<(), DfsError> {
+        self.live.stop_sweeper();
         self.sched.drain(DRAIN_TIMEOUT);
         self.settle();
         let files: Vec<OpenFile> = self
@@ -244,16 +355,31 @@ impl Worker {
             .collect();
         let mut first = Ok(());
         for of in files {
-            for (w, _ticket) in of.waiters {
-                w.ok();
+            // Writes still in flight here never completed: their data's
+            // state is unknown.
+            let r = if of.inflight > 0 {
+                Err(Fail(libc::EIO))
+            } else {
+                Ok(())
+            };
+            for w in of.waiters {
+                if let Some(e) = self.live.take(w) {
+                    answer_empty(e, r);
+                }
             }
-            let r = close_file(of.file);
-            if let Some((rel, _ticket)) = of.release {
-                reply_empty(rel, r.clone().map_err(Fail::from));
+            let closed = close_file(of.file);
+            if let Some(e) = of.release.and_then(|k| self.live.take(k)) {
+                answer_empty(e, closed.clone().map_err(Fail::from));
             }
             if first.is_ok() {
-                first = r;
+                first = closed;
             }
+        }
+        // Reads and writes whose tasks never completed.
+        let mut rest = Vec::new();
+        self.live.owed.borrow_mut().take_all(&mut rest);
+        for e in rest {
+            e.owed.error(libc::EIO);
         }
         self.dirs.clear();
         self.dfs.umount().and(first)
@@ -279,11 +405,16 @@ impl Worker {
                 };
                 (waiters, release)
             };
-            for (w, _ticket) in waiters {
-                w.ok();
+            for w in waiters {
+                if let Some(e) = self.live.take(w) {
+                    answer_empty(e, Ok(()));
+                }
             }
-            if let Some(((reply, _ticket), file)) = release {
-                reply_empty(reply, close_file(file).map_err(Fail::from));
+            if let Some((key, file)) = release {
+                let r = close_file(file).map_err(Fail::from);
+                if let Some(e) = self.live.take(key) {
+                    answer_empty(e, r);
+                }
             }
         }
     }
@@ -423,7 +554,10 @@ impl Worker {
                 data,
                 reply,
             } => self.dfuse_cb_write(fh, offset, data, reply, ticket),
-            Req::Sync { fh, reply } => self.dfuse_cb_sync(fh, reply, ticket),
+            Req::Sync { fh, fsync, reply } => {
+                let op = if fsync { Op::Fsync } else { Op::Flush };
+                self.dfuse_cb_sync(fh, op, reply, ticket)
+            }
             Req::Release { fh, reply } => self.dfuse_cb_release(fh, reply, ticket),
             Req::Fallocate {
                 fh,
@@ -589,17 +723,25 @@ impl Worker {
             Ok(None) => return reply.data(&[]),
             Err(e) => return reply.error(e.errno()),
         };
-        let counters = self.live.counters.clone();
-        counters.io_started();
+        let live = self.live.clone();
+        live.counters.io_started();
+        let key = live.owe(Owed::Read(reply), ticket, Op::Read, fh);
         let cb = t.register_comp_cb(move |t| {
-            let _ticket = ticket;
             let rc = t.result();
             let data = out.borrow_mut().take();
-            counters.io_done();
+            live.counters.io_done();
+            // Answered already (overdue): only the bookkeeping is left.
+            let Some(Entry {
+                owed: Owed::Read(reply),
+                ..
+            }) = live.take(key)
+            else {
+                return 0;
+            };
             match (rc, data) {
                 (0, Some(r)) => {
-                    Counters::add(&counters.reads, 1);
-                    Counters::add(&counters.read_bytes, r.data.len() as u64);
+                    Counters::add(&live.counters.reads, 1);
+                    Counters::add(&live.counters.read_bytes, r.data.len() as u64);
                     reply.data(&r.data)
                 }
                 (0, None) => reply.error(Errno::EIO),
@@ -610,15 +752,20 @@ impl Worker {
             }
             0
         });
-        // A fresh task takes callbacks; if it did not, the reply went with
-        // the refused callback (answered EIO by the session).
         match cb {
             Ok(()) => {
+                self.live.arm(&self.sched);
                 if let Err(e) = t.schedule(true) {
                     t.complete(e.rc());
                 }
             }
-            Err(_) => self.live.counters.io_done(),
+            // A fresh task takes callbacks; if it did not, nothing runs.
+            Err(_) => {
+                self.live.counters.io_done();
+                if let Some(e) = self.live.take(key) {
+                    e.owed.error(libc::EIO);
+                }
+            }
         }
     }
 
@@ -659,14 +806,23 @@ impl Worker {
         }
         self.live.counters.io_started();
         let live = self.live.clone();
+        let key = live.owe(Owed::Write(reply), ticket, Op::Write, fh);
         let cb = t.register_comp_cb(move |t| {
-            let _ticket = ticket;
             let rc = t.result();
-            if rc == 0 {
-                reply.written(n);
-            } else {
+            if rc != 0 {
                 log_io_failure("write", oid, offset, u64::from(n), rc);
-                reply.error(Errno::from_i32(der_to_errno(rc)));
+            }
+            // Answered already when overdue: only the bookkeeping is left.
+            if let Some(Entry {
+                owed: Owed::Write(reply),
+                ..
+            }) = live.take(key)
+            {
+                if rc == 0 {
+                    reply.written(n);
+                } else {
+                    reply.error(Errno::from_i32(der_to_errno(rc)));
+                }
             }
             if rc == 0 {
                 Counters::add(&live.counters.writes, 1);
@@ -676,23 +832,32 @@ impl Worker {
             0
         });
         if cb.is_err() {
-            // A fresh task takes callbacks; if it did not, the reply went
-            // with the refused callback (answered EIO by the session).
+            // A fresh task takes callbacks; if it did not, nothing runs.
+            if let Some(e) = self.live.take(key) {
+                e.owed.error(libc::EIO);
+            }
             self.live.write_done(fh, oid, end, -tse::der::DER_INVAL);
             return;
         }
+        self.live.arm(&self.sched);
         if let Err(e) = t.schedule(true) {
             t.complete(e.rc());
         }
     }
 
-    fn dfuse_cb_sync(&mut self, fh: u64, reply: ReplyEmpty, ticket: Ticket) {
-        let mut files = self.live.files.borrow_mut();
-        match files.get_mut(&fh) {
-            Some(of) if of.inflight > 0 => of.waiters.push((reply, ticket)),
-            Some(_) => reply.ok(),
-            None => reply.error(Errno::EBADF),
+    fn dfuse_cb_sync(&mut self, fh: u64, op: Op, reply: ReplyEmpty, ticket: Ticket) {
+        {
+            let mut files = self.live.files.borrow_mut();
+            match files.get_mut(&fh) {
+                Some(of) if of.inflight > 0 => {
+                    let key = self.live.owe(Owed::Sync(reply), ticket, op, fh);
+                    of.waiters.push(key);
+                }
+                Some(_) => return reply.ok(),
+                None => return reply.error(Errno::EBADF),
+            }
         }
+        self.live.arm(&self.sched);
     }
 
     fn dfuse_cb_release(&mut self, fh: u64, reply: ReplyEmpty, ticket: Ticket) {
@@ -700,7 +865,10 @@ impl Worker {
             let mut files = self.live.files.borrow_mut();
             match files.get_mut(&fh) {
                 Some(of) if of.inflight > 0 => {
-                    of.release = Some((reply, ticket));
+                    let key = self.live.owe(Owed::Release(reply), ticket, Op::Release, fh);
+                    of.release = Some(key);
+                    drop(files);
+                    self.live.arm(&self.sched);
                     return;
                 }
                 Some(_) => files.remove(&fh).map(|of| (reply, of.file)),
@@ -769,6 +937,14 @@ pub(super) fn access_of(flags: i32) -> Access {
         libc::O_WRONLY => Access::WriteOnly,
         libc::O_RDWR => Access::ReadWrite,
         _ => Access::ReadOnly,
+    }
+}
+
+/// Answers a kept `fsync` / `flush` / `release` with `r`.
+fn answer_empty(e: Entry, r: R<()>) {
+    match e.owed {
+        Owed::Sync(reply) | Owed::Release(reply) => reply_empty(reply, r),
+        other => other.error(libc::EIO),
     }
 }
 

@@ -81,8 +81,10 @@ pub struct DfuseArgs {
     #[arg(long, short = 'f')]
     foreground: bool,
     /// Seconds a request may go unanswered before the daemon reports it
-    /// in its log, and how long a stop on SIGINT/SIGTERM waits for files
-    /// still open (then it stops without them)
+    /// in its log (a read, write, fsync, close or release is then
+    /// answered EIO by the daemon itself), and how long a stop on
+    /// SIGINT/SIGTERM waits for files still open (then it stops without
+    /// them)
     #[arg(long, value_name = "SECS", default_value_t = 60,
           value_parser = clap::value_parser!(u64).range(1..))]
     request_timeout: u64,
