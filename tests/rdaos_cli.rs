@@ -24,6 +24,10 @@ impl Dir {
 impl Drop for Dir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
+        // The mount point the dfuse tests make beside it, once unmounted
+        // and empty (never through a mount: remove_dir only takes an
+        // empty directory).
+        let _ = std::fs::remove_dir(self.0.with_extension("mnt"));
     }
 }
 
