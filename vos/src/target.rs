@@ -69,7 +69,7 @@ fn write_sync(ctx: &BioCtx, off: u64, data: &[u8]) -> Result<(), VosError> {
     let iod = ctx
         .iod(&[(off, data.len() as u64)], Some(data))
         .map_err(bio)?;
-    wait(ctx, &iod.prep_post(true), "write")
+    wait(ctx, &iod.prep_post(bio::Flush::After), "write")
 }
 
 pub(crate) fn round_up(x: u64, b: u64) -> u64 {
