@@ -9,7 +9,7 @@ use io_uring::{cqueue, squeue, IoUring};
 use tse::{der, OpTable, Task};
 
 use crate::dma::DmaSeg;
-use crate::error::BioError;
+use crate::error::{BioError, Errno};
 
 /// One in-flight SQE: the task its CQE completes and what success means.
 /// How a command's CQE reports success: what kind of command it is.
@@ -78,9 +78,9 @@ impl Ring {
             // kernel raises IORING_SQ_TASKRUN and poll() enters to run it.
             b.setup_coop_taskrun().setup_taskrun_flag();
         }
-        let uring = b.build(entries).map_err(|e| {
-            BioError::os("setting up io_uring", e.raw_os_error().unwrap_or(libc::EIO))
-        })?;
+        let uring = b
+            .build(entries)
+            .map_err(|e| BioError::RingSetup(Errno(e.raw_os_error().unwrap_or(libc::EIO))))?;
         Ok(Ring {
             uring,
             ops: OpTable::with_capacity(entries as usize * 2),

@@ -99,10 +99,6 @@ impl EngineConfig {
     }
 }
 
-fn storage(e: impl std::fmt::Display) -> ObjError {
-    ObjError::Storage(e.to_string())
-}
-
 /// Formats `path` (created or grown to `size` bytes if it is a regular
 /// file) as a pool of `engines x targets_per_engine` targets with id
 /// `pool`.
@@ -127,8 +123,8 @@ pub fn pool_create(
             ..BioConfig::default()
         },
     )
-    .map_err(storage)?;
-    vos::pool_create(&ctx, pool, map.targets()).map_err(storage)
+    .map_err(ObjError::from)?;
+    vos::pool_create(&ctx, pool, map.targets()).map_err(ObjError::from)
 }
 
 /// A fault to inject on one target, for tests of the failure paths (as
@@ -358,8 +354,8 @@ impl Engine {
                     ..BioConfig::default()
                 },
             )
-            .map_err(storage)?;
-            vos::pool_query(&ctx).map_err(storage)?
+            .map_err(ObjError::from)?;
+            vos::pool_query(&ctx).map_err(ObjError::from)?
         };
         if info.nr_targets != map.targets() {
             return Err(ObjError::Storage(format!(
@@ -384,7 +380,7 @@ impl Engine {
             let th = std::thread::Builder::new()
                 .name(format!("rdaos-tgt{idx}"))
                 .spawn(move || target_main(idx, cfg, info, hlc, faults, tx))
-                .map_err(storage)?;
+                .map_err(|e| ObjError::Storage(format!("starting target thread {idx}: {e}")))?;
             threads.push(th);
             started.push(rx);
         }
@@ -398,7 +394,9 @@ impl Engine {
                     stops.push(stop);
                 }
                 Ok(Err(e)) => first_err = first_err.or(Some(e)),
-                Err(_) => first_err = first_err.or(Some(storage("a target thread died"))),
+                Err(_) => {
+                    first_err = first_err.or(Some(ObjError::Storage("a target thread died".into())))
+                }
             }
         }
         if let Some(e) = first_err {
@@ -422,7 +420,7 @@ impl Engine {
                 })
             });
             if !posted {
-                return Err(storage("a target stopped while starting"));
+                return Err(ObjError::Storage("a target stopped while starting".into()));
             }
         }
         Ok(Engine {
@@ -480,7 +478,7 @@ impl Engine {
         for th in self.threads.drain(..) {
             let r = th
                 .join()
-                .unwrap_or_else(|_| Err(storage("a target thread panicked")));
+                .unwrap_or_else(|_| Err(ObjError::Storage("a target thread panicked".into())));
             if first.is_ok() {
                 first = r;
             }
@@ -518,9 +516,9 @@ fn target_main(
     let label: &'static str = Box::leak(format!("tgt{idx}").into_boxed_str());
     s.set_tracer(label, cfg.tracer.clone());
     let open = || -> Result<vos::Target, ObjError> {
-        let ctx =
-            BioCtx::open(&s.handle(), &cfg.path, &DevOpts::default(), &cfg.bio).map_err(storage)?;
-        vos::pool_open_target(&ctx, &info, idx as u32).map_err(storage)
+        let ctx = BioCtx::open(&s.handle(), &cfg.path, &DevOpts::default(), &cfg.bio)
+            .map_err(ObjError::from)?;
+        vos::pool_open_target(&ctx, &info, idx as u32).map_err(ObjError::from)
     };
     let vos = match open() {
         Ok(v) => v,
@@ -578,7 +576,7 @@ fn target_main(
     TGT.with(|c| c.borrow_mut().take());
     ctx.conts.borrow_mut().clear();
     *ctx.transport.borrow_mut() = None;
-    let closed = ctx.vos.clone().close().map_err(storage);
+    let closed = ctx.vos.clone().close().map_err(ObjError::from);
     if !drained {
         return Err(ObjError::Storage(format!(
             "target {idx} still had {} operations in flight after 30 s",
