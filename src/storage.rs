@@ -224,13 +224,15 @@ pub enum StorageError {
     /// A target's WAL lost records it had acknowledged: the engine does
     /// not start on it (nothing is written).
     #[error(
-        "pool {label:?} will not start: {why}; `rdaos pool check {label}` shows what a salvage would keep"
+        "pool {label:?} will not start: target {target}: {source}; `rdaos pool check {label}` shows what a salvage would keep"
     )]
     Damaged {
         /// The label.
         label: String,
-        /// What the target found.
-        why: String,
+        /// The target whose log is damaged.
+        target: u32,
+        /// What its log found.
+        source: bio::WalDamage,
     },
     /// No container by that label in the pool.
     #[error("container {label:?} not found in pool {pool:?}")]
@@ -290,13 +292,13 @@ pub enum StorageError {
     },
     /// A pool destroy without `recursive` could not look for containers.
     #[error(
-        "cannot tell whether pool {label:?} holds containers ({why}): pass --recursive to destroy it anyway"
+        "cannot tell whether pool {label:?} holds containers ({source}): pass --recursive to destroy it anyway"
     )]
     ContainersUnknown {
         /// The pool.
         label: String,
         /// Why its engine could not list them.
-        why: String,
+        source: Box<StorageError>,
     },
     /// Formatting the device or running the engine failed.
     #[error("pool {label:?}: {source}")]
@@ -1114,7 +1116,7 @@ impl Storage {
         let lock = lock_dir(&dir, label)?;
         let unknown = |e: StorageError| StorageError::ContainersUnknown {
             label: label.to_string(),
-            why: e.to_string(),
+            source: Box::new(e),
         };
         let info = self.pool(label).map_err(unknown)?;
         let pool = self.start_locked(info, lock, |_| {}).map_err(unknown)?;
@@ -1283,9 +1285,9 @@ impl Storage {
         let info = self.pool(label)?;
         let _lock = lock_dir(&info.dir, &info.label)?;
         let sched = Sched::new();
-        let engine_err = |e: &dyn std::fmt::Display| StorageError::Engine {
+        let engine_err = |e: ObjError| StorageError::Engine {
             label: info.label.clone(),
-            source: ObjError::Storage(e.to_string()),
+            source: e,
         };
         // Room for the largest data extent a record's check reads back.
         let cfg = bio::BioConfig {
@@ -1298,8 +1300,8 @@ impl Storage {
             &bio::DevOpts::default(),
             &cfg,
         )
-        .map_err(|e| engine_err(&e))?;
-        vos::pool_check(&ctx).map_err(|e| engine_err(&e))
+        .map_err(|e| engine_err(e.into()))?;
+        vos::pool_check(&ctx).map_err(|e| engine_err(e.into()))
     }
 
     /// Pool `label`'s space without starting its engine or writing
@@ -1312,9 +1314,9 @@ impl Storage {
         let info = self.pool(label)?;
         let lock = try_lock_dir(&info.dir);
         let sched = Sched::new();
-        let engine_err = |e: &dyn std::fmt::Display| StorageError::Engine {
+        let engine_err = |e: ObjError| StorageError::Engine {
             label: info.label.clone(),
-            source: ObjError::Storage(e.to_string()),
+            source: e,
         };
         let cfg = bio::BioConfig {
             dma_chunks: 16,
@@ -1326,8 +1328,8 @@ impl Storage {
             &bio::DevOpts::default(),
             &cfg,
         )
-        .map_err(|e| engine_err(&e))?;
-        let targets = vos::pool_space(&ctx).map_err(|e| engine_err(&e))?;
+        .map_err(|e| engine_err(e.into()))?;
+        let targets = vos::pool_space(&ctx).map_err(|e| engine_err(e.into()))?;
         let data_space: u64 = targets.iter().map(|t| t.data_space).sum();
         let used: u64 = targets.iter().map(|t| t.used).sum();
         Ok(PoolSpaceAtRest {
@@ -1374,19 +1376,23 @@ impl Storage {
         cfg.path = info.device.clone();
         cfg.engines = info.engines;
         cfg.targets_per_engine = info.targets_per_engine;
-        let engine = Engine::start(cfg).map_err(|source| {
-            // The object layer carries the store's error as text.
-            let why = source.to_string();
-            match why.find("WAL damaged") {
-                Some(_) => StorageError::Damaged {
+        let engine = Engine::start(cfg).map_err(|source| match source {
+            // The object layer carries the store's error whole.
+            ObjError::Vos(e) => match *e {
+                vos::VosError::WalDamaged { target, source } => StorageError::Damaged {
                     label: info.label.clone(),
-                    why: why.trim_start_matches("storage: ").to_string(),
-                },
-                None => StorageError::Engine {
-                    label: info.label.clone(),
+                    target,
                     source,
                 },
-            }
+                e => StorageError::Engine {
+                    label: info.label.clone(),
+                    source: e.into(),
+                },
+            },
+            source => StorageError::Engine {
+                label: info.label.clone(),
+                source,
+            },
         })?;
         let found = engine.pool_info().pool;
         if found != info.uuid {

@@ -17,7 +17,7 @@ use std::process::{Command, Output};
 use rdaos::obj::oclass::{generate_oid, ObjClass, ObjType};
 use rdaos::obj::rpc::IodDesc;
 use rdaos::obj::transport::BulkRef;
-use rdaos::storage::Storage;
+use rdaos::storage::{Storage, StorageError};
 use rdaos::vos::{Recx, Superblock};
 
 const CHILD_ENV: &str = "RDAOS_POOL_CHECK_CHILD";
@@ -159,6 +159,20 @@ fn a_damaged_wal_stops_the_pool_and_pool_check_says_what_a_salvage_keeps() {
         "rdaos pool check tank",
     ] {
         assert!(err.contains(want), "{want:?} in {}", text(&o));
+    }
+    // The library says so by variant, the log's finding kept whole (the
+    // object layer no longer hands the store's error up as text).
+    match Storage::open(&dir).unwrap().start("tank").map(|_| ()) {
+        Err(StorageError::Damaged {
+            label,
+            target,
+            source,
+        }) => {
+            assert_eq!((label.as_str(), target), ("tank", 0));
+            assert_eq!(source.off, victim);
+            assert!(source.acked > source.seq, "{source}");
+        }
+        other => panic!("not refused as damaged: {other:?}"),
     }
     assert!(
         std::fs::read(&dev).unwrap() == image,

@@ -18,7 +18,7 @@ use crate::dma::{DmaPool, DmaSeg};
 use crate::durability::Durability;
 use crate::error::BioError;
 use crate::nvme::{self, NvmeCmd};
-use crate::ring::{Done, Op, Ring, RingStats};
+use crate::ring::{CmdKind, Done, Op, Ring, RingStats};
 use crate::watch::IoWatch;
 
 /// Sizes of a context.
@@ -122,30 +122,35 @@ impl Inner {
     /// `addr` (registered buffer `chunk`) and device offset `off`.
     fn rw_sqe(
         &self,
-        write: bool,
+        dir: IodType,
         off: u64,
         addr: *mut u8,
         len: u32,
         chunk: u16,
         fua: bool,
-    ) -> (squeue::Entry128, bool) {
+    ) -> (squeue::Entry128, CmdKind) {
         let fd = types::Fd(self.dev.fd());
         match self.dev.backend() {
             Backend::File => {
-                let e: squeue::Entry = match (write, self.fixed) {
-                    (true, true) => opcode::WriteFixed::new(fd, addr, len, chunk)
+                let e: squeue::Entry = match (dir, self.fixed) {
+                    (IodType::Update, true) => opcode::WriteFixed::new(fd, addr, len, chunk)
                         .offset(off)
                         .build(),
-                    (true, false) => opcode::Write::new(fd, addr, len).offset(off).build(),
-                    (false, true) => opcode::ReadFixed::new(fd, addr, len, chunk)
+                    (IodType::Update, false) => {
+                        opcode::Write::new(fd, addr, len).offset(off).build()
+                    }
+                    (IodType::Fetch, true) => opcode::ReadFixed::new(fd, addr, len, chunk)
                         .offset(off)
                         .build(),
-                    (false, false) => opcode::Read::new(fd, addr, len).offset(off).build(),
+                    (IodType::Fetch, false) => opcode::Read::new(fd, addr, len).offset(off).build(),
                 };
-                (e.into(), false)
+                (e.into(), CmdKind::File)
             }
             Backend::Nvme { nsid, lba_shift } => {
-                let op = if write { nvme::OP_WRITE } else { nvme::OP_READ };
+                let op = match dir {
+                    IodType::Update => nvme::OP_WRITE,
+                    IodType::Fetch => nvme::OP_READ,
+                };
                 let cmd = NvmeCmd::rw(
                     op,
                     *nsid,
@@ -160,12 +165,12 @@ impl Inner {
                 if self.fixed {
                     b = b.buf_index(Some(chunk));
                 }
-                (b.build(), true)
+                (b.build(), CmdKind::Nvme)
             }
         }
     }
 
-    fn sync_sqe(&self) -> (squeue::Entry128, bool) {
+    fn sync_sqe(&self) -> (squeue::Entry128, CmdKind) {
         let fd = types::Fd(self.dev.fd());
         match self.dev.backend() {
             Backend::File => (
@@ -173,7 +178,7 @@ impl Inner {
                     .flags(types::FsyncFlags::DATASYNC)
                     .build()
                     .into(),
-                false,
+                CmdKind::File,
             ),
             Backend::Nvme { nsid, .. } => {
                 let cmd = NvmeCmd::flush(*nsid);
@@ -181,7 +186,7 @@ impl Inner {
                     opcode::UringCmd80::new(fd, nvme::NVME_URING_CMD_IO)
                         .cmd(cmd.to_sqe_cmd())
                         .build(),
-                    true,
+                    CmdKind::Nvme,
                 )
             }
         }
@@ -389,7 +394,10 @@ impl BioCtx {
                 ctx: self.inner.clone(),
                 extents: extents.to_vec(),
                 total,
-                write: data.is_some(),
+                dir: match data {
+                    Some(_) => IodType::Update,
+                    None => IodType::Fetch,
+                },
                 src: RefCell::new(src),
                 segs: RefCell::new(segs),
                 mapped: Cell::new(mapped),
@@ -406,14 +414,14 @@ impl BioCtx {
             return Ok(t);
         }
         let iod = self.iod(&[(off, data.len() as u64)], Some(data))?;
-        Ok(iod.prep_post(false))
+        Ok(iod.prep_post(Flush::Skip))
     }
 
     /// Reads `len` bytes at `off`: the task, and the iod to copy the bytes
     /// out of once it completed.
     pub fn read(&self, off: u64, len: u64) -> Result<(Task, Iod), BioError> {
         let iod = self.iod(&[(off, len)], None)?;
-        Ok((iod.prep_post(false), iod))
+        Ok((iod.prep_post(Flush::Skip), iod))
     }
 
     fn submit_one(
@@ -421,7 +429,7 @@ impl BioCtx {
         name: &'static str,
         e: squeue::Entry128,
         expect: u32,
-        is_nvme: bool,
+        kind: CmdKind,
         dma: Option<DmaSeg>,
         watch: u64,
     ) -> Task {
@@ -430,7 +438,7 @@ impl BioCtx {
         let op = Op {
             task: t.clone(),
             expect,
-            nvme: is_nvme,
+            kind,
             dma,
             watch,
             completes_iod: false,
@@ -490,12 +498,12 @@ impl BioCtx {
         let dma_rw = inner.sched.step_under(t.id(), "dma_rw");
         let nvme_rw = inner.sched.step("nvme_rw");
         let addr = inner.dma.borrow().addr(seg);
-        let (e, is_nvme) = inner.rw_sqe(true, off, addr, len as u32, seg.chunk, false);
+        let (e, kind) = inner.rw_sqe(IodType::Update, off, addr, len as u32, seg.chunk, false);
         let watch = inner.watch_write(off, addr, len);
         let op = Op {
             task: t.clone(),
             expect: len as u32,
-            nvme: is_nvme,
+            kind,
             dma: Some(seg),
             watch,
             completes_iod: true,
@@ -536,7 +544,7 @@ impl BioCtx {
         let mut bytes = vec![0u8; len];
         fill(&mut bytes);
         let iod = self.iod(&[(off, len as u64)], Some(&bytes))?;
-        Ok(iod.prep_post(false))
+        Ok(iod.prep_post(Flush::Skip))
     }
 
     /// Zeroes `[off, off + len)` on the device without sending zeros:
@@ -556,7 +564,7 @@ impl BioCtx {
                 } else {
                     0
                 };
-                self.submit_one("bio_write_zeroes", e.into(), 0, false, None, watch)
+                self.submit_one("bio_write_zeroes", e.into(), 0, CmdKind::File, None, watch)
             }
             Backend::Nvme { nsid, lba_shift } => {
                 let max = (self.inner.dev.max_io() as u64).max(1 << lba_shift);
@@ -592,23 +600,43 @@ impl BioCtx {
         let e = opcode::UringCmd80::new(types::Fd(self.inner.dev.fd()), nvme::NVME_URING_CMD_IO)
             .cmd(cmd.to_sqe_cmd())
             .build();
-        Ok(self.submit_one("nvme_rw", e, 0, true, None, 0))
+        Ok(self.submit_one("nvme_rw", e, 0, CmdKind::Nvme, None, 0))
     }
 
     /// Makes every write completed so far durable (fdatasync, or an NVMe
     /// flush).
     pub fn sync(&self) -> Task {
-        let (e, is_nvme) = self.inner.sync_sqe();
+        let (e, kind) = self.inner.sync_sqe();
         let watch = self.inner.watch_flush();
-        self.submit_one("bio_flush", e, 0, is_nvme, None, watch)
+        self.submit_one("bio_flush", e, 0, kind, None, watch)
     }
+}
+
+/// Which way an iod moves its bytes (DAOS's `enum bio_iod_type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum IodType {
+    /// Device to memory (`BIO_IOD_TYPE_FETCH`).
+    Fetch,
+    /// Memory to device (`BIO_IOD_TYPE_UPDATE`).
+    Update,
+}
+
+/// Whether [`Iod::post`] links a flush after its writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flush {
+    /// No flush: the task completes when the device acknowledged every
+    /// command (durable only on a device without a volatile write cache).
+    Skip,
+    /// A flush linked after the last command: the task completes once
+    /// the data is durable.
+    After,
 }
 
 struct IodInner {
     ctx: Rc<Inner>,
     extents: Vec<(u64, u64)>,
     total: u64,
-    write: bool,
+    dir: IodType,
     /// Write data until it is copied into DMA buffers.
     src: RefCell<Option<Vec<u8>>>,
     segs: RefCell<Vec<DmaSeg>>,
@@ -681,9 +709,9 @@ impl Iod {
 
     /// `bio_iod_post`: a task that submits one SQE per contiguous run
     /// (`dma_rw` -> `nvme_rw`) and completes when every CQE is in. With
-    /// `sync`, a flush is linked after the last write, so the task
-    /// completes only once the data is durable.
-    pub fn post(&self, sync: bool) -> Task {
+    /// [`Flush::After`], a flush is linked after the last write, so the
+    /// task completes only once the data is durable.
+    pub fn post(&self, flush: Flush) -> Task {
         let iod = self.inner.clone();
         self.inner.ctx.sched.create_named("bio_iod_post", move |t| {
             if !iod.mapped.get() {
@@ -696,7 +724,7 @@ impl Iod {
             let mut kids: Vec<Task> = Vec::with_capacity(segs.len() + 1);
             // One SQE and no flush: its CQE completes this task directly,
             // without a child task (the common small I/O).
-            let single = !sync
+            let single = flush == Flush::Skip
                 && iod.extents.len() == 1
                 && segs.len() == 1
                 && iod.total <= ctx.dev.max_io() as u64;
@@ -716,9 +744,9 @@ impl Iod {
                     let nvme_rw = ctx.sched.step("nvme_rw");
                     // SAFETY: soff + n stays within the segment.
                     let addr = unsafe { dma.addr(s).add(soff as usize) };
-                    let (mut e, is_nvme) =
-                        ctx.rw_sqe(iod.write, off + done, addr, n as u32, s.chunk, false);
-                    if sync {
+                    let (mut e, kind) =
+                        ctx.rw_sqe(iod.dir, off + done, addr, n as u32, s.chunk, false);
+                    if flush == Flush::After {
                         e = e.flags(squeue::Flags::IO_LINK);
                     }
                     let k = if single {
@@ -726,7 +754,7 @@ impl Iod {
                     } else {
                         ctx.sched.create_named("rw_completion", |_| {})
                     };
-                    let watch = if iod.write {
+                    let watch = if iod.dir == IodType::Update {
                         ctx.watch_write(off + done, addr, n as usize)
                     } else {
                         0
@@ -736,12 +764,12 @@ impl Iod {
                         Op {
                             task: k.clone(),
                             expect: n as u32,
-                            nvme: is_nvme,
+                            kind,
                             dma: None,
                             watch,
                             completes_iod: single,
                         },
-                        sync,
+                        flush == Flush::After,
                     ));
                     kids.push(k);
                     nvme_rw.end(0);
@@ -755,15 +783,15 @@ impl Iod {
             }
             drop(dma);
             dma_rw.end(0);
-            if sync {
-                let (e, is_nvme) = ctx.sync_sqe();
+            if flush == Flush::After {
+                let (e, kind) = ctx.sync_sqe();
                 let k = ctx.sched.create_named("bio_flush", |_| {});
                 chain.push((
                     e,
                     Op {
                         task: k.clone(),
                         expect: 0,
-                        nvme: is_nvme,
+                        kind,
                         dma: None,
                         watch: ctx.watch_flush(),
                         completes_iod: false,
@@ -774,7 +802,7 @@ impl Iod {
             }
             // A write's buffers go back to the pool as soon as the device
             // has the data; a read's stay until the caller copied them out.
-            if iod.write {
+            if iod.dir == IodType::Update {
                 let iod2 = iod.clone();
                 let _ = t.register_comp_cb(move |_| {
                     let segs = std::mem::take(&mut *iod2.segs.borrow_mut());
@@ -800,8 +828,8 @@ impl Iod {
     }
 
     /// Prep then post as one task (what a caller usually wants).
-    pub fn prep_post(&self, sync: bool) -> Task {
-        let post = self.post(sync);
+    pub fn prep_post(&self, flush: Flush) -> Task {
+        let post = self.post(flush);
         if self.inner.mapped.get() {
             // Mapped when the iod was made: nothing to prepare.
             let _ = post.schedule(true);

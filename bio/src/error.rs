@@ -14,6 +14,12 @@ pub enum BioError {
         /// The OS error, as errno.
         source: Errno,
     },
+    /// io_uring could not be set up: disabled (`kernel.io_uring_disabled`),
+    /// blocked by a seccomp profile, missing or too old in the kernel, or
+    /// the locked-memory limit too low. Its own variant so that callers
+    /// can explain it from the errno without reading the message.
+    #[error("setting up io_uring: {0}")]
+    RingSetup(#[source] Errno),
     /// An offset or length is not a multiple of the device's block size.
     #[error("{what} {value} is not a multiple of the {align}-byte block size")]
     Align {
@@ -77,7 +83,7 @@ impl BioError {
     /// The DAOS-style status (`-DER_*`).
     pub fn rc(&self) -> i32 {
         match self {
-            BioError::Os { .. } => -der::DER_IO,
+            BioError::Os { .. } | BioError::RingSetup(_) => -der::DER_IO,
             BioError::WalFull { .. } => -der::DER_NOSPACE,
             BioError::Poisoned(_) => -der::DER_IO,
             BioError::WalDamaged(_) => -der::DER_IO,
@@ -117,5 +123,18 @@ mod tests {
         );
         assert_eq!(m.matches("os error 1").count(), 1, "{m}");
         assert!(!m.contains("errno"), "{m}");
+    }
+
+    #[test]
+    fn a_ring_setup_failure_reads_as_before_and_keeps_its_errno() {
+        use std::error::Error as _;
+        let e = BioError::RingSetup(Errno(libc::EPERM));
+        assert_eq!(
+            e.to_string(),
+            BioError::os("setting up io_uring", libc::EPERM).to_string()
+        );
+        let src = e.source().and_then(|s| s.downcast_ref::<Errno>());
+        assert_eq!(src, Some(&Errno(libc::EPERM)));
+        assert_eq!(e.rc(), -der::DER_IO);
     }
 }

@@ -36,7 +36,7 @@ pub mod walfmt;
 mod watch;
 
 pub use commit::{DataSum, LogCheck, TxData, TxExtent, TxLog, DATA_FIRST, SUMS_CHUNKED};
-pub use ctx::{BioConfig, BioCtx, Iod};
+pub use ctx::{BioConfig, BioCtx, Flush, Iod};
 pub use dev::{Backend, DevKind, DevOpts, Device};
 pub use dma::{DmaPool, DmaSeg, DMA_PAGE};
 pub use durability::{Durability, WriteCache};

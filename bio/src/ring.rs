@@ -9,15 +9,27 @@ use io_uring::{cqueue, squeue, IoUring};
 use tse::{der, OpTable, Task};
 
 use crate::dma::DmaSeg;
-use crate::error::BioError;
+use crate::error::{BioError, Errno};
 
 /// One in-flight SQE: the task its CQE completes and what success means.
+/// How a command's CQE reports success: what kind of command it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CmdKind {
+    /// An NVMe passthrough command: 0 is success, a positive result an
+    /// NVMe status.
+    Nvme,
+    /// A read, write, fsync or fallocate on a file or block device: the
+    /// bytes moved (`Op::expect`), or `-errno`.
+    File,
+}
+
 pub(crate) struct Op {
     pub(crate) task: Task,
     /// Bytes a read/write must transfer (0 for flush/fsync/NVMe commands,
     /// whose success is a zero result).
     pub(crate) expect: u32,
-    pub(crate) nvme: bool,
+    /// How its CQE reports success.
+    pub(crate) kind: CmdKind,
     /// A DMA segment the op owns, returned to the pool at its CQE.
     pub(crate) dma: Option<DmaSeg>,
     /// Its id for the context's [`crate::IoWatch`] (0: not watched).
@@ -66,9 +78,9 @@ impl Ring {
             // kernel raises IORING_SQ_TASKRUN and poll() enters to run it.
             b.setup_coop_taskrun().setup_taskrun_flag();
         }
-        let uring = b.build(entries).map_err(|e| {
-            BioError::os("setting up io_uring", e.raw_os_error().unwrap_or(libc::EIO))
-        })?;
+        let uring = b
+            .build(entries)
+            .map_err(|e| BioError::RingSetup(Errno(e.raw_os_error().unwrap_or(libc::EIO))))?;
         Ok(Ring {
             uring,
             ops: OpTable::with_capacity(entries as usize * 2),
@@ -166,7 +178,7 @@ impl Ring {
                 continue;
             };
             let res = cqe.result();
-            let ok = if op.nvme {
+            let ok = if op.kind == CmdKind::Nvme {
                 res == 0
             } else {
                 res >= 0 && res as u32 == op.expect
@@ -176,7 +188,7 @@ impl Ring {
             } else {
                 self.stats.errors += 1;
                 self.stats.last_error = res;
-                if op.nvme && res > 0 {
+                if op.kind == CmdKind::Nvme && res > 0 {
                     -der::DER_NVME_IO
                 } else {
                     -der::DER_IO

@@ -68,10 +68,10 @@ fn write_read_verify_many_sizes_and_offsets() {
     let total: u64 = ext.iter().map(|e| e.1).sum();
     let data = pattern(99, total as usize);
     let iod = ctx.iod(&ext, Some(&data)).unwrap();
-    let t = iod.prep_post(true);
+    let t = iod.prep_post(bio::Flush::After);
     assert_eq!(s.progress_until(&t), 0);
     let back = ctx.iod(&ext, None).unwrap();
-    let t = back.prep_post(false);
+    let t = back.prep_post(bio::Flush::Skip);
     assert_eq!(s.progress_until(&t), 0);
     assert_eq!(back.to_vec().unwrap(), data);
     let t = ctx.sync();

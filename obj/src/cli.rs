@@ -1116,7 +1116,10 @@ fn fetch_result(rep: ObjReply, bulk: Vec<BulkRef>) -> Result<FetchResult, ObjErr
 /// The body of `dc_obj_update_task` / `dc_obj_fetch_task`.
 fn dc_obj_rw_task(t: &Task, a: &Rc<UpdateArgs>) {
     let sh = t.sched();
-    let fetch = a.fetch.is_some();
+    let kind = match a.fetch {
+        Some(_) => RwKind::Fetch,
+        None => RwKind::Update,
+    };
     // obj_req_valid: the request was checked when the task was made; a
     // re-run only checks that the object is still usable.
     let step = sh.step("obj_req_valid");
@@ -1133,16 +1136,24 @@ fn dc_obj_rw_task(t: &Task, a: &Rc<UpdateArgs>) {
         Ok(e) => e.epoch,
         Err(e) => return t.complete(e.rc()),
     };
-    dc_obj_update(t, a, epoch, fetch);
+    dc_obj_update(t, a, epoch, kind);
+}
+
+/// Which of the two read-write operations a task runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RwKind {
+    /// `dc_obj_fetch`: read, no bulk sent.
+    Fetch,
+    /// `dc_obj_update`: write, the data inline or as bulk.
+    Update,
 }
 
 /// `dc_obj_update` (and its fetch twin): route, prepare bulk, fan out.
-fn dc_obj_update(t: &Task, a: &Rc<UpdateArgs>, epoch: Epoch, fetch: bool) {
+fn dc_obj_update(t: &Task, a: &Rc<UpdateArgs>, epoch: Epoch, kind: RwKind) {
     let sh = t.sched();
-    let step = sh.step(if fetch {
-        "dc_obj_fetch"
-    } else {
-        "dc_obj_update"
+    let step = sh.step(match kind {
+        RwKind::Fetch => "dc_obj_fetch",
+        RwKind::Update => "dc_obj_update",
     });
     // obj_task_init: the completion callback that retries.
     let init = sh.step("obj_task_init");
@@ -1178,7 +1189,7 @@ fn dc_obj_update(t: &Task, a: &Rc<UpdateArgs>, epoch: Epoch, fetch: bool) {
         label: "",
     };
     let mut bulk = Vec::new();
-    if !fetch {
+    if kind == RwKind::Update {
         req.fwd = group;
         req.fwd_skip = leader;
         let bp = sh.step("obj_rw_bulk_prep");
@@ -1194,10 +1205,9 @@ fn dc_obj_update(t: &Task, a: &Rc<UpdateArgs>, epoch: Epoch, fetch: bool) {
     let frame = req.encode_unsealed();
     let leader = group[leader];
     let fan = sh.step("obj_req_fanout");
-    let opcode = if fetch {
-        Opcode::ObjFetch
-    } else {
-        Opcode::ObjUpdate
+    let opcode = match kind {
+        RwKind::Fetch => Opcode::ObjFetch,
+        RwKind::Update => Opcode::ObjUpdate,
     };
     let answer: Option<Answer> = a.fetch.as_ref().map(|_| Rc::new(RefCell::new(None)));
     let shard = a.h.cli.rpc_task(

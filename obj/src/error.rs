@@ -25,9 +25,27 @@ pub enum ObjError {
         /// The status.
         rc: i32,
     },
-    /// Setting up or reaching the storage failed.
+    /// The store failed while the engine set up, opened or closed a
+    /// target (its error kept whole: a damaged WAL stays
+    /// [`vos::VosError::WalDamaged`]). Boxed: the store's error is large
+    /// and rare, and every result of the object layer carries the enum.
+    #[error("storage: {0}")]
+    Vos(#[source] Box<vos::VosError>),
+    /// The block layer failed while the engine opened the pool's device
+    /// (its error kept whole: io_uring that cannot be set up stays
+    /// [`bio::BioError::RingSetup`]).
+    #[error("storage: {0}")]
+    Bio(#[from] bio::BioError),
+    /// The engine's own machinery failed with no lower error to carry (a
+    /// target thread died, a trace file could not be written).
     #[error("storage: {0}")]
     Storage(String),
+}
+
+impl From<vos::VosError> for ObjError {
+    fn from(e: vos::VosError) -> ObjError {
+        ObjError::Vos(Box::new(e))
+    }
 }
 
 impl ObjError {
@@ -38,7 +56,9 @@ impl ObjError {
             ObjError::Proto(_) => -DER_PROTO,
             ObjError::Unreachable(_) => -DER_STALE,
             ObjError::Failed { rc, .. } => *rc,
-            ObjError::Storage(_) => -DER_IO,
+            // Whatever the lower layer's status, an engine that cannot
+            // reach its storage is an I/O failure to the client.
+            ObjError::Storage(_) | ObjError::Vos(_) | ObjError::Bio(_) => -DER_IO,
             ObjError::BadClass(_) | ObjError::Inval(_) => -DER_INVAL,
         }
     }

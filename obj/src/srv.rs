@@ -99,10 +99,6 @@ impl EngineConfig {
     }
 }
 
-fn storage(e: impl std::fmt::Display) -> ObjError {
-    ObjError::Storage(e.to_string())
-}
-
 /// Formats `path` (created or grown to `size` bytes if it is a regular
 /// file) as a pool of `engines x targets_per_engine` targets with id
 /// `pool`.
@@ -127,8 +123,8 @@ pub fn pool_create(
             ..BioConfig::default()
         },
     )
-    .map_err(storage)?;
-    vos::pool_create(&ctx, pool, map.targets()).map_err(storage)
+    .map_err(ObjError::from)?;
+    vos::pool_create(&ctx, pool, map.targets()).map_err(ObjError::from)
 }
 
 /// A fault to inject on one target, for tests of the failure paths (as
@@ -240,7 +236,7 @@ impl Horizon {
         *self.inflight.borrow_mut().entry(epoch).or_insert(0) += 1;
     }
 
-    fn end(&self, epoch: u64, replica: bool) {
+    fn end(&self, epoch: u64, role: DtxRole) {
         let mut m = self.inflight.borrow_mut();
         if let Some(n) = m.get_mut(&epoch) {
             *n -= 1;
@@ -248,7 +244,7 @@ impl Horizon {
                 m.remove(&epoch);
             }
         }
-        if replica {
+        if role == DtxRole::Replica {
             self.held
                 .borrow_mut()
                 .push_back((std::time::Instant::now(), epoch));
@@ -272,15 +268,16 @@ impl TgtCtx {
     }
 
     /// `process_epoch`: inside the uncertainty window, or a retryable
-    /// `-DER_TX_RESTART`.
-    fn process_epoch(&self, epoch: u64, update: bool) -> Result<(), i32> {
-        if update && Faults::take(&self.faults.restart, self.idx) {
+    /// `-DER_TX_RESTART`. A write's epoch must also be inside the window
+    /// behind the clock; a read only moves the clock.
+    fn process_epoch(&self, epoch: u64, access: EpochAccess) -> Result<(), i32> {
+        let write = access == EpochAccess::Write;
+        if write && Faults::take(&self.faults.restart, self.idx) {
             return Err(-der::DER_TX_RESTART);
         }
-        let r = if update {
-            self.hlc.check_epoch(epoch, self.epsilon_ns, self.window_ns)
-        } else {
-            self.hlc.update(epoch, self.epsilon_ns).map(|_| ())
+        let r = match access {
+            EpochAccess::Write => self.hlc.check_epoch(epoch, self.epsilon_ns, self.window_ns),
+            EpochAccess::Read => self.hlc.update(epoch, self.epsilon_ns).map(|_| ()),
         };
         r.map_err(|e| match e {
             EpochError::Future { .. } | EpochError::Stale { .. } => -der::DER_TX_RESTART,
@@ -391,8 +388,8 @@ impl Engine {
                     ..BioConfig::default()
                 },
             )
-            .map_err(storage)?;
-            vos::pool_query(&ctx).map_err(storage)?
+            .map_err(ObjError::from)?;
+            vos::pool_query(&ctx).map_err(ObjError::from)?
         };
         if info.nr_targets != map.targets() {
             return Err(ObjError::Storage(format!(
@@ -419,7 +416,7 @@ impl Engine {
             let th = std::thread::Builder::new()
                 .name(format!("rdaos-tgt{idx}"))
                 .spawn(move || target_main(idx, cfg, info, hlc, faults, tx))
-                .map_err(storage)?;
+                .map_err(|e| ObjError::Storage(format!("starting target thread {idx}: {e}")))?;
             threads.push(th);
             started.push(rx);
         }
@@ -433,7 +430,9 @@ impl Engine {
                     stops.push(stop);
                 }
                 Ok(Err(e)) => first_err = first_err.or(Some(e)),
-                Err(_) => first_err = first_err.or(Some(storage("a target thread died"))),
+                Err(_) => {
+                    first_err = first_err.or(Some(ObjError::Storage("a target thread died".into())))
+                }
             }
         }
         if let Some(e) = first_err {
@@ -457,7 +456,7 @@ impl Engine {
                 })
             });
             if !posted {
-                return Err(storage("a target stopped while starting"));
+                return Err(ObjError::Storage("a target stopped while starting".into()));
             }
         }
         Ok(Engine {
@@ -538,7 +537,7 @@ impl Engine {
         for th in self.threads.drain(..) {
             let r = th
                 .join()
-                .unwrap_or_else(|_| Err(storage("a target thread panicked")));
+                .unwrap_or_else(|_| Err(ObjError::Storage("a target thread panicked".into())));
             if first.is_ok() {
                 first = r;
             }
@@ -576,9 +575,9 @@ fn target_main(
     let label: &'static str = Box::leak(format!("tgt{idx}").into_boxed_str());
     s.set_tracer(label, cfg.tracer.clone());
     let open = || -> Result<vos::Target, ObjError> {
-        let ctx =
-            BioCtx::open(&s.handle(), &cfg.path, &DevOpts::default(), &cfg.bio).map_err(storage)?;
-        vos::pool_open_target(&ctx, &info, idx as u32).map_err(storage)
+        let ctx = BioCtx::open(&s.handle(), &cfg.path, &DevOpts::default(), &cfg.bio)
+            .map_err(ObjError::from)?;
+        vos::pool_open_target(&ctx, &info, idx as u32).map_err(ObjError::from)
     };
     let vos = match open() {
         Ok(v) => v,
@@ -639,7 +638,7 @@ fn target_main(
     TGT.with(|c| c.borrow_mut().take());
     ctx.conts.borrow_mut().clear();
     *ctx.transport.borrow_mut() = None;
-    let closed = ctx.vos.clone().close().map_err(storage);
+    let closed = ctx.vos.clone().close().map_err(ObjError::from);
     if !drained {
         return Err(ObjError::Storage(format!(
             "target {idx} still had {} operations in flight after 30 s",
@@ -774,13 +773,15 @@ fn dispatch(t: &Task, ctx: &Rc<TgtCtx>, h: Header, req: ObjReq, data: Carried, r
     step.end(0);
     match (h.opcode, cont) {
         (Opcode::ObjUpdate | Opcode::TgtUpdate | Opcode::ObjPunch | Opcode::TgtPunch, Some(c)) => {
-            let leader = matches!(h.opcode, Opcode::ObjUpdate | Opcode::ObjPunch);
-            let punch = matches!(h.opcode, Opcode::ObjPunch | Opcode::TgtPunch);
-            let rpc = Rpc {
-                rpc_id,
-                leader,
-                punch,
+            let role = match h.opcode {
+                Opcode::ObjUpdate | Opcode::ObjPunch => DtxRole::Leader,
+                _ => DtxRole::Replica,
             };
+            let op = match h.opcode {
+                Opcode::ObjPunch | Opcode::TgtPunch => RwOp::Punch,
+                _ => RwOp::Update,
+            };
+            let rpc = Rpc { rpc_id, role, op };
             rw_update(t, ctx, c, req, data, reply, rpc)
         }
         (Opcode::TgtAbort, Some(c)) => abort_handler(t, &c, &req, reply, rpc_id),
@@ -1041,20 +1042,19 @@ fn obj_local_rw(
     c: &Cont,
     req: &ObjReq,
     data: &[u8],
-    punch: bool,
+    op: RwOp,
     parts: &mut Vec<Part>,
 ) -> Result<(), i32> {
     let step = sh.step("obj_local_rw");
     let r = (|| {
-        let fault = if punch {
-            &ctx.faults.punch_io
-        } else {
-            &ctx.faults.io
+        let fault = match op {
+            RwOp::Punch => &ctx.faults.punch_io,
+            RwOp::Update => &ctx.faults.io,
         };
         if Faults::take(fault, ctx.idx) {
             return Err(-der::DER_IO);
         }
-        if punch {
+        if op == RwOp::Punch {
             return local_punch(c, req, parts);
         }
         let mut off = 0usize;
@@ -1167,8 +1167,37 @@ fn forward(
 #[derive(Clone, Copy)]
 struct Rpc {
     rpc_id: u64,
-    leader: bool,
-    punch: bool,
+    role: DtxRole,
+    op: RwOp,
+}
+
+/// Which side of the DTX this target is on for a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DtxRole {
+    /// The client sent it here (`ObjUpdate`, `ObjPunch`): forwards to
+    /// the replicas and resolves the DTX (`dtx_leader_begin`).
+    Leader,
+    /// The leader forwarded it (`TgtUpdate`, `TgtPunch`): applies and
+    /// answers (`dtx_begin`).
+    Replica,
+}
+
+/// What a modifying request does (DAOS's update and punch RPCs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RwOp {
+    /// Writes data (`vos_update_begin`).
+    Update,
+    /// Removes what the request names (`vos_obj_punch`).
+    Punch,
+}
+
+/// What `process_epoch` checks an epoch for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EpochAccess {
+    /// A fetch or enumeration: the epoch only moves the clock.
+    Read,
+    /// An update or punch: the epoch must also be inside the window.
+    Write,
 }
 
 /// The whole update (or punch) on this target: the leader also forwards to
@@ -1182,15 +1211,13 @@ fn rw_update(
     reply: ReplyTo,
     rpc: Rpc,
 ) {
-    let Rpc {
-        rpc_id,
-        leader,
-        punch,
-    } = rpc;
+    let Rpc { rpc_id, role, op } = rpc;
+    let leader = role == DtxRole::Leader;
+    let punch = op == RwOp::Punch;
     let sh = t.sched();
     let step = sh.step("process_epoch");
     let r = ctx
-        .process_epoch(req.epoch, true)
+        .process_epoch(req.epoch, EpochAccess::Write)
         .and_then(|()| match punch {
             true => Ok(()),
             false => ctx.check_aggregated(req.epoch),
@@ -1209,7 +1236,7 @@ fn rw_update(
     ctx.horizon.begin(req.epoch);
     let (h, epoch, ctx3) = (ctx.horizon.clone(), req.epoch, ctx.clone());
     let _ = t.register_comp_cb(move |t| {
-        h.end(epoch, !leader);
+        h.end(epoch, role);
         if punch && t.result() == 0 {
             ctx3.aggregate_soon(&t.sched());
         }
@@ -1259,7 +1286,7 @@ fn rw_update(
         // dtx_leader_exec_ops, replicated or not); a replica's is the
         // handler itself.
         let tgt = leader.then(|| sh.step("obj_tgt_update"));
-        if let Err(rc) = obj_local_rw(&sh, ctx, &c, &req, data.bytes(), punch, &mut parts) {
+        if let Err(rc) = obj_local_rw(&sh, ctx, &c, &req, data.bytes(), op, &mut parts) {
             first_err = rc;
         }
         if let Some(s) = tgt {
@@ -1371,9 +1398,9 @@ fn dtx_end(
         let step = sh.step("obj_rw_reply");
         // A replica tells its leader the versions it wrote (to abort them
         // should the DTX fail); the client has no use for the leader's.
-        let versions = match rpc.leader {
-            true => Vec::new(),
-            false => undo_local.map(|u| u.version()).collect(),
+        let versions = match rpc.role {
+            DtxRole::Leader => Vec::new(),
+            DtxRole::Replica => undo_local.map(|u| u.version()).collect(),
         };
         let rep = ObjReply {
             epoch: req.epoch,
@@ -1399,10 +1426,9 @@ fn dtx_end(
         a.versions = vs;
         // How the versions are laid out (see `Undo::list`): an update's
         // are per record extent or single value, as a record punch's.
-        a.punch = if rpc.punch {
-            req.punch
-        } else {
-            PunchKind::Recx
+        a.punch = match rpc.op {
+            RwOp::Punch => req.punch,
+            RwOp::Update => PunchKind::Recx,
         };
         if let Ok(Part::Remote(t, ..)) = forward_abort(&sh, ctx, a, to) {
             aborts.push(t);
@@ -1482,7 +1508,7 @@ fn fetch(t: &Task, ctx: &TgtCtx, c: &Cont, req: ObjReq, reply: ReplyTo, rpc_id: 
         t.complete(rc);
     };
     let step = sh.step("process_epoch");
-    let r = ctx.process_epoch(req.epoch, false);
+    let r = ctx.process_epoch(req.epoch, EpochAccess::Read);
     step.end(r.err().unwrap_or(0));
     if let Err(rc) = r {
         return fail(rc, reply);

@@ -222,9 +222,12 @@ impl Cont {
     /// Waits for a fetch task and takes its result.
     fn finish_fetch<T>(&self, t: &Task, slot: &FetchSlot<T>) -> Result<T, VosError> {
         self.t.ctx.sched().progress_until(t);
-        slot.borrow_mut()
-            .take()
-            .unwrap_or_else(|| Err(VosError::Io("fetch canceled".into())))
+        slot.borrow_mut().take().unwrap_or_else(|| {
+            Err(VosError::IoStatus {
+                what: "fetch".into(),
+                rc: -tse::der::DER_CANCELED,
+            })
+        })
     }
 
     /// Punches a single value from `epoch` on.

@@ -70,9 +70,19 @@ pub enum VosError {
         /// Bytes needed.
         need: u64,
     },
-    /// Device I/O failed (bio's error, as text).
+    /// Device I/O failed: bio's error, kept whole (its variant and errno
+    /// stay readable through [`std::error::Error::source`]).
     #[error("I/O: {0}")]
-    Io(String),
+    Io(#[from] bio::BioError),
+    /// A device read or write, or a task waited on, ended with a `-DER_*`
+    /// status instead of an error value.
+    #[error("I/O: {what}: status {rc} ({})", tse::der_name(*rc))]
+    IoStatus {
+        /// What was being done.
+        what: String,
+        /// The status (`-DER_*`).
+        rc: i32,
+    },
     /// The target's WAL lost records it had acknowledged (damage, not a
     /// torn tail): the target is not opened, and nothing is written.
     #[error("target {target}: {source}")]
@@ -108,7 +118,9 @@ impl VosError {
         match self {
             VosError::NoSpace { .. } => -DER_NOSPACE,
             VosError::Reclaiming => -DER_INPROGRESS,
-            VosError::Io(_) | VosError::WalDamaged { .. } => -DER_IO,
+            // Every device failure is -DER_IO to the caller, as before bio's
+            // errors were kept whole (a full WAL included).
+            VosError::Io(_) | VosError::IoStatus { .. } | VosError::WalDamaged { .. } => -DER_IO,
             VosError::NoCont(_) => -DER_NONEXIST,
             VosError::ContExists(_) => -DER_EXIST,
             VosError::ContBusy(_) => -DER_BUSY,

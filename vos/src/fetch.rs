@@ -263,8 +263,10 @@ impl Cont {
             .register_deps(&deps)
             .map_err(|_| VosError::Inval("fetch task"))
             .and_then(|_| {
-                done.schedule(false)
-                    .map_err(|_| VosError::Io("scheduler closed".into()))
+                done.schedule(false).map_err(|e| VosError::IoStatus {
+                    what: "scheduling the fetch".into(),
+                    rc: e.rc(),
+                })
             });
         if let Err(e) = queued {
             t.fetch_ended(n);
@@ -278,10 +280,10 @@ impl Cont {
 /// them into `out`, from DMA memory where the read lies in one buffer.
 fn finish_read(p: &Piece, rc: i32, iod: &Iod, out: &mut [u8]) -> Result<(), VosError> {
     if rc != 0 {
-        return Err(VosError::Io(format!(
-            "reading {} bytes at {}: status {rc}",
-            p.len, p.dev_off
-        )));
+        return Err(VosError::IoStatus {
+            what: format!("reading {} bytes at {}", p.len, p.dev_off),
+            rc,
+        });
     }
     if let Some(r) = iod.with_bytes(|b| p.finish(b, out)) {
         return r;

@@ -56,11 +56,17 @@ pub fn pool_create(ctx: &BioCtx, pool: u128, nr_targets: u32) -> Result<PoolMapI
 /// Reads the pool's layout from target 0's superblock.
 pub fn pool_query(ctx: &BioCtx) -> Result<PoolMapInfo, VosError> {
     let bs = ctx.device().block_size() as u64;
-    let (t, iod) = ctx.read(0, bs).map_err(|e| VosError::Io(e.to_string()))?;
-    if ctx.sched().progress_until(&t) != 0 {
-        return Err(VosError::Io("reading the pool superblock".into()));
+    let (t, iod) = ctx.read(0, bs)?;
+    match ctx.sched().progress_until(&t) {
+        0 => {}
+        rc => {
+            return Err(VosError::IoStatus {
+                what: "reading the pool superblock".into(),
+                rc,
+            })
+        }
     }
-    let sb = Superblock::decode(&iod.to_vec().map_err(|e| VosError::Io(e.to_string()))?)?;
+    let sb = Superblock::decode(&iod.to_vec()?)?;
     if sb.target != 0 {
         return Err(VosError::Corrupt(
             "the superblock at offset 0 is not target 0's".into(),

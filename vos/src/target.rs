@@ -49,13 +49,16 @@ const CKPT_HDR: usize = CKPT_HDR_V1 + 4;
 const CKPT_CLEAN: u32 = 1;
 
 pub(crate) fn bio(e: BioError) -> VosError {
-    VosError::Io(e.to_string())
+    VosError::Io(e)
 }
 
 fn wait(ctx: &BioCtx, t: &Task, what: &str) -> Result<(), VosError> {
     match ctx.sched().progress_until(t) {
         0 => Ok(()),
-        rc => Err(VosError::Io(format!("{what}: status {rc}"))),
+        rc => Err(VosError::IoStatus {
+            what: what.to_string(),
+            rc,
+        }),
     }
 }
 
@@ -69,7 +72,7 @@ fn write_sync(ctx: &BioCtx, off: u64, data: &[u8]) -> Result<(), VosError> {
     let iod = ctx
         .iod(&[(off, data.len() as u64)], Some(data))
         .map_err(bio)?;
-    wait(ctx, &iod.prep_post(true), "write")
+    wait(ctx, &iod.prep_post(bio::Flush::After), "write")
 }
 
 pub(crate) fn round_up(x: u64, b: u64) -> u64 {
@@ -633,7 +636,10 @@ impl Target {
         let t = self.commit(op, None)?;
         match self.ctx.sched().progress_until(&t) {
             0 => self.cont_open(id),
-            rc => Err(VosError::Io(format!("container create: status {rc}"))),
+            rc => Err(VosError::IoStatus {
+                what: "container create".into(),
+                rc,
+            }),
         }
     }
 
@@ -681,7 +687,10 @@ impl Target {
         let t = self.commit(op, None)?;
         match self.ctx.sched().progress_until(&t) {
             0 => Ok(()),
-            rc => Err(VosError::Io(format!("container relabel: status {rc}"))),
+            rc => Err(VosError::IoStatus {
+                what: "container relabel".into(),
+                rc,
+            }),
         }
     }
 
@@ -704,7 +713,10 @@ impl Target {
             .commit(op, None)
             .and_then(|t| match self.ctx.sched().progress_until(&t) {
                 0 => Ok(()),
-                rc => Err(VosError::Io(format!("container destroy: status {rc}"))),
+                rc => Err(VosError::IoStatus {
+                    what: "container destroy".into(),
+                    rc,
+                }),
             })
             // Its space is reusable once no replayable record points there:
             // the checkpoint frees it.
@@ -1179,7 +1191,10 @@ mod tests {
             )
             .and_then(|task| match s.progress_until(&task) {
                 0 => Ok(()),
-                rc => Err(VosError::Io(format!("status {rc}"))),
+                rc => Err(VosError::IoStatus {
+                    what: "update".into(),
+                    rc,
+                }),
             })
         };
         // Without a stable horizon, overwrites fill the region: ENOSPC.

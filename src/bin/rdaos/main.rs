@@ -76,9 +76,14 @@ impl CliError {
     }
 }
 
-impl<E: std::error::Error> From<E> for CliError {
+impl<E: std::error::Error + 'static> From<E> for CliError {
+    /// The error's message, with what to do about it where the lower
+    /// layers' error says more than the user can tell from the text.
     fn from(e: E) -> CliError {
-        CliError(e.to_string(), false)
+        match ring_setup_errno(&e) {
+            Some(errno) => CliError(format!("{e}: {}", hint(errno)), false),
+            None => CliError(e.to_string(), false),
+        }
     }
 }
 
@@ -99,15 +104,25 @@ fn run(cli: Cli) -> CliResult {
     }
 }
 
-/// What to do about an error whose cause the user cannot tell from the
-/// lower layers' text: io_uring that cannot be set up (every engine
-/// needs it; see README's "Requirements").
-fn hint(msg: &str) -> Option<&'static str> {
-    if !msg.contains("setting up io_uring") {
-        return None;
+/// The errno of io_uring that could not be set up
+/// ([`bio::BioError::RingSetup`]) anywhere in `e`'s chain of sources.
+fn ring_setup_errno(e: &(dyn std::error::Error + 'static)) -> Option<i32> {
+    let mut at = Some(e);
+    while let Some(e) = at {
+        if let Some(bio::BioError::RingSetup(bio::Errno(n))) = e.downcast_ref() {
+            return Some(*n);
+        }
+        at = e.source();
     }
-    let os = |n: i32| msg.contains(&format!("(os error {n})"));
-    Some(if os(libc::EPERM) {
+    None
+}
+
+/// What to do about io_uring that cannot be set up with `errno` (every
+/// engine needs it; see README's "Requirements"): the cause the user
+/// cannot tell from the message.
+fn hint(errno: i32) -> &'static str {
+    let os = |n: i32| errno == n;
+    if os(libc::EPERM) {
         "io_uring is disabled for this process: sysctl kernel.io_uring_disabled is 2 \
          (or 1, and the user is not in kernel.io_uring_group), or a seccomp profile \
          blocks it (a container runtime's default may); rdaos needs io_uring"
@@ -120,7 +135,7 @@ fn hint(msg: &str) -> Option<&'static str> {
         "the locked-memory limit is too low for the rings (raise `ulimit -l`)"
     } else {
         "rdaos needs io_uring (Linux 5.19 or later, not disabled)"
-    })
+    }
 }
 
 fn main() -> ExitCode {
@@ -157,15 +172,51 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(CliError(m, usage)) => {
-            match hint(&m) {
-                Some(h) => eprintln!("rdaos: error: {m}: {h}"),
-                None => eprintln!("rdaos: error: {m}"),
-            }
+            eprintln!("rdaos: error: {m}");
             if usage {
                 ExitCode::from(2)
             } else {
                 ExitCode::FAILURE
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use obj::ObjError;
+    use rdaos::storage::StorageError;
+
+    fn engine(source: ObjError) -> StorageError {
+        StorageError::Engine {
+            label: "p".into(),
+            source,
+        }
+    }
+
+    #[test]
+    fn io_uring_hints_come_from_the_error_variant_not_its_text() {
+        let ring = |n: i32| engine(ObjError::Bio(bio::BioError::RingSetup(bio::Errno(n))));
+        let CliError(m, usage) = CliError::from(ring(libc::EPERM));
+        assert!(!usage);
+        assert!(
+            m.starts_with("pool \"p\": storage: setting up io_uring: "),
+            "{m}"
+        );
+        assert!(m.ends_with(hint(libc::EPERM)), "{m}");
+        assert!(m.contains("kernel.io_uring_disabled"), "{m}");
+        // Under a store error too (the chain is followed to bio's error).
+        let deep = engine(ObjError::from(vos::VosError::Io(bio::BioError::RingSetup(
+            bio::Errno(libc::ENOSYS),
+        ))));
+        let CliError(m, _) = CliError::from(deep);
+        assert!(m.ends_with(hint(libc::ENOSYS)), "{m}");
+        // The same words from elsewhere earn no hint.
+        let text = engine(ObjError::Storage(
+            "setting up io_uring: Operation not permitted (os error 1)".into(),
+        ));
+        let CliError(m, _) = CliError::from(text);
+        assert!(!m.contains("kernel.io_uring_disabled"), "{m}");
     }
 }
