@@ -148,7 +148,7 @@ impl IndexOp {
     ///
     /// For [`IndexOp::Abort`] it is the version the op *removes*: an abort
     /// writes no version of its own, but naming `v` here makes
-    /// [`Index::check`] refuse the reserved epochs for it as for any
+    /// [`Index::check`](super::Index::check) refuse the reserved epochs for it as for any
     /// update, and keeps the index's sequence at or above every version it
     /// has been told of (so a version named by a late abort is never
     /// handed out again).
