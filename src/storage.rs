@@ -1285,23 +1285,8 @@ impl Storage {
         let info = self.pool(label)?;
         let _lock = lock_dir(&info.dir, &info.label)?;
         let sched = Sched::new();
-        let engine_err = |e: ObjError| StorageError::Engine {
-            label: info.label.clone(),
-            source: e,
-        };
-        // Room for the largest data extent a record's check reads back.
-        let cfg = bio::BioConfig {
-            dma_chunks: 16,
-            ..bio::BioConfig::default()
-        };
-        let ctx = bio::BioCtx::open(
-            &sched.handle(),
-            &info.device,
-            &bio::DevOpts::default(),
-            &cfg,
-        )
-        .map_err(|e| engine_err(e.into()))?;
-        vos::pool_check(&ctx).map_err(|e| engine_err(e.into()))
+        let ctx = open_offline(&info, &sched)?;
+        vos::pool_check(&ctx).map_err(|e| engine_err(&info, e.into()))
     }
 
     /// Pool `label`'s space without starting its engine or writing
@@ -1314,22 +1299,8 @@ impl Storage {
         let info = self.pool(label)?;
         let lock = try_lock_dir(&info.dir);
         let sched = Sched::new();
-        let engine_err = |e: ObjError| StorageError::Engine {
-            label: info.label.clone(),
-            source: e,
-        };
-        let cfg = bio::BioConfig {
-            dma_chunks: 16,
-            ..bio::BioConfig::default()
-        };
-        let ctx = bio::BioCtx::open(
-            &sched.handle(),
-            &info.device,
-            &bio::DevOpts::default(),
-            &cfg,
-        )
-        .map_err(|e| engine_err(e.into()))?;
-        let targets = vos::pool_space(&ctx).map_err(|e| engine_err(e.into()))?;
+        let ctx = open_offline(&info, &sched)?;
+        let targets = vos::pool_space(&ctx).map_err(|e| engine_err(&info, e.into()))?;
         let data_space: u64 = targets.iter().map(|t| t.data_space).sum();
         let used: u64 = targets.iter().map(|t| t.used).sum();
         Ok(PoolSpaceAtRest {
@@ -1972,6 +1943,31 @@ fn rename_noreplace(from: &Path, to: &Path) -> std::io::Result<()> {
 }
 
 /// How long taking a pool waits for another process to release it.
+/// An error of pool `info`'s engine or store.
+fn engine_err(info: &PoolInfo, source: ObjError) -> StorageError {
+    StorageError::Engine {
+        label: info.label.clone(),
+        source,
+    }
+}
+
+/// Pool `info`'s device opened for reading without an engine (`pool
+/// check`, `pool list`'s space), on `sched`; room for the largest data
+/// extent a record's check reads back.
+fn open_offline(info: &PoolInfo, sched: &Sched) -> Result<bio::BioCtx, StorageError> {
+    let cfg = bio::BioConfig {
+        dma_chunks: 16,
+        ..bio::BioConfig::default()
+    };
+    bio::BioCtx::open(
+        &sched.handle(),
+        &info.device,
+        &bio::DevOpts::default(),
+        &cfg,
+    )
+    .map_err(|e| engine_err(info, e.into()))
+}
+
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// A hidden leftover's kind (`.creating` or `.destroying`), label and

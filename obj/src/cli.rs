@@ -419,10 +419,25 @@ impl ObjClient {
     /// target): its data and space. `Ok(false)` when the target has no
     /// such container.
     pub fn cont_destroy_on(&self, to: TargetId, label: &str) -> Result<bool, ObjError> {
+        self.cont_op_on(to, Opcode::ContDestroy, ContId(0), label, "cont_destroy")
+    }
+
+    /// One container operation `opcode` on target `to`, for container `id`
+    /// and label `label`, run to its end: `Ok(true)` done, `Ok(false)` the
+    /// target has no such container, else the target's status as
+    /// `op`'s failure.
+    fn cont_op_on(
+        &self,
+        to: TargetId,
+        opcode: Opcode,
+        id: ContId,
+        label: &str,
+        op: &'static str,
+    ) -> Result<bool, ObjError> {
         vos::check_label(label).map_err(|_| ObjError::Inval("bad container label"))?;
-        let mut req = ObjReq::new(ContId(0), ObjId::new(0, 0), 0);
+        let mut req = ObjReq::new(id, ObjId::new(0, 0), 0);
         req.label = label.to_string();
-        let (t, answer) = self.shard_rpc("ds_cont_op", to, Opcode::ContDestroy, &req, Vec::new());
+        let (t, answer) = self.shard_rpc("ds_cont_op", to, opcode, &req, Vec::new());
         self.adopt(&t);
         t.schedule(false).map_err(|_| ObjError::Inval("schedule"))?;
         let rc = self.sched().progress_until(&t);
@@ -430,10 +445,7 @@ impl ObjClient {
         match status {
             0 => Ok(true),
             rc if rc == -der::DER_NONEXIST => Ok(false),
-            rc => Err(ObjError::Failed {
-                op: "cont_destroy",
-                rc,
-            }),
+            rc => Err(ObjError::Failed { op, rc }),
         }
     }
 
@@ -444,22 +456,7 @@ impl ObjClient {
     /// be redone target by target. A label another container of the
     /// target has is refused (`-DER_EXIST`).
     pub fn cont_relabel_on(&self, to: TargetId, id: ContId, label: &str) -> Result<bool, ObjError> {
-        vos::check_label(label).map_err(|_| ObjError::Inval("bad container label"))?;
-        let mut req = ObjReq::new(id, ObjId::new(0, 0), 0);
-        req.label = label.to_string();
-        let (t, answer) = self.shard_rpc("ds_cont_op", to, Opcode::ContSetProp, &req, Vec::new());
-        self.adopt(&t);
-        t.schedule(false).map_err(|_| ObjError::Inval("schedule"))?;
-        let rc = self.sched().progress_until(&t);
-        let status = answer.borrow().as_ref().map_or(rc, |(rep, _)| rep.status);
-        match status {
-            0 => Ok(true),
-            rc if rc == -der::DER_NONEXIST => Ok(false),
-            rc => Err(ObjError::Failed {
-                op: "cont_relabel",
-                rc,
-            }),
-        }
+        self.cont_op_on(to, Opcode::ContSetProp, id, label, "cont_relabel")
     }
 
     /// Destroys container `label` on every target that holds it, one
